@@ -1,0 +1,4 @@
+// WebAssembly kernels (filled in by the hot-path work).
+export function version(): i32 {
+  return 1;
+}

@@ -1,0 +1,2 @@
+// Entry point of the `logwrites` binary.
+console.log('logwrites');
