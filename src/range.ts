@@ -1,0 +1,82 @@
+// Naming a stretch of a log (entry numbers, marks, "until the next FUA") and checking it in
+// one header pass before anything is written: a corrupt range fails here, not half-way
+// through a replay.
+
+import { Flag } from './format.ts';
+import type { Entry, LogReader, Position } from './reader.ts';
+import { overlaps } from './replay.ts';
+import { SectorMap, ZEROED } from './sector-map.ts';
+
+/** A point in a log: an entry number, or the entry of a mark. */
+export type Point = { readonly entry: number } | { readonly mark: string };
+
+/** `123` or `mark:<name>`; undefined for anything else. */
+export function parsePointText(text: string): Point | undefined {
+  if (text.startsWith('mark:')) return { mark: text.slice(5) };
+  if (/^\d+$/.test(text)) return { entry: Number(text) };
+  return undefined;
+}
+
+export const pointText = (p: Point) => ('mark' in p ? `mark:${p.mark}` : String(p.entry));
+
+export function isAt(p: Point, e: Entry): boolean {
+  return 'mark' in p ? (e.flags & Flag.MARK) !== 0 && e.mark === p.mark : e.index === p.entry;
+}
+
+export interface RangeSpec {
+  /** First entry (inclusive); the log's first entry when absent. */
+  from?: Point;
+  /** Last entry (inclusive); the log's last counted entry when absent. */
+  to?: Point;
+  /** At most this many entries. */
+  limit?: number;
+  /** End at the first entry with any of these flags. */
+  until?: number;
+  /** Only entries touching these device sectors take part. */
+  sectors?: { start: number; end: number };
+  /** Discards count (as zeros) unless false. */
+  discards?: boolean;
+}
+
+export interface ScannedRange {
+  readonly start: Position;
+  /** The last entry of the range; undefined when the range is empty. */
+  readonly last?: Entry;
+  readonly entries: number;
+  /** Highest device sector the range writes or discards, or -1. */
+  readonly highestSector: number;
+  readonly payloadBytes: number;
+  /** The last write of every sector in the range, when asked for. */
+  readonly map?: SectorMap;
+}
+
+/** A point the range names is not in the log. */
+export class RangeNotFound extends Error {}
+
+/** Walk the headers of the range once: where it starts, where it ends, what it touches. */
+export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = false): Promise<ScannedRange> {
+  const map = buildMap ? new SectorMap(reader.sectorSize) : undefined;
+  let start: Position | undefined = spec.from ? undefined : reader.first;
+  let last: Entry | undefined;
+  let entries = 0;
+  let highestSector = -1;
+  let payloadBytes = 0;
+  for await (const e of reader.entries()) {
+    if (!start) {
+      if (!isAt(spec.from!, e)) continue;
+      start = { index: e.index, offset: e.offset };
+    }
+    entries++;
+    last = e;
+    const touches = e.nrSectors > 0 && overlaps(e, spec.sectors) && (spec.discards !== false || !(e.flags & Flag.DISCARD));
+    if (touches) {
+      highestSector = Math.max(highestSector, e.sector + e.nrSectors - 1);
+      payloadBytes += e.payloadLength;
+      map?.set(e.sector, e.nrSectors, e.flags & Flag.DISCARD ? ZEROED : e.payloadOffset);
+    }
+    if ((spec.to && isAt(spec.to, e)) || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
+  }
+  if (!start) throw new RangeNotFound(`${pointText(spec.from!)} is not in the log`);
+  if (spec.to && !(last && isAt(spec.to, last))) throw new RangeNotFound(`${pointText(spec.to)} is not in the log after ${pointText(spec.from ?? { entry: 0 })}`);
+  return { start, entries, highestSector, payloadBytes, ...(last ? { last } : {}), ...(map ? { map } : {}) };
+}
