@@ -55,7 +55,7 @@ export class LogFormatError extends Error {
     readonly entry?: number,
     readonly kind: ProblemKind = entry === undefined ? 'super' : 'malformed',
   ) {
-    super(`${entry === undefined ? 'super' : `entry ${entry}`} at byte ${offset}: ${reason}`);
+    super(`${entry !== undefined ? `entry ${entry}` : kind === 'super' ? 'super' : 'log'} at byte ${offset}: ${reason}`);
     this.name = 'LogFormatError';
   }
 }
