@@ -1,6 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // A .wasm import is its bytes, as esbuild's `binary` loader makes it in the bundles.
+  plugins: [
+    {
+      name: 'wasm-binary',
+      enforce: 'pre',
+      load(id) {
+        if (!id.endsWith('.wasm')) return null;
+        const b64 = readFileSync(id).toString('base64');
+        return `export default Uint8Array.from(atob(${JSON.stringify(b64)}), (c) => c.charCodeAt(0));`;
+      },
+    },
+  ],
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,

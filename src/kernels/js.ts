@@ -1,0 +1,16 @@
+// The plain TypeScript kernels: used where WebAssembly is unavailable or LOGWRITES_NO_WASM=1.
+
+import { apply } from './apply.ts';
+import { crc32c } from './crc32c.ts';
+import { MapFingerprint } from './fingerprint.ts';
+import type { Kernels } from './types.ts';
+import { xxh64, xxh64Stream } from './xxh64.ts';
+
+export const jsKernels: Kernels = {
+  kind: 'js',
+  crc32c,
+  xxh64,
+  xxh64Stream,
+  fingerprint: (sectorSize) => MapFingerprint.create(sectorSize),
+  apply,
+};
