@@ -1,2 +1,33 @@
-// Entry point of the `logwrites` binary.
-console.log('logwrites');
+// Entry point of the `logwrites` binary: one commander program, a module per group of commands.
+import { Command } from 'commander';
+import { registerAnalyze } from './analyze.ts';
+import { EXIT_INPUT, failure, stdout } from './common.ts';
+import { registerDemo } from './demo.ts';
+import { registerInspect } from './inspect.ts';
+import { registerReplay } from './replay.ts';
+
+const program = new Command('logwrites')
+  .description('Read, replay and check Linux dm-log-writes logs.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText('after', '\nExit status: 0 success, 1 error in input or usage, 2 a checker failed.\nThe upstream-compatible tool is `replay-log`.')
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT_INPUT);
+  })
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+registerInspect(program);
+registerReplay(program);
+registerAnalyze(program);
+registerDemo(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  const { message, status } = failure(e);
+  process.stderr.write(`logwrites: ${message}\n`);
+  if (process.env.LOGWRITES_DEBUG) console.error(e);
+  process.exitCode = status;
+} finally {
+  stdout.flush();
+}

@@ -1,0 +1,129 @@
+// Questions about device state that need no target: diff, blame, digest.
+
+import type { Command } from 'commander';
+import { diffPoints } from '../diff.ts';
+import { Flag, flagNames } from '../format.ts';
+import { isAt, pointText, type Point } from '../range.ts';
+import type { LogReader } from '../reader.ts';
+import { CliError, parseCount, parsePoint, stdout, withLog } from './common.ts';
+
+/** The entry number a point names (one header pass). */
+async function resolve(reader: LogReader, p: Point): Promise<number> {
+  if ('entry' in p && p.entry < reader.nrEntries) return p.entry;
+  for await (const e of reader.entries()) if (isAt(p, e)) return e.index;
+  throw new CliError(`${pointText(p)} is not in the log`);
+}
+
+export type DigestAt = { flags: number } | { every: number };
+
+export function parseDigestAt(text: string): DigestAt {
+  const every = /^every\s*(\d+)$/.exec(text) ?? /^(\d+)$/.exec(text);
+  if (every && Number(every[1]) > 0) return { every: Number(every[1]) };
+  const flags: Record<string, number> = { marks: Flag.MARK, mark: Flag.MARK, flush: Flag.FLUSH, fua: Flag.FUA };
+  const mask = text.split(',').reduce((m, w) => m | (flags[w.trim().toLowerCase()] ?? NaN), 0);
+  if (Number.isNaN(mask) || !mask) throw new CliError(`--at takes marks, flush, fua (comma-separated) or every N, not '${text}'`);
+  return { flags: mask };
+}
+
+export interface DigestPoint {
+  entry: number;
+  flags: string;
+  mark?: string;
+  fingerprint: string;
+}
+
+/** The device-state fingerprint at every chosen point and at the end, in one pass. */
+export async function digestPoints(reader: LogReader, at: DigestAt, emit: (p: DigestPoint) => void): Promise<void> {
+  const { loadKernels } = await import('../kernels.ts');
+  const fp = (await loadKernels()).fingerprint(reader.sectorSize);
+  const point = (e: { index: number; flags: number; flagsHigh: number; mark?: string }) => ({
+    entry: e.index,
+    flags: flagNames(e.flags, e.flagsHigh),
+    ...(e.mark === undefined ? {} : { mark: e.mark }),
+    fingerprint: fp.value().toString(16).padStart(16, '0'),
+  });
+  try {
+    let last: Parameters<typeof point>[0] | undefined;
+    let lastEmitted = -1;
+    for await (const batch of reader.batches({ payloads: true })) {
+      for (const e of batch.entries) {
+        if (e.nrSectors && e.flags & Flag.DISCARD) fp.zero(e.sector, e.nrSectors);
+        else if (e.payloadLength) {
+          let sector = e.sector;
+          for await (const piece of reader.payload(e, batch)) {
+            fp.write(sector, piece);
+            sector += piece.length / reader.sectorSize;
+          }
+        }
+        last = e;
+        if ('every' in at ? (e.index + 1) % at.every === 0 : e.flags & at.flags) {
+          emit(point(e));
+          lastEmitted = e.index;
+        }
+      }
+    }
+    if (last && last.index !== lastEmitted) emit(point(last));
+  } finally {
+    fp.dispose();
+  }
+}
+
+export function registerAnalyze(program: Command): void {
+  program
+    .command('diff')
+    .description('device sector ranges whose content differs between two points, with the entries responsible')
+    .argument('<log>', 'log file or device')
+    .argument('<a>', 'first point: entry number or mark:<name> (state after that entry)', parsePoint)
+    .argument('<b>', 'second point, after a', parsePoint)
+    .option('--json', 'a JSON array of {sector, nrSectors, entries}')
+    .addHelpText('after', '\nThe device is taken to be all zeros before the first entry.\n\nExample:\n  $ logwrites diff log.img mark:mkfs mark:fsync')
+    .action(async (path: string, a: Point, b: Point, o: { json?: boolean }) => {
+      await withLog(path, async ({ reader }) => {
+        const [ia, ib] = [await resolve(reader, a), await resolve(reader, b)];
+        if (ib <= ia) throw new CliError(`${pointText(b)} (entry ${ib}) is not after ${pointText(a)} (entry ${ia})`);
+        const ranges = await diffPoints(reader, ia, ib);
+        if (o.json) return stdout.json(ranges);
+        const S = reader.sectorSize;
+        for (const r of ranges) stdout.line(`sectors ${r.sector}-${r.sector + r.nrSectors - 1} (${r.nrSectors * S} bytes): entries ${r.entries.join(',')}`);
+        stdout.line(`${ranges.length} changed ranges, ${ranges.reduce((n, r) => n + r.nrSectors, 0) * S} bytes, between entry ${ia} and entry ${ib}`);
+      });
+    });
+
+  program
+    .command('blame')
+    .description('every entry that wrote or discarded a device sector, in log order')
+    .argument('<log>', 'log file or device')
+    .argument('<sector>', 'device sector, in log sector units', parseCount)
+    .option('--json', 'NDJSON, one entry per line')
+    .addHelpText('after', '\nExample:\n  $ logwrites blame log.img 2048')
+    .action(async (path: string, sector: number, o: { json?: boolean }) => {
+      await withLog(path, async ({ reader }) => {
+        let n = 0;
+        for await (const e of reader.entries()) {
+          if (!e.nrSectors || sector < e.sector || sector >= e.sector + e.nrSectors) continue;
+          n++;
+          const what = e.flags & Flag.DISCARD ? 'discard' : 'write';
+          if (o.json) stdout.json({ entry: e.index, offset: e.offset, what, sector: e.sector, nrSectors: e.nrSectors, flags: flagNames(e.flags, e.flagsHigh) });
+          else stdout.line(`${String(e.index).padStart(8)}  ${what.padEnd(7)}  sectors ${e.sector}+${e.nrSectors}  ${flagNames(e.flags, e.flagsHigh)}`);
+        }
+        if (!o.json && !n) stdout.line(`no entry touches sector ${sector}`);
+      });
+    });
+
+  program
+    .command('digest')
+    .description('the device-state fingerprint at chosen points, in one pass, with no target')
+    .argument('<log>', 'log file or device')
+    .option('--at <points>', 'marks, flush, fua (comma-separated) or "every N"', 'marks')
+    .option('--json', 'NDJSON, one point per line')
+    .addHelpText('after', '\nThe fingerprint is order-independent: two replays that end with the same device content\nhave the same fingerprint.\n\nExample:\n  $ logwrites digest log.img --at fua')
+    .action(async (path: string, o: { at: string; json?: boolean }) => {
+      const at = parseDigestAt(o.at);
+      await withLog(path, async ({ reader }) =>
+        digestPoints(reader, at, (p) => {
+          if (o.json) stdout.json(p);
+          else stdout.line(`${String(p.entry).padStart(8)}  ${p.fingerprint}  ${p.flags}${p.mark !== undefined ? ` ${p.mark}` : ''}`);
+        }),
+      );
+    });
+}

@@ -1,0 +1,130 @@
+// What every `logwrites` command shares: opening logs, naming points in a log, output, and
+// the exit statuses (0 success, 1 bad input or usage, 2 a checker failed).
+
+import * as fs from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+import { flagNames, LogFormatError } from '../format.ts';
+import { LogReader, type Entry } from '../reader.ts';
+import { parsePointText, RangeNotFound, type Point } from '../range.ts';
+import { openSource, type FileSource } from '../node/file.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_INPUT = 1;
+export const EXIT_CHECK = 2;
+
+/** An error the user caused or can fix: printed as one line, no stack. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly status = EXIT_INPUT,
+  ) {
+    super(message);
+  }
+}
+
+export interface OpenLog {
+  readonly reader: LogReader;
+  readonly source: FileSource;
+  readonly path: string;
+}
+
+export async function openLog(path: string): Promise<OpenLog> {
+  let source: FileSource;
+  try {
+    source = openSource(path);
+  } catch (e) {
+    throw new CliError(`cannot open log ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return { reader: await LogReader.open(source), source, path };
+  } catch (e) {
+    source.close();
+    throw e;
+  }
+}
+
+/** Run `fn` on an opened log and close it whatever happens. */
+export async function withLog<T>(path: string, fn: (log: OpenLog) => Promise<T>): Promise<T> {
+  const log = await openLog(path);
+  try {
+    return await fn(log);
+  } finally {
+    log.source.close();
+  }
+}
+
+export function parsePoint(text: string): Point {
+  const p = parsePointText(text);
+  if (!p) throw new InvalidArgumentError(`'${text}' is neither an entry number nor mark:<name>`);
+  return p;
+}
+
+export function parseCount(text: string): number {
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`'${text}' is not a whole number`);
+  return Number(text);
+}
+
+/** `A-B` (inclusive) or a single sector `A`. */
+export function parseSectorRange(text: string): { start: number; end: number } {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a sector range A-B`);
+  const start = Number(m[1]);
+  const end = m[2] === undefined ? start : Number(m[2]);
+  if (end < start) throw new InvalidArgumentError(`sector range ${text} ends before it starts`);
+  return { start, end };
+}
+
+/** Lines to stdout, written synchronously in large pieces (pipes see whole lines). */
+export class Lines {
+  private buf: string[] = [];
+  private size = 0;
+
+  line(text: string): void {
+    this.buf.push(text);
+    this.size += text.length;
+    if (this.size > 1 << 16) this.flush();
+  }
+
+  json(value: unknown): void {
+    this.line(JSON.stringify(value));
+  }
+
+  flush(): void {
+    if (!this.buf.length) return;
+    const text = this.buf.join('\n') + '\n';
+    this.buf = [];
+    this.size = 0;
+    try {
+      fs.writeSync(1, text);
+    } catch (e) {
+      // A reader that went away (`| head`) ends the output, not the program with a trace.
+      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+      process.exit(EXIT_OK);
+    }
+  }
+}
+
+export const stdout = new Lines();
+
+export function entryJson(e: Entry) {
+  return {
+    index: e.index,
+    offset: e.offset,
+    sector: e.sector,
+    nrSectors: e.nrSectors,
+    flags: flagNames(e.flags, e.flagsHigh),
+    dataLen: e.dataLen,
+    payloadOffset: e.payloadOffset,
+    payloadLength: e.payloadLength,
+    ...(e.mark === undefined ? {} : { mark: e.mark }),
+  };
+}
+
+/** The message and status for anything a command throws. */
+export function failure(e: unknown): { message: string; status: number } {
+  if (e instanceof CliError) return { message: e.message, status: e.status };
+  if (e instanceof LogFormatError || e instanceof RangeNotFound) return { message: e.message, status: EXIT_INPUT };
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code && err.message) return { message: err.message, status: EXIT_INPUT };
+  return { message: err instanceof Error ? err.message : String(e), status: EXIT_INPUT };
+}

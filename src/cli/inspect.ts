@@ -1,0 +1,209 @@
+// Looking at a log without replaying it: info, list, marks, find.
+
+import type { Command } from 'commander';
+import { Flag, flagNames, parseFlags, type FlagName } from '../format.ts';
+import type { Entry, LogReader } from '../reader.ts';
+import { overlaps } from '../replay.ts';
+import { isAt, pointText, type Point } from '../range.ts';
+import { CliError, entryJson, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
+
+export interface LogInfo {
+  sectorSize: number;
+  nrEntries: number;
+  entries: number;
+  trailingEntries: number;
+  flagCounts: Record<FlagName, number>;
+  payloadBytes: number;
+  writtenBytes: number;
+  discardedBytes: number;
+  highestSector: number | null;
+  marks: number;
+  firstMark: string | null;
+  lastMark: string | null;
+  logBytes: number;
+  usedBytes: number;
+}
+
+/** One pass over every entry, those past nr_entries included. */
+export async function logInfo(reader: LogReader): Promise<LogInfo> {
+  const S = reader.sectorSize;
+  const flagCounts = { FLUSH: 0, FUA: 0, DISCARD: 0, MARK: 0, METADATA: 0 };
+  const info: LogInfo = {
+    sectorSize: S,
+    nrEntries: reader.nrEntries,
+    entries: 0,
+    trailingEntries: 0,
+    flagCounts,
+    payloadBytes: 0,
+    writtenBytes: 0,
+    discardedBytes: 0,
+    highestSector: null,
+    marks: 0,
+    firstMark: null,
+    lastMark: null,
+    logBytes: reader.source.size,
+    usedBytes: S,
+  };
+  for await (const e of reader.entries({ pastEnd: true })) {
+    if (e.index < reader.nrEntries) info.entries++;
+    else info.trailingEntries++;
+    for (const name of Object.keys(flagCounts) as FlagName[]) if (e.flags & Flag[name]) flagCounts[name]++;
+    info.payloadBytes += e.payloadLength;
+    if (e.flags & Flag.DISCARD) info.discardedBytes += e.nrSectors * S;
+    else info.writtenBytes += e.payloadLength;
+    if (e.nrSectors) info.highestSector = Math.max(info.highestSector ?? 0, e.sector + e.nrSectors - 1);
+    if (e.mark !== undefined) {
+      info.marks++;
+      info.firstMark ??= e.mark;
+      info.lastMark = e.mark;
+    }
+    info.usedBytes = e.payloadOffset + e.payloadLength;
+  }
+  return info;
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+function printInfo(path: string, i: LogInfo): void {
+  const rows: [string, string][] = [
+    ['log', `${path} (${i.logBytes} bytes, entries use ${i.usedBytes})`],
+    ['sectorsize', String(i.sectorSize)],
+    ['entries', `${i.entries} (super says ${i.nrEntries})${i.trailingEntries ? `, plus ${i.trailingEntries} valid past nr_entries` : ''}`],
+    ['flags', (Object.entries(i.flagCounts) as [string, number][]).map(([k, v]) => `${k} ${v}`).join(', ')],
+    ['payload', `${mib(i.payloadBytes)} written, ${mib(i.discardedBytes)} discarded`],
+    ['device', i.highestSector === null ? 'nothing written' : `highest sector ${i.highestSector} (needs ${(i.highestSector + 1) * i.sectorSize} bytes)`],
+    ['marks', i.marks ? `${i.marks}, first '${i.firstMark}', last '${i.lastMark}'` : 'none'],
+  ];
+  for (const [k, v] of rows) stdout.line(`${k.padEnd(11)}${v}`);
+}
+
+export interface ListFilter {
+  from?: Point;
+  to?: Point;
+  flags?: number;
+  sectors?: { start: number; end: number };
+}
+
+/** Entries within [from, to] that pass the filters; the walk ends after `to`. */
+export async function* filtered(reader: LogReader, f: ListFilter, pastEnd = false): AsyncGenerator<Entry> {
+  let started = !f.from;
+  for await (const e of reader.entries({ pastEnd })) {
+    started ||= isAt(f.from!, e);
+    if (started && (!f.flags || e.flags & f.flags) && (!f.sectors || (e.nrSectors && overlaps(e, f.sectors)))) yield e;
+    if (f.to && isAt(f.to, e)) return;
+  }
+  if (f.from && !started) throw new CliError(`--from ${pointText(f.from)} is not in the log`);
+  if (f.to) throw new CliError(`--to ${pointText(f.to)} is not in the log`);
+}
+
+function tableRow(e: Entry, S: number): string {
+  const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `sector ${e.sector}+${e.nrSectors} (${e.nrSectors * S} bytes)` : '';
+  return `${String(e.index).padStart(8)}  ${String(e.offset).padStart(12)}  ${flagNames(e.flags, e.flagsHigh).padEnd(20)}  ${what}`;
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command('info')
+    .description('what a log holds: super, entries (and valid ones past nr_entries), flags, payload, device extent, marks')
+    .argument('<log>', 'log file or device')
+    .option('--json', 'one JSON object')
+    .addHelpText('after', '\nExample:\n  $ logwrites info log.img --json')
+    .action(async (path: string, o: { json?: boolean }) => {
+      await withLog(path, async ({ reader }) => {
+        const i = await logInfo(reader);
+        if (o.json) stdout.json(i);
+        else printInfo(path, i);
+      });
+    });
+
+  program
+    .command('list')
+    .description('one line per entry: index, header byte offset, flags, sectors, mark')
+    .argument('<log>', 'log file or device')
+    .option('--flags <list>', 'only entries with any of these flags, e.g. FUA,DISCARD', parseFlags)
+    .option('--from <point>', 'first entry: a number or mark:<name>', parsePoint)
+    .option('--to <point>', 'last entry (inclusive): a number or mark:<name>', parsePoint)
+    .option('--sectors <A-B>', 'only entries touching device sectors A..B (log sector units)', parseSectorRange)
+    .option('--checksum', 'add crc32c and xxh64 of each payload')
+    .option('--past-end', 'also list valid entries past nr_entries')
+    .option('--json', 'NDJSON, one entry per line')
+    .addHelpText('after', '\nExamples:\n  $ logwrites list log.img --flags FUA --from mark:mkfs\n  $ logwrites list log.img --sectors 0-2047 --checksum --json')
+    .action(async (path: string, o: ListFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean }) => {
+      await withLog(path, async ({ reader }) => {
+        const S = reader.sectorSize;
+        const sums = o.checksum ? await checksummer(reader) : undefined;
+        if (!o.json) stdout.line(`${'entry'.padStart(8)}  ${'offset'.padStart(12)}  ${'flags'.padEnd(20)}  what${sums ? '  crc32c xxh64' : ''}`);
+        for await (const e of filtered(reader, o, o.pastEnd)) {
+          const sum = sums ? await sums(e) : undefined;
+          if (o.json) stdout.json({ ...entryJson(e), ...sum });
+          else stdout.line(tableRow(e, S) + (sum ? `  ${sum.crc32c} ${sum.xxh64}` : ''));
+        }
+      });
+    });
+
+  program
+    .command('marks')
+    .description('every mark with its entry number and header position')
+    .argument('<log>', 'log file or device')
+    .option('--json', 'one JSON array')
+    .addHelpText('after', '\nExample:\n  $ logwrites marks log.img --json')
+    .action(async (path: string, o: { json?: boolean }) => {
+      await withLog(path, async ({ reader }) => {
+        const marks: { mark: string; entry: number; offset: number; sector: number }[] = [];
+        for await (const e of filtered(reader, { flags: Flag.MARK })) {
+          marks.push({ mark: e.mark ?? '', entry: e.index, offset: e.offset, sector: e.offset / reader.sectorSize });
+        }
+        if (o.json) stdout.json(marks);
+        else for (const m of marks) stdout.line(`${String(m.entry).padStart(8)}  @${m.sector}  ${m.mark}`);
+      });
+    });
+
+  program
+    .command('find')
+    .description('the entry number of a mark, the next flush or FUA, or an entry, from a starting point')
+    .argument('<log>', 'log file or device')
+    .option('--mark <name>', 'the entry of this mark')
+    .option('--next-flush', 'the next entry with FLUSH')
+    .option('--next-fua', 'the next entry with FUA')
+    .option('--entry <n>', 'entry n itself (to check it exists and see it)', parseCount)
+    .option('--start-entry <n>', 'search from this entry (inclusive)', parseCount)
+    .option('--start-mark <name>', 'search after this mark')
+    .option('--json', 'the entry as JSON')
+    .addHelpText('after', '\nExample:\n  $ logwrites find log.img --next-fua --start-mark mkfs')
+    .action(async (path: string, o: { mark?: string; nextFlush?: boolean; nextFua?: boolean; entry?: number; startEntry?: number; startMark?: string; json?: boolean }) => {
+      const wanted = [o.mark !== undefined, o.nextFlush, o.nextFua, o.entry !== undefined].filter(Boolean).length;
+      if (wanted !== 1) throw new CliError('find needs exactly one of --mark, --next-flush, --next-fua, --entry');
+      const target = (e: Entry) =>
+        o.mark !== undefined ? e.mark === o.mark : o.entry !== undefined ? e.index === o.entry : (e.flags & (o.nextFlush ? Flag.FLUSH : Flag.FUA)) !== 0;
+      await withLog(path, async ({ reader }) => {
+        let started = o.startMark === undefined;
+        for await (const e of reader.entries()) {
+          if (!started) {
+            started = e.mark === o.startMark;
+            continue;
+          }
+          if (e.index < (o.startEntry ?? 0) || !target(e)) continue;
+          if (o.json) stdout.json(entryJson(e));
+          else stdout.line(String(e.index));
+          return;
+        }
+        throw new CliError(started ? 'no such entry' : `start mark '${o.startMark}' is not in the log`);
+      });
+    });
+}
+
+/** crc32c and xxh64 of an entry's payload, with the kernels loaded once. */
+async function checksummer(reader: LogReader) {
+  const { loadKernels } = await import('../kernels.ts');
+  const k = await loadKernels();
+  return async (e: Entry) => {
+    if (!e.payloadLength) return { crc32c: null, xxh64: null };
+    let crc = 0;
+    const x = k.xxh64Stream();
+    for await (const piece of reader.payload(e)) {
+      crc = k.crc32c(piece, crc);
+      x.update(piece);
+    }
+    return { crc32c: crc.toString(16).padStart(8, '0'), xxh64: x.digest().toString(16).padStart(16, '0') };
+  };
+}

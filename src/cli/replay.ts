@@ -1,0 +1,221 @@
+// `logwrites replay`: a range of a log onto an image or device, by the fastest plan that
+// gives the same result, with checks at chosen points and a summary of what happened.
+
+import { spawnSync } from 'node:child_process';
+import type { Command } from 'commander';
+import { parseFlags } from '../format.ts';
+import { replayLastWrites } from '../last-write.ts';
+import { scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
+import type { Entry, LogReader } from '../reader.ts';
+import { replay, type Step } from '../replay.ts';
+import { openTarget, replayHazard, type FileTarget } from '../node/target.ts';
+import { CliError, EXIT_CHECK, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
+import { Progress } from './progress.ts';
+
+/** When to run the checker: after entries with these flags, or every N entries. */
+export type CheckAt = { flags: number } | { every: number };
+
+export function parseCheckAt(text: string): CheckAt {
+  if (/^\d+$/.test(text) && Number(text) > 0) return { every: Number(text) };
+  return { flags: parseFlags(text.replace(/^marks?$/i, 'MARK')) };
+}
+
+const due = (c: CheckAt, e: Entry, n: number) => ('every' in c ? n % c.every === 0 : (e.flags & c.flags) !== 0);
+
+export interface CheckFailure {
+  entry: number;
+  status: number | null;
+  output: string;
+}
+
+/** Run a checker through the shell with the target in $LOGWRITES_TARGET; capture what it says. */
+export function runChecker(cmd: string, targetPath: string, entry: number): CheckFailure | undefined {
+  const r = spawnSync('/bin/sh', ['-c', cmd], {
+    env: { ...process.env, LOGWRITES_TARGET: targetPath, LOGWRITES_ENTRY: String(entry) },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  if (r.status === 0) return undefined;
+  return { entry, status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.slice(-4000) };
+}
+
+interface ReplayCliOptions {
+  from?: RangeSpec['from'];
+  to?: RangeSpec['to'];
+  limit?: number;
+  until?: string;
+  sectors?: RangeSpec['sectors'];
+  discard: 'zero' | 'skip';
+  plan?: 'last-write' | 'sequential';
+  check?: CheckAt;
+  exec?: string;
+  keepGoing?: boolean;
+  force?: boolean;
+  json?: boolean;
+  progress?: boolean;
+}
+
+export interface ReplaySummary {
+  plan: 'last-write' | 'sequential';
+  firstEntry: number | null;
+  lastEntry: number | null;
+  entries: number;
+  bytesWritten: number;
+  bytesZeroed: number;
+  seconds: number;
+  interrupted: boolean;
+  checks: number;
+  failures: CheckFailure[];
+}
+
+function refuseUnsafe(targetPath: string, target: FileTarget, logInfo: FileTarget['info'], range: ScannedRange, S: number, force: boolean): void {
+  if (force) return;
+  const hazard = replayHazard(targetPath, target.info, logInfo);
+  if (hazard) throw new CliError(`refusing to replay: ${hazard} (--force to do it anyway)`);
+  const needed = (range.highestSector + 1) * S;
+  if (needed > target.info.size) {
+    throw new CliError(`refusing to replay: the range writes up to byte ${needed} but ${targetPath} has ${target.info.size} (--force to do it anyway)`);
+  }
+}
+
+async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayCliOptions, progress: Progress, stop: () => boolean, summary: ReplaySummary) {
+  const lastIndex = range.last!.index;
+  let n = 0;
+  const r = await replay(reader, target, {
+    from: range.start,
+    discards: o.discard === 'zero',
+    ...(o.sectors ? { sectors: o.sectors } : {}),
+    visit: async (e, _applied, settle): Promise<Step> => {
+      n++;
+      progress.update(n, e.payloadOffset - range.start.offset);
+      if (o.check && o.exec !== undefined && due(o.check, e, n)) {
+        await settle();
+        summary.checks++;
+        const failed = runChecker(o.exec, targetPath, e.index);
+        if (failed) {
+          summary.failures.push(failed);
+          if (!o.keepGoing) return 'stop';
+        }
+      }
+      if (e.index === lastIndex) return 'stop';
+      if (stop()) {
+        summary.interrupted = true;
+        return 'stop';
+      }
+      return 'next';
+    },
+  });
+  summary.entries = r.entries;
+  summary.lastEntry = r.last?.index ?? null;
+  summary.bytesWritten = r.bytesWritten;
+  summary.bytesZeroed = r.bytesZeroed;
+}
+
+export async function replayCommand(logPath: string, targetPath: string, o: ReplayCliOptions): Promise<ReplaySummary> {
+  if ((o.check === undefined) !== (o.exec === undefined)) throw new CliError('--check and --exec go together');
+  const plan = o.plan ?? (o.check ? 'sequential' : 'last-write');
+  if (plan === 'last-write' && o.check) throw new CliError('--plan last-write cannot run checks between entries; use --plan sequential');
+  return withLog(logPath, async ({ reader, source }) => {
+    const spec: RangeSpec = {
+      ...(o.from ? { from: o.from } : {}),
+      ...(o.to ? { to: o.to } : {}),
+      ...(o.limit !== undefined ? { limit: o.limit } : {}),
+      ...(o.until ? { until: parseFlags(o.until) } : {}),
+      ...(o.sectors ? { sectors: o.sectors } : {}),
+      discards: o.discard === 'zero',
+    };
+    const range = await scanRange(reader, spec, plan === 'last-write');
+    let target: FileTarget;
+    try {
+      target = openTarget(targetPath);
+    } catch (e) {
+      throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
+    }
+    const summary: ReplaySummary = {
+      plan,
+      firstEntry: range.last ? range.start.index : null,
+      lastEntry: null,
+      entries: 0,
+      bytesWritten: 0,
+      bytesZeroed: 0,
+      seconds: 0,
+      interrupted: false,
+      checks: 0,
+      failures: [],
+    };
+    let interrupted = false;
+    const onSignal = () => void (interrupted = true);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const started = performance.now();
+    const progress = new Progress(o.progress ?? process.stderr.isTTY, range.entries, range.payloadBytes);
+    try {
+      refuseUnsafe(targetPath, target, source.info, range, reader.sectorSize, !!o.force);
+      if (!range.last) return summary;
+      if (plan === 'sequential') await sequential(reader, target, targetPath, range, o, progress, () => interrupted, summary);
+      else {
+        const r = await replayLastWrites(reader, target, range.map!, () => interrupted);
+        summary.interrupted = !r.complete;
+        summary.entries = r.complete ? range.entries : 0;
+        summary.lastEntry = r.complete ? range.last.index : null;
+        summary.bytesWritten = r.bytesWritten;
+        summary.bytesZeroed = r.bytesZeroed;
+      }
+    } finally {
+      progress.done();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      target.sync();
+      target.close();
+      summary.seconds = (performance.now() - started) / 1000;
+    }
+    return summary;
+  });
+}
+
+function printSummary(s: ReplaySummary): void {
+  const mib = (s.bytesWritten + s.bytesZeroed) / 1048576;
+  if (s.firstEntry === null) {
+    stdout.line('nothing to replay: the range is empty');
+    return;
+  }
+  const where = s.lastEntry === null ? 'stopped before finishing (the target holds a partial last-write plan)' : `entries ${s.firstEntry}..${s.lastEntry}`;
+  stdout.line(`replayed ${where} (${s.entries} entries, plan ${s.plan}): ${(s.bytesWritten / 1048576).toFixed(1)} MiB written, ${(s.bytesZeroed / 1048576).toFixed(1)} MiB zeroed in ${s.seconds.toFixed(2)} s (${(mib / Math.max(s.seconds, 1e-6)).toFixed(0)} MiB/s)`);
+  if (s.interrupted) stdout.line(`interrupted: the target is synced and holds the log up to entry ${s.lastEntry ?? '(partial)'}`);
+  if (s.checks) stdout.line(`checks: ${s.checks} run, ${s.failures.length} failed${s.failures.length ? ` (first at entry ${s.failures[0]!.entry})` : ''}`);
+  for (const f of s.failures) stdout.line(`check failed at entry ${f.entry} (exit ${f.status}):\n${f.output.trimEnd().replace(/^/gm, '  ')}`);
+}
+
+export function registerReplay(program: Command): void {
+  program
+    .command('replay')
+    .description('replay a range of a log onto an image file or block device')
+    .argument('<log>', 'log file or device')
+    .argument('<target>', 'image file or block device to write (must exist)')
+    .option('--from <point>', 'first entry, inclusive: a number or mark:<name> (default: the first)', parsePoint)
+    .option('--to <point>', 'last entry, inclusive: a number or mark:<name> (default: the last)', parsePoint)
+    .option('--limit <n>', 'at most n entries', parseCount)
+    .option('--until <flags>', 'end at the first entry with one of these flags, e.g. fua or flush')
+    .option('--sectors <A-B>', 'only entries touching device sectors A..B (log sector units)', parseSectorRange)
+    .option('--discard <mode>', 'zero: discards write zeros; skip: ignore them', 'zero')
+    .option('--plan <plan>', 'last-write: only the final version of each sector (default without checks); sequential: entry by entry')
+    .option('--check <when>', 'run the checker after entries with these flags (fua, flush, mark) or every N entries', parseCheckAt)
+    .option('--exec <cmd>', 'checker command, run by /bin/sh with $LOGWRITES_TARGET and $LOGWRITES_ENTRY; exit 0 = consistent')
+    .option('--keep-going', 'go on after a failed check and report them all')
+    .option('--force', 'replay onto a mounted device, the log itself, or a target too small')
+    .option('--json', 'the summary as JSON')
+    .addHelpText('after', `
+Exit status: 0 replayed (and every check passed), 1 bad input or usage, 2 a check failed.
+
+Examples:
+  $ logwrites replay log.img disk.img --to mark:fsync
+  $ logwrites replay log.img disk.img --from mark:mkfs --check fua --exec 'e2fsck -fn $LOGWRITES_TARGET'`)
+    .action(async (log: string, target: string, o: ReplayCliOptions) => {
+      if (o.discard !== 'zero' && o.discard !== 'skip') throw new CliError(`--discard must be zero or skip, not '${o.discard}'`);
+      if (o.plan !== undefined && o.plan !== 'last-write' && o.plan !== 'sequential') throw new CliError(`--plan must be last-write or sequential, not '${o.plan}'`);
+      const s = await replayCommand(log, target, o);
+      if (o.json) stdout.json(s);
+      else printSummary(s);
+      if (s.failures.length) process.exitCode = EXIT_CHECK;
+    });
+}
