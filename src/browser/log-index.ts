@@ -1,0 +1,197 @@
+// The viewer's index of a log: one typed-array column per header field instead of one object
+// per entry, so 260 000 entries cost about 7 MB, cross from the worker to the page without a
+// copy, and can be scanned by the table and the plot in tight loops.
+
+import { Flag, flagNames, type FlagName } from '../format.ts';
+import type { Entry } from '../reader.ts';
+
+export interface MarkRef {
+  readonly index: number;
+  readonly text: string;
+}
+
+/** Something the reader met that a careful user wants to know about. */
+export interface Warning {
+  /** Absent for problems with the super or the log as a whole. */
+  readonly entry?: number;
+  readonly offset: number;
+  readonly message: string;
+}
+
+export interface Summary {
+  readonly name: string;
+  readonly logBytes: number;
+  readonly version: number;
+  readonly sectorSize: number;
+  /** Entries the super counts. */
+  readonly nrEntries: number;
+  /** Entries found by walking, trailing ones (past nrEntries) included. */
+  readonly entries: number;
+  readonly trailing: number;
+  readonly flagCounts: Readonly<Record<FlagName, number>>;
+  readonly payloadBytes: number;
+  /** One past the highest device sector written or discarded, in log sectors. */
+  readonly deviceSectors: number;
+  /** Log bytes covered by the walk so far (where the next header would start). */
+  readonly bytesIndexed: number;
+  readonly marks: number;
+  readonly warnings: readonly Warning[];
+  readonly complete: boolean;
+}
+
+/** The columns, as they cross the worker boundary (plain data, transferable buffers). */
+export interface LogIndex {
+  readonly count: number;
+  readonly sectorSize: number;
+  readonly nrEntries: number;
+  /** Byte offset of each entry's header in the log. */
+  readonly offset: Float64Array;
+  readonly sector: Float64Array;
+  readonly nrSectors: Float64Array;
+  /** Low 32 bits of the flags; the rare high bits are in `highFlags`. */
+  readonly flags: Uint32Array;
+  readonly marks: readonly MarkRef[];
+  readonly highFlags: ReadonlyMap<number, number>;
+}
+
+const FLAG_NAMES = Object.keys(Flag) as FlagName[];
+
+export function emptyCounts(): Record<FlagName, number> {
+  return Object.fromEntries(FLAG_NAMES.map((n) => [n, 0])) as Record<FlagName, number>;
+}
+
+/** Grows the columns by doubling and keeps the running summary. */
+export class IndexBuilder {
+  private cap = 4096;
+  private n = 0;
+  private offset = new Float64Array(this.cap);
+  private sector = new Float64Array(this.cap);
+  private nrSectors = new Float64Array(this.cap);
+  private flags = new Uint32Array(this.cap);
+  private readonly marks: MarkRef[] = [];
+  private readonly highFlags = new Map<number, number>();
+  private readonly counts = emptyCounts();
+  private readonly warnings: Warning[] = [];
+  private payload = 0;
+  private deviceSectors = 0;
+  private end: number;
+
+  constructor(
+    private readonly name: string,
+    private readonly logBytes: number,
+    private readonly sectorSize: number,
+    private readonly nrEntries: number,
+  ) {
+    this.end = sectorSize;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  add(e: Entry): void {
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
+    this.offset[i] = e.offset;
+    this.sector[i] = e.sector;
+    this.nrSectors[i] = e.nrSectors;
+    this.flags[i] = e.flags;
+    for (const name of FLAG_NAMES) if (e.flags & Flag[name]) this.counts[name]++;
+    if (e.flags & ~31 || e.flagsHigh) {
+      if (e.flagsHigh) this.highFlags.set(i, e.flagsHigh);
+      this.warn({ entry: i, offset: e.offset, message: `unknown flag bits (${flagNames(e.flags, e.flagsHigh)})` });
+    }
+    if (e.mark !== undefined) this.marks.push({ index: i, text: e.mark });
+    if (e.nrSectors > 0) this.deviceSectors = Math.max(this.deviceSectors, e.sector + e.nrSectors);
+    this.payload += e.payloadLength;
+    this.end = e.payloadOffset + e.payloadLength;
+  }
+
+  warn(w: Warning): void {
+    // A forged log could repeat a problem per entry; a hundred say enough.
+    if (this.warnings.length < 100) this.warnings.push(w);
+  }
+
+  private grow(): void {
+    this.cap *= 2;
+    const widen = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(this.cap);
+      next.set(old);
+      return next;
+    };
+    this.offset = widen(this.offset, (n) => new Float64Array(n));
+    this.sector = widen(this.sector, (n) => new Float64Array(n));
+    this.nrSectors = widen(this.nrSectors, (n) => new Float64Array(n));
+    this.flags = widen(this.flags, (n) => new Uint32Array(n));
+  }
+
+  summary(complete: boolean): Summary {
+    const trailing = Math.max(0, this.n - this.nrEntries);
+    const warnings = [...this.warnings];
+    if (complete && trailing) {
+      warnings.push({
+        entry: this.nrEntries,
+        offset: this.offset[this.nrEntries]!,
+        message: `${trailing} valid entr${trailing === 1 ? 'y' : 'ies'} past nr_entries (the super was not rewritten after them: a live or crashed log)`,
+      });
+    }
+    return {
+      name: this.name,
+      logBytes: this.logBytes,
+      version: 1,
+      sectorSize: this.sectorSize,
+      nrEntries: this.nrEntries,
+      entries: this.n,
+      trailing,
+      flagCounts: { ...this.counts },
+      payloadBytes: this.payload,
+      deviceSectors: this.deviceSectors,
+      bytesIndexed: this.end,
+      marks: this.marks.length,
+      warnings,
+      complete,
+    };
+  }
+
+  /** The finished index, trimmed to size (the copy is cheap next to the walk). */
+  finish(): LogIndex {
+    const n = this.n;
+    return {
+      count: n,
+      sectorSize: this.sectorSize,
+      nrEntries: this.nrEntries,
+      offset: this.offset.slice(0, n),
+      sector: this.sector.slice(0, n),
+      nrSectors: this.nrSectors.slice(0, n),
+      flags: this.flags.slice(0, n),
+      marks: this.marks,
+      highFlags: this.highFlags,
+    };
+  }
+}
+
+/** Buffers to transfer (not copy) when posting an index. */
+export function indexBuffers(index: LogIndex): ArrayBuffer[] {
+  return [index.offset, index.sector, index.nrSectors, index.flags].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** Payload bytes stored for entry `i`. */
+export function payloadLength(index: LogIndex, i: number): number {
+  return index.flags[i]! & Flag.DISCARD ? 0 : index.nrSectors[i]! * index.sectorSize;
+}
+
+export function entryFlagNames(index: LogIndex, i: number): string {
+  return flagNames(index.flags[i]!, index.highFlags.get(i) ?? 0);
+}
+
+/** The first entry whose header starts at or after `offset` (binary search on the offset column). */
+export function entryAtOrAfter(index: LogIndex, offset: number): number {
+  let lo = 0;
+  let hi = index.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (index.offset[mid]! < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

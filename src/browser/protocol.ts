@@ -1,0 +1,69 @@
+// The messages between the viewer page and its worker: each call names its arguments, its
+// progress reports and its result, so both ends are checked against one table.
+
+import type { Diff, Point } from './device-state.ts';
+import type { LogIndex, Summary } from './log-index.ts';
+
+export type SourceSpec = { readonly kind: 'blob'; readonly blob: Blob; readonly name: string } | { readonly kind: 'url'; readonly url: string; readonly name: string };
+
+/** Bytes of payload per hex-dump page. */
+export const PAGE_BYTES = 4096;
+
+export interface EntryDetail {
+  readonly index: number;
+  readonly offset: number;
+  readonly payloadOffset: number;
+  readonly payloadLength: number;
+  readonly sector: number;
+  readonly nrSectors: number;
+  readonly flags: number;
+  readonly flagsHigh: number;
+  readonly flagNames: string;
+  readonly dataLen: number;
+  readonly mark?: string;
+  readonly page: number;
+  readonly pages: number;
+  /** Payload bytes of this page. */
+  readonly bytes: Uint8Array;
+  /** Hex checksums of the whole payload; absent when there is none. */
+  readonly crc32c?: string;
+  readonly xxh64?: string;
+}
+
+export interface Opened {
+  readonly summary: Summary;
+  readonly index: LogIndex;
+  readonly kernels: 'wasm' | 'js';
+}
+
+export interface Calls {
+  /** Open and index a log; progress is the summary so far. */
+  open: { args: { source: SourceSpec }; progress: Summary; result: Opened };
+  entry: { args: { index: number; page: number }; progress: never; result: EntryDetail };
+  /** Replay into memory up to entry `at` on a device of `deviceBytes`. */
+  state: { args: { at: number; deviceBytes: number }; progress: never; result: Point };
+  diff: { args: { a: number; b: number; deviceBytes: number }; progress: never; result: Diff };
+  /** The image as it is now, for download. */
+  image: { args: Record<string, never>; progress: never; result: { blob: Blob; point: Point } };
+  /** Stop call `id` (an open or a replay) at its next step. */
+  cancel: { args: { id: number }; progress: never; result: null };
+}
+
+export type CallName = keyof Calls;
+export type Args<K extends CallName> = Calls[K]['args'];
+export type Result<K extends CallName> = Calls[K]['result'];
+export type Progress<K extends CallName> = Calls[K]['progress'];
+
+export type Request = { [K in CallName]: { readonly id: number; readonly call: K; readonly args: Args<K> } }[CallName];
+
+export type Reply =
+  | { readonly id: number; readonly kind: 'progress'; readonly progress: unknown }
+  | { readonly id: number; readonly kind: 'result'; readonly result: unknown }
+  | { readonly id: number; readonly kind: 'error'; readonly error: string; readonly cancelled: boolean };
+
+/** What both a Worker (or its global scope) and a MessagePort offer. */
+export interface Port {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: 'message', listener: (ev: MessageEvent) => void): void;
+  start?(): void;
+}

@@ -1,0 +1,160 @@
+// The worker's end of the viewer protocol: it owns the open log, its index and the device
+// state, so reading, hashing and replaying never block the page.
+
+import { decodeHeader, flagNames, payloadBytes } from '../format.ts';
+import type { Kernels } from '../kernels.ts';
+import { LogReader, type Entry } from '../reader.ts';
+import { blobSource } from './blob-source.ts';
+import { DeviceState } from './device-state.ts';
+import { httpSource } from './http-source.ts';
+import { Cancelled, indexLog } from './indexer.ts';
+import { indexBuffers } from './log-index.ts';
+import { PAGE_BYTES, type Args, type EntryDetail, type Port, type Request, type SourceSpec } from './protocol.ts';
+
+interface OpenLog {
+  readonly reader: LogReader;
+  /** The worker's copy of the offset column; the page gets the index itself. */
+  readonly offsets: Float64Array;
+}
+
+type Outcome = [result: unknown, transfer: Transferable[]];
+
+export function serveViewer(port: Port, loadKernels: () => Promise<Kernels>): void {
+  const service = new ViewerService(loadKernels);
+  port.addEventListener('message', (ev) => void service.handle(ev.data as Request, port));
+  port.start?.();
+}
+
+const hex = (n: number | bigint, digits: number) => n.toString(16).padStart(digits, '0');
+
+class ViewerService {
+  private log?: OpenLog;
+  private state?: DeviceState;
+  private readonly running = new Map<number, AbortController>();
+  /** Replays share one image, so they run one after another. */
+  private stateQueue: Promise<unknown> = Promise.resolve();
+  private readonly kernels: Promise<Kernels>;
+  private checksums?: { index: number; crc32c: string; xxh64: string };
+
+  constructor(loadKernels: () => Promise<Kernels>) {
+    this.kernels = loadKernels();
+  }
+
+  async handle(req: Request, port: Port): Promise<void> {
+    const abort = new AbortController();
+    this.running.set(req.id, abort);
+    try {
+      const progress = (p: unknown) => port.postMessage({ id: req.id, kind: 'progress', progress: p });
+      const [result, transfer] = await this.run(req, abort.signal, progress);
+      port.postMessage({ id: req.id, kind: 'result', result }, transfer);
+    } catch (e) {
+      const cancelled = e instanceof Cancelled;
+      port.postMessage({ id: req.id, kind: 'error', error: cancelled ? 'cancelled' : (e as Error).message, cancelled });
+    } finally {
+      this.running.delete(req.id);
+    }
+  }
+
+  private run(req: Request, signal: AbortSignal, progress: (p: unknown) => void): Promise<Outcome> {
+    switch (req.call) {
+      case 'open':
+        return this.open(req.args.source, signal, progress);
+      case 'entry':
+        return this.entry(req.args);
+      case 'state':
+        return this.queued(async () => [await (await this.device(req.args.deviceBytes)).goTo(req.args.at, signal), []]);
+      case 'diff':
+        return this.queued(async () => [await (await this.device(req.args.deviceBytes)).diff(req.args.a, req.args.b, signal), []]);
+      case 'image':
+        return this.queued(async () => {
+          if (!this.state) throw new Error('no state yet: replay to a point first');
+          return [{ blob: new Blob([this.state.image]), point: this.state.point() }, []];
+        });
+      case 'cancel':
+        this.running.get(req.args.id)?.abort();
+        return Promise.resolve([null, []]);
+    }
+  }
+
+  private async open(spec: SourceSpec, signal: AbortSignal, progress: (p: unknown) => void): Promise<Outcome> {
+    for (const [, other] of this.running) if (other.signal !== signal) other.abort();
+    this.state?.dispose();
+    this.state = undefined;
+    this.log = undefined;
+    this.checksums = undefined;
+    const source = spec.kind === 'blob' ? blobSource(spec.blob) : await httpSource(spec.url);
+    const reader = await LogReader.open(source);
+    const { index, summary } = await indexLog(reader, { name: spec.name, signal, onProgress: progress });
+    this.log = { reader, offsets: index.offset.slice() };
+    const kernels = await this.kernels;
+    return [{ summary, index, kernels: kernels.kind }, indexBuffers(index)];
+  }
+
+  private opened(): OpenLog {
+    if (!this.log) throw new Error('no log open');
+    return this.log;
+  }
+
+  private async entry({ index: i, page }: Args<'entry'>): Promise<Outcome> {
+    const { reader, offsets } = this.opened();
+    if (!(i >= 0 && i < offsets.length)) throw new Error(`no entry ${i} (the log has ${offsets.length})`);
+    const S = reader.sectorSize;
+    const offset = offsets[i]!;
+    const header = decodeHeader(await reader.source.read(offset, S), S, offset, i);
+    const payloadLength = payloadBytes(header, S);
+    const entry: Entry = { ...header, index: i, offset, payloadOffset: offset + S, payloadLength };
+    const pages = Math.max(1, Math.ceil(payloadLength / PAGE_BYTES));
+    const p = Math.min(Math.max(0, page), pages - 1);
+    const from = entry.payloadOffset + p * PAGE_BYTES;
+    const bytes = payloadLength ? await reader.source.read(from, Math.min(PAGE_BYTES, payloadLength - p * PAGE_BYTES)) : new Uint8Array(0);
+    const sums = payloadLength ? await this.checksum(entry) : undefined;
+    const detail: EntryDetail = {
+      index: i,
+      offset,
+      payloadOffset: entry.payloadOffset,
+      payloadLength,
+      sector: header.sector,
+      nrSectors: header.nrSectors,
+      flags: header.flags,
+      flagsHigh: header.flagsHigh,
+      flagNames: flagNames(header.flags, header.flagsHigh),
+      dataLen: header.dataLen,
+      ...(header.mark === undefined ? {} : { mark: header.mark }),
+      page: p,
+      pages,
+      bytes: bytes.slice(),
+      ...(sums ? { crc32c: sums.crc32c, xxh64: sums.xxh64 } : {}),
+    };
+    return [detail, [detail.bytes.buffer as ArrayBuffer]];
+  }
+
+  /** crc32c and xxh64 of a payload, fed in pieces; kept for the entry being paged through. */
+  private async checksum(entry: Entry): Promise<{ crc32c: string; xxh64: string }> {
+    if (this.checksums?.index === entry.index) return this.checksums;
+    const k = await this.kernels;
+    let crc = 0;
+    const xxh = k.xxh64Stream();
+    for await (const piece of this.opened().reader.payload(entry)) {
+      crc = k.crc32c(piece, crc);
+      xxh.update(piece);
+    }
+    this.checksums = { index: entry.index, crc32c: hex(crc >>> 0, 8), xxh64: hex(xxh.digest(), 16) };
+    return this.checksums;
+  }
+
+  private async device(deviceBytes: number): Promise<DeviceState> {
+    const { reader, offsets } = this.opened();
+    if (this.state?.image.length !== deviceBytes) {
+      this.state?.dispose();
+      this.state = undefined;
+      this.state = new DeviceState(reader, offsets, await this.kernels, deviceBytes);
+    }
+    return this.state;
+  }
+
+  private queued(job: () => Promise<Outcome>): Promise<Outcome> {
+    const run = this.stateQueue.then(job);
+    this.stateQueue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,123 @@
+// `logwrites view`: the offline viewer served on 127.0.0.1, optionally with a log preloaded.
+// The log is served with HTTP range requests and streamed from disk, so the page reads only
+// what it looks at and the server never holds the log in memory.
+
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+
+export interface ViewerOptions {
+  /** The built page (dist/web). */
+  readonly root: string;
+  /** A log to preload; the page opens it from /log/<name>. */
+  readonly log?: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+}
+
+export interface RunningViewer {
+  /** Where to point a browser (with the log preloaded when there is one). */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.wasm': 'application/wasm',
+};
+
+/** The byte range a Range header asks for, 'all' when there is none (or several), null when unsatisfiable. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'all' | null {
+  if (!header) return 'all';
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return 'all';
+  const [, a, b] = m as unknown as [string, string, string];
+  if (a === '' && b === '') return null;
+  if (a === '') {
+    const n = Math.min(Number(b), size);
+    return n > 0 ? { start: size - n, end: size - 1 } : null;
+  }
+  const start = Number(a);
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  return start < size && start <= end ? { start, end } : null;
+}
+
+function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: string, type: string): void {
+  let size: number;
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new Error('not a file');
+    size = st.size;
+  } catch {
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    return;
+  }
+  const range = parseRange(req.headers.range, size);
+  const headers = { 'Content-Type': type, 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+  if (range === null) {
+    res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` }).end();
+    return;
+  }
+  const { start, end } = range === 'all' ? { start: 0, end: size - 1 } : range;
+  res.writeHead(range === 'all' ? 200 : 206, {
+    ...headers,
+    'Content-Length': String(Math.max(0, end - start + 1)),
+    ...(range === 'all' ? {} : { 'Content-Range': `bytes ${start}-${end}/${size}` }),
+  });
+  if (req.method === 'HEAD' || end < start) {
+    res.end();
+    return;
+  }
+  const stream = fs.createReadStream(file, { start, end });
+  stream.on('error', () => res.destroy());
+  res.on('close', () => stream.destroy());
+  stream.pipe(res);
+}
+
+export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
+  const root = path.resolve(opts.root);
+  if (!fs.existsSync(path.join(root, 'index.html'))) throw new Error(`no viewer in ${root} (run npm run build)`);
+  const log = opts.log === undefined ? undefined : path.resolve(opts.log);
+  if (log !== undefined) fs.closeSync(fs.openSync(log, 'r'));
+  const logPath = log === undefined ? undefined : `log/${encodeURIComponent(path.basename(log))}`;
+
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/' && logPath && !url.searchParams.has('log')) {
+      res.writeHead(302, { Location: `/?log=${encodeURIComponent(logPath)}` }).end();
+      return;
+    }
+    if (log && logPath && url.pathname === `/${logPath}`) return sendFile(req, res, log, 'application/octet-stream');
+    const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '');
+    const file = path.resolve(root, rel);
+    // Only files inside the viewer's folder, whatever the path says.
+    if (!file.startsWith(root + path.sep)) {
+      res.writeHead(404).end();
+      return;
+    }
+    sendFile(req, res, file, TYPES[path.extname(file)] ?? 'application/octet-stream');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/${logPath ? `?log=${encodeURIComponent(logPath)}` : ''}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,310 @@
+// The viewer's data paths without a browser: the worker protocol over a real MessageChannel
+// with the kernel fixtures as Blobs, the index, filters, the plot raster, in-memory states and
+// diffs, and the HTTP range source against `logwrites view`'s server.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import { xxhash64 } from 'hash-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
+import { jsKernels, loadKernels } from '../src/kernels.ts';
+import { LogReader, memorySource } from '../src/reader.ts';
+import { blobSource } from '../src/browser/blob-source.ts';
+import { CallFailed, ViewerClient } from '../src/browser/client.ts';
+import { DeviceState, toRuns } from '../src/browser/device-state.ts';
+import { httpSource } from '../src/browser/http-source.ts';
+import { Cancelled, indexLog } from '../src/browser/indexer.ts';
+import type { LogIndex, Summary } from '../src/browser/log-index.ts';
+import { PAGE_BYTES } from '../src/browser/protocol.ts';
+import { pick, rasterize, type Palette, type PlotView } from '../src/browser/raster.ts';
+import { entryAt, filterRows, parseEntryBound, rowOf } from '../src/browser/rows.ts';
+import { serveViewer } from '../src/browser/service.ts';
+import { parseRange, startViewer } from '../src/node/view.ts';
+import { kernelLog, manifest, scratchDir } from './support/fixtures.ts';
+import { oracleRead, oracleReplay } from './support/oracle.ts';
+
+const dir = scratchDir('web-unit');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function connect() {
+  const { port1, port2 } = new MessageChannel();
+  serveViewer(port1, loadKernels);
+  const client = new ViewerClient(port2);
+  return { client, close: () => (port1.close(), port2.close()) };
+}
+
+const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
+
+describe('worker protocol on the ext4-512 kernel log', () => {
+  const log = kernelLog('ext4-512');
+  const m = manifest('ext4-512');
+  const oracle = oracleRead(log);
+  const conn = connect();
+  afterAll(() => conn.close());
+  let index: LogIndex;
+  let summary: Summary;
+  const progress: Summary[] = [];
+
+  beforeAll(async () => {
+    // Node cannot post a file-backed Blob through a MessagePort (browsers can; test/web.test.ts).
+    const blob = new Blob([fs.readFileSync(log)]);
+    const opened = await conn.client.call('open', { source: { kind: 'blob', blob, name: 'ext4-512.log' } }, (p) => progress.push(p)).done;
+    ({ index, summary } = opened);
+  });
+
+  it('indexes every entry into columns equal to an independent reader', () => {
+    expect(index.count).toBe(oracle.entries.length);
+    for (const e of oracle.entries) {
+      expect([index.offset[e.index], index.sector[e.index], index.nrSectors[e.index], index.flags[e.index]]).toEqual([e.offset, e.sector, e.nrSectors, e.flags]);
+    }
+    expect(index.marks).toEqual(oracle.entries.filter((e) => e.mark !== undefined).map((e) => ({ index: e.index, text: e.mark })));
+  });
+
+  it('summarises like the kernel recorded, and reports progress from the super on', () => {
+    expect(summary).toMatchObject({ complete: true, sectorSize: m.sectorsize, nrEntries: m.nr_entries, entries: m.nr_entries, trailing: 0, marks: m.marks_in_log.length, warnings: [] });
+    expect(summary.flagCounts).toEqual(m.flag_counts);
+    const written = oracle.entries.filter((e) => e.nrSectors).map((e) => e.sector + e.nrSectors);
+    expect(summary.deviceSectors).toBe(Math.max(...written));
+    expect(summary.payloadBytes).toBe(oracle.entries.reduce((n, e) => n + (e.payload?.length ?? 0), 0));
+    expect(progress[0]).toMatchObject({ complete: false, entries: 0, sectorSize: m.sectorsize });
+  });
+
+  it('inspects an entry: header fields, a page of payload, checksums of the whole payload', async () => {
+    const big = oracle.entries.find((e) => (e.payload?.length ?? 0) > PAGE_BYTES)!;
+    const d = await conn.client.call('entry', { index: big.index, page: 1 }).done;
+    expect(d).toMatchObject({ index: big.index, offset: big.offset, sector: big.sector, nrSectors: big.nrSectors, flags: big.flags, page: 1, pages: Math.ceil(big.payload!.length / PAGE_BYTES) });
+    expect(Buffer.from(d.bytes)).toEqual(big.payload!.subarray(PAGE_BYTES, 2 * PAGE_BYTES));
+    expect(d.crc32c).toBe(crc32c(big.payload!).toString(16).padStart(8, '0'));
+    expect(d.xxh64).toBe(await xxhash64(big.payload!));
+    const mark = await conn.client.call('entry', { index: index.marks[0]!.index, page: 0 }).done;
+    expect(mark).toMatchObject({ mark: m.marks_in_log[0], payloadLength: 0, flagNames: 'MARK' });
+    expect(mark.crc32c).toBeUndefined();
+  });
+
+  it('replays to marks in memory, forwards and back, as an independent replay does', async () => {
+    const size = m.device_size;
+    for (const name of ['big', 'mkfs', 'delete']) {
+      const at = index.marks.find((k) => k.text === name)!.index;
+      const point = await conn.client.call('state', { at, deviceBytes: size }).done;
+      expect(point.at).toBe(at);
+      const { blob } = await conn.client.call('image', {}).done;
+      const want = oracleReplay(log, size, at);
+      expect(sha256(new Uint8Array(await blob.arrayBuffer()))).toBe(sha256(want));
+      const fp = jsKernels.fingerprint(m.sectorsize);
+      fp.write(0, want);
+      expect(point.fingerprint).toBe(fp.value().toString(16).padStart(16, '0'));
+    }
+  });
+
+  it('diffs two points as the sectors whose content changed', async () => {
+    const [a, b] = ['files', 'overwrite'].map((n) => index.marks.find((k) => k.text === n)!.index) as [number, number];
+    const diff = await conn.client.call('diff', { a: b, b: a, deviceBytes: m.device_size }).done;
+    const ia = oracleReplay(log, m.device_size, a);
+    const ib = oracleReplay(log, m.device_size, b);
+    const changed: number[] = [];
+    for (let s = 0; s < m.device_size / m.sectorsize; s++) {
+      const at = s * m.sectorsize;
+      if (ia.compare(ib, at, at + m.sectorsize, at, at + m.sectorsize) !== 0) changed.push(s);
+    }
+    expect(changed.length).toBeGreaterThan(0);
+    expect(diff.runs).toEqual(toRuns(changed));
+    expect([diff.a.at, diff.b.at]).toEqual([a, b]);
+    expect(diff.a.fingerprint).not.toBe(diff.b.fingerprint);
+  });
+
+  it('answers bad requests with one-line errors', async () => {
+    await expect(conn.client.call('entry', { index: 1e9, page: 0 }).done).rejects.toThrow(/^no entry 1000000000 \(the log has \d+\)$/);
+    await expect(conn.client.call('state', { at: 5, deviceBytes: 2 ** 31 }).done).rejects.toThrow(/1 GiB/);
+    await expect(conn.client.call('state', { at: 200, deviceBytes: 4096 }).done).rejects.toThrow(/past the end of the 4096-byte image/);
+  });
+});
+
+describe('opening', () => {
+  it('cancels an indexing in progress', async () => {
+    const conn = connect();
+    try {
+      // 64 MiB of 4 KiB writes: eight chunks, and the cancel goes out at the first report.
+      const S = 512;
+      const payload = new Uint8Array(4096);
+      const parts: Uint8Array[] = [encodeSuper({ nrEntries: 16384, sectorSize: S })];
+      for (let i = 0; i < 16384; i++) parts.push(encodeHeader({ sector: i * 8, nrSectors: 8, flags: 0 }, S), payload);
+      const blob = new Blob(parts);
+      let id = 0;
+      const call = conn.client.call('open', { source: { kind: 'blob', blob, name: 'b' } }, () => conn.client.cancel(id));
+      id = call.id;
+      const err = await call.done.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CallFailed);
+      expect((err as CallFailed).cancelled).toBe(true);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('stops between chunks when the signal fires', async () => {
+    const reader = await LogReader.open(blobSource(await fs.openAsBlob(kernelLog('xfs-4k'))));
+    const abort = new AbortController();
+    let reports = 0;
+    const run = indexLog(reader, { name: 'x', signal: abort.signal, chunkSize: 64 * 1024, progressMs: 0, onProgress: () => ++reports === 3 && abort.abort() });
+    await expect(run).rejects.toBeInstanceOf(Cancelled);
+    expect(reports).toBe(3);
+  });
+
+  it('says what is wrong with a log that is not one', async () => {
+    const conn = connect();
+    try {
+      const blob = new Blob([new Uint8Array(4096).fill(7)]);
+      await expect(conn.client.call('open', { source: { kind: 'blob', blob, name: 'junk' } }).done).rejects.toThrow(/^super at byte 0: bad magic 0x707070707070707/);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('keeps what it read of a damaged log and warns with entry and offset, trailing entries too', async () => {
+    const S = 512;
+    const w = (sector: number, flags = 0) => [encodeHeader({ sector, nrSectors: 1, flags }, S), new Uint8Array(S).fill(sector)];
+    // nr_entries says 2, three valid entries follow, then a header that is not zero padded.
+    const bad = encodeHeader({ sector: 9, nrSectors: 1, flags: 0 }, S);
+    bad[32] = 1;
+    const bytes = Buffer.concat([encodeSuper({ nrEntries: 2, sectorSize: S }), ...w(1), ...w(2, Flag.FUA), ...w(3), bad]);
+    const { summary } = await indexLog(await LogReader.open(memorySource(bytes)), { name: 't' });
+    expect(summary).toMatchObject({ entries: 3, trailing: 1, nrEntries: 2 });
+    expect(summary.warnings).toEqual([{ entry: 2, offset: 5 * S, message: expect.stringMatching(/^1 valid entry past nr_entries/) }]);
+    const truncated = bytes.subarray(0, 4 * S);
+    const counted = await indexLog(await LogReader.open(memorySource(Buffer.concat([encodeSuper({ nrEntries: 5, sectorSize: S }), truncated.subarray(S)]))), { name: 't' });
+    // The index pass reads headers only: the cut shows where the next header should be.
+    expect(counted.summary.entries).toBe(2);
+    expect(counted.summary.warnings[0]).toMatchObject({ entry: 2, offset: 5 * S, message: expect.stringMatching(/^truncated log/) });
+  });
+});
+
+describe('table and plot data paths', () => {
+  const log = kernelLog('ext4-512');
+  const { entries } = oracleRead(log);
+  let index: LogIndex;
+  beforeAll(async () => {
+    ({ index } = await indexLog(await LogReader.open(blobSource(await fs.openAsBlob(log))), { name: 'e' }));
+  });
+  const ids = (rows: Uint32Array | null) => [...(rows ?? [])];
+
+  it('filters by flag, entry range (numbers or marks), sector range and mark text', () => {
+    expect(filterRows(index, {})).toBeNull();
+    expect(ids(filterRows(index, { flags: Flag.FUA }))).toEqual(entries.filter((e) => e.flags & Flag.FUA).map((e) => e.index));
+    expect(ids(filterRows(index, { plain: true }))).toEqual(entries.filter((e) => e.flags === 0).map((e) => e.index));
+    const from = parseEntryBound(index, 'mark:files')!;
+    const to = parseEntryBound(index, 'big')!;
+    expect(ids(filterRows(index, { from, to, flags: Flag.FLUSH }))).toEqual(entries.filter((e) => e.index >= from && e.index <= to && e.flags & Flag.FLUSH).map((e) => e.index));
+    const sectors = { start: 1000, end: 5000 };
+    expect(ids(filterRows(index, { sectors }))).toEqual(entries.filter((e) => e.nrSectors && e.sector + e.nrSectors > 1000 && e.sector <= 5000).map((e) => e.index));
+    expect(ids(filterRows(index, { markText: 'OVER' }))).toEqual([entries.find((e) => e.mark === 'overwrite')!.index]);
+    expect(() => parseEntryBound(index, 'mark:nope')).toThrow("no entry number or mark named 'nope'");
+  });
+
+  it('maps rows to entries and back', () => {
+    const rows = filterRows(index, { flags: Flag.MARK });
+    expect(entryAt(rows, 2)).toBe(index.marks[2]!.index);
+    expect(rowOf(rows, index.marks[2]!.index)).toBe(2);
+    expect(rowOf(rows, index.marks[2]!.index - 1)).toBe(2);
+    expect(rowOf(null, 17)).toBe(17);
+  });
+
+  const palette: Palette = { write: 1, fua: 2, discard: 3, metadata: 4, flush: 5 };
+
+  it('rasterizes each write at its entry and sectors, coloured by flag, flushes as rules', () => {
+    const S = 512;
+    const synthetic: LogIndex = {
+      count: 4,
+      sectorSize: S,
+      nrEntries: 4,
+      offset: Float64Array.from([512, 1536, 2048, 3072]),
+      sector: Float64Array.from([0, 50, 0, 90]),
+      nrSectors: Float64Array.from([10, 10, 0, 10]),
+      flags: Uint32Array.from([0, Flag.FUA, Flag.FLUSH, Flag.DISCARD]),
+      marks: [],
+      highFlags: new Map(),
+    };
+    const v: PlotView = { mode: 'entry', x0: 0, x1: 4, y0: 0, y1: 100, width: 40, height: 100 };
+    const out = new Uint32Array(v.width * v.height);
+    rasterize(synthetic, null, v, palette, out);
+    const at = (x: number, y: number) => out[y * v.width + x];
+    expect(at(0, 95)).toBe(palette.write); // sectors 0..9 are the bottom ten rows
+    expect(at(8, 90)).toBe(palette.write);
+    expect(at(0, 89)).toBe(0);
+    expect(at(12, 45)).toBe(palette.fua);
+    expect(at(20, 0)).toBe(palette.flush);
+    expect(at(20, 99)).toBe(palette.flush);
+    expect(at(35, 5)).toBe(palette.discard);
+    expect(pick(synthetic, null, v, 13, 45)).toBe(1);
+    expect(pick(synthetic, null, v, 3, 95)).toBe(0);
+    // In bytes mode an entry is as wide as its share of the log.
+    const bytes: PlotView = { ...v, mode: 'bytes', x0: 512, x1: 4096 };
+    rasterize(synthetic, filterRows(synthetic, { flags: Flag.FUA }), bytes, palette, out);
+    expect(at(Math.floor((1536 - 512) * (40 / 3584)), 45)).toBe(palette.fua);
+    expect(at(0, 95)).toBe(0);
+  });
+
+  it('draws a full log quickly', () => {
+    const v: PlotView = { mode: 'entry', x0: 0, x1: index.count, y0: 0, y1: 131072, width: 1200, height: 400 };
+    const out = new Uint32Array(v.width * v.height);
+    rasterize(index, null, v, palette, out);
+    expect(out.some((p) => p === palette.metadata)).toBe(true);
+    expect(out.some((p) => p === palette.discard)).toBe(true);
+  });
+});
+
+describe('in-memory state', () => {
+  it('agrees between the WebAssembly and TypeScript kernels', async () => {
+    const log = kernelLog('xfs-4k');
+    const m = manifest('xfs-4k');
+    const reader = await LogReader.open(blobSource(await fs.openAsBlob(log)));
+    const { index } = await indexLog(reader, { name: 'x' });
+    const end = index.nrEntries - 1;
+    const points = await Promise.all(
+      [await loadKernels(), jsKernels].map(async (k) => {
+        const st = new DeviceState(reader, index.offset, k, m.device_size);
+        const p = await st.goTo(end);
+        expect(sha256(st.image)).toBe(m.final_device_sha256);
+        st.dispose();
+        return p;
+      }),
+    );
+    expect(points[0]).toEqual(points[1]);
+  });
+});
+
+describe('the HTTP range source against logwrites view', () => {
+  const log = kernelLog('ext4-512');
+  const root = path.join(dir, 'web');
+  let viewer: Awaited<ReturnType<typeof startViewer>>;
+  beforeAll(async () => {
+    fs.mkdirSync(root);
+    fs.writeFileSync(path.join(root, 'index.html'), '<!doctype html><title>t</title>');
+    viewer = await startViewer({ root, log });
+  });
+  afterAll(() => viewer.close());
+
+  it('parses ranges like RFC 9110 says', () => {
+    expect(parseRange(undefined, 10)).toBe('all');
+    expect(parseRange('bytes=2-4', 10)).toEqual({ start: 2, end: 4 });
+    expect(parseRange('bytes=8-', 10)).toEqual({ start: 8, end: 9 });
+    expect(parseRange('bytes=-3', 10)).toEqual({ start: 7, end: 9 });
+    expect(parseRange('bytes=5-100', 10)).toEqual({ start: 5, end: 9 });
+    expect(parseRange('bytes=10-', 10)).toBeNull();
+    expect(parseRange('bytes=0-1,4-5', 10)).toBe('all');
+  });
+
+  it('serves the preloaded log in ranges that the reader walks like the file', async () => {
+    expect(viewer.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?log=log%2Fext4-512\.log$/);
+    const url = new URL(new URL(viewer.url).searchParams.get('log')!, viewer.url).href;
+    const reader = await LogReader.open(await httpSource(url));
+    expect(reader.source.size).toBe(fs.statSync(log).size);
+    const { index, summary } = await indexLog(reader, { name: 'h', chunkSize: 1 << 20 });
+    expect(summary.entries).toBe(manifest('ext4-512').nr_entries);
+    expect(index.offset.at(-1)).toBe(oracleRead(log).entries.at(-1)!.offset);
+    const res = await fetch(url, { headers: { Range: 'bytes=99999999-' } });
+    expect(res.status).toBe(416);
+    expect((await fetch(new URL('/../../etc/passwd', viewer.url))).status).toBe(404);
+    expect((await fetch(new URL('/', viewer.url), { redirect: 'manual' })).status).toBe(302);
+    expect(await (await fetch(new URL('/index.html', viewer.url))).text()).toContain('<title>t</title>');
+  });
+});
