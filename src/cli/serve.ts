@@ -1,0 +1,96 @@
+// `logwrites serve`, `logwrites mark`, `logwrites status`: the NBD log-writes target and its
+// `dmsetup message` / `dmsetup status` counterparts.
+
+import type { Command } from 'commander';
+import { controlRequest, ServeError, startServer, type ServeOptions } from '../node/serve.ts';
+
+const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** `64M`, `1G`, `4096`: binary multiples, as the sizes of dd and qemu-img. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(text.trim());
+  const n = m ? Number(m[1]) * UNITS[m[2]!.toUpperCase()]! : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ServeError(`bad size '${text}' (want a number with an optional K, M, G or T suffix)`);
+  return n;
+}
+
+function parseSectorSize(text: string): number {
+  if (text !== '512' && text !== '4096') throw new ServeError(`--sectorsize must be 512 or 4096, not '${text}'`);
+  return Number(text);
+}
+
+/** Run an action; a ServeError or a system error becomes one line on stderr and exit status 1. */
+async function guarded(prog: string, action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (e) {
+    if (!(e instanceof ServeError) && !(e instanceof Error && 'code' in e)) throw e;
+    process.stderr.write(`${prog}: ${e.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function serve(o: Record<string, string | boolean | undefined>): Promise<void> {
+  const opts: ServeOptions = {
+    dev: o['dev'] as string,
+    log: o['log'] as string,
+    socket: o['socket'] as string | undefined,
+    listen: o['listen'] as string | undefined,
+    exportName: o['export'] as string | undefined,
+    sectorSize: o['sectorsize'] === undefined ? undefined : parseSectorSize(o['sectorsize'] as string),
+    size: o['size'] === undefined ? undefined : parseSize(o['size'] as string),
+    append: !!o['append'],
+    logSize: o['logSize'] === undefined ? undefined : parseSize(o['logSize'] as string),
+    onLogFull: o['onLogFull'] === 'fail' ? 'fail' : 'disable',
+    control: o['control'] as string | undefined,
+  };
+  if (o['onLogFull'] !== undefined && o['onLogFull'] !== 'fail' && o['onLogFull'] !== 'disable') {
+    throw new ServeError(`--on-log-full must be 'disable' or 'fail', not '${o['onLogFull']}'`);
+  }
+  const server = await startServer(opts);
+  const e = server.export;
+  process.stdout.write(`serving ${opts.dev} (${e.size} bytes, sectorsize ${e.blockSize}) at ${server.uri}\n`);
+  process.stdout.write(`control socket ${server.controlPath}\n`);
+  await new Promise<void>((resolve) => {
+    const quit = () => {
+      process.off('SIGINT', quit);
+      process.off('SIGTERM', quit);
+      void server.stop().then(resolve);
+    };
+    process.on('SIGINT', quit);
+    process.on('SIGTERM', quit);
+  });
+  process.stdout.write(`stopped; log closed with status ${server.status()}\n`);
+}
+
+export function registerServe(program: Command): void {
+  const prog = program.name() || 'logwrites';
+  program
+    .command('serve')
+    .description('serve a data device over NBD, logging its writes like dm-log-writes')
+    .requiredOption('--dev <path>', 'data device or image file (created with --size when missing)')
+    .requiredOption('--log <path>', 'log file or device')
+    .option('--socket <path>', 'listen on this Unix socket')
+    .option('--listen <host:port>', 'listen on TCP (loopback unless you say otherwise)')
+    .option('--export <name>', 'export name', '')
+    .option('--sectorsize <bytes>', 'log sectorsize: 512 or 4096', undefined)
+    .option('--size <bytes>', 'size of a data image to create (K, M, G, T suffixes)')
+    .option('--append', 'continue an existing log after its last entry')
+    .option('--log-size <bytes>', 'room the log may use')
+    .option('--on-log-full <what>', "'disable' (stop logging, like the kernel) or 'fail' (refuse writes)", 'disable')
+    .option('--control <path>', 'control socket (default: <log>.control)')
+    .action((o) => guarded(prog, () => serve(o)));
+  program
+    .command('mark')
+    .description('log a mark in a running server (dmsetup message <dev> 0 mark <name>)')
+    .argument('<name>', 'mark text')
+    .requiredOption('--control <path>', "the server's control socket")
+    .action((name: string, o: { control: string }) => guarded(prog, async () => void (await controlRequest(o.control, `mark ${name}`))));
+  program
+    .command('status')
+    .description('print <#logged entries> <highest allocated sector> of a running server (dmsetup status)')
+    .requiredOption('--control <path>', "the server's control socket")
+    .action((o: { control: string }) =>
+      guarded(prog, async () => void process.stdout.write(`${await controlRequest(o.control, 'status')}\n`)),
+    );
+}
