@@ -127,8 +127,9 @@ describe('opening', () => {
       // 64 MiB of 4 KiB writes: eight chunks, and the cancel goes out at the first report.
       const S = 512;
       const payload = new Uint8Array(4096);
-      const parts: Uint8Array[] = [encodeSuper({ nrEntries: 16384, sectorSize: S })];
-      for (let i = 0; i < 16384; i++) parts.push(encodeHeader({ sector: i * 8, nrSectors: 8, flags: 0 }, S), payload);
+      // (The encoders return plain ArrayBuffer-backed arrays; their declared type is wider.)
+      const parts = [encodeSuper({ nrEntries: 16384, sectorSize: S })] as Uint8Array<ArrayBuffer>[];
+      for (let i = 0; i < 16384; i++) parts.push(encodeHeader({ sector: i * 8, nrSectors: 8, flags: 0 }, S) as Uint8Array<ArrayBuffer>, payload);
       const blob = new Blob(parts);
       let id = 0;
       const call = conn.client.call('open', { source: { kind: 'blob', blob, name: 'b' } }, () => conn.client.cancel(id));
