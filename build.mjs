@@ -22,5 +22,5 @@ await Promise.all([
   esbuild.build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/index.js' }),
   esbuild.build({ ...node, entryPoints: ['src/node/index.ts'], outfile: 'dist/node/index.js' }),
   esbuild.build({ ...node, entryPoints: ['src/node/replay-log-main.ts'], outfile: 'dist/replay-log.js' }),
-  esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/logwrites.js' }),
+  esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
 ]);

@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import '../dist/logwrites.js';
+import '../dist/cli.js';
