@@ -24,7 +24,7 @@ interface Exports {
   fpZero(fp: number, sector: number, n: number): void;
 }
 
-export const CHUNK = 64 * 1024;
+export const CHUNK = 256 * 1024;
 
 /** The binary this build ships, and whether this engine can run it (it needs SIMD). */
 export function wasmSupported(): boolean {

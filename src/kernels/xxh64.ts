@@ -1,5 +1,7 @@
-// XXH64 in plain TypeScript. 64-bit lanes are (hi, lo) pairs of u32 so no BigInt is touched
-// per byte; the helpers leave their result in H and L to avoid allocating pairs.
+// XXH64 in plain TypeScript. 64-bit lanes are (hi, lo) pairs of 32-bit words so no BigInt is
+// touched per byte; the helpers leave their result in H and L to avoid allocating pairs. Words
+// are kept as int32 (`| 0`), not uint32: V8 stores int32 unboxed, uint32 above 2^31 as a heap
+// number, and that allocation per step cost a factor of several.
 
 import type { Xxh64Stream } from './types.ts';
 
@@ -17,14 +19,14 @@ function mul(ah: number, al: number, bh: number, bl: number): void {
   const a0 = al & 0xffff, a1 = al >>> 16, b0 = bl & 0xffff, b1 = bl >>> 16;
   const p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0;
   const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  L = ((mid << 16) | (p00 & 0xffff)) >>> 0;
-  H = (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(al, bh) + Math.imul(ah, bl)) >>> 0;
+  L = (mid << 16) | (p00 & 0xffff);
+  H = (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(al, bh) + Math.imul(ah, bl)) | 0;
 }
 
 function add(ah: number, al: number, bh: number, bl: number): void {
-  const lo = al + bl;
-  L = lo >>> 0;
-  H = (ah + bh + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+  const lo = (al >>> 0) + (bl >>> 0);
+  L = lo | 0;
+  H = (ah + bh + (lo > 0xffffffff ? 1 : 0)) | 0;
 }
 
 function rotl(h: number, l: number, r: number): void {
@@ -39,8 +41,8 @@ function rotl(h: number, l: number, r: number): void {
     L = l;
     return;
   }
-  H = ((h << r) | (l >>> (32 - r))) >>> 0;
-  L = ((l << r) | (h >>> (32 - r))) >>> 0;
+  H = (h << r) | (l >>> (32 - r));
+  L = (l << r) | (h >>> (32 - r));
 }
 
 /** (H, L) = rotl(acc + input * P2, 31) * P1 */
@@ -54,15 +56,15 @@ function round(ah: number, al: number, ih: number, il: number): void {
 /** (H, L) = (h ^ round(0, v)) * P1 + P4 */
 function merge(h: number, l: number, vh: number, vl: number): void {
   round(0, 0, vh, vl);
-  mul((h ^ H) >>> 0, (l ^ L) >>> 0, P1H, P1L);
+  mul(h ^ H, l ^ L, P1H, P1L);
   add(H, L, P4H, P4L);
 }
 
-const u32 = (b: Uint8Array, i: number) => (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+const u32 = (b: Uint8Array, i: number) => b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
 
 class JsXxh64 implements Xxh64Stream {
   /** v1..v4 as hi, lo pairs */
-  private readonly v = new Uint32Array(8);
+  private readonly v = new Int32Array(8);
   private readonly buf = new Uint8Array(32);
   private buffered = 0;
   private total = 0;
@@ -76,7 +78,7 @@ class JsXxh64 implements Xxh64Stream {
     add(sh, sl, P2H, P2L);
     v[2] = H, v[3] = L;
     v[4] = sh, v[5] = sl;
-    add(sh, sl, ~P1H >>> 0, ~P1L >>> 0); // seed - P1 = seed + ~P1 + 1
+    add(sh, sl, ~P1H, ~P1L); // seed - P1 = seed + ~P1 + 1
     add(H, L, 0, 1);
     v[6] = H, v[7] = L;
   }
@@ -141,14 +143,14 @@ class JsXxh64 implements Xxh64Stream {
     let i = 0;
     for (; i + 8 <= this.buffered; i += 8) {
       round(0, 0, u32(b, i + 4), u32(b, i));
-      rotl((h ^ H) >>> 0, (l ^ L) >>> 0, 27);
+      rotl(h ^ H, l ^ L, 27);
       mul(H, L, P1H, P1L);
       add(H, L, P4H, P4L);
       h = H, l = L;
     }
     if (i + 4 <= this.buffered) {
       mul(0, u32(b, i), P1H, P1L);
-      rotl((h ^ H) >>> 0, (l ^ L) >>> 0, 23);
+      rotl(h ^ H, l ^ L, 23);
       mul(H, L, P2H, P2L);
       add(H, L, P3H, P3L);
       h = H, l = L;
@@ -156,17 +158,16 @@ class JsXxh64 implements Xxh64Stream {
     }
     for (; i < this.buffered; i++) {
       mul(0, b[i]!, P5H, P5L);
-      rotl((h ^ H) >>> 0, (l ^ L) >>> 0, 11);
+      rotl(h ^ H, l ^ L, 11);
       mul(H, L, P1H, P1L);
       h = H, l = L;
     }
-    l = (l ^ (h >>> 1)) >>> 0; // h ^= h >> 33
+    l ^= h >>> 1; // h ^= h >> 33
     mul(h, l, P2H, P2L);
-    h = H, l = (L ^ ((L >>> 29) | (H << 3))) >>> 0; // h ^= h >> 29
-    h = (h ^ (h >>> 29)) >>> 0;
+    h = H ^ (H >>> 29), l = L ^ ((L >>> 29) | (H << 3)); // h ^= h >> 29
     mul(h, l, P3H, P3L);
-    h = H, l = (L ^ H) >>> 0; // h ^= h >> 32
-    return (BigInt(h) << 32n) | BigInt(l);
+    h = H, l = L ^ H; // h ^= h >> 32
+    return (BigInt(h >>> 0) << 32n) | BigInt(l >>> 0);
   }
 }
 
