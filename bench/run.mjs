@@ -3,7 +3,6 @@
 // with esbuild (Node 20 cannot run TypeScript itself) and runs it with the given arguments.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +12,8 @@ if (!name) {
   process.exit(1);
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
-const outfile = path.join(os.tmpdir(), `logwrites-bench-${name.replace(/\W/g, '_')}-${process.pid}.mjs`);
+// Inside the package, so that the bundle's external imports (commander, hash-wasm) resolve.
+const outfile = path.join(here, '..', 'node_modules', '.cache', 'logwrites-bench', `${name.replace(/\W/g, '_')}-${process.pid}.mjs`);
 await esbuild.build({
   entryPoints: [path.join(here, `${name}.ts`)],
   outfile,
