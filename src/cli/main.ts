@@ -4,6 +4,7 @@ import { registerAnalyze } from './analyze.ts';
 import { EXIT_INPUT, failure, stdout } from './common.ts';
 import { registerDemo } from './demo.ts';
 import { registerInspect } from './inspect.ts';
+import { registerRecover } from './recover.ts';
 import { registerReplay } from './replay.ts';
 
 const program = new Command('logwrites')
@@ -20,6 +21,7 @@ registerInspect(program);
 registerReplay(program);
 registerAnalyze(program);
 registerDemo(program);
+registerRecover(program);
 
 try {
   await program.parseAsync(process.argv);

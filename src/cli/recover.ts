@@ -1,0 +1,111 @@
+// `logwrites recover`: report the entries a crashed log holds past (or short of) its super's
+// count, and with --write make the super count exactly the valid ones, keeping the old super.
+
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { flagNames } from '../format.ts';
+import { recover, superWithCount, type Recovery } from '../recover.ts';
+import { openSource } from '../node/file.ts';
+import { CliError, entryJson, stdout, withLog } from './common.ts';
+
+interface RecoverOptions {
+  write?: boolean;
+  backup?: string;
+  json?: boolean;
+}
+
+function printRecovery(path: string, r: Recovery): void {
+  const past = r.validEntries - r.nrEntries;
+  stdout.line(`log        ${path} (sectorsize ${r.sectorSize})`);
+  stdout.line(`super      nr_entries ${r.nrEntries}`);
+  stdout.line(`valid      ${r.validEntries} entries, ending at byte ${r.end}${past > 0 ? ` (${past} past nr_entries)` : ''}`);
+  stdout.line(`stopped    ${r.stoppedBecause}`);
+  for (const e of r.trailing) {
+    const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `sector ${e.sector}+${e.nrSectors}` : '';
+    stdout.line(`  entry ${e.index} at byte ${e.offset}: ${flagNames(e.flags, e.flagsHigh)} ${what}`.trimEnd());
+  }
+  if (past > 0) stdout.line('note       headers are checked, payloads cannot be (the format has no checksums)');
+}
+
+function verdict(r: Recovery): string {
+  if (r.validEntries === r.nrEntries) return 'the super already counts every valid entry: nothing to do';
+  const how = r.validEntries > r.nrEntries ? 'raise' : 'lower';
+  return `--write would ${how} nr_entries from ${r.nrEntries} to ${r.validEntries}`;
+}
+
+/** Save the super sector to `backup` (never over an existing file), then rewrite it in place. */
+function rewriteSuper(logPath: string, r: Recovery, backup: string): void {
+  const src = openSource(logPath);
+  const isBlock = src.info.isBlockDevice;
+  src.close();
+  let fd: number;
+  try {
+    // O_EXCL on a block device fails while the kernel (a live dm target, a mount) holds it.
+    fd = fs.openSync(logPath, fs.constants.O_RDWR | (isBlock ? fs.constants.O_EXCL : 0));
+  } catch (e) {
+    throw new CliError(`cannot open ${logPath} for writing: ${(e as Error).message}`);
+  }
+  try {
+    const original = Buffer.alloc(r.sectorSize);
+    if (fs.readSync(fd, original, 0, r.sectorSize, 0) !== r.sectorSize) throw new CliError(`cannot read the super of ${logPath}`);
+    try {
+      fs.writeFileSync(backup, original, { flag: 'wx' });
+    } catch (e) {
+      const exists = (e as NodeJS.ErrnoException).code === 'EEXIST';
+      throw new CliError(exists ? `backup ${backup} already exists: move it away or give --backup <path>` : `cannot write backup ${backup}: ${(e as Error).message}`);
+    }
+    const bfd = fs.openSync(backup, 'r');
+    fs.fsyncSync(bfd);
+    fs.closeSync(bfd);
+    fs.writeSync(fd, superWithCount(original, r.validEntries), 0, r.sectorSize, 0);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Read the rewritten log back: every counted entry must now walk cleanly. */
+async function verify(logPath: string, want: number): Promise<void> {
+  await withLog(logPath, async ({ reader }) => {
+    let n = 0;
+    for await (const b of reader.batches({ payloads: true })) n += b.entries.length;
+    if (reader.nrEntries !== want || n !== want) throw new CliError(`after rewriting, ${logPath} counts ${reader.nrEntries} and walks ${n} entries, not ${want}`);
+  });
+}
+
+export async function recoverCommand(logPath: string, o: RecoverOptions): Promise<Recovery> {
+  if (o.backup !== undefined && !o.write) throw new CliError('--backup goes with --write');
+  const r = await withLog(logPath, ({ reader }) => recover(reader));
+  if (o.json) stdout.json({ ...r, trailing: r.trailing.map(entryJson) });
+  else printRecovery(logPath, r);
+  if (!o.write) {
+    if (!o.json) stdout.line(verdict(r) + (r.validEntries !== r.nrEntries ? ' (the old super is saved first)' : ''));
+    return r;
+  }
+  if (r.validEntries === r.nrEntries) {
+    if (!o.json) stdout.line(verdict(r));
+    return r;
+  }
+  const backup = o.backup ?? `${logPath}.super-backup`;
+  rewriteSuper(logPath, r, backup);
+  await verify(logPath, r.validEntries);
+  if (!o.json) {
+    stdout.line(`rewrote    nr_entries ${r.nrEntries} -> ${r.validEntries}; the old super sector is in ${backup}`);
+    stdout.line(`           (to undo: dd if=${backup} of=${logPath} conv=notrunc,fsync)`);
+  }
+  return r;
+}
+
+export function registerRecover(program: Command): void {
+  program
+    .command('recover')
+    .description("after a crash: find the valid entries past (or short of) the super's nr_entries; --write fixes the count")
+    .argument('<log>', 'log file or device (not in use by a live target)')
+    .option('--write', 'rewrite nr_entries in the super to the number of valid entries')
+    .option('--backup <path>', 'where --write saves the original super sector (default <log>.super-backup; never overwritten)')
+    .option('--json', 'the findings as one JSON object')
+    .addHelpText('after', '\nExamples:\n  $ logwrites recover log.img\n  $ logwrites recover log.img --write --backup /root/log-super.bin')
+    .action(async (path: string, o: RecoverOptions) => {
+      await recoverCommand(path, o);
+    });
+}
