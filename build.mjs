@@ -1,5 +1,6 @@
 // Bundles for Node (library, CLIs) and the browser; run by `npm install` (prepare).
 import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
 
 // The WebAssembly kernels are inlined as bytes (src/kernels/wasm.ts), so no bundle fetches anything.
 const common = {
@@ -24,3 +25,20 @@ await Promise.all([
   esbuild.build({ ...node, entryPoints: ['src/node/replay-log-main.ts'], outfile: 'dist/replay-log.js' }),
   esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
 ]);
+
+// The viewer (web/ -> dist/web/): it must work opened straight from disk, where browsers refuse
+// module scripts and worker scripts loaded from file:// URLs. So the page is one classic script
+// with the worker's bundle (WebAssembly included) inlined as text, started from a blob: URL.
+async function buildViewer() {
+  const browser = { ...common, format: 'iife', platform: 'browser', minify: true };
+  const worker = await esbuild.build({ ...browser, sourcemap: false, entryPoints: ['web/worker.ts'], write: false });
+  await esbuild.build({
+    ...browser,
+    entryPoints: ['web/main.ts'],
+    outfile: 'dist/web/viewer.js',
+    define: { WORKER_SOURCE: JSON.stringify(worker.outputFiles[0].text) },
+  });
+  mkdirSync('dist/web', { recursive: true });
+  for (const f of ['index.html', 'styles.css']) copyFileSync(`web/${f}`, `dist/web/${f}`);
+}
+await buildViewer();

@@ -83,7 +83,8 @@ export function rasterize(index: LogIndex, rows: Rows, v: PlotView, p: Palette, 
     const x = Math.floor((xOf(index, i, v.mode) - v.x0) * sx);
     const w = entryWidth || Math.max(1, Math.floor(((offset[i + 1] ?? offset[i]! + 1) - offset[i]!) * sx));
     const top = Math.floor(H - (sector[i]! + len - v.y0) * sy);
-    const bottom = Math.max(top, Math.ceil(H - (sector[i]! - v.y0) * sy) - 1);
+    // At least two pixels tall: a 4 KiB write on a big device must still be visible.
+    const bottom = Math.max(top + 1, Math.ceil(H - (sector[i]! - v.y0) * sy) - 1);
     if (bottom < 0 || top >= H) continue;
     column(x, top, bottom, w, colourOf(flags[i]!, p));
   }

@@ -1,0 +1,77 @@
+// The Entry panel: header fields, checksums of the payload, and a paged hex dump.
+
+import { flagsHex } from '../src/format.ts';
+import { PAGE_BYTES, type EntryDetail } from '../src/browser/protocol.ts';
+import type { App } from './app.ts';
+import { byId, h, hex, int } from './dom.ts';
+
+const LINE = 16;
+
+/** One hex-dump page: payload offset, sixteen bytes, their printable characters. */
+export function hexDump(bytes: Uint8Array, base: number): string {
+  const lines: string[] = [];
+  for (let at = 0; at < bytes.length; at += LINE) {
+    const row = bytes.subarray(at, at + LINE);
+    const hexes = Array.from(row, (b) => b.toString(16).padStart(2, '0'));
+    const text = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${(base + at).toString(16).padStart(8, '0')}  ${hexes.slice(0, 8).join(' ').padEnd(23)}  ${hexes.slice(8).join(' ').padEnd(23)}  ${text}`);
+  }
+  return lines.join('\n');
+}
+
+export function mountInspector(app: App): void {
+  const root = byId('inspector');
+  let token = 0;
+
+  const show = async (entry: number, page: number) => {
+    const mine = ++token;
+    try {
+      const d = await app.worker.call('entry', { index: entry, page }).done;
+      if (mine === token) render(d);
+    } catch (e) {
+      if (mine === token) root.replaceChildren(h('p', { class: 'error' }, (e as Error).message));
+    }
+  };
+
+  const render = (d: EntryDetail) => {
+    const S = app.loaded!.summary.sectorSize;
+    const row = (k: string, v: string, id?: string) => [h('dt', {}, k), h('dd', { id }, v)];
+    const fields = h(
+      'dl',
+      { class: 'kv' },
+      ...row('entry', int(d.index), 'insp-index'),
+      ...row('header at', `byte ${int(d.offset)} · sector ${int(d.offset / S)}`),
+      ...row('flags', `${d.flagNames} (0x${flagsHex(d.flags, d.flagsHigh)})`, 'insp-flags'),
+      ...row('sector', int(d.sector)),
+      ...row('nr_sectors', int(d.nrSectors)),
+      ...row('device bytes', d.nrSectors ? `${int(d.sector * S)} … ${int((d.sector + d.nrSectors) * S - 1)}` : '—'),
+      ...row('data_len', int(d.dataLen)),
+      ...(d.mark !== undefined ? row('mark', d.mark, 'insp-mark') : []),
+      ...row('payload', d.payloadLength ? `${int(d.payloadLength)} bytes at ${int(d.payloadOffset)}` : 'none'),
+      ...(d.crc32c ? row('crc32c', d.crc32c, 'insp-crc32c') : []),
+      ...(d.xxh64 ? row('xxh64', d.xxh64, 'insp-xxh64') : []),
+    );
+    const parts: Node[] = [fields];
+    if (d.payloadLength) {
+      const go = (p: number) => () => void show(d.index, p);
+      parts.push(
+        h(
+          'div',
+          { class: 'hexnav' },
+          h('span', {}, `page ${d.page + 1} of ${d.pages} · payload bytes ${hex(d.page * PAGE_BYTES)}–${hex(d.page * PAGE_BYTES + d.bytes.length - 1)}`),
+          h('button', { type: 'button', disabled: d.page === 0, onclick: go(0), title: 'first page' }, '«'),
+          h('button', { type: 'button', disabled: d.page === 0, onclick: go(d.page - 1), title: 'previous page' }, '‹'),
+          h('button', { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.page + 1), title: 'next page' }, '›'),
+          h('button', { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.pages - 1), title: 'last page' }, '»'),
+        ),
+        h('pre', { class: 'hex', id: 'hex' }, hexDump(d.bytes, d.page * PAGE_BYTES)),
+      );
+    }
+    root.replaceChildren(...parts);
+  };
+
+  byId('prev-entry').addEventListener('click', () => app.select(app.selected - 1));
+  byId('next-entry').addEventListener('click', () => app.select(app.selected + 1));
+  app.on('select', ({ entry }) => void show(entry, 0));
+  app.on('loaded', () => root.replaceChildren(h('p', { class: 'muted' }, 'Select an entry in the table, the plot or the marks.')));
+}
