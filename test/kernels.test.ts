@@ -2,11 +2,15 @@
 // @node-rs/crc32) and against each other: WebAssembly and TypeScript must agree everywhere.
 
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+import * as esbuild from 'esbuild';
 import fc from 'fast-check';
+import * as fs from 'node:fs';
 import { xxhash64 } from 'hash-wasm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { jsKernels, loadKernels, type ApplyOp, type Fingerprint, type Kernels } from '../src/kernels.ts';
 import { instantiateWasm, type BatchOp } from '../src/kernels/wasm.ts';
+import { CHROMIUM, launch } from './support/browser.ts';
+import { ROOT } from './support/fixtures.ts';
 
 const wasm = await loadKernels();
 const both: [string, Kernels][] = [
@@ -347,5 +351,45 @@ describe('loadKernels', () => {
     const k = await fresh.loadKernels();
     expect(k.kind).toBe('js');
     expect(await fresh.loadKernels()).toBe(k);
+  });
+});
+
+describe('in a real browser', () => {
+  const missing = fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`;
+  if (missing) console.warn(`skipping the browser kernel test: ${missing}`);
+
+  it.skipIf(missing)('the same loader instantiates the inlined wasm, with no network', async () => {
+    const bundle = await esbuild.build({
+      stdin: {
+        contents: `import { loadKernels } from './src/kernels.ts';
+          const k = await loadKernels();
+          const fp = k.fingerprint(512);
+          fp.write(3, new Uint8Array(512).fill(7));
+          window.result = { kind: k.kind, crc: k.crc32c(new TextEncoder().encode('123456789')),
+            xxh: k.xxh64(new Uint8Array(0)).toString(16), fp: fp.value().toString(16) };`,
+        resolveDir: ROOT,
+        loader: 'ts',
+      },
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      loader: { '.wasm': 'binary' },
+      logLevel: 'silent',
+    });
+    const browser = await launch();
+    try {
+      const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      await page.addScriptTag({ type: 'module', content: bundle.outputFiles[0]!.text });
+      const result = await (await page.waitForFunction(() => (window as { result?: unknown }).result, null, { timeout: 20_000 })).jsonValue();
+      const fp = jsKernels.fingerprint(512);
+      fp.write(3, new Uint8Array(512).fill(7));
+      expect(result).toEqual({ kind: 'wasm', crc: 0xe3069283, xxh: 'ef46db3751d8e999', fp: fp.value().toString(16) });
+      expect(requests).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });
