@@ -5,19 +5,21 @@ import { PAGE_BYTES, type EntryDetail } from '../src/browser/protocol.ts';
 import type { App } from './app.ts';
 import { byId, h, hex, int } from './dom.ts';
 
-const LINE = 16;
-
-/** One hex-dump page: payload offset, sixteen bytes, their printable characters. */
-export function hexDump(bytes: Uint8Array, base: number): string {
+/** One hex-dump page: payload offset, `perLine` bytes (8 or 16) in groups of eight, their printable characters. */
+export function hexDump(bytes: Uint8Array, base: number, perLine: 8 | 16): string {
   const lines: string[] = [];
-  for (let at = 0; at < bytes.length; at += LINE) {
-    const row = bytes.subarray(at, at + LINE);
+  for (let at = 0; at < bytes.length; at += perLine) {
+    const row = bytes.subarray(at, at + perLine);
     const hexes = Array.from(row, (b) => b.toString(16).padStart(2, '0'));
+    const groups = [hexes.slice(0, 8), hexes.slice(8, perLine)].filter((g, k) => k === 0 || perLine === 16).map((g) => g.join(' ').padEnd(23));
     const text = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-    lines.push(`${(base + at).toString(16).padStart(8, '0')}  ${hexes.slice(0, 8).join(' ').padEnd(23)}  ${hexes.slice(8).join(' ').padEnd(23)}  ${text}`);
+    lines.push(`${(base + at).toString(16).padStart(8, '0')}  ${groups.join('  ')}  ${text}`);
   }
   return lines.join('\n');
 }
+
+/** Sixteen bytes a line where the panel is wide enough (a narrow window), else eight. */
+const perLineFor = (width: number): 8 | 16 => (width >= 560 ? 16 : 8);
 
 export function mountInspector(app: App): void {
   const root = byId('inspector');
@@ -64,7 +66,7 @@ export function mountInspector(app: App): void {
           h('button', { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.page + 1), title: 'next page' }, '›'),
           h('button', { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.pages - 1), title: 'last page' }, '»'),
         ),
-        h('pre', { class: 'hex', id: 'hex' }, hexDump(d.bytes, d.page * PAGE_BYTES)),
+        h('pre', { class: 'hex', id: 'hex' }, hexDump(d.bytes, d.page * PAGE_BYTES, perLineFor(root.clientWidth))),
       );
     }
     root.replaceChildren(...parts);
