@@ -11,7 +11,7 @@ export function hexDump(bytes: Uint8Array, base: number, perLine: 8 | 16): strin
   for (let at = 0; at < bytes.length; at += perLine) {
     const row = bytes.subarray(at, at + perLine);
     const hexes = Array.from(row, (b) => b.toString(16).padStart(2, '0'));
-    const groups = [hexes.slice(0, 8), hexes.slice(8, perLine)].filter((g, k) => k === 0 || perLine === 16).map((g) => g.join(' ').padEnd(23));
+    const groups = (perLine === 16 ? [hexes.slice(0, 8), hexes.slice(8)] : [hexes]).map((g) => g.join(' ').padEnd(23));
     const text = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
     lines.push(`${(base + at).toString(16).padStart(8, '0')}  ${groups.join('  ')}  ${text}`);
   }
