@@ -1,11 +1,12 @@
 // Checksum throughput over random data: our crc32c and xxh64 (wasm, TypeScript) against
-// hash-wasm, native SSE4.2 crc32c (@node-rs/crc32) and Node's md5/sha1 for scale.
+// hash-wasm, native SSE4.2 crc32c (@node-rs/crc32) and Node's md5/sha1 for scale; and the state
+// fingerprint (per-sector xxh64 plus its table), wasm against TypeScript.
 // `node bench/run.mjs checksum [--mib 256] [--rounds 5]`; prints median MiB/s per candidate.
 
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createCRC32, createXXHash64 } from 'hash-wasm';
-import { jsKernels } from '../src/kernels.ts';
+import { jsKernels, type Kernels } from '../src/kernels.ts';
 import { instantiateWasm } from '../src/kernels/wasm.ts';
 import { args, measure, median, MiB, table } from './stats.ts';
 
@@ -28,6 +29,16 @@ check('hash-wasm crc32c', parseInt(hwCrc.init().update(data).digest(), 16), crc)
 check('wasm xxh64', wasm.xxh64(data), xxh);
 check('js xxh64', jsKernels.xxh64(data.subarray(0, 4 * MiB)), BigInt(`0x${hwXxh.init().update(data.subarray(0, 4 * MiB)).digest()}`));
 
+/** The whole data written as one device's sectors, then the state fingerprint read. */
+const fingerprint = (k: Kernels) => {
+  const fp = k.fingerprint(4096);
+  for (let at = 0; at < data.length; at += 8 * MiB) fp.write(at / 4096, data.subarray(at, at + 8 * MiB));
+  const v = fp.value();
+  fp.dispose();
+  return v;
+};
+check('fingerprint', fingerprint(wasm), fingerprint(jsKernels));
+
 const copy = new Uint8Array(data.length).fill(1); // touched, so the copy times no page faults
 const candidates = [
   { name: 'memcpy (Uint8Array.set)', group: 'limit', run: () => copy.set(data) },
@@ -38,6 +49,8 @@ const candidates = [
   { name: 'xxh64 hash-wasm', group: 'xxh64', run: () => hwXxh.init().update(data).digest() },
   { name: 'xxh64 ours wasm', group: 'xxh64', run: () => wasm.xxh64(data) },
   { name: 'xxh64 ours js', group: 'xxh64', run: () => jsKernels.xxh64(data) },
+  { name: 'fingerprint ours wasm (4 KiB sectors)', group: 'fingerprint', run: () => fingerprint(wasm) },
+  { name: 'fingerprint ours js (4 KiB sectors)', group: 'fingerprint', run: () => fingerprint(jsKernels) },
   { name: 'md5 node crypto', group: 'scale', run: () => createHash('md5').update(data).digest() },
   { name: 'sha1 node crypto', group: 'scale', run: () => createHash('sha1').update(data).digest() },
 ];
@@ -66,4 +79,7 @@ const ratio = (a: string, b: string) => {
 };
 console.log(`\nmedian per-round ratios`);
 console.log(`ours wasm / hash-wasm: crc32c ${ratio('crc32c ours wasm', 'crc32c hash-wasm')}x, xxh64 ${ratio('xxh64 ours wasm', 'xxh64 hash-wasm')}x`);
-console.log(`ours wasm / ours js:   crc32c ${ratio('crc32c ours wasm', 'crc32c ours js')}x, xxh64 ${ratio('xxh64 ours wasm', 'xxh64 ours js')}x`);
+console.log(
+  `ours wasm / ours js:   crc32c ${ratio('crc32c ours wasm', 'crc32c ours js')}x, xxh64 ${ratio('xxh64 ours wasm', 'xxh64 ours js')}x, ` +
+    `fingerprint ${ratio('fingerprint ours wasm (4 KiB sectors)', 'fingerprint ours js (4 KiB sectors)')}x`,
+);
