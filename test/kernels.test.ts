@@ -271,6 +271,7 @@ describe.each(both)('%s kernels', (_, k) => {
       expect(copy.value()).toBe(fp.value());
       expect(fp.value()).not.toBe(0n);
       expect(() => fp.write(0, new Uint8Array(100))).toThrow(/whole number of 512-byte sectors/);
+      expect(() => k.fingerprint(1000)).toThrow(/sector size 1000 is not a power of two/);
       copy.dispose();
       fp.dispose();
       if (k.kind === 'wasm') expect(() => fp.value()).toThrow(/after dispose/);

@@ -3,7 +3,7 @@
 import { apply } from './apply.ts';
 import { crc32c } from './crc32c.ts';
 import { MapFingerprint } from './fingerprint.ts';
-import type { Kernels } from './types.ts';
+import { checkSectorSize, type Kernels } from './types.ts';
 import { xxh64, xxh64Stream } from './xxh64.ts';
 
 export const jsKernels: Kernels = {
@@ -11,6 +11,9 @@ export const jsKernels: Kernels = {
   crc32c,
   xxh64,
   xxh64Stream,
-  fingerprint: (sectorSize) => MapFingerprint.create(sectorSize),
+  fingerprint: (sectorSize) => {
+    checkSectorSize(sectorSize);
+    return MapFingerprint.create(sectorSize);
+  },
   apply,
 };

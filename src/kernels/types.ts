@@ -1,5 +1,7 @@
 // The kernel interface: one shape for the WebAssembly kernels and their TypeScript fallback.
 
+import { isValidSectorSize, MAX_SECTORSIZE, MIN_SECTORSIZE } from '../format.ts';
+
 export interface Xxh64Stream {
   update(data: Uint8Array): Xxh64Stream;
   /** The XXH64 of everything so far; the stream stays usable. */
@@ -36,6 +38,12 @@ export interface Kernels {
   fingerprint(sectorSize: number): Fingerprint;
   /** copy payloads into image at byte offsets and zero-fill ranges, one call per batch; ops are applied in order */
   apply(image: Uint8Array, ops: readonly ApplyOp[]): void;
+}
+
+export function checkSectorSize(sectorSize: number): void {
+  if (!isValidSectorSize(sectorSize)) {
+    throw new RangeError(`fingerprint sector size ${sectorSize} is not a power of two from ${MIN_SECTORSIZE} to ${MAX_SECTORSIZE}`);
+  }
 }
 
 export function checkSectorData(sectorSize: number, data: Uint8Array): void {

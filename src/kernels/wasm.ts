@@ -4,7 +4,7 @@
 
 import bytes from '../../dist/logwrites.wasm';
 import { apply as applyJs } from './apply.ts';
-import { checkSectorData, type Fingerprint, type Kernels, type Xxh64Stream } from './types.ts';
+import { checkSectorData, checkSectorSize, type Fingerprint, type Kernels, type Xxh64Stream } from './types.ts';
 
 interface Exports {
   readonly memory: WebAssembly.Memory;
@@ -133,6 +133,7 @@ export class WasmKernels implements Kernels {
   }
 
   fingerprint(sectorSize: number): Fingerprint {
+    checkSectorSize(sectorSize);
     return this.track(this.ex.fpNew(sectorSize), sectorSize);
   }
 
