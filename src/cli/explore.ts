@@ -1,0 +1,183 @@
+// `logwrites explore`: check every crash state a power cut could leave (README "Crash
+// states"), each distinct device once, in parallel; and rebuild any one of them.
+
+import { InvalidArgumentError, type Command } from 'commander';
+import { MAX_EXHAUSTIVE_WRITES, STRATEGY_KINDS, type EpochSelection, type Strategy, type StrategyKind } from '../explore.ts';
+import { exploreLog, materializeToFile, readReport, type ExploreReport, type ExploreSummary, type Shard } from '../node/explore.ts';
+import type { Point } from '../range.ts';
+import { CliError, EXIT_CHECK, parseCount, parsePoint, stdout } from './common.ts';
+
+interface ExploreCliOptions {
+  image?: string;
+  exec?: string;
+  strategy: string[];
+  states: number;
+  seed: number;
+  maxWrites: number;
+  epochs?: { from: number; to: number };
+  from?: Point;
+  to?: Point;
+  maxStates?: number;
+  jobs: number;
+  size?: number;
+  report?: string;
+  resume?: string;
+  shard?: Shard;
+  json?: boolean;
+  materialize?: string;
+}
+
+function parseEpochs(text: string): { from: number; to: number } {
+  const m = /^(\d+)(?:\.\.(\d+))?$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not an epoch range FROM..TO`);
+  const from = Number(m[1]);
+  const to = m[2] === undefined ? from : Number(m[2]);
+  if (to < from) throw new InvalidArgumentError(`epoch range ${text} ends before it starts`);
+  return { from, to };
+}
+
+function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index < 1 || index > count) throw new InvalidArgumentError(`'${text}' is not a shard i/n with 1 <= i <= n`);
+  return { index, count };
+}
+
+function parseSize(text: string): number {
+  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a size (bytes, or with K, M, G, T)`);
+  return Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2]?.[0] ?? ' ').toUpperCase());
+}
+
+function positive(text: string): number {
+  const n = parseCount(text);
+  if (n < 1) throw new InvalidArgumentError(`'${text}' must be at least 1`);
+  return n;
+}
+
+const collect = (text: string, list: string[]) => [...list, ...text.split(',').map((s) => s.trim()).filter(Boolean)];
+
+function strategiesOf(o: ExploreCliOptions): Strategy[] {
+  const names = o.strategy.length ? o.strategy : ['prefix'];
+  const kinds: StrategyKind[] = [];
+  for (const name of names) {
+    if (!(STRATEGY_KINDS as readonly string[]).includes(name)) throw new CliError(`unknown strategy '${name}' (known: ${STRATEGY_KINDS.join(', ')})`);
+    if (!kinds.includes(name as StrategyKind)) kinds.push(name as StrategyKind);
+  }
+  if (o.maxWrites > MAX_EXHAUSTIVE_WRITES) throw new CliError(`--max-writes is at most ${MAX_EXHAUSTIVE_WRITES} (2^${MAX_EXHAUSTIVE_WRITES} states per epoch)`);
+  return kinds.map((kind): Strategy => {
+    if (kind === 'random') return { kind, states: o.states, seed: o.seed };
+    if (kind === 'exhaustive') return { kind, maxWrites: o.maxWrites };
+    return { kind };
+  });
+}
+
+function selectionOf(o: ExploreCliOptions): EpochSelection {
+  if (o.epochs && (o.from || o.to)) throw new CliError('--epochs and --from/--to choose epochs two ways; use one');
+  return { ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.from ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) };
+}
+
+function progressLine(s: ExploreSummary): string {
+  return `\rexploring epoch ${s.lastEpoch ?? '-'}: ${s.generated} states, ${s.unique} unique, ${s.checked} checked, ${s.failed} failed, ${s.statesPerSecond.toFixed(0)} states/s `;
+}
+
+const SHOWN_FAILURES = 10;
+const SHOWN_LINES = 12;
+
+function printReport(r: ExploreReport, log: string): void {
+  const s = r.summary;
+  const rate = `${s.statesPerSecond.toFixed(0)} states/s`;
+  const epochs = s.firstEpoch === null ? 'no epoch' : s.firstEpoch === s.lastEpoch ? `epoch ${s.firstEpoch}` : `epochs ${s.firstEpoch}..${s.lastEpoch}`;
+  stdout.line(`explored ${epochs}: ${s.generated} states generated, ${s.unique} unique, ${s.checked} checked, ${s.failed} failed in ${s.seconds.toFixed(2)} s (${rate})`);
+  if (s.otherShards) stdout.line(`${s.otherShards} unique states belong to other shards`);
+  if (s.resumed) stdout.line(`${s.resumed} states were checked by the run being resumed`);
+  if (!s.complete) stdout.line('interrupted: the report is incomplete (continue with --resume REPORT)');
+  for (const f of r.failures.slice(0, SHOWN_FAILURES)) {
+    const missing = f.excluded.length ? `without ${f.excluded.join(', ')}` : 'nothing missing';
+    stdout.line(`state ${f.id} (epoch ${f.epoch}, ${missing}) failed (${f.signal ? `signal ${f.signal}` : `exit ${f.status}`})`);
+    if (f.output.trim()) stdout.line(f.output.trimEnd().split('\n').slice(-SHOWN_LINES).join('\n').replace(/^/gm, '  '));
+  }
+  if (r.failures.length > SHOWN_FAILURES) stdout.line(`... and ${r.failures.length - SHOWN_FAILURES} more failed states (all of them in --json or --report)`);
+  if (r.failures.length) stdout.line(`rebuild one with: logwrites explore ${log} --materialize ${r.failures[0]!.id} state.img`);
+}
+
+async function materializeCommand(log: string, out: string | undefined, o: ExploreCliOptions): Promise<void> {
+  if (!out) throw new CliError('--materialize needs the image to write: logwrites explore LOG --materialize STATE OUT.img');
+  const st = await materializeToFile(log, o.materialize!, out, o.size);
+  if (o.json) stdout.json({ state: o.materialize, image: out, ...st, map: undefined });
+  else stdout.line(`wrote state ${o.materialize} (epoch ${st.epoch}: ${st.included.length} writes of the epoch present, ${st.excluded.length} missing) to ${out}`);
+}
+
+export function registerExplore(program: Command): void {
+  program
+    .command('explore')
+    .description('check the crash states a power cut could leave, each distinct device once')
+    .argument('<log>', 'log file or device')
+    .argument('[out]', 'with --materialize: the image to write')
+    .option('--image <path>', 'working image (created, or overwritten: explore owns its content)')
+    .option('--exec <cmd>', 'checker, run by /bin/sh; {image} is the image path (also $LOGWRITES_TARGET); exit 0 = consistent')
+    .option('--strategy <names>', 'flush, prefix, omit-one, random, exhaustive; comma-separated or repeated (default prefix); the state at every FLUSH is always checked', collect, [])
+    .option('--states <n>', 'random: states per epoch', positive, 100)
+    .option('--seed <n>', 'random: seed', parseCount, 1)
+    .option('--max-writes <n>', 'exhaustive: only epochs of at most n writes', parseCount, 10)
+    .option('--epochs <FROM..TO>', 'explore these epochs (numbered from 0; epoch k starts at the k-th FLUSH)', parseEpochs)
+    .option('--from <point>', 'explore from the epoch holding this entry or mark:<name>', parsePoint)
+    .option('--to <point>', 'explore to the epoch holding this entry or mark:<name>', parsePoint)
+    .option('--max-states <n>', 'generate at most n states in all', parseCount)
+    .option('--jobs <n>', 'run n checkers at once, each on its own copy of the image', positive, 1)
+    .option('--size <bytes>', 'device size (default: the image size or what the log reaches, the larger)', parseSize)
+    .option('--report <file>', 'keep the JSON report here, updated as the run goes')
+    .option('--resume <file>', 'continue the run this report describes (and update it unless --report)')
+    .option('--shard <i/n>', 'check only shard i of n (by fingerprint, so shards split the unique states exactly)', parseShard)
+    .option('--json', 'print the report (without the list of checked fingerprints) as JSON')
+    .option('--materialize <state-id>', 'rebuild this state into [out] instead of exploring')
+    .addHelpText('after', `
+A state id names log entries: 346 is the first 346 entries (as replay --limit 346);
+346-340,342..344 is the same without entries 340 and 342 to 344.
+Exit status: 0 every state checked consistent, 1 bad input or usage, 2 a state failed.
+
+Examples:
+  $ logwrites explore log.img --image work.img --exec 'e2fsck -fn {image}' --strategy prefix,omit-one
+  $ logwrites explore log.img --image work.img --exec ./check.sh --strategy random --states 500 --jobs 4
+  $ logwrites explore log.img --materialize 346-340 state.img`)
+    .action(async (log: string, out: string | undefined, o: ExploreCliOptions) => {
+      if (o.materialize !== undefined) return materializeCommand(log, out, o);
+      if (out !== undefined) throw new CliError(`unexpected argument '${out}' (an output image goes with --materialize)`);
+      if ((o.image === undefined) !== (o.exec === undefined)) throw new CliError('--image and --exec go together (neither: only count the states)');
+      const resume = o.resume !== undefined ? readReport(o.resume) : undefined;
+      let stop = false;
+      const onSignal = () => void (stop = true);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const tty = process.stderr.isTTY;
+      let drawn = 0;
+      try {
+        const report = await exploreLog({
+          log,
+          strategies: strategiesOf(o),
+          selection: selectionOf(o),
+          ...(o.maxStates !== undefined ? { maxStates: o.maxStates } : {}),
+          ...(o.image !== undefined ? { image: o.image, exec: o.exec! } : {}),
+          jobs: o.jobs,
+          ...(o.size !== undefined ? { size: o.size } : {}),
+          ...(o.shard ? { shard: o.shard } : {}),
+          ...(resume ? { resume } : {}),
+          ...(o.report ?? o.resume ? { reportPath: (o.report ?? o.resume)! } : {}),
+          shouldStop: () => stop,
+          onProgress: (s) => {
+            if (!tty || performance.now() - drawn < 100) return;
+            drawn = performance.now();
+            process.stderr.write(progressLine(s));
+          },
+        });
+        if (drawn) process.stderr.write('\r\x1b[K');
+        if (o.json) stdout.json({ ...report, checked: undefined });
+        else printReport(report, log);
+        if (report.failures.length) process.exitCode = EXIT_CHECK;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,366 @@
+// Crash-state exploration on Node: working images, checkers run in parallel on copies of
+// them, and the report that lets a run resume or be spread over shards.
+
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { Cursor, Explorer, materializeState, syncBytes, describeState, type Device, type ExploredState, type ExploreSpec, type MaterializedState } from '../explore.ts';
+import { loadKernels } from '../kernels.ts';
+import { replayLastWrites } from '../last-write.ts';
+import { LogReader } from '../reader.ts';
+import { scanRange } from '../range.ts';
+import { openSource, type FileSource } from './file.ts';
+import { openTarget, type FileTarget } from './target.ts';
+
+/** A regular file opened for reading and writing, as a cursor's device and a replay target. */
+class ImageFile {
+  private readonly source: FileSource;
+  readonly target: FileTarget;
+  readonly device: Device;
+
+  constructor(readonly path: string) {
+    this.source = openSource(path);
+    this.target = openTarget(path);
+    const bytes = syncBytes(this.source);
+    const target = this.target;
+    // openTarget's writes are synchronous pwrites; nothing is left pending.
+    this.device = {
+      read: (offset, length) => bytes.read(offset, length),
+      write: (offset, data) => void target.write(offset, [data]),
+      zero: (offset, length) => void target.zero(offset, length),
+    };
+  }
+
+  close(): void {
+    this.target.sync();
+    this.target.close();
+    this.source.close();
+  }
+}
+
+/** Why `path` cannot be a working image, or undefined. Working images are plain files we may overwrite. */
+function imageHazard(path: string, log: FileSource): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!st.isFile()) return `${path} is not a regular file (working images are files that explore overwrites)`;
+  if (st.dev === log.info.dev && st.ino === log.info.ino) return `${path} is the log itself`;
+  return undefined;
+}
+
+/**
+ * Make `path` a sparse file of zeros, the device before the log's first entry, and open it.
+ * Its size: `size`, or the larger of its present size and what the log reaches.
+ */
+async function freshImage(path: string, log: FileSource, reader: LogReader, size?: number): Promise<ImageFile> {
+  const hazard = imageHazard(path, log);
+  if (hazard) throw new Error(`refusing to write ${path}: ${hazard}`);
+  const reach = ((await scanRange(reader, {})).highestSector + 1) * reader.sectorSize;
+  const existing = fs.existsSync(path) ? fs.statSync(path).size : 0;
+  fs.writeFileSync(path, '');
+  fs.truncateSync(path, size ?? Math.max(existing, reach));
+  return new ImageFile(path);
+}
+
+/** Copy a working image, sharing blocks where the file system can (reflink) and keeping holes where it cannot. */
+export function copyImage(from: string, to: string): void {
+  try {
+    execFileSync('cp', ['--reflink=auto', '--sparse=always', from, to], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch {
+    fs.copyFileSync(from, to, fs.constants.COPYFILE_FICLONE);
+  }
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const OUTPUT_KEPT = 4000;
+
+export interface CheckResult {
+  readonly status: number | null;
+  readonly signal: string | null;
+  readonly output: string;
+}
+
+/**
+ * Run a checker through the shell on one image: `{image}` in it becomes the quoted path, which
+ * is also in $LOGWRITES_TARGET (and the state id in $LOGWRITES_STATE). Asynchronous, unlike
+ * replay's runChecker, so that --jobs checkers run at once.
+ */
+export function runCheck(cmd: string, image: string, state: string): Promise<CheckResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', cmd.replaceAll('{image}', quote(image))], {
+      env: { ...process.env, LOGWRITES_TARGET: image, LOGWRITES_STATE: state },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.length > 16 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, output: output.slice(-OUTPUT_KEPT) }));
+  });
+}
+
+/** Checkers at work: each slot is a working image and a cursor on it; a free slot takes the next state. */
+class Pool {
+  private readonly idle: number[];
+  private readonly waiting: ((slot: number) => void)[] = [];
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(size: number) {
+    this.idle = Array.from({ length: size }, (_, i) => i);
+  }
+
+  acquire(): Promise<number> {
+    const slot = this.idle.shift();
+    return slot !== undefined ? Promise.resolve(slot) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  run(slot: number, work: Promise<void>): void {
+    const done: Promise<void> = work.finally(() => {
+      this.running.delete(done);
+      const next = this.waiting.shift();
+      if (next) next(slot);
+      else this.idle.push(slot);
+    });
+    this.running.add(done);
+  }
+
+  async drain(): Promise<void> {
+    while (this.running.size) await Promise.all(this.running);
+  }
+}
+
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+export interface ExploreRunOptions extends ExploreSpec {
+  readonly log: string;
+  /** Working image and checker; without them states are only counted. */
+  readonly image?: string;
+  readonly exec?: string;
+  readonly jobs?: number;
+  /** Device size in bytes (default: the existing image's size or what the log reaches, whichever is larger). */
+  readonly size?: number;
+  /** Check only states whose fingerprint falls in this shard (1-based): shards split the unique states exactly. */
+  readonly shard?: Shard;
+  /** A report of an earlier run of the same plan: states it checked are not checked again. */
+  readonly resume?: ExploreReport;
+  /** Where to keep the report up to date while running (so a killed run can resume). */
+  readonly reportPath?: string;
+  readonly onProgress?: (s: ExploreSummary) => void;
+  /** Polled between states: true stops the run (the report says it is incomplete). */
+  readonly shouldStop?: () => boolean;
+}
+
+export interface FailedState {
+  readonly id: string;
+  readonly epoch: number;
+  readonly fingerprint: string;
+  readonly included: number[];
+  /** Writes that completed before the crash point but were not on disk. */
+  readonly excluded: number[];
+  /** Writes of the epoch after the crash point. */
+  readonly unreached: number[];
+  readonly status: number | null;
+  readonly signal: string | null;
+  readonly output: string;
+}
+
+export interface ExploreSummary {
+  generated: number;
+  unique: number;
+  checked: number;
+  failed: number;
+  /** Unique states left to other shards, and states an earlier run (--resume) had checked. */
+  otherShards: number;
+  resumed: number;
+  /** Epochs that had states to explore, the first and the last of them. */
+  epochs: number;
+  firstEpoch: number | null;
+  lastEpoch: number | null;
+  seconds: number;
+  statesPerSecond: number;
+  complete: boolean;
+}
+
+export interface ExploreReport {
+  readonly version: 1;
+  /** What was explored: a resumed run must match it. */
+  readonly plan: Record<string, unknown>;
+  readonly summary: ExploreSummary;
+  readonly failures: FailedState[];
+  /** Fingerprints (hex) of every state checked, for --resume. */
+  readonly checked: string[];
+}
+
+const hex = (fp: bigint) => fp.toString(16).padStart(16, '0');
+
+function planOf(o: ExploreRunOptions, log: FileSource, reader: LogReader): Record<string, unknown> {
+  return {
+    log: { size: log.size, entries: reader.nrEntries, sectorSize: reader.sectorSize },
+    strategies: o.strategies,
+    selection: o.selection,
+    maxStates: o.maxStates ?? null,
+    shard: o.shard ?? null,
+    exec: o.exec ?? null,
+  };
+}
+
+export class ResumeMismatch extends Error {}
+
+/** Explore, check and report. Rejects with the log's or the selection's errors before touching any image. */
+export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
+  if ((o.image === undefined) !== (o.exec === undefined)) throw new Error('a working image and a checker go together');
+  const log = openSource(o.log);
+  const images: ImageFile[] = [];
+  const copies: string[] = [];
+  let explorer: Explorer | undefined;
+  try {
+    const reader = await LogReader.open(log);
+    const S = reader.sectorSize;
+    const plan = planOf(o, log, reader);
+    if (o.resume && JSON.stringify(o.resume.plan) !== JSON.stringify(plan)) {
+      throw new ResumeMismatch('the report to resume is of another log or plan (strategies, selection, shard, checker must match)');
+    }
+    explorer = await Explorer.open(reader, await loadKernels(), o);
+    const checkedBefore = new Set(o.resume?.checked ?? []);
+    const failures: FailedState[] = [...(o.resume?.failures ?? [])];
+    const checked: string[] = [...checkedBefore];
+    const summary: ExploreSummary = {
+      generated: 0,
+      unique: 0,
+      checked: o.resume?.summary.checked ?? 0,
+      failed: failures.length,
+      otherShards: 0,
+      resumed: 0,
+      epochs: 0,
+      firstEpoch: null,
+      lastEpoch: null,
+      seconds: 0,
+      statesPerSecond: 0,
+      complete: false,
+    };
+    const started = performance.now();
+    const tick = () => {
+      summary.seconds = (performance.now() - started) / 1000;
+      summary.statesPerSecond = summary.generated / Math.max(summary.seconds, 1e-6);
+    };
+    const report = (): ExploreReport => {
+      tick();
+      return { version: 1, plan, summary: { ...summary }, failures: [...failures], checked: [...checked] };
+    };
+    let saved = performance.now();
+    const save = () => {
+      if (!o.reportPath) return;
+      saved = performance.now();
+      writeReport(o.reportPath, report());
+    };
+
+    const jobs = Math.max(1, o.jobs ?? 1);
+    if (o.image !== undefined) {
+      const main = await freshImage(o.image, log, reader, o.size);
+      images.push(main);
+      await replayLastWrites(reader, main.target, explorer.durable);
+      for (let i = 1; i < jobs; i++) {
+        const copy = `${o.image}.job${i}`;
+        copyImage(o.image, copy);
+        copies.push(copy);
+        images.push(new ImageFile(copy));
+      }
+    }
+    const logBytes = syncBytes(log);
+    const cursors: Cursor[] = [];
+    const pool = new Pool(images.length);
+    let last: ExploredState | undefined;
+    let lastEpochIndex = -1;
+    for await (const s of explorer.states()) {
+      if (!cursors.length) for (const img of images) cursors.push(new Cursor(img.device, logBytes, S, s.epoch));
+      last = s;
+      if (s.epoch.index !== lastEpochIndex) {
+        summary.epochs++;
+        summary.firstEpoch ??= s.epoch.index;
+        lastEpochIndex = s.epoch.index;
+      }
+      summary.generated = explorer.generated;
+      summary.unique = explorer.unique;
+      summary.lastEpoch = s.epoch.index;
+      tick();
+      o.onProgress?.(summary);
+      if (performance.now() - saved > 5000) save();
+      if (o.shouldStop?.()) break;
+      if (!s.unique) continue;
+      if (o.shard && s.fingerprint % BigInt(o.shard.count) !== BigInt(o.shard.index - 1)) {
+        summary.otherShards++;
+        continue;
+      }
+      const fp = hex(s.fingerprint);
+      if (checkedBefore.has(fp)) {
+        summary.resumed++;
+        continue;
+      }
+      if (!images.length) continue;
+      const slot = await pool.acquire();
+      cursors[slot]!.goto(s.epoch, s.included);
+      pool.run(
+        slot,
+        runCheck(o.exec!, images[slot]!.path, s.id).then((r) => {
+          summary.checked++;
+          checked.push(fp);
+          if (r.status === 0) return;
+          summary.failed++;
+          failures.push({ id: s.id, epoch: s.epoch.index, fingerprint: fp, ...describeState(s.epoch, s.included), ...r });
+        }),
+      );
+    }
+    await pool.drain();
+    summary.complete = !o.shouldStop?.();
+    // Leave the working image at the durable prefix of the last epoch explored.
+    if (last && cursors[0]) cursors[0].goto(last.epoch, new Uint8Array(last.epoch.writes.length));
+    const r = report();
+    if (o.reportPath) writeReport(o.reportPath, r);
+    return r;
+  } finally {
+    explorer?.dispose();
+    for (const img of images) img.close();
+    for (const c of copies) fs.rmSync(c, { force: true });
+    log.close();
+  }
+}
+
+/** Write a report atomically: a reader (or a resume after a kill) never sees half of one. */
+export function writeReport(path: string, r: ExploreReport): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(r, null, 1) + '\n');
+  fs.renameSync(tmp, path);
+}
+
+export function readReport(path: string): ExploreReport {
+  const r = JSON.parse(fs.readFileSync(path, 'utf8')) as ExploreReport;
+  if (r?.version !== 1 || !Array.isArray(r.checked) || !Array.isArray(r.failures)) throw new Error(`${path} is not an explore report`);
+  return r;
+}
+
+/** Rebuild exactly one state into `out` (created, or overwritten), sized as exploring sizes the working image. */
+export async function materializeToFile(logPath: string, id: string, out: string, size?: number): Promise<MaterializedState> {
+  const log = openSource(logPath);
+  try {
+    const reader = await LogReader.open(log);
+    const state = await materializeState(reader, id);
+    const img = await freshImage(out, log, reader, size);
+    try {
+      await replayLastWrites(reader, img.target, state.map);
+    } finally {
+      img.close();
+    }
+    return state;
+  } finally {
+    log.close();
+  }
+}
