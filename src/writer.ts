@@ -49,6 +49,8 @@ interface Block {
   readonly bytes: number;
   /** Log bytes held for it until it is logged (`onFull: 'fail'` only). */
   readonly reserved: number;
+  /** Where its payload was written ahead of time, betting on where the entry will land. */
+  staged?: { readonly at: number; readonly ok: Promise<boolean> };
 }
 
 /** An issued request the writer is waiting to hear completed. */
@@ -93,6 +95,13 @@ export class LogWriter {
   private logged: number;
   /** Next free byte of the log. */
   private next: number;
+  /**
+   * Where the next completed write would land if everything pending were logged in the order
+   * expected. Payloads are written there as writes complete, so a flush usually finds them in
+   * place and only adds headers: the log keeps pace with the data instead of trailing it.
+   */
+  private stageEnd: number;
+  private readonly staging = new Set<Promise<boolean>>();
   /** Bytes promised to issued requests, the end mark included (`fail` mode only). */
   private reserved = 0;
   private enabled = true;
@@ -113,6 +122,7 @@ export class LogWriter {
     this.onFull = opts.onFull ?? 'disable';
     this.logged = opts.resume?.entries ?? 0;
     this.next = opts.resume?.end ?? this.S;
+    this.stageEnd = this.next;
     this.superEntries = this.logged;
     // The end mark's room is held from the start, so a log that refuses IO still closes cleanly.
     if (this.onFull === 'fail') this.reserve(this.S);
@@ -146,6 +156,8 @@ export class LogWriter {
     if (this.closed) throw new Error('log closed');
     const block = this.block(io);
     const flushes = io.kind === 'flush' || io.preflush ? this.takeUnflushed() : undefined;
+    // A flush lands right after the writes it takes: leave room for it there.
+    if (flushes) this.stageEnd += block.bytes;
     return { block, fua: !!io.fua, flushes };
   }
 
@@ -156,8 +168,19 @@ export class LogWriter {
   complete(p: Pending): Promise<void> {
     if (p.flushes) return this.log([...p.flushes, p.block]);
     if (p.fua) return this.log([p.block]);
+    this.stage(p.block);
     this.unflushed.push(p.block);
     return Promise.resolve();
+  }
+
+  /**
+   * Make staged payloads durable now. A caller about to flush the data device runs this
+   * alongside, so the commit that follows has little left to sync but headers.
+   */
+  async syncStaged(): Promise<void> {
+    if (!this.unflushed.length && !this.staging.size) return;
+    await Promise.all(this.staging);
+    await this.device.sync();
   }
 
   /** The request failed on the data device: nothing of it is logged; a flush gives its list back. */
@@ -209,6 +232,21 @@ export class LogWriter {
     return { header: encodeHeader(h, this.S), payload, bytes, reserved };
   }
 
+  private stage(b: Block): void {
+    const at = this.stageEnd;
+    this.stageEnd += b.bytes;
+    if (!this.enabled || !b.payload.length || this.stageEnd >= this.capacity) return;
+    // Header sectors stay unwritten until the entry is logged, so no reader mistakes a staged
+    // write for a logged one.
+    const ok = Promise.resolve(this.device.write(at + this.S, b.payload)).then(
+      () => true,
+      () => false,
+    );
+    b.staged = { at, ok };
+    this.staging.add(ok);
+    void ok.then(() => this.staging.delete(ok));
+  }
+
   private takeUnflushed(): Block[] {
     const list = this.unflushed;
     this.unflushed = [];
@@ -227,26 +265,42 @@ export class LogWriter {
    * entry that would reach the end of the log turns logging off (its space stays counted).
    */
   private log(blocks: readonly Block[]): Promise<void> {
-    const start = this.next;
-    const parts: Uint8Array[] = [];
     for (const b of blocks) this.reserved -= b.reserved;
+    // Staged payloads still in flight may sit where these entries go: let them land first.
+    const barrier = Promise.all(this.staging);
+    const jobs: Promise<void>[] = [];
+    const write = (at: number, parts: Uint8Array[]) => jobs.push(barrier.then(() => this.device.write(at, parts)));
+    let run: Uint8Array[] = [];
+    let runAt = this.next;
     for (const b of blocks) {
       if (!this.enabled) break;
+      const at = this.next;
       this.next += b.bytes;
       if (this.next >= this.capacity) {
         this.enabled = false;
         break;
       }
       this.logged++;
-      parts.push(b.header, ...b.payload);
+      const staged = b.staged;
+      if (staged?.at === at) {
+        if (run.length) write(runAt, run);
+        run = [];
+        runAt = this.next;
+        jobs.push(barrier.then(async () => this.device.write(at, (await staged.ok) ? [b.header] : [b.header, ...b.payload])));
+      } else run.push(b.header, ...b.payload);
     }
-    if (!parts.length) return Promise.resolve();
+    if (run.length) write(runAt, run);
+    this.stageEnd = Math.max(this.stageEnd, this.next);
+    if (!jobs.length) return Promise.resolve();
     this.writes.push(
-      Promise.resolve(this.device.write(start, parts)).catch((e: unknown) => {
-        // The kernel stops logging when a log write fails; so do we, and the caller hears why.
-        this.enabled = false;
-        throw e;
-      }),
+      Promise.all(jobs).then(
+        () => undefined,
+        (e: unknown) => {
+          // The kernel stops logging when a log write fails; so do we, and the caller hears why.
+          this.enabled = false;
+          throw e;
+        },
+      ),
     );
     return this.commit();
   }

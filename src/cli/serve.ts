@@ -30,7 +30,14 @@ async function guarded(prog: string, action: () => Promise<void>): Promise<void>
   }
 }
 
+/**
+ * libuv's default of 4 threads is too few once background syncs hold two of them while data
+ * and log writes queue behind; it must be set before the first asynchronous file operation.
+ */
+export const SERVE_THREADS = '8';
+
 async function serve(o: Record<string, string | boolean | undefined>): Promise<void> {
+  process.env['UV_THREADPOOL_SIZE'] ??= SERVE_THREADS;
   const opts: ServeOptions = {
     dev: o['dev'] as string,
     log: o['log'] as string,

@@ -36,6 +36,8 @@ export class ServeError extends Error {
 }
 
 const MAX_PAYLOAD = 32 << 20;
+/** Dirty bytes after which data and staged log are synced in the background (see writeback). */
+const WRITEBACK_BYTES = 64 << 20;
 const ZERO_CHUNK = 1 << 20;
 const IOV_BATCH = 512;
 const zeroChunk = new Uint8Array(ZERO_CHUNK);
@@ -82,6 +84,8 @@ function fileLog(fh: fs.promises.FileHandle): LogDevice {
 /** The data device behind the export: IO passes through, LogWriter hears of every write. */
 class LoggedDisk implements NbdBackend {
   private readonly S: number;
+  private dirty = 0;
+  private writingBack = false;
 
   constructor(
     private readonly data: fs.promises.FileHandle,
@@ -104,12 +108,29 @@ class LoggedDisk implements NbdBackend {
     const p = this.issue(io);
     try {
       await pass();
-      if (fua) await this.data.datasync();
+      if (io.kind === 'write') this.writeback(io.data.reduce((n, d) => n + d.length, 0));
+      // A flush will log the staged writes: sync them alongside the data.
+      if (fua) await Promise.all([this.data.datasync(), io.kind === 'flush' && this.writer.syncStaged()]);
     } catch (e) {
       this.writer.cancel(p);
       throw e;
     }
     await this.writer.complete(p);
+  }
+
+  /**
+   * Start syncing data and staged log early once much is dirty, so that a flush after a long
+   * stream of writes finds the disk mostly caught up instead of writing everything at once.
+   * Durability promises are unchanged: only flushes and FUA writes promise anything.
+   */
+  private writeback(bytes: number): void {
+    this.dirty += bytes;
+    if (this.dirty < WRITEBACK_BYTES || this.writingBack) return;
+    this.dirty = 0;
+    this.writingBack = true;
+    void Promise.all([this.data.datasync(), this.writer.syncStaged()])
+      .catch(() => undefined)
+      .finally(() => (this.writingBack = false));
   }
 
   read(offset: number, length: number): Promise<Uint8Array> {
