@@ -9,9 +9,9 @@ export const VIEWER = path.join(ROOT, 'dist/web/index.html');
 export const SHOTS = path.join(ROOT, 'test-output/web');
 
 /** Why the browser tests cannot run here, or undefined when they can. */
-export function browserMissing(): string | undefined {
+export function browserMissing(viewer = VIEWER): string | undefined {
   if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} is not installed (apt-get install chromium)`;
-  if (!fs.existsSync(VIEWER)) return `${VIEWER} is not built (npm run build)`;
+  if (!fs.existsSync(viewer)) return `${viewer} is not built (npm run build)`;
   return undefined;
 }
 

@@ -1,0 +1,165 @@
+// bench/viewer: the viewer in headless Chromium on a generated 1 GiB log of 4 KiB writes.
+// Measures, from the moment the file is chosen: the summary first shown, the full index in;
+// the renderer processes' memory after indexing; and, as the physical limit, reading the same
+// Blob end to end in the page (8 MiB slices, as the reader does) and `cat` of the file.
+//
+//   node bench/run.mjs viewer [GiB=1] [runs=3]
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
+import { browserMissing, launch } from '../test/support/browser.ts';
+
+// Run from the repository root (the bundle runs from a temporary folder).
+const VIEWER = path.resolve('dist/web/index.html');
+
+const gib = Number(process.argv[2] ?? 1);
+const runs = Number(process.argv[3] ?? 3);
+const S = 512;
+const WRITE = 4096;
+
+/** A log of 4 KiB writes covering `gib` GiB of device, with a FUA every 64, a FLUSH every 256 and a mark every 16384. */
+function generate(file: string): number {
+  const n = Math.round((gib * 2 ** 30) / WRITE);
+  const fd = fs.openSync(file, 'w');
+  const buf = Buffer.alloc(8 << 20);
+  let used = 0;
+  let at = 0;
+  const put = (b: Uint8Array) => {
+    if (used + b.length > buf.length) {
+      fs.writeSync(fd, buf, 0, used, at);
+      at += used;
+      used = 0;
+    }
+    buf.set(b, used);
+    used += b.length;
+  };
+  put(encodeSuper({ nrEntries: n, sectorSize: S }));
+  const payload = new Uint8Array(WRITE);
+  for (let i = 0; i < n; i++) {
+    if (i % 16384 === 16383) put(encodeHeader({ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: `m${i}` }, S));
+    else {
+      const flags = (i % 64 === 63 ? Flag.FUA : 0) | (i % 256 === 255 ? Flag.FLUSH : 0);
+      put(encodeHeader({ sector: ((i * 7919) % n) * (WRITE / S), nrSectors: WRITE / S, flags }, S));
+      payload.fill(i & 0xff);
+      put(payload);
+    }
+  }
+  fs.writeSync(fd, buf, 0, used, at);
+  fs.closeSync(fd);
+  return n;
+}
+
+/** RSS of the renderer processes under this process (the page and its worker live there). */
+function rendererRss(): number {
+  let total = 0;
+  const parent = new Map<number, number>();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone already.
+    }
+  }
+  const mine = (pid: number) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 20; p = parent.get(p) ?? 0, hops++) if (p === process.pid) return true;
+    return false;
+  };
+  for (const pid of parent.keys()) {
+    try {
+      if (!mine(pid) || !fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) continue;
+      total += Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+    } catch {
+      // Gone already.
+    }
+  }
+  return total;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mib = (b: number) => b / 2 ** 20;
+
+async function main() {
+  const missing = browserMissing(VIEWER);
+  if (missing) {
+    console.error(`bench/viewer: ${missing}`);
+    process.exit(1);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'logwrites-bench-viewer-'));
+  const file = path.join(dir, 'bench.log');
+  try {
+    const n = generate(file);
+    const size = fs.statSync(file).size;
+    console.log(`log: ${n} entries of ${WRITE} bytes, ${mib(size).toFixed(0)} MiB, sectorsize ${S}`);
+    const browser = await launch();
+    const cat: number[] = [];
+    const summary: number[] = [];
+    const indexed: number[] = [];
+    const blob: number[] = [];
+    const rss: number[] = [];
+    const base: number[] = [];
+    try {
+      for (let r = 0; r < runs; r++) {
+        const t = process.hrtime.bigint();
+        spawnSync('cat', [file], { stdio: ['ignore', 'ignore', 'inherit'] });
+        cat.push(Number(process.hrtime.bigint() - t) / 1e6);
+
+        const page = await browser.context.newPage();
+        await page.goto(`file://${VIEWER}`);
+        await page.waitForTimeout(300);
+        base.push(rendererRss());
+        await page.setInputFiles('#file', file);
+        await page.waitForSelector('body[data-state=ready]', { timeout: 120_000 });
+        const marks = await page.evaluate(() => {
+          const at = (name: string) => performance.getEntriesByName(name)[0]!.startTime;
+          return { chosen: at('logwrites:chosen'), summary: at('logwrites:summary'), indexed: at('logwrites:indexed') };
+        });
+        summary.push(marks.summary - marks.chosen);
+        indexed.push(marks.indexed - marks.chosen);
+        await page.waitForTimeout(500);
+        rss.push(rendererRss());
+        // The same Blob read end to end in the page, in the reader's 8 MiB slices.
+        await page.evaluate(() => {
+          const input = document.createElement('input');
+          input.type = 'file';
+          input.id = 'bench-file';
+          document.body.append(input);
+        });
+        await page.setInputFiles('#bench-file', file);
+        blob.push(
+          await page.evaluate(async () => {
+            const f = (document.getElementById('bench-file') as HTMLInputElement).files![0]!;
+            const t0 = performance.now();
+            let sum = 0;
+            for (let at = 0; at < f.size; at += 8 << 20) sum += (await f.slice(at, at + (8 << 20)).arrayBuffer()).byteLength;
+            if (sum !== f.size) throw new Error('short read');
+            return performance.now() - t0;
+          }),
+        );
+        await page.close();
+        console.log(
+          `run ${r + 1}: summary ${summary[r]!.toFixed(0)} ms, index ${indexed[r]!.toFixed(0)} ms, renderer anon RSS ${mib(rss[r]!).toFixed(0)} MiB (${mib(base[r]!).toFixed(0)} before opening), Blob read ${blob[r]!.toFixed(0)} ms, cat ${cat[r]!.toFixed(0)} ms`,
+        );
+      }
+    } finally {
+      await browser.close();
+    }
+    const ix = median(indexed);
+    const rate = (ms: number) => `${(mib(size) / (ms / 1000)).toFixed(0)} MiB/s`;
+    console.log(`\nmedians of ${runs} runs (${mib(size).toFixed(0)} MiB log, ${n} entries):`);
+    console.log(`  file chosen -> summary shown   ${median(summary).toFixed(0)} ms`);
+    console.log(`  file chosen -> full index      ${ix.toFixed(0)} ms  (${rate(ix)}, ${((n / ix) * 1000).toFixed(0)} entries/s; target < 3000 ms)`);
+    console.log(`  renderer memory after index    ${mib(median(rss)).toFixed(0)} MiB anonymous RSS (page + worker; target < 200 MB), ${mib(median(base)).toFixed(0)} MiB before opening`);
+    console.log(`  Blob read end to end in page   ${median(blob).toFixed(0)} ms  (${rate(median(blob))})`);
+    console.log(`  cat of the file                ${median(cat).toFixed(0)} ms  (${rate(median(cat))})`);
+    console.log(`  index / Blob read              ${(ix / median(blob)).toFixed(2)}x`);
+    console.log(`  index / cat                    ${(ix / median(cat)).toFixed(2)}x`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
