@@ -3,12 +3,15 @@ import { Command } from 'commander';
 import { registerAnalyze } from './analyze.ts';
 import { EXIT_INPUT, failure, stdout } from './common.ts';
 import { registerDemo } from './demo.ts';
+import { registerExplore } from './explore.ts';
 import { registerInspect } from './inspect.ts';
 import { registerRecover } from './recover.ts';
 import { registerReplay } from './replay.ts';
+import { registerServe } from './serve.ts';
+import { registerView } from './view.ts';
 
 const program = new Command('logwrites')
-  .description('Read, replay and check Linux dm-log-writes logs.')
+  .description('Read, replay, check, explore and serve Linux dm-log-writes logs.')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText('after', '\nExit status: 0 success, 1 error in input or usage, 2 a checker failed.\nThe upstream-compatible tool is `replay-log`.')
@@ -17,11 +20,15 @@ const program = new Command('logwrites')
   })
   .configureOutput({ outputError: (text, write) => write(text) });
 
+// In the order --help lists them: look, replay, analyse, explore, serve, view, repair, demo.
 registerInspect(program);
 registerReplay(program);
 registerAnalyze(program);
-registerDemo(program);
+registerExplore(program);
+registerServe(program);
+registerView(program);
 registerRecover(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

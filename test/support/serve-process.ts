@@ -1,32 +1,13 @@
-// Run `logwrites serve` (and mark/status) as separate processes, as users do: bundled once
-// from test/support/serve-cli.ts so Node 20 can run it.
+// Run `logwrites serve` (and mark/status) as separate processes, as users do.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import * as esbuild from 'esbuild';
 import { ROOT } from './fixtures.ts';
 
-let bundled: string | undefined;
-
-/** Path of a runnable `logwrites` with the serve commands. */
+/** Path of the built `logwrites` (npm test builds it first). */
 export async function serveCli(): Promise<string> {
-  if (bundled && fs.existsSync(bundled)) return bundled;
-  const out = path.join(os.tmpdir(), `logwrites-serve-cli-${process.pid}.mjs`);
-  await esbuild.build({
-    entryPoints: [path.join(ROOT, 'test/support/serve-cli.ts')],
-    outfile: out,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'warning',
-    // commander is CommonJS and requires node builtins.
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-  });
-  bundled = out;
-  return out;
+  return path.join(ROOT, 'bin/logwrites.js');
 }
 
 export interface ServeProcess {
