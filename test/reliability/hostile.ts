@@ -111,11 +111,15 @@ export interface CliRun {
 // Loaded into each child with --import: leaves its peak RSS where the parent can read it.
 const PROBE = `data:text/javascript,import{writeFileSync}from'node:fs';process.on('exit',()=>{try{writeFileSync(process.env.LOGWRITES_RSS_FILE,String(process.resourceUsage().maxRSS))}catch{}})`;
 
-/** Run `bin/<bin>` with a time limit; the child's peak memory comes back with its output. */
-export function runBin(bin: 'logwrites' | 'replay-log', args: readonly string[], scratch: string, timeoutMs = 20_000): CliRun {
+/**
+ * Run `bin/<bin>` with a time limit and a cap on the size of any file it writes (so a replay
+ * that runs away from its target fails with EFBIG instead of filling the disk); the child's
+ * peak memory comes back with its output.
+ */
+export function runBin(bin: 'logwrites' | 'replay-log', args: readonly string[], scratch: string, timeoutMs = 20_000, maxFileBytes = 1 << 30): CliRun {
   const rssFile = path.join(scratch, `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--import', PROBE, path.join(ROOT, 'bin', `${bin}.js`), ...args], {
+  const r = spawnSync('prlimit', [`--fsize=${maxFileBytes}`, '--', process.execPath, '--import', PROBE, path.join(ROOT, 'bin', `${bin}.js`), ...args], {
     encoding: 'utf8',
     timeout: timeoutMs,
     killSignal: 'SIGKILL',
