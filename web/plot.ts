@@ -2,7 +2,7 @@
 // the selection and axis labels on top; wheel to zoom, drag to pan, hover to identify.
 
 import { Flag } from '../src/format.ts';
-import { entryFlagNames, type LogIndex } from '../src/browser/log-index.ts';
+import { entryFlagNames, type LogIndex } from '../src/log-index.ts';
 import { pick, rasterize, xExtent, xOf, type Palette, type PlotView, type XMode } from '../src/browser/raster.ts';
 import type { App } from './app.ts';
 import { byId, h, int } from './dom.ts';

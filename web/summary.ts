@@ -1,7 +1,7 @@
 // The Summary and Marks panels.
 
 import { Flag, type FlagName } from '../src/format.ts';
-import type { Summary } from '../src/browser/log-index.ts';
+import type { Summary } from '../src/log-index.ts';
 import type { App } from './app.ts';
 import { byId, bytes, h, int } from './dom.ts';
 

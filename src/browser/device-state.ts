@@ -8,7 +8,7 @@
 import type { Kernels } from '../kernels.ts';
 import type { LogReader } from '../reader.ts';
 import { replay } from '../replay.ts';
-import { Cancelled } from './indexer.ts';
+import { Cancelled } from '../indexer.ts';
 import { memoryTarget, type ImageWatcher } from './memory-target.ts';
 
 /** Devices larger than this are not replayed into page memory. */

@@ -2,7 +2,7 @@
 // progress reports and its result, so both ends are checked against one table.
 
 import type { Diff, Point } from './device-state.ts';
-import type { LogIndex, Summary } from './log-index.ts';
+import type { LogIndex, Summary } from '../log-index.ts';
 
 export type SourceSpec = { readonly kind: 'blob'; readonly blob: Blob; readonly name: string } | { readonly kind: 'url'; readonly url: string; readonly name: string };
 

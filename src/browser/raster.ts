@@ -3,7 +3,7 @@
 // columns keeps a million points fluid where a million canvas calls would not be.
 
 import { Flag } from '../format.ts';
-import { entryAtOrAfter, type LogIndex } from './log-index.ts';
+import { entryAtOrAfter, type LogIndex } from '../log-index.ts';
 import { rowOf, type Rows } from './rows.ts';
 
 export type XMode = 'entry' | 'bytes';

@@ -7,8 +7,8 @@ import { LogReader, type Entry } from '../reader.ts';
 import { blobSource } from './blob-source.ts';
 import { DeviceState } from './device-state.ts';
 import { httpSource } from './http-source.ts';
-import { Cancelled, indexLog } from './indexer.ts';
-import { indexBuffers } from './log-index.ts';
+import { Cancelled, indexLog } from '../indexer.ts';
+import { indexBuffers } from '../log-index.ts';
 import { PAGE_BYTES, type Args, type EntryDetail, type Port, type Request, type SourceSpec } from './protocol.ts';
 
 interface OpenLog {
