@@ -2,12 +2,14 @@
 // gives the same result, with checks at chosen points and a summary of what happened.
 
 import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import type { Command } from 'commander';
 import { parseFlags } from '../format.ts';
 import { replayLastWrites } from '../last-write.ts';
-import { scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
+import { PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { replay, type Step } from '../replay.ts';
+import { sharedDeviceHazard } from '../node/devices.ts';
 import { openTarget, replayHazard, type FileTarget } from '../node/target.ts';
 import { CliError, EXIT_CHECK, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
@@ -64,21 +66,32 @@ export interface ReplaySummary {
   bytesZeroed: number;
   seconds: number;
   interrupted: boolean;
+  /** The signal that interrupted the replay, if one did. */
+  signal: NodeJS.Signals | null;
   checks: number;
   failures: CheckFailure[];
 }
 
-function refuseUnsafe(targetPath: string, target: FileTarget, logInfo: FileTarget['info'], range: ScannedRange, S: number, force: boolean): void {
-  if (force) return;
-  const hazard = replayHazard(targetPath, target.info, logInfo);
-  if (hazard) throw new CliError(`refusing to replay: ${hazard} (--force to do it anyway)`);
-  const needed = (range.highestSector + 1) * S;
-  if (needed > target.info.size) {
-    throw new CliError(`refusing to replay: the range writes up to byte ${needed} but ${targetPath} has ${target.info.size} (--force to do it anyway)`);
-  }
+function refuseHazard(hazard: string | undefined, force: boolean): void {
+  if (hazard && !force) throw new CliError(`refusing to replay: ${hazard} (--force to do it anyway)`);
 }
 
-async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayCliOptions, progress: Progress, stop: () => boolean, summary: ReplaySummary) {
+/**
+ * Whether to stop, asked between entries: the replay's I/O is synchronous, so without a turn
+ * of the event loop now and then a SIGINT handler would never run.
+ */
+function stopper(flag: () => boolean): () => Promise<boolean> {
+  let turn = performance.now();
+  return async () => {
+    if (performance.now() - turn > 20) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turn = performance.now();
+    }
+    return flag();
+  };
+}
+
+async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayCliOptions, progress: Progress, stop: () => Promise<boolean>, summary: ReplaySummary) {
   const lastIndex = range.last!.index;
   let n = 0;
   const r = await replay(reader, target, {
@@ -98,7 +111,7 @@ async function sequential(reader: LogReader, target: FileTarget, targetPath: str
         }
       }
       if (e.index === lastIndex) return 'stop';
-      if (stop()) {
+      if (await stop()) {
         summary.interrupted = true;
         return 'stop';
       }
@@ -124,12 +137,23 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       ...(o.sectors ? { sectors: o.sectors } : {}),
       discards: o.discard === 'zero',
     };
-    const range = await scanRange(reader, spec, plan === 'last-write');
     let target: FileTarget;
     try {
       target = openTarget(targetPath);
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
+    }
+    let range: ScannedRange;
+    try {
+      // The target's size bounds the scan, so a forged entry is refused before it costs memory.
+      refuseHazard(replayHazard(targetPath, target.info, source.info), !!o.force);
+      spec.target = { sectors: Math.floor(target.info.size / reader.sectorSize), force: !!o.force };
+      range = await scanRange(reader, spec, plan === 'last-write');
+      refuseHazard(sharedDeviceHazard(targetPath, target.info, source.info, (range.highestSector + 1) * reader.sectorSize), !!o.force);
+    } catch (e) {
+      target.close();
+      if (e instanceof PastTarget) throw new CliError(`refusing to replay: ${e.message} (--force to do it anyway)`);
+      throw e;
     }
     const summary: ReplaySummary = {
       plan,
@@ -140,21 +164,22 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       bytesZeroed: 0,
       seconds: 0,
       interrupted: false,
+      signal: null,
       checks: 0,
       failures: [],
     };
-    let interrupted = false;
-    const onSignal = () => void (interrupted = true);
+    let interrupted: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => void (interrupted = sig);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const started = performance.now();
     const progress = new Progress(o.progress ?? process.stderr.isTTY, range.entries, range.payloadBytes);
+    const stop = stopper(() => interrupted !== undefined);
     try {
-      refuseUnsafe(targetPath, target, source.info, range, reader.sectorSize, !!o.force);
       if (!range.last) return summary;
-      if (plan === 'sequential') await sequential(reader, target, targetPath, range, o, progress, () => interrupted, summary);
+      if (plan === 'sequential') await sequential(reader, target, targetPath, range, o, progress, stop, summary);
       else {
-        const r = await replayLastWrites(reader, target, range.map!, () => interrupted);
+        const r = await replayLastWrites(reader, target, range.map!, stop);
         summary.interrupted = !r.complete;
         summary.entries = r.complete ? range.entries : 0;
         summary.lastEntry = r.complete ? range.last.index : null;
@@ -168,6 +193,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       target.sync();
       target.close();
       summary.seconds = (performance.now() - started) / 1000;
+      summary.signal = interrupted ?? null;
     }
     return summary;
   });
@@ -205,7 +231,8 @@ export function registerReplay(program: Command): void {
     .option('--force', 'replay onto a mounted device, the log itself, or a target too small')
     .option('--json', 'the summary as JSON')
     .addHelpText('after', `
-Exit status: 0 replayed (and every check passed), 1 bad input or usage, 2 a check failed.
+Exit status: 0 replayed (and every check passed), 1 bad input or usage, 2 a check failed,
+130/143 stopped by SIGINT/SIGTERM (the target is synced and the summary says where).
 
 Examples:
   $ logwrites replay log.img disk.img --to mark:fsync
@@ -217,5 +244,6 @@ Examples:
       if (o.json) stdout.json(s);
       else printSummary(s);
       if (s.failures.length) process.exitCode = EXIT_CHECK;
+      else if (s.signal) process.exitCode = 128 + os.constants.signals[s.signal];
     });
 }
