@@ -18,7 +18,7 @@ export interface LastWriteResult {
   readonly complete: boolean;
 }
 
-export async function replayLastWrites(reader: LogReader, target: ReplayTarget, map: SectorMap, shouldStop: () => boolean = () => false): Promise<LastWriteResult> {
+export async function replayLastWrites(reader: LogReader, target: ReplayTarget, map: SectorMap, shouldStop: () => boolean | Promise<boolean> = () => false): Promise<LastWriteResult> {
   const S = reader.sectorSize;
   let parts: Uint8Array[] = [];
   let runStart = 0;
@@ -30,7 +30,7 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
     parts = [];
   };
   for (const x of map.extents()) {
-    if (shouldStop()) {
+    if (await shouldStop()) {
       await flush();
       await target.sync();
       return { bytesWritten, bytesZeroed, complete: false };

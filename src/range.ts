@@ -36,6 +36,12 @@ export interface RangeSpec {
   sectors?: { start: number; end: number };
   /** Discards count (as zeros) unless false. */
   discards?: boolean;
+  /**
+   * The target's size in sectors: an entry reaching past it is refused (before anything is
+   * written), or with `force` allowed; discards are cut to it either way, since nothing past
+   * a target's end needs zeroing.
+   */
+  target?: { sectors: number; force?: boolean };
 }
 
 export interface ScannedRange {
@@ -53,6 +59,16 @@ export interface ScannedRange {
 /** A point the range names is not in the log. */
 export class RangeNotFound extends Error {}
 
+/** An entry of the range reaches past the end of the target. */
+export class PastTarget extends Error {
+  constructor(
+    readonly entry: Entry,
+    readonly targetSectors: number,
+  ) {
+    super(`entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} sectors ${entry.sector}..${entry.sector + entry.nrSectors - 1}, past the end of the target (${targetSectors} sectors)`);
+  }
+}
+
 /** Walk the headers of the range once: where it starts, where it ends, what it touches. */
 export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = false): Promise<ScannedRange> {
   const map = buildMap ? new SectorMap(reader.sectorSize) : undefined;
@@ -68,11 +84,18 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
     }
     entries++;
     last = e;
-    const touches = e.nrSectors > 0 && overlaps(e, spec.sectors) && (spec.discards !== false || !(e.flags & Flag.DISCARD));
+    const discard = (e.flags & Flag.DISCARD) !== 0;
+    const touches = e.nrSectors > 0 && overlaps(e, spec.sectors) && (spec.discards !== false || !discard);
     if (touches) {
-      highestSector = Math.max(highestSector, e.sector + e.nrSectors - 1);
+      let nrSectors = e.nrSectors;
+      const t = spec.target;
+      if (t && e.sector + nrSectors > t.sectors) {
+        if (!t.force) throw new PastTarget(e, t.sectors);
+        if (discard) nrSectors = Math.max(0, t.sectors - e.sector);
+      }
+      highestSector = Math.max(highestSector, e.sector + nrSectors - 1);
       payloadBytes += e.payloadLength;
-      map?.set(e.sector, e.nrSectors, e.flags & Flag.DISCARD ? ZEROED : e.payloadOffset);
+      map?.set(e.sector, nrSectors, discard ? ZEROED : e.payloadOffset);
     }
     if ((spec.to && isAt(spec.to, e)) || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
   }

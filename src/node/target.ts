@@ -18,15 +18,20 @@ export interface FileTarget extends ReplayTarget {
 export function openTarget(path: string): FileTarget {
   const fd = fs.openSync(path, fs.constants.O_WRONLY);
   const info = describe(fd);
+  // Bytes past a device's end cannot be written, and past a file's end they already read as
+  // zeros: a discard is cut to `end`, so a forged one never writes (or grows) without bound.
+  let end = info.size;
   return {
     fd,
     info,
-    write: (offset, parts) => writevAll(fd, parts, offset),
+    write(offset, parts) {
+      writevAll(fd, parts, offset);
+      if (!info.isBlockDevice) end = Math.max(end, offset + parts.reduce((n, p) => n + p.length, 0));
+    },
     zero(offset, length) {
       zeros ??= new Uint8Array(ZERO_CHUNK);
-      for (let at = 0; at < length; at += ZERO_CHUNK) {
-        writeAll(fd, zeros.subarray(0, Math.min(ZERO_CHUNK, length - at)), offset + at);
-      }
+      const stop = Math.min(offset + length, end);
+      for (let at = offset; at < stop; at += ZERO_CHUNK) writeAll(fd, zeros.subarray(0, Math.min(ZERO_CHUNK, stop - at)), at);
     },
     sync: () => fs.fsyncSync(fd),
     close: () => fs.closeSync(fd),

@@ -89,9 +89,10 @@ describe.skipIf(builtBins())('replay and signals', () => {
       const r = await interrupt(target, sig, ['--plan', 'sequential']);
       expect(r.signal).toBeNull();
       expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
+      expect(r.status, 'shells report 128 + the signal number').toBe(sig === 'SIGINT' ? 130 : 143);
       const s = JSON.parse(r.stdout);
       expect(s.interrupted, 'the summary says the replay was interrupted').toBe(true);
+      expect(s.signal).toBe(sig);
       expect(s.lastEntry).toBeLessThan(ENTRIES - 1);
       expect(s.entries).toBe(s.lastEntry + 1);
       expect(r.reaction, 'milliseconds from the signal to the exit').toBeLessThan(2000);
