@@ -3,6 +3,8 @@
 // Device sectors are grouped in pages of PAGE sectors, allocated only where the log wrote,
 // so memory follows what the log touched rather than the device size. Each slot holds the
 // log byte offset of the sector's current content, ZEROED after a discard, or UNTOUCHED.
+// Discards of whole pages (mkfs discards the whole device) are kept as runs of page numbers
+// instead, so they cost nothing per sector; an allocated page takes precedence over a run.
 
 export const UNTOUCHED = 0;
 export const ZEROED = -1;
@@ -17,26 +19,73 @@ export interface Extent {
   readonly source: number;
 }
 
+/** Inclusive runs of page numbers. */
+interface PageRun {
+  first: number;
+  last: number;
+}
+
 export class SectorMap {
   private readonly pages = new Map<number, Float64Array>();
+  /** Whole zeroed pages: sorted, disjoint, not adjacent. */
+  private readonly zeroRuns: PageRun[] = [];
 
   constructor(readonly sectorSize: number) {}
+
+  /** Index of the first run that ends at or after page `p`. */
+  private runAtOrAfter(p: number): number {
+    let lo = 0;
+    let hi = this.zeroRuns.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.zeroRuns[mid]!.last < p) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private inZeroRun(p: number): boolean {
+    const r = this.zeroRuns[this.runAtOrAfter(p)];
+    return r !== undefined && r.first <= p;
+  }
 
   private page(n: number): Float64Array {
     let p = this.pages.get(n);
     if (!p) {
       p = new Float64Array(PAGE);
+      if (this.inZeroRun(n)) p.fill(ZEROED);
       this.pages.set(n, p);
     }
     return p;
+  }
+
+  /** Pages [first, last] are now all zero: one run, and no allocated page inside it. */
+  private zeroPages(first: number, last: number): void {
+    for (const n of this.pages.keys()) if (n >= first && n <= last) this.pages.delete(n);
+    const from = this.runAtOrAfter(first - 1);
+    let to = from;
+    let run: PageRun = { first, last };
+    while (to < this.zeroRuns.length && this.zeroRuns[to]!.first <= last + 1) {
+      const r = this.zeroRuns[to]!;
+      run = { first: Math.min(run.first, r.first), last: Math.max(run.last, r.last) };
+      to++;
+    }
+    this.zeroRuns.splice(from, to - from, run);
   }
 
   /** Sectors [sector, sector + nrSectors) now hold log bytes from `source` on (or zeros). */
   set(sector: number, nrSectors: number, source: number): void {
     const S = this.sectorSize;
     for (let s = sector, end = sector + nrSectors; s < end; ) {
-      const p = this.page(Math.floor(s / PAGE));
+      const n = Math.floor(s / PAGE);
       const from = s % PAGE;
+      if (source === ZEROED && from === 0 && end - s >= PAGE) {
+        const last = Math.floor(end / PAGE) - 1;
+        this.zeroPages(n, last);
+        s = (last + 1) * PAGE;
+        continue;
+      }
+      const p = this.page(n);
       const to = Math.min(PAGE, from + (end - s));
       if (source === ZEROED) p.fill(ZEROED, from, to);
       else for (let i = from, src = source + (s - sector) * S; i < to; i++, src += S) p[i] = src;
@@ -45,21 +94,52 @@ export class SectorMap {
   }
 
   get(sector: number): number {
-    return this.pages.get(Math.floor(sector / PAGE))?.[sector % PAGE] ?? UNTOUCHED;
+    const n = Math.floor(sector / PAGE);
+    const p = this.pages.get(n);
+    if (p) return p[sector % PAGE]!;
+    return this.inZeroRun(n) ? ZEROED : UNTOUCHED;
+  }
+
+  /** Allocated pages and whole zeroed pages, in page order, never overlapping. */
+  private *pieces(): Generator<{ page: number; slots: Float64Array } | { page: number; zeroPages: number }> {
+    const keys = [...this.pages.keys()].sort((a, b) => a - b);
+    let k = 0;
+    for (const run of this.zeroRuns) {
+      for (; k < keys.length && keys[k]! < run.first; k++) yield { page: keys[k]!, slots: this.pages.get(keys[k]!)! };
+      let at = run.first;
+      for (; k < keys.length && keys[k]! <= run.last; k++) {
+        if (keys[k]! > at) yield { page: at, zeroPages: keys[k]! - at };
+        yield { page: keys[k]!, slots: this.pages.get(keys[k]!)! };
+        at = keys[k]! + 1;
+      }
+      if (at <= run.last) yield { page: at, zeroPages: run.last - at + 1 };
+    }
+    for (; k < keys.length; k++) yield { page: keys[k]!, slots: this.pages.get(keys[k]!)! };
   }
 
   /** Every touched sector, in device order, merged into the longest runs. */
   *extents(): Generator<Extent> {
     const S = this.sectorSize;
     let run: { sector: number; nrSectors: number; source: number } | undefined;
-    for (const n of [...this.pages.keys()].sort((a, b) => a - b)) {
-      const p = this.pages.get(n)!;
+    const continues = (sector: number, src: number) =>
+      run !== undefined && run.sector + run.nrSectors === sector && (src === ZEROED ? run.source === ZEROED : run.source !== ZEROED && run.source + run.nrSectors * S === src);
+    for (const piece of this.pieces()) {
+      if ('zeroPages' in piece) {
+        const sector = piece.page * PAGE;
+        const nrSectors = piece.zeroPages * PAGE;
+        if (continues(sector, ZEROED)) run!.nrSectors += nrSectors;
+        else {
+          if (run) yield run;
+          run = { sector, nrSectors, source: ZEROED };
+        }
+        continue;
+      }
       for (let i = 0; i < PAGE; i++) {
-        const src = p[i]!;
-        const sector = n * PAGE + i;
+        const src = piece.slots[i]!;
+        const sector = piece.page * PAGE + i;
         if (src === UNTOUCHED) continue;
-        if (run && run.sector + run.nrSectors === sector && (src === ZEROED ? run.source === ZEROED : run.source !== ZEROED && run.source + run.nrSectors * S === src)) {
-          run.nrSectors++;
+        if (continues(sector, src)) {
+          run!.nrSectors++;
           continue;
         }
         if (run) yield run;
@@ -72,7 +152,10 @@ export class SectorMap {
   /** Sectors ever set (touched), for sizing and reports. */
   get touchedSectors(): number {
     let n = 0;
-    for (const p of this.pages.values()) for (const v of p) if (v !== UNTOUCHED) n++;
+    for (const piece of this.pieces()) {
+      if ('zeroPages' in piece) n += piece.zeroPages * PAGE;
+      else for (const v of piece.slots) if (v !== UNTOUCHED) n++;
+    }
     return n;
   }
 }

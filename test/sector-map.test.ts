@@ -1,0 +1,58 @@
+// The sector map against the obvious model (one slot per sector), on random histories that
+// mix writes with discards of whole pages, partial pages and whole devices.
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import { SectorMap, UNTOUCHED, ZEROED, type Extent } from '../src/sector-map.ts';
+
+const S = 512;
+const SECTORS = 5 * 4096 + 123;
+
+const op = fc.oneof(
+  fc.record({ kind: fc.constant('write' as const), sector: fc.nat(SECTORS - 1), n: fc.integer({ min: 1, max: 300 }), source: fc.integer({ min: 1, max: 1e6 }) }),
+  fc.record({ kind: fc.constant('zero' as const), sector: fc.nat(SECTORS - 1), n: fc.integer({ min: 1, max: 3 * 4096 }) }),
+  fc.record({ kind: fc.constant('zero' as const), sector: fc.constantFrom(0, 4096, 8192), n: fc.constantFrom(4096, 8192, SECTORS) }),
+);
+
+it('agrees with a slot per sector, and its extents cover exactly the touched sectors', () => {
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      const map = new SectorMap(S);
+      const model = new Float64Array(SECTORS + 3 * 4096);
+      for (const o of ops) {
+        const n = Math.min(o.n, model.length - o.sector);
+        if (o.kind === 'write') {
+          map.set(o.sector, n, o.source * S);
+          for (let i = 0; i < n; i++) model[o.sector + i] = (o.source + i) * S;
+        } else {
+          map.set(o.sector, n, ZEROED);
+          model.fill(ZEROED, o.sector, o.sector + n);
+        }
+      }
+      const got = Float64Array.from(model, (_, s) => map.get(s));
+      expect(Buffer.from(got.buffer).equals(Buffer.from(model.buffer))).toBe(true);
+      const fromExtents = new Float64Array(model.length);
+      let prev: Extent | undefined;
+      for (const x of map.extents()) {
+        if (prev && x.sector < prev.sector + prev.nrSectors) throw new Error(`extents overlap at ${x.sector}`);
+        for (let i = 0; i < x.nrSectors; i++) fromExtents[x.sector + i] = x.source === ZEROED ? ZEROED : x.source + i * S;
+        prev = x;
+      }
+      expect(Buffer.from(fromExtents.buffer).equals(Buffer.from(model.buffer))).toBe(true);
+      expect(map.touchedSectors).toBe(model.filter((v) => v !== UNTOUCHED).length);
+    }),
+    { numRuns: 200, seed: 42 },
+  );
+});
+
+it('keeps a discard of a whole 16 TiB device as one run', () => {
+  const map = new SectorMap(S);
+  const sectors = 2 ** 35; // 16 TiB of 512-byte sectors
+  map.set(0, sectors, ZEROED);
+  map.set(4096 * 3 + 7, 2, 4096);
+  const extents = [...map.extents()];
+  expect(extents).toEqual([
+    { sector: 0, nrSectors: 4096 * 3 + 7, source: ZEROED },
+    { sector: 4096 * 3 + 7, nrSectors: 2, source: 4096 },
+    { sector: 4096 * 3 + 9, nrSectors: sectors - (4096 * 3 + 9), source: ZEROED },
+  ]);
+});
