@@ -20,7 +20,7 @@ import { parseStateId, StateIdError, type Included } from './explore/state.ts';
 export { Cursor, layoutOf, type Device, type SyncBytes } from './explore/cursor.ts';
 export { EpochFilter, readEpochs, type Epoch, type EpochSelection, type EpochWrite } from './explore/epochs.ts';
 export { describeState, formatStateId, parseStateId, stateId, StateIdError, type Included, type StateRef } from './explore/state.ts';
-export { epochStates, MAX_EXHAUSTIVE_WRITES, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './explore/strategies.ts';
+export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './explore/strategies.ts';
 
 /** A byte source that answers at once (a file, memory): cursors run synchronously. */
 export function syncBytes(source: ByteSource): SyncBytes {

@@ -110,13 +110,6 @@ export class Cursor {
     return this.epoch_;
   }
 
-  /** Bytes of base content kept to undo the current state. */
-  get undoBytes(): number {
-    let n = 0;
-    for (const b of this.undo.values()) n += b.length;
-    return n;
-  }
-
   /** Put the device in state `included` of `epoch`, this epoch or a later one. */
   goto(epoch: Epoch, included: Included): void {
     if (epoch.index < this.epoch_.index) throw new Error(`cannot go back from epoch ${this.epoch_.index} to epoch ${epoch.index}: it is durable`);

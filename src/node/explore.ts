@@ -65,7 +65,7 @@ async function freshImage(path: string, log: FileSource, reader: LogReader, size
 }
 
 /** Copy a working image, sharing blocks where the file system can (reflink) and keeping holes where it cannot. */
-export function copyImage(from: string, to: string): void {
+function copyImage(from: string, to: string): void {
   try {
     execFileSync('cp', ['--reflink=auto', '--sparse=always', from, to], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch {
@@ -110,6 +110,8 @@ class Pool {
   private readonly idle: number[];
   private readonly waiting: ((slot: number) => void)[] = [];
   private readonly running = new Set<Promise<void>>();
+  /** The first error of any work: the run stops and rethrows it. */
+  error: unknown;
 
   constructor(size: number) {
     this.idle = Array.from({ length: size }, (_, i) => i);
@@ -121,17 +123,20 @@ class Pool {
   }
 
   run(slot: number, work: Promise<void>): void {
-    const done: Promise<void> = work.finally(() => {
-      this.running.delete(done);
-      const next = this.waiting.shift();
-      if (next) next(slot);
-      else this.idle.push(slot);
-    });
+    const done: Promise<void> = work
+      .catch((e: unknown) => void (this.error ??= e))
+      .finally(() => {
+        this.running.delete(done);
+        const next = this.waiting.shift();
+        if (next) next(slot);
+        else this.idle.push(slot);
+      });
     this.running.add(done);
   }
 
   async drain(): Promise<void> {
     while (this.running.size) await Promise.all(this.running);
+    if (this.error !== undefined) throw this.error;
   }
 }
 
@@ -294,7 +299,7 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
       tick();
       o.onProgress?.(summary);
       if (performance.now() - saved > 5000) save();
-      if (o.shouldStop?.()) break;
+      if (o.shouldStop?.() || pool.error !== undefined) break;
       if (!s.unique) continue;
       if (o.shard && s.fingerprint % BigInt(o.shard.count) !== BigInt(o.shard.index - 1)) {
         summary.otherShards++;
@@ -311,6 +316,8 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
       pool.run(
         slot,
         runCheck(o.exec!, images[slot]!.path, s.id).then((r) => {
+          // A checker killed along with us (Ctrl-C reaches the whole process group) said nothing about the state.
+          if (r.signal && o.shouldStop?.()) return;
           summary.checked++;
           checked.push(fp);
           if (r.status === 0) return;
