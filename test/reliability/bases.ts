@@ -4,11 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { LogReader, memorySource } from '../../src/reader.ts';
 import { superWithCount } from '../../src/recover.ts';
 import { LogWriter, type LogDevice } from '../../src/writer.ts';
 import { kernelLog, type KernelFixture } from '../support/fixtures.ts';
 import { oracleRead } from '../support/oracle.ts';
 import { rng } from './hostile.ts';
+import type { Base } from './mutate.ts';
 
 export interface BaseFile {
   name: string;
@@ -118,4 +120,17 @@ export async function prepareBases(dir: string): Promise<{ bases: BaseFile[]; no
     else notes.push(`QEMU logs skipped: ${q.why}`);
   }
   return { bases, notes };
+}
+
+/** A base log in memory with its entry offsets and the device size its writes need (at least 1 MiB). */
+export async function loadBase(name: string, p: string): Promise<Base> {
+  const bytes = new Uint8Array(fs.readFileSync(p));
+  const reader = await LogReader.open(memorySource(bytes));
+  const offsets: number[] = [];
+  let top = 0;
+  for await (const e of reader.entries({ payloads: true })) {
+    offsets.push(e.offset);
+    if (e.nrSectors) top = Math.max(top, (e.sector + e.nrSectors) * reader.sectorSize);
+  }
+  return { name, bytes, S: reader.sectorSize, offsets, deviceBytes: Math.max(top, 1 << 20) };
 }

@@ -4,34 +4,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { scratchDir, zeroImage } from '../support/fixtures.ts';
-import { prepareBases } from './bases.ts';
-import { builtBins, rng, runBin } from './hostile.ts';
+import { zeroImage } from '../support/fixtures.ts';
+import { loadBase, prepareBases } from './bases.ts';
+import { builtBins, rng, runBin, scratchDirs } from './hostile.ts';
 import { mutate, type Base } from './mutate.ts';
-import { LogReader, memorySource } from '../../src/reader.ts';
 
 const CASES = Number(process.env.LOGWRITES_FUZZ_CLI_CASES ?? 25);
 /** Seeds apart from the in-process run's, so these are different logs. */
 const FIRST_SEED = 1_000_000;
 const TARGET = 8 << 20;
 
-const dir = scratchDir('fuzz-cli');
-// Logs and targets on tmpfs where there is one: replay's fsync then costs nothing.
-const caseDir = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/logwrites-fuzz-cli-') : dir;
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.rmSync(caseDir, { recursive: true, force: true });
-});
-const bases: Base[] = [];
+const { dir, caseDir, remove } = scratchDirs('fuzz-cli');
+afterAll(remove);
+let bases: Base[] = [];
 
 beforeAll(async () => {
-  for (const b of (await prepareBases(dir)).bases) {
-    const bytes = new Uint8Array(fs.readFileSync(b.path));
-    const reader = await LogReader.open(memorySource(bytes));
-    const offsets: number[] = [];
-    for await (const e of reader.entries()) offsets.push(e.offset);
-    bases.push({ name: b.name, bytes, S: reader.sectorSize, offsets, deviceBytes: TARGET });
-  }
+  bases = await Promise.all((await prepareBases(dir)).bases.map((b) => loadBase(b.name, b.path)));
 });
 
 const COMMANDS: [string, (log: string, img: string) => [bin: 'logwrites' | 'replay-log', args: string[]]][] = [

@@ -21,7 +21,8 @@ import { recover, superWithCount } from '../../src/recover.ts';
 import { replay, ReplayError } from '../../src/replay.ts';
 import { replayLogMain } from '../../src/node/replay-log.ts';
 import { concatSource, fixedTarget, rng } from './hostile.ts';
-import { mutate, type Base } from './mutate.ts';
+import { loadBase } from './bases.ts';
+import { mutate } from './mutate.ts';
 
 export interface DriverConfig {
   bases: { name: string; path: string }[];
@@ -52,18 +53,6 @@ const SLOW_CPU_MS = 3000;
 const MAX_GROWTH_KIB = 256 * 1024;
 /** Viewer device states are tried only for devices up to this size. */
 const STATE_LIMIT = 64 << 20;
-
-async function loadBase(name: string, p: string): Promise<Base> {
-  const bytes = new Uint8Array(fs.readFileSync(p));
-  const reader = await LogReader.open(memorySource(bytes));
-  const offsets: number[] = [];
-  let top = 0;
-  for await (const e of reader.entries({ payloads: true })) {
-    offsets.push(e.offset);
-    if (e.nrSectors) top = Math.max(top, (e.sector + e.nrSectors) * reader.sectorSize);
-  }
-  return { name, bytes, S: reader.sectorSize, offsets, deviceBytes: Math.max(top, 1 << 20) };
-}
 
 /** The device a clean walk implies, applied naively from the walked entries. */
 async function naiveDevice(reader: LogReader, entries: Entry[], size: number): Promise<Uint8Array | undefined> {

@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { scratchDir } from '../support/fixtures.ts';
 import { prepareBases, type BaseFile } from './bases.ts';
 import type { DriverConfig, Failure } from './fuzz-driver.ts';
+import { scratchDirs } from './hostile.ts';
 
 /** Seeds per CI run; LOGWRITES_FUZZ_CASES raises it for a long local run. */
 const CASES = Number(process.env.LOGWRITES_FUZZ_CASES ?? 1000);
@@ -18,12 +18,8 @@ const FIRST_SEED = Number(process.env.LOGWRITES_FUZZ_SEED ?? 1);
 const CASE_LIMIT_MS = 60_000;
 const FSIZE_LIMIT = 256 << 20;
 
-const dir = scratchDir('fuzz');
-const caseDir = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/logwrites-fuzz-') : dir;
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.rmSync(caseDir, { recursive: true, force: true });
-});
+const { dir, caseDir, remove } = scratchDirs('fuzz');
+afterAll(remove);
 let driver = '';
 let bases: BaseFile[] = [];
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ByteSource } from '../../src/reader.ts';
 import type { ReplayTarget } from '../../src/replay.ts';
-import { ROOT } from '../support/fixtures.ts';
+import { ROOT, scratchDir } from '../support/fixtures.ts';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 export function rng(seed: number) {
@@ -143,4 +143,22 @@ export function builtBins(): string | undefined {
     if (!fs.existsSync(path.join(ROOT, f))) return `${f} is missing: run npm run build`;
   }
   return undefined;
+}
+
+/**
+ * A scratch directory for a test file, and one for the logs and targets of its cases: on tmpfs
+ * where there is one, since replays fsync their targets and a disk makes that slow. The returned
+ * function removes both.
+ */
+export function scratchDirs(tag: string): { dir: string; caseDir: string; remove: () => void } {
+  const dir = scratchDir(tag);
+  const caseDir = fs.existsSync('/dev/shm') ? fs.mkdtempSync(`/dev/shm/logwrites-${tag}-`) : dir;
+  return {
+    dir,
+    caseDir,
+    remove() {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(caseDir, { recursive: true, force: true });
+    },
+  };
 }
