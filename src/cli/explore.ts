@@ -106,7 +106,7 @@ async function materializeCommand(log: string, out: string | undefined, o: Explo
   if (!out) throw new CliError('--materialize needs the image to write: logwrites explore LOG --materialize STATE OUT.img');
   const st = await materializeToFile(log, o.materialize!, out, o.size);
   if (o.json) stdout.json({ state: o.materialize, image: out, ...st, map: undefined });
-  else stdout.line(`wrote state ${o.materialize} (epoch ${st.epoch}: ${st.included.length} writes of the epoch present, ${st.excluded.length} missing) to ${out}`);
+  else stdout.line(`wrote state ${o.materialize} to ${out} (epoch ${st.epoch}; its writes before the crash point: ${st.included.length} present, ${st.excluded.length} missing)`);
 }
 
 export function registerExplore(program: Command): void {

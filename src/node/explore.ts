@@ -220,29 +220,24 @@ function planOf(o: ExploreRunOptions, log: FileSource, reader: LogReader): Recor
 
 export class ResumeMismatch extends Error {}
 
-/** Explore, check and report. Rejects with the log's or the selection's errors before touching any image. */
-export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
-  if ((o.image === undefined) !== (o.exec === undefined)) throw new Error('a working image and a checker go together');
-  const log = openSource(o.log);
-  const images: ImageFile[] = [];
-  const copies: string[] = [];
-  let explorer: Explorer | undefined;
-  try {
-    const reader = await LogReader.open(log);
-    const S = reader.sectorSize;
-    const plan = planOf(o, log, reader);
-    if (o.resume && JSON.stringify(o.resume.plan) !== JSON.stringify(plan)) {
-      throw new ResumeMismatch('the report to resume is of another log or plan (strategies, selection, shard, checker must match)');
-    }
-    explorer = await Explorer.open(reader, await loadKernels(), o);
-    const checkedBefore = new Set(o.resume?.checked ?? []);
-    const failures: FailedState[] = [...(o.resume?.failures ?? [])];
-    const checked: string[] = [...checkedBefore];
-    const summary: ExploreSummary = {
+/** The counts, failures and fingerprints of a run, and the report they make. */
+class Tally {
+  readonly summary: ExploreSummary;
+  private readonly failures: FailedState[];
+  private readonly checked: string[];
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly plan: Record<string, unknown>,
+    resume?: ExploreReport,
+  ) {
+    this.failures = [...(resume?.failures ?? [])];
+    this.checked = [...(resume?.checked ?? [])];
+    this.summary = {
       generated: 0,
       unique: 0,
-      checked: o.resume?.summary.checked ?? 0,
-      failed: failures.length,
+      checked: resume?.summary.checked ?? 0,
+      failed: this.failures.length,
       otherShards: 0,
       resumed: 0,
       epochs: 0,
@@ -252,62 +247,108 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
       statesPerSecond: 0,
       complete: false,
     };
-    const started = performance.now();
-    const tick = () => {
-      summary.seconds = (performance.now() - started) / 1000;
-      summary.statesPerSecond = summary.generated / Math.max(summary.seconds, 1e-6);
-    };
-    const report = (): ExploreReport => {
-      tick();
-      return { version: 1, plan, summary: { ...summary }, failures: [...failures], checked: [...checked] };
-    };
-    let saved = performance.now();
-    const save = () => {
-      if (!o.reportPath) return;
-      saved = performance.now();
-      writeReport(o.reportPath, report());
-    };
+  }
 
-    const jobs = Math.max(1, o.jobs ?? 1);
-    if (o.image !== undefined) {
-      const main = await freshImage(o.image, log, reader, o.size);
-      images.push(main);
-      await replayLastWrites(reader, main.target, explorer.durable);
-      for (let i = 1; i < jobs; i++) {
-        const copy = `${o.image}.job${i}`;
-        copyImage(o.image, copy);
-        copies.push(copy);
-        images.push(new ImageFile(copy));
-      }
+  generated(s: ExploredState, explorer: Explorer): void {
+    const sum = this.summary;
+    if (s.epoch.index !== sum.lastEpoch) {
+      sum.epochs++;
+      sum.firstEpoch ??= s.epoch.index;
+      sum.lastEpoch = s.epoch.index;
     }
+    sum.generated = explorer.generated;
+    sum.unique = explorer.unique;
+    this.tick();
+  }
+
+  /** Every check has ended; `complete` when no state was left out. */
+  finish(complete: boolean): void {
+    this.summary.complete = complete;
+    this.tick();
+  }
+
+  private tick(): void {
+    this.summary.seconds = (performance.now() - this.started) / 1000;
+    this.summary.statesPerSecond = this.summary.generated / Math.max(this.summary.seconds, 1e-6);
+  }
+
+  checkedState(s: ExploredState, fingerprint: string, r: CheckResult): void {
+    this.summary.checked++;
+    this.checked.push(fingerprint);
+    if (r.status === 0) return;
+    this.summary.failed++;
+    this.failures.push({ id: s.id, epoch: s.epoch.index, fingerprint, ...describeState(s.epoch, s.included), ...r });
+  }
+
+  report(): ExploreReport {
+    return { version: 1, plan: this.plan, summary: { ...this.summary }, failures: [...this.failures], checked: [...this.checked] };
+  }
+}
+
+/** The working image at the durable prefix the exploration starts from, and `jobs - 1` copies of it. */
+async function openImages(path: string, jobs: number, log: FileSource, reader: LogReader, explorer: Explorer, size?: number): Promise<ImageFile[]> {
+  const main = await freshImage(path, log, reader, size);
+  const images = [main];
+  try {
+    await replayLastWrites(reader, main.target, explorer.durable);
+    for (let i = 1; i < jobs; i++) {
+      copyImage(path, `${path}.job${i}`);
+      images.push(new ImageFile(`${path}.job${i}`));
+    }
+  } catch (e) {
+    closeImages(images);
+    throw e;
+  }
+  return images;
+}
+
+/** Close the images; the copies (every image but the first) go away. */
+function closeImages(images: readonly ImageFile[]): void {
+  images.forEach((img, i) => {
+    img.close();
+    if (i > 0) fs.rmSync(img.path, { force: true });
+  });
+}
+
+/** Explore, check and report. Rejects with the log's or the selection's errors before touching any image. */
+export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
+  if ((o.image === undefined) !== (o.exec === undefined)) throw new Error('a working image and a checker go together');
+  const log = openSource(o.log);
+  let images: ImageFile[] = [];
+  let explorer: Explorer | undefined;
+  try {
+    const reader = await LogReader.open(log);
+    const plan = planOf(o, log, reader);
+    if (o.resume && JSON.stringify(o.resume.plan) !== JSON.stringify(plan)) {
+      throw new ResumeMismatch('the report to resume is of another log or plan (strategies, selection, shard, checker must match)');
+    }
+    explorer = await Explorer.open(reader, await loadKernels(), o);
+    const tally = new Tally(plan, o.resume);
+    const checkedBefore = new Set(o.resume?.checked ?? []);
+    let saved = performance.now();
+    if (o.image !== undefined) images = await openImages(o.image, Math.max(1, o.jobs ?? 1), log, reader, explorer, o.size);
     const logBytes = syncBytes(log);
     const cursors: Cursor[] = [];
     const pool = new Pool(images.length);
     let last: ExploredState | undefined;
-    let lastEpochIndex = -1;
     for await (const s of explorer.states()) {
-      if (!cursors.length) for (const img of images) cursors.push(new Cursor(img.device, logBytes, S, s.epoch));
+      if (!cursors.length) for (const img of images) cursors.push(new Cursor(img.device, logBytes, reader.sectorSize, s.epoch));
       last = s;
-      if (s.epoch.index !== lastEpochIndex) {
-        summary.epochs++;
-        summary.firstEpoch ??= s.epoch.index;
-        lastEpochIndex = s.epoch.index;
+      tally.generated(s, explorer);
+      o.onProgress?.(tally.summary);
+      if (o.reportPath && performance.now() - saved > 5000) {
+        writeReport(o.reportPath, tally.report());
+        saved = performance.now();
       }
-      summary.generated = explorer.generated;
-      summary.unique = explorer.unique;
-      summary.lastEpoch = s.epoch.index;
-      tick();
-      o.onProgress?.(summary);
-      if (performance.now() - saved > 5000) save();
       if (o.shouldStop?.() || pool.error !== undefined) break;
       if (!s.unique) continue;
       if (o.shard && s.fingerprint % BigInt(o.shard.count) !== BigInt(o.shard.index - 1)) {
-        summary.otherShards++;
+        tally.summary.otherShards++;
         continue;
       }
       const fp = hex(s.fingerprint);
       if (checkedBefore.has(fp)) {
-        summary.resumed++;
+        tally.summary.resumed++;
         continue;
       }
       if (!images.length) continue;
@@ -317,26 +358,20 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
         slot,
         runCheck(o.exec!, images[slot]!.path, s.id).then((r) => {
           // A checker killed along with us (Ctrl-C reaches the whole process group) said nothing about the state.
-          if (r.signal && o.shouldStop?.()) return;
-          summary.checked++;
-          checked.push(fp);
-          if (r.status === 0) return;
-          summary.failed++;
-          failures.push({ id: s.id, epoch: s.epoch.index, fingerprint: fp, ...describeState(s.epoch, s.included), ...r });
+          if (!(r.signal && o.shouldStop?.())) tally.checkedState(s, fp, r);
         }),
       );
     }
     await pool.drain();
-    summary.complete = !o.shouldStop?.();
+    tally.finish(!o.shouldStop?.());
     // Leave the working image at the durable prefix of the last epoch explored.
     if (last && cursors[0]) cursors[0].goto(last.epoch, new Uint8Array(last.epoch.writes.length));
-    const r = report();
+    const r = tally.report();
     if (o.reportPath) writeReport(o.reportPath, r);
     return r;
   } finally {
     explorer?.dispose();
-    for (const img of images) img.close();
-    for (const c of copies) fs.rmSync(c, { force: true });
+    closeImages(images);
     log.close();
   }
 }
