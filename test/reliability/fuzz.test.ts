@@ -113,4 +113,4 @@ it(`${CASES} damaged logs: every reader ends in a typed error or a correct resul
   }
   console.log(`fuzz: ${total.cases} cases, ${total.ops} reader runs over ${bases.length} base logs; outcomes ${JSON.stringify(total.counts)}`);
   expect(failures.map((f) => `seed ${f.seed} (${f.base}: ${f.steps.join('+')}) ${f.op}: ${f.problem}`)).toEqual([]);
-}, 600_000);
+}, Math.max(600_000, CASES * 250));
