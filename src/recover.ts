@@ -25,25 +25,34 @@ export interface Recovery {
 
 /** Walk a log's headers (and check its payloads fit) to find every valid entry. */
 export async function recover(reader: LogReader): Promise<Recovery> {
+  const size = reader.source.size;
   let at: Position = reader.first;
   let stopped: string | undefined;
-  const note = (e: Entry) => {
-    at = { index: e.index + 1, offset: e.payloadOffset + e.payloadLength };
+  /** Takes a whole entry; a counted one whose payload the log lacks ends the walk. */
+  const take = (e: Entry): boolean => {
+    const end = e.payloadOffset + e.payloadLength;
+    if (end > size) {
+      stopped ??= new LogFormatError(e.offset, `truncated payload: ${e.payloadLength} bytes need the log to reach byte ${end}, it ends at ${size}`, e.index, 'truncated-payload').message;
+      return false;
+    }
+    at = { index: e.index + 1, offset: end };
+    return true;
   };
   try {
-    for await (const b of reader.batches({ payloads: true })) b.entries.forEach(note);
+    counted: for await (const b of reader.batches({ payloads: true })) for (const e of b.entries) if (!take(e)) break counted;
   } catch (e) {
     if (!(e instanceof LogFormatError)) throw e;
     stopped = e.message;
   }
   const trailing: Entry[] = [];
   if (stopped === undefined) {
-    for await (const b of reader.batches({ from: at, payloads: true, pastEnd: true, checkPadding: true })) {
+    trailing: for await (const b of reader.batches({ from: at, payloads: true, pastEnd: true, checkPadding: true })) {
       for (const e of b.entries) {
+        if (!take(e)) break trailing;
         trailing.push(e);
-        note(e);
       }
     }
+    // Past nr_entries the walk stops silently: say what is wrong with the next entry.
     stopped = await whyNotNext(reader, at);
   }
   return {
