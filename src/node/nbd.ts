@@ -69,22 +69,27 @@ export interface NbdBackend {
   writeZeroes(offset: number, length: number, fua: boolean): Promise<void>;
 }
 
-/** Bytes from a stream on demand, with the stream paused while enough is buffered. */
+/**
+ * Bytes from a stream on demand. Reads ahead at most `highWater` bytes, or what a pending
+ * read asks for if that is more, then pauses the stream: a client whose requests wait (see
+ * serveConnection) is held back by its socket instead of being buffered here.
+ */
 class Receiver {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  private wanted = 0;
   private waiter: (() => void) | undefined;
   private ended = false;
   private halted = false;
 
   constructor(
     private readonly stream: Duplex,
-    private readonly highWater = 64 << 20,
+    private readonly highWater = 1 << 20,
   ) {
     stream.on('data', (c: Buffer) => {
       this.chunks.push(c);
       this.buffered += c.length;
-      if (this.buffered > this.highWater) stream.pause();
+      if (this.buffered >= Math.max(this.highWater, this.wanted)) stream.pause();
       this.wake();
     });
     const end = () => {
@@ -112,10 +117,15 @@ class Receiver {
 
   /** Exactly `n` bytes, or undefined when the stream ended first. */
   async read(n: number): Promise<Buffer | undefined> {
-    while (this.buffered < n && !this.halted) {
-      if (this.ended) return undefined;
-      if (this.stream.isPaused()) this.stream.resume();
-      await new Promise<void>((r) => (this.waiter = r));
+    this.wanted = n;
+    try {
+      while (this.buffered < n && !this.halted) {
+        if (this.ended) return undefined;
+        if (this.stream.isPaused()) this.stream.resume();
+        await new Promise<void>((r) => (this.waiter = r));
+      }
+    } finally {
+      this.wanted = 0;
     }
     return this.halted ? undefined : this.take(n);
   }
@@ -131,6 +141,8 @@ class Receiver {
   }
 
   private take(n: number): Buffer {
+    // A zero-length request may arrive with nothing behind it.
+    if (n === 0) return Buffer.alloc(0);
     let out: Buffer;
     const first = this.chunks[0]!;
     if (first.length >= n) {
@@ -150,7 +162,7 @@ class Receiver {
       }
     }
     this.buffered -= n;
-    if (this.buffered <= this.highWater && this.stream.isPaused() && !this.halted) this.stream.resume();
+    if (this.buffered < this.highWater && this.stream.isPaused() && !this.halted) this.stream.resume();
     return out;
   }
 }
@@ -338,17 +350,54 @@ export interface NbdConnection {
 export interface ConnectionOptions {
   /** Requests served at once before reading more. */
   maxInFlight?: number;
+  /**
+   * Bytes a client may have outstanding (payloads of requests being served plus replies not
+   * yet taken by the socket) before its next request is read. A client that does not read its
+   * replies thus stops being read, and its socket pushes back on it.
+   */
+  maxQueuedBytes?: number;
+  /** After the session ends, how long unsent replies may take to leave before the socket is dropped. */
+  lingerMs?: number;
+}
+
+/** Resolves at the socket's next 'drain' or 'close'. */
+function drained(sock: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      sock.off('drain', done);
+      sock.off('close', done);
+      resolve();
+    };
+    sock.on('drain', done);
+    sock.on('close', done);
+  });
 }
 
 /** Serve one client on `sock` until it disconnects, breaks the protocol, or `stop` is called. */
 export function serveConnection(sock: Duplex, exp: NbdExport, backend: NbdBackend, opts: ConnectionOptions = {}): NbdConnection {
   const rx = new Receiver(sock);
   const maxInFlight = opts.maxInFlight ?? 64;
+  const maxQueued = opts.maxQueuedBytes ?? 64 << 20;
   const inFlight = new Set<Promise<void>>();
+  let busyBytes = 0;
+  let stopped = false;
+  let wakeStop = () => {};
+  const stopping = new Promise<void>((r) => (wakeStop = r));
+
+  /** Wait until this client may send another request. */
+  const room = async () => {
+    while (!stopped && !sock.destroyed) {
+      if (inFlight.size >= maxInFlight || busyBytes > maxQueued) await Promise.race(inFlight);
+      else if (sock.writableLength > maxQueued) await Promise.race([drained(sock), stopping]);
+      else return;
+    }
+  };
 
   const transmit = async () => {
     for (;;) {
-      while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+      await room();
+      // Requests still buffered from a client that has gone would be served to nobody.
+      if (sock.destroyed) return;
       const head = await rx.read(28);
       if (!head || head.readUInt32BE(0) !== REQUEST_MAGIC) return;
       const r: Request = {
@@ -373,6 +422,8 @@ export function serveConnection(sock: Duplex, exp: NbdExport, backend: NbdBacken
         sock.write(simpleReply(cookie, Errno.EINVAL));
         continue;
       }
+      const bytes = r.type === Cmd.READ || r.type === Cmd.WRITE ? r.length : 0;
+      busyBytes += bytes;
       const job = perform(r, payload, backend).then(
         (data) => {
           if (data) {
@@ -384,7 +435,10 @@ export function serveConnection(sock: Duplex, exp: NbdExport, backend: NbdBacken
         },
         (e: unknown) => void sock.write(simpleReply(cookie, errnoOf(e))),
       );
-      const tracked = job.finally(() => inFlight.delete(tracked));
+      const tracked = job.finally(() => {
+        busyBytes -= bytes;
+        inFlight.delete(tracked);
+      });
       inFlight.add(tracked);
     }
   };
@@ -396,10 +450,23 @@ export function serveConnection(sock: Duplex, exp: NbdExport, backend: NbdBacken
       await Promise.allSettled(inFlight);
       await new Promise<void>((resolve) => {
         if (sock.destroyed || sock.writableEnded) return resolve();
+        // A client that does not read would keep its replies, and this socket, forever.
+        const linger = setTimeout(() => sock.destroy(), opts.lingerMs ?? 5000);
+        sock.once('close', () => {
+          clearTimeout(linger);
+          resolve();
+        });
         sock.end(resolve);
       });
       sock.destroy();
     }
   };
-  return { done: run(), stop: () => rx.stop() };
+  return {
+    done: run(),
+    stop: () => {
+      stopped = true;
+      wakeStop();
+      rx.stop();
+    },
+  };
 }

@@ -275,7 +275,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     sock.setNoDelay(true);
     const c = serveConnection(sock, exp, disk);
     connections.add(c);
-    void c.done.finally(() => connections.delete(c));
+    // One client's failure ends that client, never the server (which would lose the end mark).
+    void c.done
+      .catch((e: unknown) => process.stderr.write(`logwrites serve: a client connection failed: ${e instanceof Error ? e.message : String(e)}\n`))
+      .finally(() => connections.delete(c));
   });
   const controlPath = opts.control ?? `${opts.log}.control`;
   const control = net.createServer((sock) => answerControl(sock, writer));
