@@ -3,13 +3,15 @@
 // One pass, few reads: where entries are small the log is read in large chunks and every
 // header in a chunk is parsed from memory; where payloads are large and the caller does not
 // want them, only the header sectors are read (what upstream's seek-over-payload wins on).
-// Entries come in batches that share one buffer, so a caller pays one await per chunk.
+// The hot paths (mark search, replay) walk with an EntryCursor, which decodes each header in
+// place and allocates nothing per entry; `batches` and `entries` wrap it in objects.
 
 import {
   decodeHeader,
   decodeSuper,
+  Flag,
+  HEADER_BYTES,
   LogFormatError,
-  payloadBytes,
   SUPER_BYTES,
   type EntryHeader,
   type LogSuper,
@@ -20,6 +22,11 @@ export interface ByteSource {
   readonly size: number;
   /** Bytes [offset, offset + length); fewer only where the source ends. */
   read(offset: number, length: number): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional: fill `into` with the bytes from `offset` at once and return how many there were
+   * (fewer only where the source ends). Lets a walk reuse one buffer instead of a new one per read.
+   */
+  readInto?(offset: number, into: Uint8Array): number;
 }
 
 export interface Entry extends EntryHeader {
@@ -58,9 +65,213 @@ export interface WalkOptions {
   chunkSize?: number;
 }
 
-const DEFAULT_CHUNK = 8 * 1024 * 1024;
+export interface CursorOptions extends WalkOptions {
+  /**
+   * Read into one buffer over and over (sources with `readInto`): views of the buffer
+   * (header, payload) are then valid only until the next `fill`.
+   */
+  reuseBuffer?: boolean;
+}
+
+/** What `advance` found: an entry (now current), the end of the walk, or a read to do first. */
+export const Advance = { Entry: 0, End: 1, Read: 2 } as const;
+export type Advance = (typeof Advance)[keyof typeof Advance];
+
+const DEFAULT_CHUNK = 1024 * 1024;
 /** Past this many bytes per entry, reading only header sectors beats reading everything. */
 const HEADER_ONLY_STRIDE = 32 * 1024;
+/** A header-only read: one page, so entries without payload that follow come along. */
+const HEADER_READ = 4096;
+/** Payloads up to this size are read into the cursor's buffer with their header; larger ones stream. */
+const MAX_INLINE = 64 * 1024 * 1024;
+const U32 = 0x1_0000_0000;
+
+/**
+ * The entry under the cursor, decoded in place. It is itself an Entry, valid until the next
+ * `advance`: callers that keep an entry take a `snapshot()`.
+ */
+export class EntryCursor implements Entry {
+  index = -1;
+  offset = 0;
+  sector = 0;
+  nrSectors = 0;
+  flags = 0;
+  flagsHigh = 0;
+  dataLen = 0;
+  /** MARK text, decoded as the entry is reached (marks are rare, and a snapshot needs it later). */
+  mark: string | undefined = undefined;
+  payloadOffset = 0;
+  payloadLength = 0;
+  /** Whether the current entry's payload is in `buffer` (else read it with `LogReader.payload`). */
+  payloadInBuffer = false;
+  /** Log bytes [base, base + length) are in buffer[0, length). */
+  buffer: Uint8Array = new Uint8Array(0);
+  base = 0;
+  length = 0;
+
+  private pos: number;
+  private next: number;
+  private need = 0;
+  private readonly S: number;
+  private size: number;
+  private readonly counted: number;
+  private readonly chunk: number;
+  private consumedSinceFill = 0;
+  private entriesSinceFill = 0;
+  private smallStrides = true;
+
+  constructor(
+    private readonly source: ByteSource,
+    sb: LogSuper,
+    private readonly opts: CursorOptions = {},
+  ) {
+    this.S = sb.sectorSize;
+    this.size = source.size;
+    this.counted = sb.nrEntries;
+    this.chunk = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, this.S);
+    const from = opts.from ?? { index: 0, offset: this.S };
+    this.next = from.index;
+    this.pos = from.offset;
+  }
+
+  /** Where the walk goes on: the entry after the current one. */
+  get position(): Position {
+    return { index: this.next, offset: this.pos };
+  }
+
+  /** Decode the next entry if its bytes are in the buffer; a malformed counted entry throws. */
+  advance(): Advance {
+    const S = this.S;
+    const pos = this.pos;
+    const counted = this.next < this.counted;
+    if (!counted && !this.opts.pastEnd) return Advance.End;
+    if (pos + S > this.size) {
+      if (!counted) return Advance.End;
+      throw new LogFormatError(pos, `truncated log: header needs bytes up to ${pos + S}, log ends at ${this.size}`, this.next, 'truncated-header');
+    }
+    const at = pos - this.base;
+    if (at < 0 || pos + S > this.base + this.length) return this.wantRead(pos + S);
+    const b = this.buffer;
+    // The common header is read straight from the bytes; anything unusual (marks, zeroed or
+    // unpadded sectors, lengths past 2^53) goes through decodeHeader, which has the rules.
+    const nrLo = u32(b, at + 8);
+    const nrHi = u32(b, at + 12);
+    const flags = u32(b, at + 16);
+    const flagsHigh = u32(b, at + 20);
+    const sector = u32(b, at + 4) * U32 + u32(b, at);
+    const nrSectors = nrHi * U32 + nrLo;
+    const plain =
+      (flags | flagsHigh | nrLo | nrHi) !== 0 &&
+      (flags & Flag.MARK) === 0 &&
+      b[at + HEADER_BYTES] === 0 &&
+      (sector + nrSectors) * S <= Number.MAX_SAFE_INTEGER &&
+      !this.opts.checkPadding;
+    let dataLen = u32(b, at + 28) * U32 + u32(b, at + 24);
+    let mark: string | undefined;
+    if (!plain) {
+      try {
+        ({ dataLen, mark } = decodeHeader(b.subarray(at, at + S), S, pos, this.next, this.opts.checkPadding));
+      } catch (e) {
+        if (counted) throw e;
+        return Advance.End;
+      }
+    }
+    const payloadLength = flags & Flag.DISCARD ? 0 : nrSectors * S;
+    const end = pos + S + payloadLength;
+    let inBuffer = end <= this.base + this.length;
+    if (end > this.size) {
+      // A trailing entry without all its payload is where a live log stops; a counted one
+      // is truncated, which the caller learns when it reads the payload.
+      if (!counted) return Advance.End;
+    } else if (this.opts.payloads && !inBuffer && S + payloadLength <= MAX_INLINE) {
+      return this.wantRead(end);
+    }
+    this.index = this.next;
+    this.offset = pos;
+    this.sector = sector;
+    this.nrSectors = nrSectors;
+    this.flags = flags;
+    this.flagsHigh = flagsHigh;
+    this.dataLen = dataLen;
+    this.mark = mark;
+    this.payloadOffset = pos + S;
+    this.payloadLength = payloadLength;
+    this.payloadInBuffer = inBuffer;
+    this.pos = end;
+    this.next++;
+    this.consumedSinceFill += end - pos;
+    this.entriesSinceFill++;
+    return Advance.Entry;
+  }
+
+  private wantRead(need: number): Advance {
+    this.need = need;
+    return Advance.Read;
+  }
+
+  /** Read what the last `advance` asked for (synchronously where the source can). */
+  fill(): void | Promise<void> {
+    if (this.entriesSinceFill) this.smallStrides = this.consumedSinceFill / this.entriesSinceFill < HEADER_ONLY_STRIDE;
+    this.consumedSinceFill = 0;
+    this.entriesSinceFill = 0;
+    const pos = this.pos;
+    const usual = this.opts.payloads || this.smallStrides ? this.chunk : Math.max(HEADER_READ, this.S);
+    const want = Math.min(Math.max(usual, this.need - pos), this.size - pos);
+    const source = this.source;
+    if (source.readInto) {
+      if (!this.opts.reuseBuffer || this.buffer.length < want) this.buffer = new Uint8Array(this.opts.reuseBuffer ? Math.max(want, this.chunk) : want);
+      this.took(pos, source.readInto(pos, this.buffer.subarray(0, want)));
+      return;
+    }
+    const got = source.read(pos, want);
+    if (got instanceof Uint8Array) return this.take(pos, got);
+    return got.then((bytes) => this.take(pos, bytes));
+  }
+
+  private take(pos: number, bytes: Uint8Array): void {
+    this.buffer = bytes;
+    this.took(pos, bytes.length);
+  }
+
+  private took(pos: number, length: number): void {
+    this.base = pos;
+    this.length = length;
+    // A source that ends early (a file shrinking under us) shows up as truncation next time.
+    if (pos + length < this.need) this.size = pos + length;
+  }
+
+  /** The current header sector (a view into the buffer). */
+  header(): Uint8Array {
+    const at = this.offset - this.base;
+    return this.buffer.subarray(at, at + this.S);
+  }
+
+  /** The current payload when it is in the buffer (a view), else undefined. */
+  payload(): Uint8Array | undefined {
+    if (!this.payloadInBuffer) return undefined;
+    const at = this.payloadOffset - this.base;
+    return this.buffer.subarray(at, at + this.payloadLength);
+  }
+
+  /** The current entry as a plain object that stays valid. */
+  snapshot(): Entry {
+    const e = {
+      index: this.index,
+      offset: this.offset,
+      sector: this.sector,
+      nrSectors: this.nrSectors,
+      flags: this.flags,
+      flagsHigh: this.flagsHigh,
+      dataLen: this.dataLen,
+      payloadOffset: this.payloadOffset,
+      payloadLength: this.payloadLength,
+    };
+    const mark = this.mark;
+    return mark === undefined ? e : { ...e, mark };
+  }
+}
+
+const u32 = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
 export class LogReader {
   private constructor(
@@ -68,13 +279,13 @@ export class LogReader {
     readonly super_: LogSuper,
   ) {}
 
+  /**
+   * Read and check the super. A log shorter than one sector is accepted here, as upstream
+   * does: its first entry then reads as truncated.
+   */
   static async open(source: ByteSource): Promise<LogReader> {
     const head = await source.read(0, Math.min(source.size, SUPER_BYTES));
-    const sb = decodeSuper(head);
-    if (source.size < sb.sectorSize) {
-      throw new LogFormatError(0, `truncated super: log is ${source.size} bytes, sectorsize is ${sb.sectorSize}`);
-    }
-    return new LogReader(source, sb);
+    return new LogReader(source, decodeSuper(head));
   }
 
   get sectorSize(): number {
@@ -90,56 +301,41 @@ export class LogReader {
     return { index: 0, offset: this.super_.sectorSize };
   }
 
+  /** A cursor for walking entries one by one without allocating (see EntryCursor). */
+  cursor(opts: CursorOptions = {}): EntryCursor {
+    return new EntryCursor(this.source, this.super_, opts);
+  }
+
   /**
    * Walk entries forward in batches. A malformed or truncated entry within nr_entries throws a
    * LogFormatError after every good entry before it was yielded; past nr_entries (`pastEnd`) it
-   * simply ends the walk, since that is where a live or crashed log stops.
+   * simply ends the walk, since that is where a live or crashed log stops. With `payloads`, an
+   * entry whose payload the log does not hold completely is yielded and its payload read throws.
    */
   async *batches(opts: WalkOptions = {}): AsyncGenerator<Batch> {
-    const S = this.sectorSize;
-    const size = this.source.size;
-    const chunk = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, S);
-    let { index, offset: pos } = opts.from ?? this.first;
-    let bytes: Uint8Array = new Uint8Array(0);
-    let base = pos;
-    let stride = 0;
+    const c = this.cursor(opts);
     let entries: Entry[] = [];
-    const counted = (i: number) => i < this.nrEntries;
-    while (opts.pastEnd || counted(index)) {
-      if (pos + S > base + bytes.length) {
-        if (entries.length) yield { entries, bytes, base };
-        entries = [];
-        if (pos + S > size) {
-          if (!counted(index)) return;
-          throw new LogFormatError(pos, `truncated log: header needs bytes up to ${pos + S}, log ends at ${size}`, index, 'truncated-header');
-        }
-        const want = !opts.payloads && stride >= HEADER_ONLY_STRIDE ? S : chunk;
-        bytes = await this.source.read(pos, Math.min(want, size - pos));
-        base = pos;
-      }
-      let header: EntryHeader;
+    const batch = () => {
+      const b = { entries, bytes: c.buffer.subarray(0, c.length), base: c.base };
+      entries = [];
+      return b;
+    };
+    for (;;) {
+      let step: Advance;
       try {
-        header = decodeHeader(bytes.subarray(pos - base, pos - base + S), S, pos, index, opts.checkPadding);
+        step = c.advance();
       } catch (e) {
-        if (counted(index)) {
-          if (entries.length) yield { entries, bytes, base };
-          throw e;
-        }
-        break;
+        if (entries.length) yield batch();
+        throw e;
       }
-      const payloadLength = payloadBytes(header, S);
-      const next = pos + S + payloadLength;
-      if (opts.payloads && next > size) {
-        if (!counted(index)) break;
-        if (entries.length) yield { entries, bytes, base };
-        throw new LogFormatError(pos, `truncated payload: ${payloadLength} bytes need the log to reach byte ${next}, it ends at ${size}`, index, 'truncated-payload');
+      if (step === Advance.Entry) {
+        entries.push(c.snapshot());
+        continue;
       }
-      entries.push({ ...header, index, offset: pos, payloadOffset: pos + S, payloadLength });
-      stride = next - pos;
-      pos = next;
-      index++;
+      if (entries.length) yield batch();
+      if (step === Advance.End) return;
+      await c.fill();
     }
-    if (entries.length) yield { entries, bytes, base };
   }
 
   /** Every entry in order, one at a time (convenient; `batches` is the fast path). */
@@ -151,7 +347,7 @@ export class LogReader {
    * An entry's payload in pieces of at most `maxPiece` bytes, taken from the batch buffer
    * where it is there and read from the source where it is not.
    */
-  async *payload(entry: Entry, batch?: Batch, maxPiece = DEFAULT_CHUNK): AsyncGenerator<Uint8Array> {
+  async *payload(entry: Entry, batch?: Batch, maxPiece = 8 * 1024 * 1024): AsyncGenerator<Uint8Array> {
     const start = entry.payloadOffset;
     const end = start + entry.payloadLength;
     if (batch && start >= batch.base && end <= batch.base + batch.bytes.length) {
@@ -162,7 +358,7 @@ export class LogReader {
       const len = Math.min(maxPiece, end - at);
       const piece = await this.source.read(at, len);
       if (piece.length < len) {
-        throw new LogFormatError(entry.offset, `truncated payload: log ends at byte ${at + piece.length}`, entry.index, 'truncated-payload');
+        throw new LogFormatError(entry.offset, `truncated payload: ${entry.payloadLength} bytes need the log to reach byte ${end}, it ends at ${at + piece.length}`, entry.index, 'truncated-payload');
       }
       yield piece;
     }

@@ -1,7 +1,7 @@
 // Replaying a log onto a target: the one loop every replay in this project goes through.
 
 import { Flag, LogFormatError } from './format.ts';
-import type { Batch, Entry, LogReader, Position } from './reader.ts';
+import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from './reader.ts';
 
 /** Where replayed bytes go: a file, a block device, memory. Offsets are bytes. */
 export interface ReplayTarget {
@@ -11,6 +11,8 @@ export interface ReplayTarget {
   zero(offset: number, length: number): void | Promise<void>;
   /** Make everything written so far durable. */
   sync(): void | Promise<void>;
+  /** Bytes the target holds, when fixed: replay refuses an entry that would reach past it. */
+  readonly size?: number;
 }
 
 /** What the visitor wants after an entry: go on, or stop with this entry as the last one. */
@@ -23,11 +25,17 @@ export interface ReplayOptions {
   /** Only entries overlapping sectors [start, end] (inclusive, in log sectors) touch the target. */
   sectors?: { start: number; end: number };
   /**
+   * Called for every entry before it is applied; `applies` says whether it will touch the
+   * target. Like `visit`, it gets the reader's cursor: valid during the call only.
+   */
+  before?: (entry: EntryCursor, applies: boolean) => void;
+  /**
    * Called for every entry in order, after it was applied (or skipped, `applied` false).
    * `settle` writes out what is still pending and syncs the target: call it before running
-   * anything that reads the target.
+   * anything that reads the target. The entry is the reader's cursor, valid during the call
+   * only: keep `entry.snapshot()` if you need it later.
    */
-  visit?: (entry: Entry, applied: boolean, settle: () => Promise<void>) => Step | Promise<Step>;
+  visit?: (entry: EntryCursor, applied: boolean, settle: () => Promise<void>) => Step | Promise<Step>;
 }
 
 export interface ReplayResult {
@@ -46,97 +54,141 @@ export function overlaps(e: Entry, sectors?: { start: number; end: number }): bo
   return e.sector + e.nrSectors > sectors.start && e.sector <= sectors.end;
 }
 
+/** An entry that would write or zero bytes past the end of a fixed-size target. */
+export class PastTargetEnd extends Error {
+  constructor(
+    readonly entry: number,
+    readonly offset: number,
+    readonly end: number,
+    readonly size: number,
+  ) {
+    super(`entry ${entry} at byte ${offset}: reaches target byte ${end}, past the end of the ${size}-byte target`);
+    this.name = 'PastTargetEnd';
+  }
+}
+
+/** Writes that continue one another on the target, gathered into one vectored write. */
+class Run {
+  parts: Uint8Array[] = [];
+  start = 0;
+  end = 0;
+
+  constructor(private readonly target: ReplayTarget) {}
+
+  add(at: number, piece: Uint8Array): void | Promise<void> {
+    if (this.parts.length && at !== this.end) {
+      const written = this.flush();
+      if (written) return written.then(() => this.add(at, piece));
+    }
+    if (!this.parts.length) this.start = at;
+    this.parts.push(piece);
+    this.end = at + piece.length;
+  }
+
+  flush(): void | Promise<void> {
+    if (!this.parts.length) return;
+    const parts = this.parts;
+    this.parts = [];
+    return this.target.write(this.start, parts);
+  }
+}
+
 /**
- * Replay entries in log order onto `target`. Writes that continue one another on the target
- * are gathered into one vectored write, so a log of sequential writes costs few syscalls;
- * anything that breaks the run (a gap, a discard, a check) writes the run out first, so the
- * target always sees the log's order.
+ * Replay entries in log order onto `target`. The log is read in large chunks into one reused
+ * buffer and payloads are written straight from it; writes that continue one another on the
+ * target go out as one vectored write. Anything that breaks the run (a gap, a discard, a
+ * check, the next read) writes it out first, so the target always sees the log's order.
+ * Synchronous targets and sources cost no await per entry.
  */
 export async function replay(reader: LogReader, target: ReplayTarget, opts: ReplayOptions = {}): Promise<ReplayResult> {
   const S = reader.sectorSize;
   const discards = opts.discards ?? true;
-  let run: Uint8Array[] = [];
-  let runStart = 0;
-  let runEnd = 0;
+  const c = reader.cursor({ ...(opts.from ? { from: opts.from } : {}), payloads: true, reuseBuffer: true });
+  const run = new Run(target);
   let entries = 0;
-  let last: Entry | undefined;
+  let lastIndex = -1;
   let bytesWritten = 0;
   let bytesZeroed = 0;
-
-  const flushRun = async () => {
-    if (!run.length) return;
-    const parts = run;
-    run = [];
-    await target.write(runStart, parts);
-  };
   const settle = async () => {
-    await flushRun();
+    await run.flush();
     await target.sync();
   };
-  const queue = (at: number, piece: Uint8Array) => {
-    if (run.length && at !== runEnd) return false;
-    if (!run.length) runStart = at;
-    run.push(piece);
-    runEnd = at + piece.length;
-    return true;
-  };
-  const apply = async (e: Entry, batch: Batch) => {
-    if (!overlaps(e, opts.sectors) || e.nrSectors === 0) return false;
-    const at = e.sector * S;
-    if (e.flags & Flag.DISCARD) {
-      if (!discards) return false;
-      await flushRun();
-      await target.zero(at, e.nrSectors * S);
-      bytesZeroed += e.nrSectors * S;
-      return true;
-    }
-    let offset = at;
-    for await (const piece of reader.payload(e, batch)) {
-      if (!queue(offset, piece)) {
-        await flushRun();
-        queue(offset, piece);
-      }
-      offset += piece.length;
-    }
-    bytesWritten += e.payloadLength;
-    return true;
+  const last = () => (entries ? c.snapshot() : undefined);
+  const result = (stopped: boolean): ReplayResult => {
+    const l = last();
+    return { entries, ...(l ? { last: l } : {}), bytesWritten, bytesZeroed, stopped };
   };
 
   try {
-    for await (const batch of reader.batches({ from: opts.from, payloads: true })) {
-      for (const e of batch.entries) {
-        const applied = await apply(e, batch);
-        entries++;
-        last = e;
-        if (opts.visit) {
-          const step = opts.visit(e, applied, settle);
-          if ((step instanceof Promise ? await step : step) === 'stop') {
-            await settle();
-            return { entries, last, bytesWritten, bytesZeroed, stopped: true };
-          }
+    for (;;) {
+      const step = c.advance();
+      if (step === Advance.End) break;
+      if (step === Advance.Read) {
+        // The run points into the buffer the read is about to overwrite.
+        await run.flush();
+        await c.fill();
+        continue;
+      }
+      const applies = c.nrSectors !== 0 && overlaps(c, opts.sectors) && (discards || !(c.flags & Flag.DISCARD));
+      opts.before?.(c, applies);
+      if (applies) {
+        const length = c.nrSectors * S;
+        const at = c.sector * S;
+        if (target.size !== undefined && at + length > target.size) throw new PastTargetEnd(c.index, c.offset, at + length, target.size);
+        if (c.flags & Flag.DISCARD) {
+          await run.flush();
+          await target.zero(at, length);
+          bytesZeroed += length;
+        } else {
+          const inBuffer = c.payload();
+          if (inBuffer) {
+            const added = run.add(at, inBuffer);
+            if (added) await added;
+          } else await streamPayload(reader, target, run, c);
+          bytesWritten += length;
         }
       }
-      // Buffers in the run belong to this batch's read; the next batch reuses nothing, but
-      // writing here keeps at most one chunk of payload in flight.
-      await flushRun();
+      entries++;
+      lastIndex = c.index;
+      if (opts.visit) {
+        const step = opts.visit(c, applies, settle);
+        if ((step instanceof Promise ? await step : step) === 'stop') {
+          await settle();
+          return result(true);
+        }
+      }
     }
   } catch (e) {
     // Leave the target as of the last good entry, and say which one that was.
     await settle();
-    if (e instanceof LogFormatError) {
-      const lastText = last ? `entry ${last.index} was the last one applied` : 'nothing was applied';
-      throw new ReplayError(e, lastText, last);
+    if (e instanceof LogFormatError || e instanceof PastTargetEnd) {
+      const progress = lastIndex >= 0 ? `entry ${lastIndex} was the last one applied` : 'nothing was applied';
+      throw new ReplayError(e, progress, last());
     }
     throw e;
   }
   await settle();
-  return { entries, last, bytesWritten, bytesZeroed, stopped: false };
+  return result(false);
+}
+
+/** A payload too big for the buffer, or cut short by the end of the log: written piece by piece, after checking it is all there. */
+async function streamPayload(reader: LogReader, target: ReplayTarget, run: Run, c: EntryCursor): Promise<void> {
+  const end = c.payloadOffset + c.payloadLength;
+  if (end > reader.source.size) {
+    throw new LogFormatError(c.offset, `truncated payload: ${c.payloadLength} bytes need the log to reach byte ${end}, it ends at ${reader.source.size}`, c.index, 'truncated-payload');
+  }
+  await run.flush();
+  let at = c.sector * reader.sectorSize;
+  for await (const piece of reader.payload(c)) {
+    await target.write(at, [piece]);
+    at += piece.length;
+  }
 }
 
 /** A log error met during replay, with what the target holds now. */
 export class ReplayError extends Error {
   constructor(
-    readonly cause: LogFormatError,
+    readonly cause: LogFormatError | PastTargetEnd,
     readonly progress: string,
     readonly last?: Entry,
   ) {

@@ -108,11 +108,13 @@ describe('replay-log output details', () => {
     expect((await replayLog('--log', log, '--start-entry', '100000')).stderr).toBe('Invalid entry number\n');
   });
 
-  it('accepts unique prefixes of long options and rejects the rest with usage', async () => {
+  it('accepts prefixes of long options as glibc does and rejects the rest with usage', async () => {
     expect((await replayLog('--lo', log, '--num')).stdout).toBe('282\n');
-    const amb = await replayLog('--log', log, '--n');
+    // Prefixes shared by options of the same kind take the first (--n is --next-flush).
+    expect((await replayLog('--l', log, '--find', '--n')).stdout).toBe((await replayLog('--log', log, '--find', '--next-flush')).stdout);
+    const amb = await replayLog('--log', log, '--f');
     expect(amb.status).toBe(1);
-    expect(amb.stderr.split('\n')[0]).toBe("replay-log: option '--n' is ambiguous; possibilities: '--next-flush' '--next-fua' '--num-entries' '--no-discard'");
+    expect(amb.stderr.split('\n')[0]).toBe("replay-log: option '--f' is ambiguous; possibilities: '--find' '--fsck'");
     expect(amb.stderr).toContain('Usage: replay-log --log <logfile> [options]');
     expect((await replayLog('--replay', 'x')).status).toBe(1);
   });

@@ -9,48 +9,63 @@ export type ArgKind = 'none' | 'required';
 export interface LongOption {
   readonly name: string;
   readonly arg: ArgKind;
+  /** What getopt_long returns for it (struct option's `val`); options sharing arg and val never clash as prefixes. */
+  readonly val?: string;
 }
 
 /** One parsed option: a long option by name, `-v` as 'v', or '?' after a reported error. */
 export type Parsed = { readonly name: string; readonly value?: string } | { readonly name: '?' };
 
+const sameKind = (a: LongOption, b: LongOption) => a.arg === b.arg && a.val === b.val;
+
 /**
- * GNU getopt_long over `args` (argv without argv[0]) with short options `shortOpts` (flags
- * only) and `longOpts`; unique prefixes of long options are accepted, non-options are passed
- * over, `--` ends options. Errors go to `warn` in glibc's words and yield '?'.
+ * GNU getopt_long (glibc) over `args` (argv without argv[0]) with short options `shortOpts`
+ * (flags only) and `longOpts`. A prefix of long options is accepted when it names one of
+ * them, or several that take the same argument and return the same value (glibc takes the
+ * first); otherwise it is ambiguous. Non-options are passed over (all of them after the
+ * first under POSIXLY_CORRECT), `--` ends options. Errors go to `warn` in glibc's words
+ * and yield '?'.
  */
 export function* getoptLong(args: readonly string[], shortOpts: string, longOpts: readonly LongOption[], prog: string, warn: (line: string) => void): Generator<Parsed> {
+  const posixly = process.env.POSIXLY_CORRECT !== undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') return;
     if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = a.slice(2, eq < 0 ? undefined : eq);
-      const exact = longOpts.find((o) => o.name === name);
-      const matches = exact ? [exact] : longOpts.filter((o) => o.name.startsWith(name));
-      if (matches.length === 0) {
-        warn(`${prog}: unrecognized option '${a.slice(0, eq < 0 ? undefined : eq)}'`);
-        yield { name: '?' };
-        continue;
+      const body = a.slice(2);
+      const eq = body.indexOf('=');
+      const name = eq < 0 ? body : body.slice(0, eq);
+      let opt = longOpts.find((o) => o.name === name);
+      if (!opt) {
+        const matches = longOpts.filter((o) => o.name.startsWith(name));
+        const first = matches[0];
+        if (!first) {
+          warn(`${prog}: unrecognized option '${a}'`);
+          yield { name: '?' };
+          return;
+        }
+        const clashing = matches.filter((o) => !sameKind(o, first));
+        if (clashing.length) {
+          const named = matches.filter((o) => o === first || clashing.includes(o));
+          warn(`${prog}: option '${a}' is ambiguous; possibilities:${named.map((o) => ` '--${o.name}'`).join('')}`);
+          yield { name: '?' };
+          return;
+        }
+        opt = first;
       }
-      if (matches.length > 1) {
-        warn(`${prog}: option '${a.slice(0, eq < 0 ? undefined : eq)}' is ambiguous; possibilities:${matches.map((o) => ` '--${o.name}'`).join('')}`);
-        yield { name: '?' };
-        continue;
-      }
-      const opt = matches[0]!;
       if (opt.arg === 'none') {
         if (eq >= 0) {
           warn(`${prog}: option '--${opt.name}' doesn't allow an argument`);
           yield { name: '?' };
-        } else yield { name: opt.name };
-        continue;
-      }
-      if (eq >= 0) yield { name: opt.name, value: a.slice(eq + 1) };
+          return;
+        }
+        yield { name: opt.name };
+      } else if (eq >= 0) yield { name: opt.name, value: body.slice(eq + 1) };
       else if (i + 1 < args.length) yield { name: opt.name, value: args[++i]! };
       else {
         warn(`${prog}: option '--${opt.name}' requires an argument`);
         yield { name: '?' };
+        return;
       }
       continue;
     }
@@ -60,9 +75,10 @@ export function* getoptLong(args: readonly string[], shortOpts: string, longOpts
         else {
           warn(`${prog}: invalid option -- '${ch}'`);
           yield { name: '?' };
+          return;
         }
       }
-    }
+    } else if (posixly) return;
   }
 }
 

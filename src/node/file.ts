@@ -12,12 +12,28 @@ export interface DeviceInfo {
   readonly rdev: number;
 }
 
-/** Size in bytes of a block device from sysfs (Node cannot issue BLKGETSIZE64). */
-function blockDeviceSize(rdev: number): number {
+/** The sysfs folder of a block device (Node cannot issue ioctls such as BLKGETSIZE64). */
+function sysfsBlock(rdev: number): string {
   const major = Math.floor(rdev / 256) & 0xfff;
   const minor = (rdev & 0xff) | ((Math.floor(rdev / 0x100000) & 0xfff) << 8);
-  const sectors = fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8');
-  return Number(sectors.trim()) * 512;
+  return `/sys/dev/block/${major}:${minor}`;
+}
+
+function blockDeviceSize(rdev: number): number {
+  return Number(fs.readFileSync(`${sysfsBlock(rdev)}/size`, 'utf8').trim()) * 512;
+}
+
+/** Whether BLKDISCARD would work on the target: block devices whose queue takes discards (a partition asks its disk). */
+export function discardSupported(info: DeviceInfo): boolean {
+  if (!info.isBlockDevice) return false;
+  for (const queue of ['queue', '../queue']) {
+    try {
+      return Number(fs.readFileSync(`${sysfsBlock(info.rdev)}/${queue}/discard_max_bytes`, 'utf8').trim()) > 0;
+    } catch {
+      // Not this folder: a partition keeps its queue in the disk's.
+    }
+  }
+  return false;
 }
 
 export function describe(fd: number): DeviceInfo {
@@ -32,6 +48,17 @@ export interface FileSource extends ByteSource {
   close(): void;
 }
 
+/** pread into all of `into`, looping over short reads; returns the bytes read (fewer only at the end). */
+export function readFully(fd: number, into: Uint8Array, position: number): number {
+  let got = 0;
+  while (got < into.length) {
+    const n = fs.readSync(fd, into, got, into.length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /** Open a log file or device read-only as a ByteSource. */
 export function openSource(path: string): FileSource {
   const fd = fs.openSync(path, 'r');
@@ -42,14 +69,10 @@ export function openSource(path: string): FileSource {
     size: info.size,
     read(offset, length) {
       const buf = Buffer.allocUnsafe(length);
-      let got = 0;
-      while (got < length) {
-        const n = fs.readSync(fd, buf, got, length - got, offset + got);
-        if (n === 0) break;
-        got += n;
-      }
+      const got = readFully(fd, buf, offset);
       return got === length ? buf : buf.subarray(0, got);
     },
+    readInto: (offset, into) => readFully(fd, into, offset),
     close: () => fs.closeSync(fd),
   };
 }
@@ -60,9 +83,20 @@ export function writeAll(fd: number, data: Uint8Array, position: number): void {
   while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, position + done);
 }
 
+/** Buffers per pwritev: the kernel's UIO_MAXIOV. */
+const MAX_IOV = 1024;
+
 /** pwritev a run of buffers that are contiguous on the target, looping over short writes. */
 export function writevAll(fd: number, parts: Uint8Array[], position: number): void {
   if (parts.length === 1) return writeAll(fd, parts[0]!, position);
+  if (parts.length > MAX_IOV) {
+    for (let i = 0; i < parts.length; i += MAX_IOV) {
+      const group = parts.slice(i, i + MAX_IOV);
+      writevAll(fd, group, position);
+      for (const p of group) position += p.length;
+    }
+    return;
+  }
   let total = 0;
   for (const p of parts) total += p.length;
   const done = fs.writevSync(fd, parts, position);

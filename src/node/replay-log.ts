@@ -1,14 +1,15 @@
 // `replay-log`: a drop-in for xfstests' src/log-writes/replay-log. Same options, same number
-// parsing, same stdout byte for byte, same exit statuses; stderr keeps upstream's wording and
-// adds where the problem is. Deliberate differences are listed in the README.
+// parsing, same stdout byte for byte, same exit statuses and the same replayed image; stderr
+// keeps upstream's wording and adds where the problem is. Deliberate differences are listed
+// in the README.
 
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { Flag, flagNames, flagsHex, LogFormatError } from '../format.ts';
-import { LogReader, type Entry, type Position } from '../reader.ts';
-import { overlaps, replay, ReplayError } from '../replay.ts';
+import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../format.ts';
+import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../reader.ts';
+import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
-import { openSource, type FileSource } from './file.ts';
+import { discardSupported, openSource, type FileSource } from './file.ts';
 import { openTarget, replayHazard, type FileTarget } from './target.ts';
 
 const LONG_OPTIONS: LongOption[] = [
@@ -19,7 +20,7 @@ const LONG_OPTIONS: LongOption[] = [
   { name: 'log', arg: 'required' },
   { name: 'replay', arg: 'required' },
   { name: 'limit', arg: 'required' },
-  { name: 'verbose', arg: 'none' },
+  { name: 'verbose', arg: 'none', val: 'v' },
   { name: 'find', arg: 'none' },
   { name: 'num-entries', arg: 'none' },
   { name: 'no-discard', arg: 'none' },
@@ -28,7 +29,7 @@ const LONG_OPTIONS: LongOption[] = [
   { name: 'start-mark', arg: 'required' },
   { name: 'start-sector', arg: 'required' },
   { name: 'end-sector', arg: 'required' },
-  // Ours: allow replaying onto a mounted device or the log itself.
+  // Ours, last so that it never changes what a prefix of upstream's options means.
   { name: 'force', arg: 'none' },
 ];
 
@@ -49,8 +50,7 @@ const USAGE = `Usage: replay-log --log <logfile> [options]
 \t--end-sector <sector> - replay ops on region to <sector> onto <device>
 \t-v or --verbose - print replayed ops
 \t-vv - print also skipped ops
-\t--force - replay even onto a mounted device or the log itself (not in upstream)
-`;
+\t--force - replay even onto a mounted device, the log itself, or past the end of a file (not in upstream)`;
 
 /** Upstream keeps at most 4096 - sizeof(struct log_write_entry) bytes of a mark argument. */
 const MARK_ARG_MAX = 4097 - 40;
@@ -64,8 +64,8 @@ interface Options {
   check?: CheckMode;
   stopFlags: number;
   startEntry: bigint;
-  startMark?: string;
-  endMark?: string;
+  startMark?: Uint8Array;
+  endMark?: Uint8Array;
   startSector: number;
   endSector: number;
   limit: bigint;
@@ -91,6 +91,14 @@ export function defaultIo(): Io {
   return { out: new CStdout(1), err: (line) => fs.writeSync(2, line + '\n'), prog: 'replay-log' };
 }
 
+function fail(io: Io, line: string): never {
+  io.err(line);
+  throw new Exit(1);
+}
+
+/** A mark argument as the bytes strndup keeps. */
+const markArg = (v: string) => Buffer.from(v, 'utf8').subarray(0, MARK_ARG_MAX);
+
 function parseArgs(args: readonly string[], io: Io): Options {
   const o: Options = {
     stopFlags: 0,
@@ -104,16 +112,10 @@ function parseArgs(args: readonly string[], io: Io): Options {
     verbose: 0,
     force: false,
   };
-  const usage = (): never => {
-    io.err(USAGE.trimEnd());
-    throw new Exit(1);
-  };
+  const usage = () => fail(io, USAGE);
   const number = (v: string, what: string): bigint => {
     const { value, end } = strtoull(v);
-    if (end !== v.length) {
-      io.err(`Invalid ${what} number`);
-      throw new Exit(1);
-    }
+    if (end !== v.length) fail(io, `Invalid ${what} number`);
     return value;
   };
   for (const p of getoptLong(args, 'v', LONG_OPTIONS, io.prog, io.err)) {
@@ -124,9 +126,9 @@ function parseArgs(args: readonly string[], io: Io): Options {
       case 'next-flush': o.stopFlags |= Flag.FLUSH; break;
       case 'next-fua': o.stopFlags |= Flag.FUA; break;
       case 'start-entry': o.startEntry = number(value, 'entry'); break;
-      case 'start-mark': o.startMark = value.slice(0, MARK_ARG_MAX); break;
+      case 'start-mark': o.startMark = markArg(value); break;
       case 'end-mark':
-        o.endMark = value.slice(0, MARK_ARG_MAX);
+        o.endMark = markArg(value);
         o.stopFlags |= Flag.MARK;
         break;
       case 'log': o.logfile = value; break;
@@ -136,94 +138,112 @@ function parseArgs(args: readonly string[], io: Io): Options {
       case 'num-entries': o.numEntries = true; break;
       case 'no-discard': o.discard = false; break;
       case 'fsck': o.fsck = value; break;
-      case 'check':
-        if (value === 'flush') o.check = { kind: 'flag', flag: Flag.FLUSH };
-        else if (value === 'fua') o.check = { kind: 'flag', flag: Flag.FUA };
-        else {
-          const { value: every, end } = strtoull(value);
-          if (!every || end !== value.length) {
-            io.err('Invalid entry number');
-            throw new Exit(1);
-          }
-          o.check = { kind: 'number', every };
-        }
-        break;
+      case 'check': o.check = parseCheck(value, io); break;
       case 'start-sector': o.startSector = u64Number(number(value, 'sector')); break;
       case 'end-sector': o.endSector = u64Number(number(value, 'sector')); break;
       case 'force': o.force = true; break;
       default: usage();
     }
   }
-  if (!o.logfile) usage();
+  if (o.logfile === undefined) usage();
   return o;
 }
 
+function parseCheck(value: string, io: Io): CheckMode {
+  if (value === 'flush') return { kind: 'flag', flag: Flag.FLUSH };
+  if (value === 'fua') return { kind: 'flag', flag: Flag.FUA };
+  const { value: every, end } = strtoull(value);
+  if (!every || end !== value.length) fail(io, 'Invalid entry number');
+  return { kind: 'number', every };
+}
+
+/**
+ * strncmp(mark, text, data_len + 1) == 0, as upstream compares marks: the text may stop at
+ * a NUL before data_len, and only data_len + 1 bytes count. The reader has checked that a
+ * mark's data_len leaves room for its terminator, so the bytes compared are in the sector.
+ */
+function markMatches(header: Uint8Array, dataLen: number, mark: Uint8Array): boolean {
+  for (let i = 0; i <= dataLen; i++) {
+    const want = i < mark.length ? mark[i]! : 0;
+    if (want !== header[HEADER_BYTES + i]) return false;
+    if (want === 0) return true;
+  }
+  return true;
+}
+
 /** should_stop(): the entry has one of `flags`; when MARK is among them, it is that mark. */
-function shouldStop(e: Entry, flags: number, mark?: string): boolean {
-  if (!(e.flags & flags)) return false;
+function shouldStop(c: EntryCursor, flags: number, mark?: Uint8Array): boolean {
+  if (!(c.flags & flags)) return false;
   if (!(flags & Flag.MARK)) return true;
-  return (e.flags & Flag.MARK) !== 0 && e.mark === mark;
+  return (c.flags & Flag.MARK) !== 0 && markMatches(c.header(), c.dataLen, mark!);
 }
 
 /** Upstream's message for a log problem, followed by where it is. */
-function describeProblem(e: LogFormatError, S: number): string {
+function describeProblem(e: LogFormatError | PastTargetEnd, S: number, version?: number): string {
+  if (!(e instanceof LogFormatError)) return `Error writing data: ${e.message}`;
   switch (e.kind) {
-    case 'malformed': return `Malformed entry @${e.offset / S}: ${e.message}`;
+    case 'malformed': return `Malformed entry @${Math.floor(e.offset / S)}: ${e.message}`;
     case 'truncated-header': return `Error reading entry: 0: ${e.message}`;
     case 'truncated-payload': return `Error reading data: 0: ${e.message}`;
     case 'super':
       if (e.reason.startsWith('bad magic')) return `Magic doesn't match: ${e.message}`;
-      if (e.reason.startsWith('unsupported version')) return `Version mismatch, wanted 1: ${e.message}`;
+      if (e.reason.startsWith('unsupported version')) return `Version mismatch, wanted 1, have ${version}: ${e.message}`;
       if (e.reason.startsWith('truncated')) return `Error reading super: 0: ${e.message}`;
       return e.message;
   }
 }
 
-const after = (e: Entry): Position => ({ index: e.index + 1, offset: e.payloadOffset + e.payloadLength });
+/** A u64 count as a number: counts stay below 2^53, so a larger limit or period simply never comes. */
+const countOf = (v: bigint) => (v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v));
+
 const flagsText = (e: Entry) => `0x${flagsHex(e.flags, e.flagsHigh)}(${flagNames(e.flags, e.flagsHigh)})`;
 
-/** Walk from `from`, printing -vv seek lines, until `stop` says so; returns the entry it stopped at. */
-async function seekNext(reader: LogReader, from: Position, o: Options, io: Io, stop: (e: Entry, n: number) => boolean): Promise<Entry | undefined> {
+/**
+ * Walk from `from` with log_seek_next_entry's -vv lines until `stop` says so: the cursor is
+ * then on that entry. False when the counted entries ran out first.
+ */
+function seekNext(reader: LogReader, from: Position, o: Options, io: Io, stop: (c: EntryCursor, n: number) => boolean): EntryCursor | undefined {
   const S = reader.sectorSize;
-  let n = 0;
-  for await (const e of reader.entries({ from })) {
-    if (o.verbose > 1) io.out.write(`seek entry ${e.index}@${e.payloadOffset / S}: ${e.sector}, size ${e.nrSectors}, flags ${flagsText(e)}\n`);
-    if (stop(e, ++n)) return e;
+  const c = reader.cursor({ from, reuseBuffer: true });
+  for (let n = 1; ; ) {
+    const step = c.advance();
+    if (step === Advance.End) return undefined;
+    if (step === Advance.Read) {
+      c.fill();
+      continue;
+    }
+    if (o.verbose > 1) io.out.write(`seek entry ${c.index}@${c.payloadOffset / S}: ${c.sector}, size ${c.nrSectors}, flags ${flagsText(c)}\n`);
+    if (stop(c, n++)) return c;
   }
-  return undefined;
 }
 
-/** Where to start: after --start-mark, or at --start-entry. */
-async function startPosition(reader: LogReader, o: Options, io: Io): Promise<Position> {
+/** Where to start: after --start-mark, or at --start-entry (log_seek_entry). */
+function startPosition(reader: LogReader, o: Options, io: Io): Position {
   const S = reader.sectorSize;
   if (o.startMark !== undefined) {
-    const mark = await seekNext(reader, reader.first, o, io, (e) => shouldStop(e, Flag.MARK, o.startMark));
-    if (!mark) {
-      io.err("Couldn't find starting mark");
-      throw new Exit(1);
-    }
-    return after(mark);
+    const mark = o.startMark;
+    const c = seekNext(reader, reader.first, o, io, (e) => shouldStop(e, Flag.MARK, mark));
+    if (!c) fail(io, "Couldn't find starting mark");
+    return c.position;
   }
-  if (o.startEntry >= BigInt(reader.nrEntries)) {
-    io.err('Invalid entry number');
-    throw new Exit(1);
-  }
-  let pos = reader.first;
+  if (o.startEntry >= BigInt(reader.nrEntries)) fail(io, 'Invalid entry number');
   const want = Number(o.startEntry);
-  if (want === 0) return pos;
-  for await (const e of reader.entries()) {
-    if (o.verbose > 1) io.out.write(`seek entry ${e.index}@${e.offset / S}: ${e.sector}, size ${e.nrSectors}, flags 0x${flagsHex(e.flags, e.flagsHigh)}\n`);
-    pos = after(e);
-    if (e.index + 1 === want) break;
+  if (want === 0) return reader.first;
+  const c = reader.cursor({ reuseBuffer: true });
+  while (c.position.index < want) {
+    const step = c.advance();
+    if (step === Advance.End) break;
+    if (step === Advance.Read) c.fill();
+    else if (step === Advance.Entry && o.verbose > 1) io.out.write(`seek entry ${c.index}@${c.offset / S}: ${c.sector}, size ${c.nrSectors}, flags 0x${flagsHex(c.flags, c.flagsHigh)}\n`);
   }
-  return pos;
+  return c.position;
 }
 
-async function findMode(reader: LogReader, from: Position, o: Options, io: Io): Promise<number> {
-  const limit = o.limit;
-  let found: Entry | undefined;
+function findMode(reader: LogReader, from: Position, o: Options, io: Io): number {
+  const limit = countOf(o.limit);
+  let found: EntryCursor | undefined;
   try {
-    found = await seekNext(reader, from, o, io, (e, n) => (limit !== 0n && BigInt(n) === limit) || shouldStop(e, o.stopFlags, o.endMark));
+    found = seekNext(reader, from, o, io, (c, n) => n === limit || shouldStop(c, o.stopFlags, o.endMark));
   } catch (e) {
     if (!(e instanceof LogFormatError)) throw e;
     io.err(describeProblem(e, reader.sectorSize));
@@ -233,50 +253,55 @@ async function findMode(reader: LogReader, from: Position, o: Options, io: Io): 
     io.err("Couldn't find entry");
     return 1;
   }
-  io.out.write(`${found.index}@${after(found).offset / reader.sectorSize}\n`);
+  io.out.write(`${found.index}@${found.position.offset / reader.sectorSize}\n`);
   return 0;
 }
 
-/** system(3): run through the shell, sharing our stdout; death by a signal counts as success. */
+/** system(3): `sh -c` sharing our stdout; death by a signal counts as success, as WEXITSTATUS makes it. */
 function runFsck(cmd: string): boolean {
-  const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit' });
+  const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', argv0: 'sh' });
+  if (r.error) return false;
   return r.status === null ? true : r.status === 0;
 }
 
 async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<number> {
   const S = reader.sectorSize;
   const sectors = { start: o.startSector, end: o.endSector };
-  const announceZeroing = !target.info.isBlockDevice;
-  let announced = false;
-  let n = 0n;
+  // Upstream tries BLKDISCARD first and, with -v, says so once when the target refuses it.
+  let discardRefused = o.verbose > 0 && !discardSupported(target.info);
+  const limit = countOf(o.limit);
+  const check: { every: number } | { flag: number } | undefined = o.check && (o.check.kind === 'number' ? { every: countOf(o.check.every) } : { flag: o.check.flag });
+  let n = 0;
   let status = 0;
   try {
     await replay(reader, target, {
       from,
       discards: o.discard,
       sectors,
-      visit: async (e, applied, settle) => {
-        n++;
+      before: (e) => {
         const skip = !overlaps(e, sectors);
         if (o.verbose > 1 || (o.verbose && !skip)) {
           io.out.write(`${skip ? 'skipping' : 'replaying'} ${e.index}@${e.payloadOffset / S}: sector ${e.sector}, size ${e.nrSectors * S}, flags ${flagsText(e)}\n`);
         }
-        if (applied && e.flags & Flag.DISCARD && announceZeroing && !announced) {
-          // Upstream tries BLKDISCARD first and says so when a file refuses it.
-          announced = true;
-          if (o.verbose) io.out.write("replay device doesn't support discard, switching to writing zeros\n");
+        // Upstream attempts every discard, even outside the sector range (which we skip), so
+        // the switch is announced where it would be.
+        if (discardRefused && e.flags & Flag.DISCARD && e.nrSectors && o.discard) {
+          discardRefused = false;
+          io.out.write("replay device doesn't support discard, switching to writing zeros\n");
         }
-        const check = o.check;
-        const due = check && (check.kind === 'number' ? n % check.every === 0n : (e.flags & check.flag) !== 0);
-        if (due && o.fsck !== undefined) {
-          await settle();
-          if (!runFsck(o.fsck)) {
-            io.err(`Fsck errored out on entry ${e.index}`);
-            status = 1;
-            return 'stop';
-          }
-        }
-        return (o.limit !== 0n && n === o.limit) || shouldStop(e, o.stopFlags, o.endMark) ? 'stop' : 'next';
+      },
+      visit: (e, _applied, settle) => {
+        n++;
+        const stop = n === limit || shouldStop(e, o.stopFlags, o.endMark);
+        const due = o.fsck !== undefined && check && ('every' in check ? n % check.every === 0 : (e.flags & check.flag) !== 0);
+        if (!due) return stop ? 'stop' : 'next';
+        const index = e.index;
+        return settle().then(() => {
+          if (runFsck(o.fsck!)) return stop ? 'stop' : 'next';
+          io.err(`Fsck errored out on entry ${index}`);
+          status = 1;
+          return 'stop';
+        });
       },
     });
   } catch (e) {
@@ -287,42 +312,55 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
   return status;
 }
 
+const errno = (e: unknown): string => {
+  const code = (e as NodeJS.ErrnoException).errno;
+  return code === undefined ? String(e) : String(-code);
+};
+
+/** Open the log and read its super, with upstream's messages for each way that fails. */
+async function openLog(source: FileSource, io: Io): Promise<LogReader> {
+  try {
+    return await LogReader.open(source);
+  } catch (e) {
+    if (!(e instanceof LogFormatError)) fail(io, `Error reading super: ${errno(e)}: ${(e as Error).message}`);
+    const head = source.read(0, 16) as Uint8Array;
+    const version = head.length >= 16 ? new DataView(head.buffer, head.byteOffset, 16).getInt32(8, true) : 0;
+    fail(io, describeProblem(e, 512, version));
+  }
+}
+
 export async function replayLogMain(args: readonly string[], io: Io = defaultIo()): Promise<number> {
   let source: FileSource | undefined;
   let target: FileTarget | undefined;
-  let sectorSize = 512;
   try {
     const o = parseArgs(args, io);
     const logfile = o.logfile!;
     try {
       source = openSource(logfile);
     } catch (e) {
-      io.err(`Couldn't open log ${logfile}: ${errno(e)}`);
-      return 1;
+      return fail(io, `Couldn't open log ${logfile}: ${errno(e)}`);
     }
     if (o.replayfile !== undefined) {
       try {
-        target = openTarget(o.replayfile);
+        target = openTarget(o.replayfile, { bounded: !o.force });
       } catch (e) {
-        io.err(`Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
-        return 1;
+        return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }
     }
-    const reader = await LogReader.open(source);
-    sectorSize = reader.sectorSize;
+    const reader = await openLog(source, io);
     if (target && !o.force) {
       const hazard = replayHazard(o.replayfile!, target.info, source.info);
-      if (hazard) {
-        io.err(`Refusing to replay: ${hazard} (use --force to do it anyway)`);
-        return 1;
-      }
+      if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
     }
-    const from = await startPosition(reader, o, io);
-    if ((o.fsck === undefined) !== (o.check === undefined)) {
-      io.err(USAGE.trimEnd());
-      return 1;
+    let from: Position;
+    try {
+      from = startPosition(reader, o, io);
+    } catch (e) {
+      if (!(e instanceof LogFormatError)) throw e;
+      return fail(io, describeProblem(e, reader.sectorSize));
     }
-    if (o.find) return await findMode(reader, from, o, io);
+    if ((o.fsck === undefined) !== (o.check === undefined)) fail(io, USAGE);
+    if (o.find) return findMode(reader, from, o, io);
     if (o.numEntries) {
       io.out.write(`${reader.nrEntries}\n`);
       return 0;
@@ -334,20 +372,14 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
     return await replayMode(reader, target, from, o, io);
   } catch (e) {
     if (e instanceof Exit) return e.status;
-    if (e instanceof LogFormatError) {
-      io.err(describeProblem(e, sectorSize));
-      return 1;
-    }
-    io.err(`replay-log: ${e instanceof Error ? e.message : String(e)}`);
+    const err = e as NodeJS.ErrnoException;
+    if (err.syscall === 'write' || err.syscall === 'writev') io.err(`Error writing data: ${errno(e)}: ${err.message}`);
+    else if (err.syscall === 'read') io.err(`Error reading data: ${errno(e)}: ${err.message}`);
+    else io.err(`replay-log: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   } finally {
     target?.close();
     source?.close();
     io.out.flush();
   }
-}
-
-function errno(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).errno;
-  return code === undefined ? String(e) : String(-code);
 }

@@ -3,10 +3,11 @@
 
 import * as fs from 'node:fs';
 import type { ReplayTarget } from '../replay.ts';
-import { describe, writeAll, writevAll, type DeviceInfo } from './file.ts';
+import { describe, readFully, writeAll, writevAll, type DeviceInfo } from './file.ts';
 
 const ZERO_CHUNK = 1024 * 1024;
 let zeros: Uint8Array | undefined;
+let scratch: Uint8Array | undefined;
 
 export interface FileTarget extends ReplayTarget {
   readonly fd: number;
@@ -14,25 +15,59 @@ export interface FileTarget extends ReplayTarget {
   close(): void;
 }
 
+export interface TargetOptions {
+  /** Tell replay the target's size, so it refuses an entry reaching past it instead of growing a file. */
+  bounded?: boolean;
+}
+
+/** Open read-write where allowed (zeroing can then skip what already reads as zeros), else write-only. */
+function openForReplay(path: string): { fd: number; readable: boolean } {
+  try {
+    return { fd: fs.openSync(path, fs.constants.O_RDWR), readable: true };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw e;
+    return { fd: fs.openSync(path, fs.constants.O_WRONLY), readable: false };
+  }
+}
+
+/**
+ * Zero [offset, stop) chunk by chunk. Where the target can be read, chunks that already read
+ * as zeros are left alone: a discard over a sparse image costs reads of holes instead of
+ * allocating the whole range.
+ */
+function zeroRange(fd: number, readable: boolean, offset: number, stop: number): void {
+  zeros ??= new Uint8Array(ZERO_CHUNK);
+  if (readable) scratch ??= new Uint8Array(ZERO_CHUNK);
+  for (let at = offset; at < stop; at += ZERO_CHUNK) {
+    const chunk = zeros.subarray(0, Math.min(ZERO_CHUNK, stop - at));
+    if (readable) {
+      const view = scratch!.subarray(0, chunk.length);
+      if (readFully(fd, view, at) === chunk.length && Buffer.compare(view, chunk) === 0) continue;
+    }
+    writeAll(fd, chunk, at);
+  }
+}
+
 /** Open an existing file or block device for replay (never creates or truncates it). */
-export function openTarget(path: string): FileTarget {
-  const fd = fs.openSync(path, fs.constants.O_WRONLY);
+export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
+  const opened = openForReplay(path);
+  const fd = opened.fd;
   const info = describe(fd);
+  // On a real disk the reads would cost more than the writes they save; files have holes.
+  const readable = opened.readable && !info.isBlockDevice;
   // Bytes past a device's end cannot be written, and past a file's end they already read as
   // zeros: a discard is cut to `end`, so a forged one never writes (or grows) without bound.
   let end = info.size;
   return {
     fd,
     info,
+    ...(opts.bounded ? { size: info.size } : {}),
     write(offset, parts) {
       writevAll(fd, parts, offset);
       if (!info.isBlockDevice) end = Math.max(end, offset + parts.reduce((n, p) => n + p.length, 0));
     },
-    zero(offset, length) {
-      zeros ??= new Uint8Array(ZERO_CHUNK);
-      const stop = Math.min(offset + length, end);
-      for (let at = offset; at < stop; at += ZERO_CHUNK) writeAll(fd, zeros.subarray(0, Math.min(ZERO_CHUNK, stop - at)), at);
-    },
+    zero: (offset, length) => zeroRange(fd, readable, offset, Math.min(offset + length, end)),
     sync: () => fs.fsyncSync(fd),
     close: () => fs.closeSync(fd),
   };
