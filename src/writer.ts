@@ -53,12 +53,18 @@ interface Block {
   staged?: { readonly at: number; readonly ok: Promise<boolean> };
 }
 
+/** A flush's place in the order flushes are logged in; `run` is set once it has completed. */
+interface FlushTurn {
+  run?: () => void;
+}
+
 /** An issued request the writer is waiting to hear completed. */
 export interface Pending {
   readonly block: Block;
   readonly fua: boolean;
   /** The unflushed list this flush took when it was issued (undefined: not a flush). */
   readonly flushes?: readonly Block[];
+  readonly turn?: FlushTurn;
 }
 
 /** The log has no room for this request and the writer was told to fail rather than drop. */
@@ -110,6 +116,12 @@ export class LogWriter {
   private chain: Promise<void> = Promise.resolve();
   private queued: Commit | undefined;
   private closed = false;
+  /**
+   * Flushes issued and not yet logged or cancelled, in issue order. A flush is logged only
+   * after those issued before it: a write that completed before a flush was issued may sit in
+   * an earlier flush's list, and the later flush must not be acknowledged while it is unlogged.
+   */
+  private turns: FlushTurn[] = [];
 
   private constructor(
     private readonly device: LogDevice,
@@ -156,9 +168,12 @@ export class LogWriter {
     if (this.closed) throw new Error('log closed');
     const block = this.block(io);
     const flushes = io.kind === 'flush' || io.preflush ? this.takeUnflushed() : undefined;
+    if (!flushes) return { block, fua: !!io.fua };
     // A flush lands right after the writes it takes: leave room for it there.
-    if (flushes) this.stageEnd += block.bytes;
-    return { block, fua: !!io.fua, flushes };
+    this.stageEnd += block.bytes;
+    const turn: FlushTurn = {};
+    this.turns.push(turn);
+    return { block, fua: !!io.fua, flushes, turn };
   }
 
   /**
@@ -166,7 +181,13 @@ export class LogWriter {
    * is durable in the log with a super that counts it (at once for plain writes and discards).
    */
   complete(p: Pending): Promise<void> {
-    if (p.flushes) return this.log([...p.flushes, p.block]);
+    const { flushes, turn } = p;
+    if (flushes && turn) {
+      return new Promise((resolve, reject) => {
+        turn.run = () => void this.log([...flushes, p.block]).then(resolve, reject);
+        this.takeTurns();
+      });
+    }
     if (p.fua) return this.log([p.block]);
     this.stage(p.block);
     this.unflushed.push(p.block);
@@ -187,6 +208,10 @@ export class LogWriter {
   cancel(p: Pending): void {
     this.reserved -= p.block.reserved;
     if (p.flushes) this.unflushed = [...p.flushes, ...this.unflushed];
+    if (p.turn) {
+      this.turns = this.turns.filter((t) => t !== p.turn);
+      this.takeTurns();
+    }
   }
 
   /**
@@ -245,6 +270,11 @@ export class LogWriter {
     b.staged = { at, ok };
     this.staging.add(ok);
     void ok.then(() => this.staging.delete(ok));
+  }
+
+  /** Log the completed flushes at the head of the issue order. */
+  private takeTurns(): void {
+    while (this.turns[0]?.run) this.turns.shift()!.run!();
   }
 
   private takeUnflushed(): Block[] {
