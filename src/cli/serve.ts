@@ -86,17 +86,26 @@ export function registerServe(program: Command): void {
     .option('--log-size <bytes>', 'room the log may use')
     .option('--on-log-full <what>', "'disable' (stop logging, like the kernel) or 'fail' (refuse writes)", 'disable')
     .option('--control <path>', 'control socket (default: <log>.control)')
+    .addHelpText('after', `
+Example (the kernel documentation's recipe, without device-mapper):
+  $ logwrites serve --dev data.img --log log.img --size 1G --socket /tmp/lw.sock &
+  $ nbdfuse /tmp/lw nbd+unix:///?socket=/tmp/lw.sock &    # or qemu-nbd, nbd-client
+  $ losetup -f --show /tmp/lw/nbd && mkfs.ext4 /dev/loopN
+  $ logwrites mark mkfs --control log.img.control
+SIGINT or SIGTERM finishes requests in flight, logs the end mark and exits 0.`)
     .action((o) => guarded(prog, () => serve(o)));
   program
     .command('mark')
     .description('log a mark in a running server (dmsetup message <dev> 0 mark <name>)')
     .argument('<name>', 'mark text')
     .requiredOption('--control <path>', "the server's control socket")
+    .addHelpText('after', '\nExample:\n  $ logwrites mark fsync --control log.img.control')
     .action((name: string, o: { control: string }) => guarded(prog, async () => void (await controlRequest(o.control, `mark ${name}`))));
   program
     .command('status')
     .description('print <#logged entries> <highest allocated sector> of a running server (dmsetup status)')
     .requiredOption('--control <path>', "the server's control socket")
+    .addHelpText('after', '\nExample:\n  $ logwrites status --control log.img.control\n  282 16157')
     .action((o: { control: string }) =>
       guarded(prog, async () => void process.stdout.write(`${await controlRequest(o.control, 'status')}\n`)),
     );
