@@ -23,7 +23,8 @@ import { Cursor, Explorer, materializeState, seededRandom, syncBytes, type Devic
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
 import { loadKernels } from '../src/kernels.ts';
 import { replayLastWrites } from '../src/last-write.ts';
-import { exploreLog, runCheck } from '../src/node/explore.ts';
+import { runCheck } from '../src/node/checker.ts';
+import { exploreLog } from '../src/node/explore.ts';
 import { openSource } from '../src/node/file.ts';
 import { openTarget } from '../src/node/target.ts';
 import { LogReader } from '../src/reader.ts';
@@ -144,7 +145,7 @@ async function scratchRun(log: string, ids: string[]): Promise<number> {
     // No fsync: the checker reads through the page cache, and the undo path does not sync either.
     await replayLastWrites(reader, { ...target, sync: () => {} }, state.map);
     target.close();
-    await runCheck('true', image, id);
+    await runCheck('true', image, { LOGWRITES_STATE: id });
   }
   const seconds = (performance.now() - t) / 1000;
   source.close();

@@ -1,7 +1,6 @@
 // `logwrites replay`: a range of a log onto an image or device, by the fastest plan that
 // gives the same result, with checks at chosen points and a summary of what happened.
 
-import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import type { Command } from 'commander';
 import { parseFlags } from '../format.ts';
@@ -10,6 +9,7 @@ import { PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../ran
 import type { Entry, LogReader } from '../reader.ts';
 import { replay, type Step } from '../replay.ts';
 import { sharedDeviceHazard } from '../node/devices.ts';
+import { runCheck } from '../node/checker.ts';
 import { openTarget, replayHazard, type FileTarget } from '../node/target.ts';
 import { CliError, EXIT_CHECK, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
@@ -28,17 +28,6 @@ export interface CheckFailure {
   entry: number;
   status: number | null;
   output: string;
-}
-
-/** Run a checker through the shell with the target in $LOGWRITES_TARGET; capture what it says. */
-export function runChecker(cmd: string, targetPath: string, entry: number): CheckFailure | undefined {
-  const r = spawnSync('/bin/sh', ['-c', cmd], {
-    env: { ...process.env, LOGWRITES_TARGET: targetPath, LOGWRITES_ENTRY: String(entry) },
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  if (r.status === 0) return undefined;
-  return { entry, status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.slice(-4000) };
 }
 
 interface ReplayCliOptions {
@@ -104,9 +93,9 @@ async function sequential(reader: LogReader, target: FileTarget, targetPath: str
       if (o.check && o.exec !== undefined && due(o.check, e, n)) {
         await settle();
         summary.checks++;
-        const failed = runChecker(o.exec, targetPath, e.index);
-        if (failed) {
-          summary.failures.push(failed);
+        const r = await runCheck(o.exec, targetPath, { LOGWRITES_ENTRY: String(e.index) });
+        if (r.status !== 0) {
+          summary.failures.push({ entry: e.index, status: r.status, output: r.output });
           if (!o.keepGoing) return 'stop';
         }
       }

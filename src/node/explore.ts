@@ -1,13 +1,14 @@
 // Crash-state exploration on Node: working images, checkers run in parallel on copies of
 // them, and the report that lets a run resume or be spread over shards.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { Cursor, Explorer, materializeState, syncBytes, describeState, type Device, type ExploredState, type ExploreSpec, type MaterializedState } from '../explore.ts';
 import { loadKernels } from '../kernels.ts';
 import { replayLastWrites } from '../last-write.ts';
 import { LogReader } from '../reader.ts';
 import { scanRange } from '../range.ts';
+import { runCheck, type CheckResult } from './checker.ts';
 import { openSource, type FileSource } from './file.ts';
 import { openTarget, type FileTarget } from './target.ts';
 
@@ -71,38 +72,6 @@ function copyImage(from: string, to: string): void {
   } catch {
     fs.copyFileSync(from, to, fs.constants.COPYFILE_FICLONE);
   }
-}
-
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-const OUTPUT_KEPT = 4000;
-
-export interface CheckResult {
-  readonly status: number | null;
-  readonly signal: string | null;
-  readonly output: string;
-}
-
-/**
- * Run a checker through the shell on one image: `{image}` in it becomes the quoted path, which
- * is also in $LOGWRITES_TARGET (and the state id in $LOGWRITES_STATE). Asynchronous, unlike
- * replay's runChecker, so that --jobs checkers run at once.
- */
-export function runCheck(cmd: string, image: string, state: string): Promise<CheckResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', cmd.replaceAll('{image}', quote(image))], {
-      env: { ...process.env, LOGWRITES_TARGET: image, LOGWRITES_STATE: state },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const keep = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      if (output.length > 16 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('error', reject);
-    child.on('close', (status, signal) => resolve({ status, signal, output: output.slice(-OUTPUT_KEPT) }));
-  });
 }
 
 /** Checkers at work: each slot is a working image and a cursor on it; a free slot takes the next state. */
@@ -356,7 +325,7 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
       cursors[slot]!.goto(s.epoch, s.included);
       pool.run(
         slot,
-        runCheck(o.exec!, images[slot]!.path, s.id).then((r) => {
+        runCheck(o.exec!, images[slot]!.path, { LOGWRITES_STATE: s.id }).then((r) => {
           // A checker killed along with us (Ctrl-C reaches the whole process group) said nothing about the state.
           if (!(r.signal && o.shouldStop?.())) tally.checkedState(s, fp, r);
         }),
