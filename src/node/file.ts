@@ -86,16 +86,16 @@ export function writeAll(fd: number, data: Uint8Array, position: number): void {
 /** Buffers per pwritev: the kernel's UIO_MAXIOV. */
 const MAX_IOV = 1024;
 
-/** pwritev a run of buffers that are contiguous on the target, looping over short writes. */
-export function writevAll(fd: number, parts: Uint8Array[], position: number): void {
-  if (parts.length === 1) return writeAll(fd, parts[0]!, position);
+/** pwritev a run of buffers that are contiguous on the target, looping over short writes; returns the bytes written. */
+export function writevAll(fd: number, parts: Uint8Array[], position: number): number {
+  if (parts.length === 1) {
+    writeAll(fd, parts[0]!, position);
+    return parts[0]!.length;
+  }
   if (parts.length > MAX_IOV) {
-    for (let i = 0; i < parts.length; i += MAX_IOV) {
-      const group = parts.slice(i, i + MAX_IOV);
-      writevAll(fd, group, position);
-      for (const p of group) position += p.length;
-    }
-    return;
+    let at = position;
+    for (let i = 0; i < parts.length; i += MAX_IOV) at += writevAll(fd, parts.slice(i, i + MAX_IOV), at);
+    return at - position;
   }
   let total = 0;
   for (const p of parts) total += p.length;
@@ -114,4 +114,5 @@ export function writevAll(fd: number, parts: Uint8Array[], position: number): vo
       skip = 0;
     }
   }
+  return total;
 }

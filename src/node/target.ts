@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import type { ReplayTarget } from '../replay.ts';
 import { describe, readFully, writeAll, writevAll, type DeviceInfo } from './file.ts';
+import { WriteBehind } from './write-behind.ts';
 
 const ZERO_CHUNK = 1024 * 1024;
 let zeros: Uint8Array | undefined;
@@ -18,6 +19,8 @@ export interface FileTarget extends ReplayTarget {
 export interface TargetOptions {
   /** Tell replay the target's size, so it refuses an entry reaching past it instead of growing a file. */
   bounded?: boolean;
+  /** Start writeback while replaying (see WriteBehind): for long replays that end in a sync. */
+  writeBehind?: boolean;
 }
 
 /** Open read-write where allowed (zeroing can then skip what already reads as zeros), else write-only. */
@@ -59,17 +62,22 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
   // Bytes past a device's end cannot be written, and past a file's end they already read as
   // zeros: a discard is cut to `end`, so a forged one never writes (or grows) without bound.
   let end = info.size;
+  const behind = opts.writeBehind ? new WriteBehind(fd) : undefined;
   return {
     fd,
     info,
     ...(opts.bounded ? { size: info.size } : {}),
     write(offset, parts) {
-      writevAll(fd, parts, offset);
-      if (!info.isBlockDevice) end = Math.max(end, offset + parts.reduce((n, p) => n + p.length, 0));
+      const bytes = writevAll(fd, parts, offset);
+      behind?.wrote(bytes);
+      if (!info.isBlockDevice) end = Math.max(end, offset + bytes);
     },
     zero: (offset, length) => zeroRange(fd, readable, offset, Math.min(offset + length, end)),
     sync: () => fs.fsyncSync(fd),
-    close: () => fs.closeSync(fd),
+    close: () => {
+      behind?.close();
+      fs.closeSync(fd);
+    },
   };
 }
 
