@@ -165,3 +165,12 @@ describe('logs written by QEMU blklogwrites', () => {
     console.warn('qemu-io is not installed: QEMU-written logs are not tested');
   });
 });
+
+describe('replay-log safety', () => {
+  it('searches a log named as its own --replay target (nothing is replayed), but refuses to replay onto it', async () => {
+    const copy = path.join(dir, 'self-find.log');
+    fs.copyFileSync(kernelLog('ext4-512'), copy);
+    expect((await replayLog('--log', copy, '--replay', copy, '--find', '--end-mark', 'mkfs')).status).toBe(0);
+    expect((await replayLog('--log', copy, '--replay', copy, '--limit', '1')).stderr).toMatch(/^Refusing to replay: .* is the log itself/);
+  });
+});

@@ -348,10 +348,6 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       }
     }
     const reader = await openLog(source, io);
-    if (target && !o.force) {
-      const hazard = replayHazard(o.replayfile!, target.info, source.info);
-      if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
-    }
     let from: Position;
     try {
       from = startPosition(reader, o, io);
@@ -369,6 +365,8 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       io.out.write(`Log version=1, sectorsize=${reader.sectorSize}, entries=${reader.nrEntries}\n`);
       return 0;
     }
+    const hazard = o.force ? undefined : replayHazard(o.replayfile!, target.info, source.info);
+    if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
     return await replayMode(reader, target, from, o, io);
   } catch (e) {
     if (e instanceof Exit) return e.status;
