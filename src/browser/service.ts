@@ -17,6 +17,13 @@ interface OpenLog {
   readonly offsets: Float64Array;
 }
 
+/**
+ * Bytes per read when indexing. Each Blob or range read costs a round trip to the browser
+ * process: a 1 GiB log indexed in 2.9 s with 1 MiB reads, 1.5 s with 8 MiB ones (bench/viewer);
+ * 16 MiB gained 0.1 s and cost 30 MiB of page memory (two reads are in flight with the read-ahead).
+ */
+const WALK_CHUNK = 8 * 1024 * 1024;
+
 type Outcome = [result: unknown, transfer: Transferable[]];
 
 export function serveViewer(port: Port, loadKernels: () => Promise<Kernels>): void {
@@ -84,7 +91,7 @@ class ViewerService {
     this.checksums = undefined;
     const source = spec.kind === 'blob' ? blobSource(spec.blob) : await httpSource(spec.url);
     const reader = await LogReader.open(source);
-    const { index, summary } = await indexLog(reader, { name: spec.name, signal, onProgress: progress });
+    const { index, summary } = await indexLog(reader, { name: spec.name, signal, onProgress: progress, chunkSize: WALK_CHUNK });
     this.log = { reader, offsets: index.offset.slice() };
     const kernels = await this.kernels;
     return [{ summary, index, kernels: kernels.kind }, indexBuffers(index)];
