@@ -26,10 +26,10 @@ export function blobSource(blob: Blob): ByteSource {
   //
   // A scan's next read starts near the end of the previous one, a little before it (an entry
   // cut in two) or a little after (a payload skipped), so it is served from the chunk read
-  // ahead, or where entries are larger, from the previous read's tail, the chunk read ahead
-  // and, past that, a fresh read. Reading each request afresh
-  // instead missed the read-ahead every time and took twice as long as the bytes alone
-  // (bench/viewer: 3.8 s to index 1 GiB against 1.7 s to read it).
+  // ahead or, where entries are larger, from the previous read's tail, the chunk read ahead
+  // and, past that, a fresh read. Reading each request afresh instead missed the read-ahead
+  // every time and took twice as long as the bytes alone (bench/viewer: 3.8 s to index 1 GiB
+  // against 1.7 s to read it).
   let last: Span | undefined;
   let ahead: Span | undefined;
   const fetch = (offset: number, end: number): Span => ({ offset, end, bytes: blob.slice(offset, end).arrayBuffer().then((b) => new Uint8Array(b)) });
