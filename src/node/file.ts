@@ -2,6 +2,7 @@
 // I/O: one pread/pwrite per call and no thread-pool hop, which is what keeps replay cheap.
 
 import * as fs from 'node:fs';
+import { majorMinor } from './devices.ts';
 import type { ByteSource } from '../reader.ts';
 
 export interface DeviceInfo {
@@ -14,9 +15,7 @@ export interface DeviceInfo {
 
 /** The sysfs folder of a block device (Node cannot issue ioctls such as BLKGETSIZE64). */
 function sysfsBlock(rdev: number): string {
-  const major = Math.floor(rdev / 256) & 0xfff;
-  const minor = (rdev & 0xff) | ((Math.floor(rdev / 0x100000) & 0xfff) << 8);
-  return `/sys/dev/block/${major}:${minor}`;
+  return `/sys/dev/block/${majorMinor(rdev)}`;
 }
 
 function blockDeviceSize(rdev: number): number {
