@@ -100,6 +100,6 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
     if ((spec.to && isAt(spec.to, e)) || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
   }
   if (!start) throw new RangeNotFound(`${pointText(spec.from!)} is not in the log`);
-  if (spec.to && !(last && isAt(spec.to, last))) throw new RangeNotFound(`${pointText(spec.to)} is not in the log after ${pointText(spec.from ?? { entry: 0 })}`);
+  if (spec.to && !(last && isAt(spec.to, last))) throw new RangeNotFound(`${pointText(spec.to)} is not in the log${spec.from ? ` after ${pointText(spec.from)}` : ''}`);
   return { start, entries, highestSector, payloadBytes, ...(last ? { last } : {}), ...(map ? { map } : {}) };
 }
