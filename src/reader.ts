@@ -344,8 +344,9 @@ export class LogReader {
   }
 
   /**
-   * An entry's payload in pieces of at most `maxPiece` bytes, taken from the batch buffer
-   * where it is there and read from the source where it is not.
+   * An entry's payload in pieces of at most `maxPiece` bytes (but at least one sector, and
+   * always whole sectors), taken from the batch buffer where it is there and read from the
+   * source where it is not.
    */
   async *payload(entry: Entry, batch?: Batch, maxPiece = 8 * 1024 * 1024): AsyncGenerator<Uint8Array> {
     const start = entry.payloadOffset;
@@ -354,8 +355,12 @@ export class LogReader {
       if (end > start) yield batch.bytes.subarray(start - batch.base, end - batch.base);
       return;
     }
-    for (let at = start; at < end; at += maxPiece) {
-      const len = Math.min(maxPiece, end - at);
+    // Whole sectors per piece, so a consumer can go on sector by sector (a 16 MiB sector is
+    // bigger than the default piece).
+    const S = this.sectorSize;
+    const step = Math.max(S, maxPiece - (maxPiece % S));
+    for (let at = start; at < end; at += step) {
+      const len = Math.min(step, end - at);
       const piece = await this.source.read(at, len);
       if (piece.length < len) {
         throw new LogFormatError(entry.offset, `truncated payload: ${entry.payloadLength} bytes need the log to reach byte ${end}, it ends at ${at + piece.length}`, entry.index, 'truncated-payload');

@@ -5,7 +5,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { encodeHeader, encodeSuper } from '../src/format.ts';
 import { jsKernels } from '../src/kernels.ts';
+import { LogReader, memorySource } from '../src/reader.ts';
 import { KERNEL_FIXTURES, kernelLog, manifest, ROOT, scratchDir, sha256File, zeroImage } from './support/fixtures.ts';
 import { oracleRead, oracleReplay } from './support/oracle.ts';
 
@@ -155,4 +157,19 @@ describe('diff, blame, checks, errors', () => {
       expect(r.stdout, cmd).toMatch(/\$ logwrites /);
     }
   });
+});
+
+it('reads payloads in whole sectors, even 16 MiB ones, and digests such a log', async () => {
+  const S = 16 << 20;
+  const log = path.join(dir, 'big-sectors.log');
+  const payload = Buffer.alloc(2 * S, 3);
+  fs.writeFileSync(log, Buffer.concat([encodeSuper({ nrEntries: 2, sectorSize: S }), encodeHeader({ sector: 1, nrSectors: 2, flags: 0 }, S), payload, encodeHeader({ sector: 0, nrSectors: 0, flags: 8, mark: 'end' }, S)]));
+  const reader = await LogReader.open(memorySource(fs.readFileSync(log)));
+  const first = (await reader.entries().next()).value!;
+  const pieces: number[] = [];
+  for await (const piece of reader.payload(first)) pieces.push(piece.length);
+  expect(pieces).toEqual([S, S]);
+  const fp = jsKernels.fingerprint(S);
+  fp.write(1, payload);
+  expect(ndjson('digest', log).map((p: { fingerprint: string }) => p.fingerprint)).toEqual([fp.value().toString(16).padStart(16, '0')]);
 });
