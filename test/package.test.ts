@@ -124,7 +124,7 @@ describe.skipIf(built)('the package, packed and installed', () => {
     expect(JSON.parse(execFileSync(process.execPath, ['out/sample.js'], { cwd: app, encoding: 'utf8' }))).toEqual({ matches: true, sameClass: true, crossInstanceof: true });
     fs.writeFileSync(path.join(app, 'identity.mjs'), BROWSER_IDENTITY);
     expect(execFileSync(process.execPath, ['identity.mjs'], { cwd: app, encoding: 'utf8' }).trim()).toBe('true');
-  });
+  }, 120_000);
 
   it('runs the demo from the installed package: every mark of the sample checked', () => {
     const r = spawnSync(path.join(app, 'node_modules/.bin/logwrites'), ['demo'], { cwd: app, encoding: 'utf8' });
@@ -169,5 +169,5 @@ describe.skipIf(built)('the package, packed and installed', () => {
     } finally {
       await browser.close();
     }
-  });
+  }, 120_000);
 });
