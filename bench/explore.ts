@@ -145,7 +145,7 @@ async function scratchRun(log: string, ids: string[]): Promise<number> {
     // No fsync: the checker reads through the page cache, and the undo path does not sync either.
     await replayLastWrites(reader, { ...target, sync: () => {} }, state.map);
     target.close();
-    await runCheck('true', image, { LOGWRITES_STATE: id });
+    await runCheck('true', image, { env: { LOGWRITES_STATE: id } });
   }
   const seconds = (performance.now() - t) / 1000;
   source.close();
