@@ -194,7 +194,7 @@ export function registerExplore(program: Command): void {
     .option('--size <bytes>', 'device size (default: the image size or what the log reaches, the larger)', parseSize)
     .option('--timeout <seconds>', "kill a checker (its whole process group) after this long; the state is reported as timed out", seconds)
     .option('--report <file>', 'keep the JSON report here, updated as the run goes; DIR/: one file per shard in DIR, shard-I-of-N.json')
-    .option('--resume <file>', 'continue the run this report describes (and update it unless --report)')
+    .option('--resume <file>', 'continue the run this report describes (and update it unless --report); DIR/: this shard\'s file in DIR')
     .option('--shard <i/n|auto>', 'check only shard i of n (by fingerprint, so shards split the unique states exactly); auto: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX', parseShard)
     .option('--shards <n>', 'with --shard auto and JOB_COMPLETION_INDEX: the number of shards (or LOGWRITES_SHARDS)', positive)
     .option('--json', 'print the report (without the list of checked fingerprints) as JSON')
@@ -214,8 +214,8 @@ Examples:
       if (o.materialize !== undefined) return materializeCommand(log, out, o);
       if (out !== undefined) throw new CliError(`unexpected argument '${out}' (an output image goes with --materialize)`);
       if ((o.image === undefined) !== (o.exec === undefined)) throw new CliError('--image and --exec go together (neither: only count the states)');
-      const resume = o.resume !== undefined ? readReport(o.resume) : undefined;
       const shard = shardOf(o);
+      const resume = o.resume !== undefined ? readReport(reportPath(o.resume, shard)) : undefined;
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.on('SIGINT', onSignal);

@@ -34,6 +34,8 @@ import { runCheck, type CheckResult } from './checker.ts';
 import { openSource, type FileSource } from './file.ts';
 import { openTarget, type FileTarget } from './target.ts';
 
+export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../explore.ts';
+
 /** A regular file opened for reading and writing, as a cursor's device and a replay target. */
 class ImageFile {
   private readonly source: FileSource;
@@ -131,8 +133,6 @@ class Pool {
   }
 }
 
-export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../explore.ts';
-
 export interface ExploreRunOptions extends ExploreSpec {
   readonly log: string;
   /** Working image and checker; without them states are only counted. */
@@ -155,6 +155,7 @@ export interface ExploreRunOptions extends ExploreSpec {
 }
 
 const hex = (fp: bigint) => fp.toString(16).padStart(16, '0');
+const MAX_READ = 8 << 20;
 
 /** The log by content, wherever it lies: sha256 of its bytes through the end of its last entry. */
 async function logIdentity(log: FileSource, reader: LogReader): Promise<ExplorePlan['log']> {
@@ -166,8 +167,6 @@ async function logIdentity(log: FileSource, reader: LogReader): Promise<ExploreP
   for (let at = 0; at < bytes; at += MAX_READ) hash.update(bytesOf.read(at, Math.min(MAX_READ, bytes - at)));
   return { sha256: hash.digest('hex'), bytes, entries: reader.nrEntries, sectorSize: S };
 }
-
-const MAX_READ = 8 << 20;
 
 async function planOf(o: ExploreRunOptions, log: FileSource, reader: LogReader): Promise<ExplorePlan> {
   return {
