@@ -141,6 +141,11 @@ describe('shards of one run', async () => {
     logwrites(['explore', otherLog, ...run('o').slice(2), '--shard', '3/3', '--report', other]);
     const half = path.join(dir, 'merge-half.json');
     logwrites([...run('h'), '--shard', '2/2', '--report', half]);
+    // Plans alike, states not: what two versions of logwrites with another model would write.
+    const tampered = path.join(dir, 'merge-tampered.json');
+    const t = readJson(shards[1]!);
+    t.summary.generated += 1;
+    fs.writeFileSync(tampered, JSON.stringify(t));
     const garbage = path.join(dir, 'garbage.json');
     fs.writeFileSync(garbage, 'not json');
     for (const [files, message] of [
@@ -151,6 +156,7 @@ describe('shards of one run', async () => {
       [[shards[0]], /shards 2, 3 of 3 missing \(given: 1\)/],
       [[shards[0], shards[1], shards[1], shards[2]], /shard 2 of 3 is given twice: .*merge-2\.json and .*merge-2\.json/],
       [[shards[0], garbage], /garbage\.json is not an explore report/],
+      [[shards[0], tampered, shards[2]], /merge-tampered\.json generated \d+ states .* not shards of one run/],
     ] as const) {
       const r = logwrites(['explore', 'merge', ...files]);
       expect(r.status, files.join(' ')).toBe(1);

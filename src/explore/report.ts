@@ -146,7 +146,17 @@ function shardsOf(inputs: readonly NamedReport[]): NamedReport[] {
 /** One report of the whole run from every shard's report: what an unsharded run reports. */
 export function mergeReports(inputs: readonly NamedReport[]): ExploreReport {
   if (!inputs.length) throw new MergeError('no reports to merge');
-  const shards = shardsOf(inputs).map((x) => x.report);
+  const named = shardsOf(inputs);
+  const shards = named.map((x) => x.report);
+  // Complete shards of one run generated the same states; if not, the plans only look alike (another logwrites?).
+  const done = named.filter((x) => x.report.summary.complete);
+  for (const x of done) {
+    const a = done[0]!.report.summary;
+    const b = x.report.summary;
+    if (a.generated !== b.generated || a.unique !== b.unique) {
+      throw new MergeError(`${x.name} generated ${b.generated} states (${b.unique} unique) where ${done[0]!.name} generated ${a.generated} (${a.unique}): not shards of one run`);
+    }
+  }
   // Every shard generates every state; the one that got furthest (all, unless some stopped) speaks for them.
   const furthest = shards.reduce((a, b) => (b.summary.generated > a.summary.generated ? b : a));
   const sum = (k: 'checked' | 'failed' | 'timedOut' | 'resumed') => shards.reduce((n, r) => n + r.summary[k], 0);
