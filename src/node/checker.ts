@@ -57,17 +57,22 @@ export function runCheck(cmd: string, image: string, o: CheckOptions = {}): Prom
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     let timedOut = false;
+    let exited = false;
     // Stop at once: the group dies, and pipes a straggler outside it still holds are let go.
+    // Once the shell is reaped its pid may be reused, so its group is killed only while it lives.
     const end = () => {
-      killGroup(child.pid);
+      if (!exited) killGroup(child.pid);
       child.stdout.destroy();
       child.stderr.destroy();
     };
-    const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => ((timedOut = true), end()), o.timeoutMs);
+    const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => ((timedOut = !exited), end()), o.timeoutMs);
     o.signal?.addEventListener('abort', end, { once: true });
     if (o.signal?.aborted) end();
-    // What the shell left running in its group when it exited goes with it.
-    if (bounded) child.on('exit', () => killGroup(child.pid));
+    child.on('exit', () => {
+      // What the shell left running in its group goes with it (this runs as it is reaped, before its pid can be reused).
+      if (bounded) killGroup(child.pid);
+      exited = true;
+    });
     child.on('error', reject);
     child.on('close', (status, signal) => {
       clearTimeout(timer);
