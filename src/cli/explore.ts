@@ -98,11 +98,11 @@ function shardOf(o: ExploreCliOptions): Shard | undefined {
   return autoShard(env as ShardEnvironment, o.shards);
 }
 
-/** `--report DIR/` (or an existing directory): one file per shard in it, named by the shard. */
-function reportPath(text: string, shard: Shard | undefined): string {
+/** `--report DIR/` (or an existing directory): one file per shard in it, named by the shard; made when `create`. */
+function reportPath(text: string, shard: Shard | undefined, create = false): string {
   const isDir = text.endsWith('/') || (fs.existsSync(text) && fs.statSync(text).isDirectory());
   if (!isDir) return text;
-  fs.mkdirSync(text, { recursive: true });
+  if (create) fs.mkdirSync(text, { recursive: true });
   return path.join(text, `shard-${shard?.index ?? 1}-of-${shard?.count ?? 1}.json`);
 }
 
@@ -234,7 +234,7 @@ Examples:
           ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
           ...(shard ? { shard } : {}),
           ...(resume ? { resume } : {}),
-          ...(o.report ?? o.resume ? { reportPath: reportPath((o.report ?? o.resume)!, shard) } : {}),
+          ...(o.report ?? o.resume ? { reportPath: reportPath((o.report ?? o.resume)!, shard, true) } : {}),
           signal: stop.signal,
           onProgress: (s) => {
             if (!tty || performance.now() - drawn < 100) return;
