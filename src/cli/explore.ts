@@ -123,8 +123,11 @@ function printReport(r: ExploreReport, log: string): void {
   if (s.timedOut) stdout.line(`${s.timedOut} of the failed states timed out (--timeout ${r.plan.timeout} s): not known to be consistent`);
   if (s.stopped?.reason === 'max-states') {
     stdout.line(`incomplete: stopped at --max-states ${r.plan.maxStates} in epoch ${s.stopped.epoch}; later states of it and later epochs were not explored`);
+  } else if (s.stopped) {
+    stdout.line(`interrupted${s.stopped.epoch !== null ? ` in epoch ${s.stopped.epoch}` : ''}: the report is incomplete (continue with --resume REPORT)`);
   } else if (!s.complete) {
-    stdout.line(`interrupted${s.stopped?.epoch != null ? ` in epoch ${s.stopped.epoch}` : ''}: the report is incomplete (continue with --resume REPORT)`);
+    // A report saved while its run went on: it is still running, or was killed.
+    stdout.line('incomplete: the run had not finished when this report was saved (continue with --resume REPORT)');
   }
   for (const f of r.failures.slice(0, SHOWN_FAILURES)) {
     const missing = f.excluded.length ? `without ${f.excluded.join(', ')}` : 'nothing missing';
