@@ -14,6 +14,8 @@ const program = new Command('logwrites')
   .description('Read, replay, check, explore and serve Linux dm-log-writes logs.')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
+  // A subcommand's options are its own (explore merge --json).
+  .enablePositionalOptions()
   .addHelpText('after', '\nExit status: 0 success, 1 error in input or usage, 2 a checker failed.\nThe upstream-compatible tool is `replay-log`.')
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT_INPUT);
