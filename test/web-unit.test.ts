@@ -3,6 +3,7 @@
 // diffs, and the HTTP range source against `logwrites view`'s server.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { xxhash64 } from 'hash-wasm';
@@ -307,6 +308,38 @@ describe('the HTTP range source against logwrites view', () => {
     expect((await fetch(new URL('/../../etc/passwd', viewer.url))).status).toBe(404);
     expect((await fetch(new URL('/', viewer.url), { redirect: 'manual' })).status).toBe(302);
     expect(await (await fetch(new URL('/index.html', viewer.url))).text()).toContain('<title>t</title>');
+    expect((await fetch(new URL('/favicon.ico', viewer.url))).status).toBe(204);
+  });
+
+  it('refuses requests for another host name or from another origin (DNS rebinding)', async () => {
+    const { port } = viewer;
+    const get = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/index.html', headers }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject);
+      });
+    expect(await get({ Host: `127.0.0.1:${port}` })).toBe(200);
+    expect(await get({ Host: `localhost:${port}` })).toBe(200);
+    expect(await get({ Host: `evil.example:${port}` })).toBe(403);
+    expect(await get({ Host: `127.0.0.1:${port + 1}` })).toBe(403);
+    expect(await get({ Host: `127.0.0.1:${port}`, Origin: 'http://evil.example' })).toBe(403);
+    expect(await get({ Host: `127.0.0.1:${port}`, Origin: `http://127.0.0.1:${port}` })).toBe(200);
+  });
+
+  it('reads ahead over HTTP: a scan asks for the next range before it has parsed this one', async () => {
+    const url = new URL(new URL(viewer.url).searchParams.get('log')!, viewer.url).href;
+    const asked: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      asked.push(new Headers(init?.headers).get('range') ?? '');
+      return fetch(input, init);
+    };
+    const src = await httpSource(url, counting);
+    const first = await src.read(0, 1 << 20);
+    expect(asked.length).toBe(3); // the size probe, this read and the one ahead
+    const second = await src.read((1 << 20) - 1000, 1 << 20);
+    expect(asked.length).toBe(4);
+    const whole = fs.readFileSync(log);
+    expect(Buffer.from(first).equals(whole.subarray(0, 1 << 20))).toBe(true);
+    expect(Buffer.from(second).equals(whole.subarray((1 << 20) - 1000, (2 << 20) - 1000))).toBe(true);
   });
 });
 
