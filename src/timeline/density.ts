@@ -1,0 +1,171 @@
+// The timeline's data layer: entries binned into the plot's pixels (x = entry number or log
+// byte offset, y = device sector), each cell counting the entries that cover it, per flag
+// layer. A cell is coloured by the layer with most entries there and shaded by how many there
+// are (log scale), so a million writes draw as a density map instead of a solid block, and a
+// loop over the columns keeps that fluid where a million canvas calls would not be.
+
+import { Flag } from '../format.ts';
+import { entryAtOrAfter, type LogIndex } from '../log-index.ts';
+import { rowOf, type Rows } from '../browser/rows.ts';
+
+export type XMode = 'entry' | 'bytes';
+
+/** What an entry is drawn as; each can be hidden. */
+export const DATA_LAYERS = ['write', 'fua', 'metadata', 'discard'] as const;
+export type DataLayer = (typeof DATA_LAYERS)[number];
+export type Layer = DataLayer | 'flush' | 'mark';
+export const LAYERS: readonly Layer[] = [...DATA_LAYERS, 'flush', 'mark'];
+
+/** The visible window: x in entries or log bytes, y in device sectors (y0 at the bottom), in a plot of width x height pixels. */
+export interface PlotView {
+  readonly mode: XMode;
+  readonly x0: number;
+  readonly x1: number;
+  readonly y0: number;
+  readonly y1: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Colours as 0xRRGGBB. */
+export type LayerColours = Readonly<Record<DataLayer, number>>;
+
+/** The layer an entry's data is drawn in: the strongest of its flags (plain writes, flags NONE, are 'write'). */
+export function layerOf(flags: number): DataLayer {
+  if (flags & Flag.DISCARD) return 'discard';
+  if (flags & Flag.FUA) return 'fua';
+  if (flags & Flag.METADATA) return 'metadata';
+  return 'write';
+}
+
+export function xOf(index: LogIndex, i: number, mode: XMode): number {
+  return mode === 'entry' ? i : index.offset[i]!;
+}
+
+/** The whole x range of the log in this mode: entry i spans [i, i + 1). */
+export function xExtent(index: LogIndex, mode: XMode, logEnd: number): [number, number] {
+  return mode === 'entry' ? [0, Math.max(1, index.count)] : [index.offset[0] ?? 0, Math.max(logEnd, (index.offset[0] ?? 0) + 1)];
+}
+
+/** Entry numbers [lo, hi) whose x lies in [x0, x1]. */
+export function entrySpan(index: LogIndex, mode: XMode, x0: number, x1: number): [number, number] {
+  if (mode === 'entry') return [Math.max(0, Math.floor(x0)), Math.min(index.count, Math.floor(x1) + 1)];
+  return [Math.max(0, entryAtOrAfter(index, x0) - 1), Math.min(index.count, entryAtOrAfter(index, x1 + 1))];
+}
+
+/** Rows [lo, hi) of `rows` whose entries lie in the view. */
+function rowSpan(index: LogIndex, rows: Rows, v: PlotView): [number, number] {
+  const [lo, hi] = entrySpan(index, v.mode, v.x0, v.x1);
+  return rows ? [rowOf(rows, lo), rowOf(rows, hi)] : [lo, hi];
+}
+
+export interface Density {
+  readonly width: number;
+  readonly height: number;
+  /** RGBA bytes as ImageData holds them, one u32 per pixel (0xAABBGGRR on little-endian machines); 0 where nothing is. */
+  readonly pixels: Uint32Array;
+  /** The most entries any cell holds. */
+  readonly max: number;
+}
+
+/** Shading levels; few enough that neighbouring cells of similar density merge in an SVG. */
+const LEVELS = 8;
+
+/** Bin the entries of `rows` in the view into pixels, leaving out hidden layers. */
+export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColours, hidden: ReadonlySet<Layer> = new Set()): Density {
+  const { width: W, height: H } = v;
+  const cells = W * H;
+  const counts = new Uint32Array(cells * DATA_LAYERS.length);
+  const sx = W / (v.x1 - v.x0);
+  const sy = H / (v.y1 - v.y0);
+  const { flags, sector, nrSectors, offset } = index;
+  const [lo, hi] = rowSpan(index, rows, v);
+  const shown = DATA_LAYERS.map((l) => !hidden.has(l));
+  const gap = v.mode === 'entry' && sx >= 4 ? 1 : 0;
+  for (let r = lo; r < hi; r++) {
+    const i = rows ? rows[r]! : r;
+    const len = nrSectors[i]!;
+    if (len === 0) continue;
+    const layer = DATA_LAYERS.indexOf(layerOf(flags[i]!));
+    if (!shown[layer]) continue;
+    const start = xOf(index, i, v.mode);
+    const end = v.mode === 'entry' ? i + 1 : (offset[i + 1] ?? start + 1);
+    const left = Math.max(0, Math.floor((start - v.x0) * sx));
+    const right = Math.min(W, Math.max(left + 1, Math.floor((end - v.x0) * sx) - gap));
+    const top = Math.max(0, Math.floor(H - (sector[i]! + len - v.y0) * sy));
+    // At least two pixels tall: a 4 KiB write on a big device must still be visible.
+    const bottom = Math.min(H - 1, Math.max(top + 1, Math.ceil(H - (sector[i]! - v.y0) * sy) - 1));
+    if (bottom < 0 || top >= H || left >= W) continue;
+    const base = layer * cells;
+    for (let y = top; y <= bottom; y++) for (let x = left, at = base + y * W + left; x < right; x++, at++) counts[at]!++;
+  }
+  return shade(counts, W, H, colours);
+}
+
+/** Cells to pixels: the layer with most entries (discards, then FUA, then metadata win ties), shaded by the cell's total. */
+function shade(counts: Uint32Array, W: number, H: number, colours: LayerColours): Density {
+  const cells = W * H;
+  const pixels = new Uint32Array(cells);
+  let max = 0;
+  for (let c = 0; c < cells; c++) {
+    let total = 0;
+    for (let l = 0; l < DATA_LAYERS.length; l++) total += counts[l * cells + c]!;
+    if (total > max) max = total;
+  }
+  const rgba = DATA_LAYERS.map((l) => {
+    const rgb = colours[l];
+    return ((rgb & 0xff) << 16) | (rgb & 0xff00) | ((rgb >> 16) & 0xff);
+  });
+  const alphas = Array.from({ length: LEVELS + 1 }, (_, k) => Math.round((0.3 + (0.7 * k) / LEVELS) * 255));
+  const logMax = Math.log1p(max);
+  const priority = [3, 1, 2, 0]; // discard, fua, metadata, write
+  for (let c = 0; c < cells; c++) {
+    let total = 0;
+    let best = -1;
+    let bestCount = 0;
+    for (const l of priority) {
+      const n = counts[l * cells + c]!;
+      total += n;
+      if (n > bestCount) {
+        best = l;
+        bestCount = n;
+      }
+    }
+    if (best < 0) continue;
+    const level = max <= 1 ? LEVELS : Math.round((Math.log1p(total) / logMax) * LEVELS);
+    pixels[c] = ((alphas[level]! << 24) | rgba[best]!) >>> 0;
+  }
+  return { width: W, height: H, pixels, max };
+}
+
+/**
+ * The entry under pixel (px, py) of the plot, or -1: among entries within `slop` pixels in x,
+ * one whose sectors cover py, else the one nearest in y (within `slop`). Looks at most
+ * `budget` entries; hidden layers are not picked.
+ */
+export function pick(index: LogIndex, rows: Rows, v: PlotView, px: number, py: number, slop = 4, hidden: ReadonlySet<Layer> = new Set(), budget = 20000): number {
+  const sx = v.width / (v.x1 - v.x0);
+  const sy = v.height / (v.y1 - v.y0);
+  const xAt = (p: number) => v.x0 + p / sx;
+  const [lo, hi] = rowSpan(index, rows, { ...v, x0: xAt(px - slop), x1: xAt(px + slop) });
+  const sectorAt = v.y0 + (v.height - py) / sy;
+  let best = -1;
+  let bestDist = slop / sy;
+  for (let r = lo; r < Math.min(hi, lo + budget); r++) {
+    const i = rows ? rows[r]! : r;
+    const len = index.nrSectors[i]!;
+    const f = index.flags[i]!;
+    if (len === 0) {
+      if (best < 0 && ((f & Flag.MARK && !hidden.has('mark')) || (f & Flag.FLUSH && !hidden.has('flush')))) best = i;
+      continue;
+    }
+    if (hidden.has(layerOf(f))) continue;
+    const s = index.sector[i]!;
+    const dist = sectorAt < s ? s - sectorAt : sectorAt > s + len ? sectorAt - (s + len) : 0;
+    if (dist < bestDist || (dist === bestDist && dist === 0)) {
+      best = i;
+      bestDist = dist;
+    }
+  }
+  return best;
+}
