@@ -71,11 +71,17 @@ export interface Density {
 /** Shading levels; few enough that neighbouring cells of similar density merge in an SVG. */
 const LEVELS = 8;
 
+/** DATA_LAYERS index of an entry's layer (layerOf without the string). */
+function layerIndex(flags: number): number {
+  return flags & Flag.DISCARD ? 3 : flags & Flag.FUA ? 1 : flags & Flag.METADATA ? 2 : 0;
+}
+
 /** Bin the entries of `rows` in the view into pixels, leaving out hidden layers. */
 export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColours, hidden: ReadonlySet<Layer> = new Set()): Density {
   const { width: W, height: H } = v;
-  const cells = W * H;
-  const counts = new Uint32Array(cells * DATA_LAYERS.length);
+  const L = DATA_LAYERS.length;
+  // Cell-major (the four layers of a cell side by side), so shading reads memory in order.
+  const counts = new Uint32Array(W * H * L);
   const sx = W / (v.x1 - v.x0);
   const sy = H / (v.y1 - v.y0);
   const { flags, sector, nrSectors, offset } = index;
@@ -86,9 +92,9 @@ export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColo
     const i = rows ? rows[r]! : r;
     const len = nrSectors[i]!;
     if (len === 0) continue;
-    const layer = DATA_LAYERS.indexOf(layerOf(flags[i]!));
+    const layer = layerIndex(flags[i]!);
     if (!shown[layer]) continue;
-    const start = xOf(index, i, v.mode);
+    const start = v.mode === 'entry' ? i : offset[i]!;
     const end = v.mode === 'entry' ? i + 1 : (offset[i + 1] ?? start + 1);
     const left = Math.max(0, Math.floor((start - v.x0) * sx));
     const right = Math.min(W, Math.max(left + 1, Math.floor((end - v.x0) * sx) - gap));
@@ -96,8 +102,7 @@ export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColo
     // At least two pixels tall: a 4 KiB write on a big device must still be visible.
     const bottom = Math.min(H - 1, Math.max(top + 1, Math.ceil(H - (sector[i]! - v.y0) * sy) - 1));
     if (bottom < 0 || top >= H || left >= W) continue;
-    const base = layer * cells;
-    for (let y = top; y <= bottom; y++) for (let x = left, at = base + y * W + left; x < right; x++, at++) counts[at]!++;
+    for (let y = top; y <= bottom; y++) for (let at = (y * W + left) * L + layer, stop = (y * W + right) * L; at < stop; at += L) counts[at]!++;
   }
   return shade(counts, W, H, colours);
 }
@@ -105,35 +110,36 @@ export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColo
 /** Cells to pixels: the layer with most entries (discards, then FUA, then metadata win ties), shaded by the cell's total. */
 function shade(counts: Uint32Array, W: number, H: number, colours: LayerColours): Density {
   const cells = W * H;
-  const pixels = new Uint32Array(cells);
+  const totals = new Uint32Array(cells);
+  const best = new Uint8Array(cells);
   let max = 0;
-  for (let c = 0; c < cells; c++) {
-    let total = 0;
-    for (let l = 0; l < DATA_LAYERS.length; l++) total += counts[l * cells + c]!;
+  for (let c = 0, at = 0; c < cells; c++, at += 4) {
+    const w = counts[at]!;
+    const f = counts[at + 1]!;
+    const m = counts[at + 2]!;
+    const d = counts[at + 3]!;
+    const total = w + f + m + d;
+    if (total === 0) continue;
+    totals[c] = total;
     if (total > max) max = total;
+    // Ties go to the rarer, more telling layer: discard, then FUA, then metadata.
+    best[c] = d >= f && d >= m && d >= w ? 3 : f >= m && f >= w ? 1 : m >= w ? 2 : 0;
   }
+  const pixels = new Uint32Array(cells);
   const rgba = DATA_LAYERS.map((l) => {
     const rgb = colours[l];
     return ((rgb & 0xff) << 16) | (rgb & 0xff00) | ((rgb >> 16) & 0xff);
   });
-  const alphas = Array.from({ length: LEVELS + 1 }, (_, k) => Math.round((0.3 + (0.7 * k) / LEVELS) * 255));
+  const alpha = Array.from({ length: LEVELS + 1 }, (_, k) => Math.round((0.3 + (0.7 * k) / LEVELS) * 255) << 24);
+  // The level of each total below `small` looked up, not computed per cell.
   const logMax = Math.log1p(max);
-  const priority = [3, 1, 2, 0]; // discard, fua, metadata, write
+  const levelOf = (t: number) => (max <= 1 ? LEVELS : Math.round((Math.log1p(t) / logMax) * LEVELS));
+  const small = Math.min(max + 1, 4096);
+  const levels = Uint8Array.from({ length: small }, (_, t) => levelOf(t));
   for (let c = 0; c < cells; c++) {
-    let total = 0;
-    let best = -1;
-    let bestCount = 0;
-    for (const l of priority) {
-      const n = counts[l * cells + c]!;
-      total += n;
-      if (n > bestCount) {
-        best = l;
-        bestCount = n;
-      }
-    }
-    if (best < 0) continue;
-    const level = max <= 1 ? LEVELS : Math.round((Math.log1p(total) / logMax) * LEVELS);
-    pixels[c] = ((alphas[level]! << 24) | rgba[best]!) >>> 0;
+    const t = totals[c]!;
+    if (t === 0) continue;
+    pixels[c] = (alpha[t < small ? levels[t]! : levelOf(t)]! | rgba[best[c]!]!) >>> 0;
   }
   return { width: W, height: H, pixels, max };
 }
