@@ -84,7 +84,7 @@ export class IndexBuilder {
     private readonly sectorSize: number,
     private readonly nrEntries: number,
   ) {
-    this.end = sectorSize;
+    this.end = Math.min(sectorSize, logBytes);
   }
 
   get count(): number {

@@ -189,6 +189,8 @@ export function mountPlot(app: App): void {
       selected: app.selected,
     });
     paint(ctx, scene, colours, spare);
+    // The window, for tests and anyone scripting the page.
+    Object.assign(canvas.dataset, { x0: String(view.x0), x1: String(view.x1), y0: String(view.y0), y1: String(view.y1) });
     notes.replaceChildren(...scene.notes.map((n) => h('span', {}, n)));
     if (!performance.getEntriesByName(MARK_PLOTTED).length) performance.mark(MARK_PLOTTED);
   };

@@ -88,13 +88,10 @@ export function mountTable(app: App): void {
     render();
   };
 
-  /** New rows start at the top, or at the selected entry when the filter keeps it. */
+  /** New rows start at the top: an old scroll position would show an arbitrary place in them. */
   const rowsChanged = () => {
-    reset();
     viewport.scrollTop = 0;
-    const r = app.selected >= 0 ? rowOf(app.rows, app.selected) : -1;
-    if (r >= 0 && entryAt(app.rows, r) === app.selected) reveal(r);
-    else render();
+    reset();
   };
 
   /** Scroll so that row `r` is in sight (keeping the scroll still when it already is). */

@@ -130,7 +130,7 @@ function shade(counts: Uint32Array, W: number, H: number, colours: LayerColours)
     const rgb = colours[l];
     return ((rgb & 0xff) << 16) | (rgb & 0xff00) | ((rgb >> 16) & 0xff);
   });
-  const alpha = Array.from({ length: LEVELS + 1 }, (_, k) => Math.round((0.3 + (0.7 * k) / LEVELS) * 255) << 24);
+  const alpha = Array.from({ length: LEVELS + 1 }, (_, k) => Math.round((0.4 + (0.6 * k) / LEVELS) * 255) << 24);
   // The level of each total below `small` looked up, not computed per cell.
   const logMax = Math.log1p(max);
   const levelOf = (t: number) => (max <= 1 ? LEVELS : Math.round((Math.log1p(t) / logMax) * LEVELS));
