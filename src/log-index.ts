@@ -120,10 +120,15 @@ export class IndexBuilder {
     this.end = Math.min(end, this.logBytes);
   }
 
-  warn(w: Warning): void {
-    // Past a payload cut off by the file's end, the next header is not in the file either:
-    // that is the same problem, already named at a real offset.
-    if (this.cutOff && w.offset >= this.logBytes) return;
+  warn(problem: Warning): void {
+    let w = problem;
+    if (w.offset > this.logBytes) {
+      // Past a payload cut off by the file's end, the next header is not in the file either:
+      // that is the same problem, already named at a real offset. Otherwise the problem shows
+      // where the file ends (a header expected past it), which is the place to name.
+      if (this.cutOff) return;
+      w = { ...w, offset: this.logBytes };
+    }
     // A forged log could repeat a problem per entry; a hundred say enough.
     if (this.warnings.length < 100) this.warnings.push(w);
   }

@@ -73,7 +73,8 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: str
     res.end();
     return;
   }
-  const stream = fs.createReadStream(file, { start, end });
+  // 1 MiB pieces: with the default 64 KiB, a 4 MiB range took 64 writes to the socket.
+  const stream = fs.createReadStream(file, { start, end, highWaterMark: 1 << 20 });
   stream.on('error', () => res.destroy());
   res.on('close', () => stream.destroy());
   stream.pipe(res);
