@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
 import { startViewer } from '../src/node/view.ts';
-import { browserMissing, launch } from '../test/support/browser.ts';
+import { browserMissing, launch, SHOTS } from '../test/support/browser.ts';
 
 // Run from the repository root (the bundle runs from a temporary folder).
 const VIEWER = path.resolve('dist/web/index.html');
@@ -109,6 +109,7 @@ async function main() {
     const narrow: number[] = [];
     const narrowDrawn: number[] = [];
     const viewer = await startViewer({ root: path.dirname(VIEWER), log: file });
+    fs.mkdirSync(SHOTS, { recursive: true });
     /** From the log chosen (or, over HTTP, the page asking for it) to the index in and the timeline drawn. */
     const timings = (page: import('playwright-core').Page) =>
       page.evaluate(() => {
@@ -160,6 +161,8 @@ async function main() {
         await overHttp.waitForSelector('body[data-state=ready]', { timeout: 120_000 });
         await overHttp.waitForFunction(() => performance.getEntriesByName('logwrites:plotted').length > 0);
         http.push((await timings(overHttp)).indexed);
+        // What the page shows of this log, for a human to look at.
+        if (r === 0) await overHttp.screenshot({ path: path.join(SHOTS, 'bench-1280.png') });
         await overHttp.waitForTimeout(500);
         httpRss.push(rendererRss());
         await overHttp.close();
@@ -173,6 +176,7 @@ async function main() {
         const t420 = await timings(small);
         narrow.push(t420.indexed);
         narrowDrawn.push(t420.drawn - t420.indexed);
+        if (r === 0) await small.locator('#plot-panel').screenshot({ path: path.join(SHOTS, 'bench-420-plot.png') });
         await small.close();
         console.log(
           `run ${r + 1}: summary ${summary[r]!.toFixed(0)} ms, index ${indexed[r]!.toFixed(0)} ms, renderer anon RSS ${mib(rss[r]!).toFixed(0)} MiB (${mib(base[r]!).toFixed(0)} before opening), Blob read ${blob[r]!.toFixed(0)} ms, cat ${cat[r]!.toFixed(0)} ms; over HTTP index ${http[r]!.toFixed(0)} ms (${mib(httpRss[r]!).toFixed(0)} MiB); 420 px index ${narrow[r]!.toFixed(0)} ms, timeline drawn ${narrowDrawn[r]!.toFixed(0)} ms later`,
