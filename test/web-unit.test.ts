@@ -1,6 +1,6 @@
 // The viewer's data paths without a browser: the worker protocol over a real MessageChannel
-// with the kernel fixtures as Blobs, the index, filters, the plot raster, in-memory states and
-// diffs, and the HTTP range source against `logwrites view`'s server.
+// with the kernel fixtures as Blobs, the index, filters, in-memory states, diffs and sector
+// comparisons, the read-ahead, and the HTTP range source against `logwrites view`'s server.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';

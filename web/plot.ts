@@ -100,7 +100,7 @@ function entriesIn(index: LogIndex, mode: XMode, a: number, b: number): [number,
   return [entryAtOrAfter(index, a), entryAtOrAfter(index, b) - 1];
 }
 
-export function selectionText(s: StepStats): string {
+function selectionText(s: StepStats): string {
   return [
     `entries ${int(s.from)}–${int(s.to)} (${int(s.entries)})`,
     `${int(s.writes)} write${s.writes === 1 ? '' : 's'} (${bytes(s.bytes)})`,
@@ -371,7 +371,6 @@ export function mountPlot(app: App): void {
   });
 
   app.on('loaded', () => {
-    selection = undefined;
     setSelection(undefined);
     reset();
   });

@@ -120,7 +120,8 @@ export function mountMarks(app: App): void {
     ((step > 0 ? li.nextElementSibling : li.previousElementSibling) as HTMLElement | null)?.focus();
   });
   app.on('loaded', ({ index }) => {
-    const steps = markSteps(index).filter((st) => st.mark);
+    const all = markSteps(index);
+    const steps = all.filter((st) => st.mark);
     list.replaceChildren(
       ...(steps.length
         ? steps.map((st) => {
@@ -143,7 +144,7 @@ export function mountMarks(app: App): void {
           })
         : [h('li', { class: 'muted' }, 'no marks in this log')]),
     );
-    tableBox.replaceChildren(...(steps.length ? [stepsTable(app, markSteps(index))] : [h('p', { class: 'muted' }, 'no marks in this log')]));
+    tableBox.replaceChildren(...(steps.length ? [stepsTable(app, all)] : [h('p', { class: 'muted' }, 'no marks in this log')]));
   });
   app.on('select', ({ entry }) => {
     for (const li of list.children) li.classList.toggle('selected', Number((li as HTMLElement).dataset.entry) === entry);

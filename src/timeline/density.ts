@@ -32,10 +32,7 @@ export type LayerColours = Readonly<Record<DataLayer, number>>;
 
 /** The layer an entry's data is drawn in: the strongest of its flags (plain writes, flags NONE, are 'write'). */
 export function layerOf(flags: number): DataLayer {
-  if (flags & Flag.DISCARD) return 'discard';
-  if (flags & Flag.FUA) return 'fua';
-  if (flags & Flag.METADATA) return 'metadata';
-  return 'write';
+  return DATA_LAYERS[layerIndex(flags)]!;
 }
 
 export function xOf(index: LogIndex, i: number, mode: XMode): number {
@@ -71,7 +68,7 @@ export interface Density {
 /** Shading levels; few enough that neighbouring cells of similar density merge in an SVG. */
 const LEVELS = 8;
 
-/** DATA_LAYERS index of an entry's layer (layerOf without the string). */
+/** DATA_LAYERS index of an entry's layer: discard, then FUA, then metadata, else write. */
 function layerIndex(flags: number): number {
   return flags & Flag.DISCARD ? 3 : flags & Flag.FUA ? 1 : flags & Flag.METADATA ? 2 : 0;
 }
