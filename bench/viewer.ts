@@ -12,10 +12,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
 import { startViewer } from '../src/node/view.ts';
-import { browserMissing, launch, SHOTS } from '../test/support/browser.ts';
+import { browserMissing, launch } from '../test/support/browser.ts';
 
 // Run from the repository root (the bundle runs from a temporary folder).
 const VIEWER = path.resolve('dist/web/index.html');
+const SHOTS = path.resolve('test-output/web');
 
 const gib = Number(process.argv[2] ?? 1);
 const runs = Number(process.argv[3] ?? 3);
