@@ -74,6 +74,12 @@ class ViewerService {
         return this.queued(async () => [await (await this.device(req.args.deviceBytes)).goTo(req.args.at, signal), []]);
       case 'diff':
         return this.queued(async () => [await (await this.device(req.args.deviceBytes)).diff(req.args.a, req.args.b, signal), []]);
+      case 'sector':
+        return this.queued(async () => {
+          const { a, b, sector, deviceBytes } = req.args;
+          const pair = await (await this.device(deviceBytes)).compareSector(a, b, sector, signal);
+          return [pair, [pair.before.buffer as ArrayBuffer, pair.after.buffer as ArrayBuffer]];
+        });
       case 'image':
         return this.queued(async () => {
           if (!this.state) throw new Error('no state yet: replay to a point first');

@@ -9,6 +9,7 @@ import { registerRecover } from './recover.ts';
 import { registerReplay } from './replay.ts';
 import { registerServe } from './serve.ts';
 import { registerView } from './view.ts';
+import { registerPlot } from './plot.ts';
 
 const program = new Command('logwrites')
   .description('Read, replay, check, explore and serve Linux dm-log-writes logs.')
@@ -29,6 +30,7 @@ registerAnalyze(program);
 registerExplore(program);
 registerServe(program);
 registerView(program);
+registerPlot(program);
 registerRecover(program);
 registerDemo(program);
 
