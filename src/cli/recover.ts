@@ -6,10 +6,12 @@ import type { Command } from 'commander';
 import { flagNames } from '../format.ts';
 import { recover, superWithCount, type Recovery } from '../recover.ts';
 import { openSource } from '../node/file.ts';
+import { guardWrite } from '../node/write-guard.ts';
 import { CliError, entryJson, stdout, withLog } from './common.ts';
 
 interface RecoverOptions {
   write?: boolean;
+  force?: boolean;
   backup?: string;
   json?: boolean;
 }
@@ -34,7 +36,8 @@ function verdict(r: Recovery): string {
 }
 
 /** Save the super sector to `backup` (never over an existing file), then rewrite it in place. */
-function rewriteSuper(logPath: string, r: Recovery, backup: string): void {
+function rewriteSuper(logPath: string, r: Recovery, backup: string, force: boolean): void {
+  guardWrite(`rewrite the super of ${logPath}`, { path: logPath }, force);
   const src = openSource(logPath);
   const isBlock = src.info.isBlockDevice;
   src.close();
@@ -87,7 +90,7 @@ export async function recoverCommand(logPath: string, o: RecoverOptions): Promis
     return r;
   }
   const backup = o.backup ?? `${logPath}.super-backup`;
-  rewriteSuper(logPath, r, backup);
+  rewriteSuper(logPath, r, backup, !!o.force);
   await verify(logPath, r.validEntries);
   if (!o.json) {
     stdout.line(`rewrote    nr_entries ${r.nrEntries} -> ${r.validEntries}; the old super sector is in ${backup}`);
@@ -102,6 +105,7 @@ export function registerRecover(program: Command): void {
     .description("after a crash: find the valid entries past (or short of) the super's nr_entries; --write fixes the count")
     .argument('<log>', 'log file or device (not in use by a live target)')
     .option('--write', 'rewrite nr_entries in the super to the number of valid entries')
+    .option('--force', 'rewrite even a log that is mounted or held by a running serve')
     .option('--backup <path>', 'where --write saves the original super sector (default <log>.super-backup; never overwritten)')
     .option('--json', 'the findings as one JSON object')
     .addHelpText('after', '\nExamples:\n  $ logwrites recover log.img\n  $ logwrites recover log.img --write --backup /root/log-super.bin')

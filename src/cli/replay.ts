@@ -8,9 +8,10 @@ import { replayLastWrites } from '../last-write.ts';
 import { PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { replay, type Step } from '../replay.ts';
-import { sharedDeviceHazard } from '../node/devices.ts';
 import { runCheck } from '../node/checker.ts';
-import { openTarget, replayHazard, type FileTarget } from '../node/target.ts';
+import { describePath } from '../node/file.ts';
+import { openTarget, type FileTarget } from '../node/target.ts';
+import { guardWrite } from '../node/write-guard.ts';
 import { CliError, EXIT_CHECK, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
 
@@ -59,10 +60,6 @@ export interface ReplaySummary {
   signal: NodeJS.Signals | null;
   checks: number;
   failures: CheckFailure[];
-}
-
-function refuseHazard(hazard: string | undefined, force: boolean): void {
-  if (hazard && !force) throw new CliError(`refusing to replay: ${hazard} (--force to do it anyway)`);
 }
 
 /**
@@ -126,23 +123,25 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       ...(o.sectors ? { sectors: o.sectors } : {}),
       discards: o.discard === 'zero',
     };
+    const info = describePath(targetPath);
+    if (!info) throw new CliError(`cannot open target ${targetPath}: it does not exist (replay writes onto an existing image or device)`);
+    let range: ScannedRange;
+    try {
+      // The target's size bounds the scan, so a forged entry is refused before it costs memory.
+      spec.target = { sectors: Math.floor(info.size / reader.sectorSize), force: !!o.force };
+      range = await scanRange(reader, spec, plan === 'last-write');
+    } catch (e) {
+      if (e instanceof PastTarget) throw new CliError(`refusing to replay: ${e.message} (--force to do it anyway)`);
+      throw e;
+    }
+    // Judged before the target is opened for writing.
+    const writeEnd = (range.highestSector + 1) * reader.sectorSize;
+    guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
     let target: FileTarget;
     try {
       target = openTarget(targetPath);
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
-    }
-    let range: ScannedRange;
-    try {
-      // The target's size bounds the scan, so a forged entry is refused before it costs memory.
-      refuseHazard(replayHazard(targetPath, target.info, source.info), !!o.force);
-      spec.target = { sectors: Math.floor(target.info.size / reader.sectorSize), force: !!o.force };
-      range = await scanRange(reader, spec, plan === 'last-write');
-      refuseHazard(sharedDeviceHazard(targetPath, target.info, source.info, (range.highestSector + 1) * reader.sectorSize), !!o.force);
-    } catch (e) {
-      target.close();
-      if (e instanceof PastTarget) throw new CliError(`refusing to replay: ${e.message} (--force to do it anyway)`);
-      throw e;
     }
     const summary: ReplaySummary = {
       plan,

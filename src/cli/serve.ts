@@ -50,6 +50,7 @@ async function serve(o: Record<string, string | boolean | undefined>): Promise<v
     logSize: o['logSize'] === undefined ? undefined : parseSize(o['logSize'] as string),
     onLogFull: o['onLogFull'] === 'fail' ? 'fail' : 'disable',
     control: o['control'] as string | undefined,
+    force: !!o['force'],
   };
   if (o['onLogFull'] !== undefined && o['onLogFull'] !== 'fail' && o['onLogFull'] !== 'disable') {
     throw new ServeError(`--on-log-full must be 'disable' or 'fail', not '${o['onLogFull']}'`);
@@ -83,6 +84,7 @@ export function registerServe(program: Command): void {
     .option('--sectorsize <bytes>', 'log sectorsize: 512 or 4096', undefined)
     .option('--size <bytes>', 'size of a data image to create (K, M, G, T suffixes)')
     .option('--append', 'continue an existing log after its last entry')
+    .option('--force', 'start an existing log over, and serve files the safety checks refuse (mounted, the log, held by another serve)')
     .option('--log-size <bytes>', 'room the log may use')
     .option('--on-log-full <what>', "'disable' (stop logging, like the kernel) or 'fail' (refuse writes)", 'disable')
     .option('--control <path>', 'control socket (default: <log>.control)')

@@ -11,6 +11,7 @@ import { scanRange } from '../range.ts';
 import { runCheck, type CheckResult } from './checker.ts';
 import { openSource, type FileSource } from './file.ts';
 import { openTarget, type FileTarget } from './target.ts';
+import { writeHazard } from './write-guard.ts';
 
 /** A regular file opened for reading and writing, as a cursor's device and a replay target. */
 class ImageFile {
@@ -47,8 +48,7 @@ function imageHazard(path: string, log: FileSource): string | undefined {
     return undefined;
   }
   if (!st.isFile()) return `${path} is not a regular file (working images are files that explore overwrites)`;
-  if (st.dev === log.info.dev && st.ino === log.info.ino) return `${path} is the log itself`;
-  return undefined;
+  return writeHazard({ path, keep: [{ name: 'the log', info: log.info }] });
 }
 
 /**

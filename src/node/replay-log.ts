@@ -10,7 +10,8 @@ import { Advance, LogReader, type Entry, type EntryCursor, type Position } from 
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
-import { openTarget, replayHazard, type FileTarget } from './target.ts';
+import { openTarget, type FileTarget } from './target.ts';
+import { writeHazard } from './write-guard.ts';
 
 const LONG_OPTIONS: LongOption[] = [
   { name: 'next-flush', arg: 'none' },
@@ -341,6 +342,11 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       return fail(io, `Couldn't open log ${logfile}: ${errno(e)}`);
     }
     if (o.replayfile !== undefined) {
+      // Judged before the target is opened for writing (upstream opens it first thing); find
+      // and count modes open it too but never write.
+      const writes = !o.find && !o.numEntries;
+      const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
+      if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
         target = openTarget(o.replayfile, { bounded: !o.force, writeBehind: true });
       } catch (e) {
@@ -365,8 +371,6 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       io.out.write(`Log version=1, sectorsize=${reader.sectorSize}, entries=${reader.nrEntries}\n`);
       return 0;
     }
-    const hazard = o.force ? undefined : replayHazard(o.replayfile!, target.info, source.info);
-    if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
     return await replayMode(reader, target, from, o, io);
   } catch (e) {
     if (e instanceof Exit) return e.status;
