@@ -36,8 +36,7 @@ function verdict(r: Recovery): string {
 }
 
 /** Save the super sector to `backup` (never over an existing file), then rewrite it in place. */
-function rewriteSuper(logPath: string, r: Recovery, backup: string, force: boolean): void {
-  guardWrite(`rewrite the super of ${logPath}`, { path: logPath }, force);
+function rewriteSuper(logPath: string, r: Recovery, backup: string): void {
   const src = openSource(logPath);
   const isBlock = src.info.isBlockDevice;
   src.close();
@@ -78,6 +77,8 @@ async function verify(logPath: string, want: number): Promise<void> {
 
 export async function recoverCommand(logPath: string, o: RecoverOptions): Promise<Recovery> {
   if (o.backup !== undefined && !o.write) throw new CliError('--backup goes with --write');
+  // A log a live server (or a mount) holds is judged first: its count is moving under us.
+  if (o.write) guardWrite(`rewrite the super of ${logPath}`, { path: logPath }, !!o.force);
   const r = await withLog(logPath, ({ reader }) => recover(reader));
   if (o.json) stdout.json({ ...r, trailing: r.trailing.map(entryJson) });
   else printRecovery(logPath, r);
@@ -90,7 +91,7 @@ export async function recoverCommand(logPath: string, o: RecoverOptions): Promis
     return r;
   }
   const backup = o.backup ?? `${logPath}.super-backup`;
-  rewriteSuper(logPath, r, backup, !!o.force);
+  rewriteSuper(logPath, r, backup);
   await verify(logPath, r.validEntries);
   if (!o.json) {
     stdout.line(`rewrote    nr_entries ${r.nrEntries} -> ${r.validEntries}; the old super sector is in ${backup}`);
