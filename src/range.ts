@@ -2,7 +2,7 @@
 // one header pass before anything is written: a corrupt range fails here, not half-way
 // through a replay.
 
-import { Flag } from './format.ts';
+import { Flag, flagNames } from './format.ts';
 import type { Entry, LogReader, Position } from './reader.ts';
 import { overlaps } from './replay.ts';
 import { SectorMap, ZEROED } from './sector-map.ts';
@@ -18,6 +18,9 @@ export function parsePointText(text: string): Point | undefined {
 }
 
 export const pointText = (p: Point) => ('mark' in p ? `mark:${p.mark}` : String(p.entry));
+
+/** Why a check or stop on entries with these flags never fired: `the range holds no FUA entry`. */
+export const holdsNo = (flags: number, where = 'the range') => `${where} holds no ${flagNames(flags).split('|').join(' or ')} entry`;
 
 export function isAt(p: Point, e: Entry): boolean {
   return 'mark' in p ? (e.flags & Flag.MARK) !== 0 && e.mark === p.mark : e.index === p.entry;

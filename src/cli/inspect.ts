@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { Flag, flagNames, parseFlags, type FlagName } from '../format.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { overlaps } from '../replay.ts';
-import { isAt, pointText, type Point } from '../range.ts';
+import { holdsNo, isAt, pointText, type Point } from '../range.ts';
 import { CliError, entryJson, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
 
 export interface LogInfo {
@@ -187,7 +187,11 @@ export function registerInspect(program: Command): void {
           else stdout.line(String(e.index));
           return;
         }
-        throw new CliError(started ? 'no such entry' : `start mark '${o.startMark}' is not in the log`);
+        if (!started) throw new CliError(`start mark '${o.startMark}' is not in the log`);
+        const from = o.startMark !== undefined ? `after mark '${o.startMark}'` : `from entry ${o.startEntry ?? 0} on`;
+        if (o.mark !== undefined) throw new CliError(`mark '${o.mark}' is not in the log${o.startMark !== undefined || o.startEntry ? ` ${from}` : ''}`);
+        if (o.entry !== undefined) throw new CliError(`entry ${o.entry} is not in the log (it counts ${reader.nrEntries} entries)`);
+        throw new CliError(`no such entry: ${holdsNo(o.nextFlush ? Flag.FLUSH : Flag.FUA, 'the log')} ${from}`);
       });
     });
 }

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import type { Command } from 'commander';
 import { parseFlags } from '../format.ts';
 import { replayLastWrites } from '../last-write.ts';
-import { PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
+import { holdsNo, PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { replay, type Step } from '../replay.ts';
 import { runCheck } from '../node/checker.ts';
@@ -60,6 +60,8 @@ export interface ReplaySummary {
   signal: NodeJS.Signals | null;
   checks: number;
   failures: CheckFailure[];
+  /** A check or stop condition that never fired, said so instead of passing silently. */
+  notes: string[];
 }
 
 /**
@@ -155,7 +157,11 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       signal: null,
       checks: 0,
       failures: [],
+      notes: [],
     };
+    if (spec.until && range.last && !(range.last.flags & spec.until)) {
+      summary.notes.push(`--until ${o.until} never fired: ${holdsNo(spec.until)}, so it ends at entry ${range.last.index}`);
+    }
     let interrupted: NodeJS.Signals | undefined;
     const onSignal = (sig: NodeJS.Signals) => void (interrupted = sig);
     process.on('SIGINT', onSignal);
@@ -183,6 +189,10 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       summary.seconds = (performance.now() - started) / 1000;
       summary.signal = interrupted ?? null;
     }
+    if (o.check && !summary.checks && !summary.interrupted) {
+      const why = 'every' in o.check ? `the range holds fewer than ${o.check.every} entries` : holdsNo(o.check.flags);
+      summary.notes.push(`checks: 0 run (${why})`);
+    }
     return summary;
   });
 }
@@ -197,6 +207,7 @@ function printSummary(s: ReplaySummary): void {
   stdout.line(`replayed ${where} (${s.entries} entries, plan ${s.plan}): ${(s.bytesWritten / 1048576).toFixed(1)} MiB written, ${(s.bytesZeroed / 1048576).toFixed(1)} MiB zeroed in ${s.seconds.toFixed(2)} s (${(mib / Math.max(s.seconds, 1e-6)).toFixed(0)} MiB/s)`);
   if (s.interrupted) stdout.line(`interrupted: the target is synced and holds the log up to entry ${s.lastEntry ?? '(partial)'}`);
   if (s.checks) stdout.line(`checks: ${s.checks} run, ${s.failures.length} failed${s.failures.length ? ` (first at entry ${s.failures[0]!.entry})` : ''}`);
+  for (const note of s.notes) stdout.line(note);
   for (const f of s.failures) stdout.line(`check failed at entry ${f.entry} (exit ${f.status}):\n${f.output.trimEnd().replace(/^/gm, '  ')}`);
 }
 

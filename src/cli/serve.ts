@@ -91,9 +91,11 @@ export function registerServe(program: Command): void {
     .addHelpText('after', `
 Example (the kernel documentation's recipe, without device-mapper):
   $ logwrites serve --dev data.img --log log.img --size 1G --socket /tmp/lw.sock &
-  $ nbdfuse /tmp/lw nbd+unix:///?socket=/tmp/lw.sock &    # or qemu-nbd, nbd-client
+  $ mkdir -p /tmp/lw && nbdfuse /tmp/lw 'nbd+unix:///?socket=/tmp/lw.sock' &
   $ losetup -f --show /tmp/lw/nbd && mkfs.ext4 /dev/loopN
   $ logwrites mark mkfs --control log.img.control
+  $ umount /mnt; losetup -d /dev/loopN; fusermount3 -u /tmp/lw; kill -INT %1
+The loop device turns FUA into write + flush: check such logs at flushes (--check flush).
 SIGINT or SIGTERM finishes requests in flight, logs the end mark and exits 0.`)
     .action((o) => guarded(prog, () => serve(o)));
   program

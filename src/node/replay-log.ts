@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../reader.ts';
+import { holdsNo } from '../range.ts';
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
@@ -274,6 +275,8 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
   const check: { every: number } | { flag: number } | undefined = o.check && (o.check.kind === 'number' ? { every: countOf(o.check.every) } : { flag: o.check.flag });
   let n = 0;
   let status = 0;
+  let checks = 0;
+  let stopped = false;
   try {
     await replay(reader, target, {
       from,
@@ -294,9 +297,11 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
       visit: (e, _applied, settle) => {
         n++;
         const stop = n === limit || shouldStop(e, o.stopFlags, o.endMark);
+        stopped ||= stop;
         const due = o.fsck !== undefined && check && ('every' in check ? n % check.every === 0 : (e.flags & check.flag) !== 0);
         if (!due) return stop ? 'stop' : 'next';
         const index = e.index;
+        checks++;
         return settle().then(() => {
           if (runFsck(o.fsck!)) return stop ? 'stop' : 'next';
           io.err(`Fsck errored out on entry ${index}`);
@@ -310,7 +315,25 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
     io.err(`${describeProblem(e.cause, S)} (${e.progress})`);
     return 1;
   }
+  // Upstream passes silently here; its stdout and status stay as they are, stderr says so.
+  if (status === 0) for (const note of vacuous(o, checks, stopped, n)) io.err(`replay-log: ${note}`);
   return status;
+}
+
+/** Checks that never ran and stop conditions that never fired, in a replay of `replayed` entries. */
+function vacuous(o: Options, checks: number, stopped: boolean, replayed: number): string[] {
+  const notes: string[] = [];
+  const what = (flags: number) => holdsNo(flags, `the ${replayed} replayed entries`).replace(' holds ', ' hold ');
+  if (o.fsck !== undefined && o.check && !checks) {
+    const arg = o.check.kind === 'number' ? String(o.check.every) : flagNames(o.check.flag).toLowerCase();
+    notes.push(`--check ${arg} ran the fsck command 0 times: ${o.check.kind === 'number' ? `only ${replayed} entries were replayed` : what(o.check.flag)}`);
+  }
+  if (!stopped && o.stopFlags) {
+    const options = [o.stopFlags & Flag.FLUSH && '--next-flush', o.stopFlags & Flag.FUA && '--next-fua'].filter(Boolean).join(' ');
+    const stop = o.endMark !== undefined ? `--end-mark ${Buffer.from(o.endMark).toString('utf8')} never fired: the ${replayed} replayed entries hold no such mark` : `${options} never fired: ${what(o.stopFlags)}`;
+    notes.push(`${stop}, so the replay went to the end of the log`);
+  }
+  return notes;
 }
 
 const errno = (e: unknown): string => {
