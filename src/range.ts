@@ -72,8 +72,14 @@ export class PastTarget extends Error {
   }
 }
 
+/** Entry numbers that end a range before it starts are refused before any walk (marks may repeat, so only a walk can tell). */
+export function checkOrder(from?: Point, to?: Point): void {
+  if (from && to && 'entry' in from && 'entry' in to && to.entry < from.entry) throw new RangeNotFound(`the range ${from.entry}..${to.entry} ends before it starts`);
+}
+
 /** Walk the headers of the range once: where it starts, where it ends, what it touches. */
 export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = false): Promise<ScannedRange> {
+  checkOrder(spec.from, spec.to);
   const map = buildMap ? new SectorMap(reader.sectorSize) : undefined;
   let start: Position | undefined = spec.from ? undefined : reader.first;
   let last: Entry | undefined;

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { Flag, flagNames, parseFlags, type FlagName } from '../format.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { overlaps } from '../replay.ts';
-import { holdsNo, isAt, pointText, type Point } from '../range.ts';
+import { checkOrder, holdsNo, isAt, pointText, type Point } from '../range.ts';
 import { CliError, entryJson, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
 
 export interface LogInfo {
@@ -86,6 +86,7 @@ export interface ListFilter {
 
 /** Entries within [from, to] that pass the filters; the walk ends after `to`. */
 export async function* filtered(reader: LogReader, f: ListFilter, pastEnd = false): AsyncGenerator<Entry> {
+  checkOrder(f.from, f.to);
   let started = !f.from;
   for await (const e of reader.entries({ pastEnd })) {
     started ||= isAt(f.from!, e);
@@ -109,8 +110,9 @@ export function registerInspect(program: Command): void {
     .option('--json', 'one JSON object')
     .addHelpText('after', '\nExample:\n  $ logwrites info log.img --json')
     .action(async (path: string, o: { json?: boolean }) => {
-      await withLog(path, async ({ reader }) => {
-        const i = await logInfo(reader);
+      await withLog(path, async ({ reader, source, crash }) => {
+        // A cut log is read as its valid prefix; its super and its size are still what they are.
+        const i = { ...(await logInfo(reader)), ...(crash ? { nrEntries: crash.nrEntries, logBytes: source.size } : {}) };
         if (o.json) stdout.json(i);
         else printInfo(path, i);
       });
@@ -130,6 +132,8 @@ export function registerInspect(program: Command): void {
     .addHelpText('after', '\nExamples:\n  $ logwrites list log.img --flags FUA --from mark:mkfs\n  $ logwrites list log.img --sectors 0-2047 --checksum --json')
     .action(async (path: string, o: ListFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean }) => {
       await withLog(path, async ({ reader }) => {
+        // Every point is found (a header walk) before the first row is printed.
+        if (o.from || o.to) for await (const _ of filtered(reader, o, o.pastEnd));
         const S = reader.sectorSize;
         const sums = o.checksum ? await checksummer(reader) : undefined;
         if (!o.json) stdout.line(`${'entry'.padStart(8)}  ${'offset'.padStart(12)}  ${'flags'.padEnd(20)}  what${sums ? '  crc32c xxh64' : ''}`);
@@ -138,7 +142,7 @@ export function registerInspect(program: Command): void {
           if (o.json) stdout.json({ ...entryJson(e), ...sum });
           else stdout.line(tableRow(e, S) + (sum ? `  ${sum.crc32c} ${sum.xxh64}` : ''));
         }
-      });
+      }, { readsPastEnd: !!o.pastEnd });
     });
 
   program

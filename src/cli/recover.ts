@@ -7,7 +7,7 @@ import { flagNames } from '../format.ts';
 import { recover, superWithCount, type Recovery } from '../recover.ts';
 import { openSource } from '../node/file.ts';
 import { guardWrite } from '../node/write-guard.ts';
-import { CliError, entryJson, stdout, withLog } from './common.ts';
+import { CliError, entryJson, stdout, withLog, type OpenLog } from './common.ts';
 
 interface RecoverOptions {
   write?: boolean;
@@ -68,18 +68,22 @@ function rewriteSuper(logPath: string, r: Recovery, backup: string): void {
 
 /** Read the rewritten log back: every counted entry must now walk cleanly. */
 async function verify(logPath: string, want: number): Promise<void> {
-  await withLog(logPath, async ({ reader }) => {
+  const walk = async ({ reader }: OpenLog) => {
     let n = 0;
     for await (const b of reader.batches({ payloads: true })) n += b.entries.length;
     if (reader.nrEntries !== want || n !== want) throw new CliError(`after rewriting, ${logPath} counts ${reader.nrEntries} and walks ${n} entries, not ${want}`);
-  });
+  };
+  await withLog(logPath, walk, NO_NOTE);
 }
+
+/** recover is what the crash note points to: it says everything itself. */
+const NO_NOTE = { crashNote: false };
 
 export async function recoverCommand(logPath: string, o: RecoverOptions): Promise<Recovery> {
   if (o.backup !== undefined && !o.write) throw new CliError('--backup goes with --write');
   // A log a live server (or a mount) holds is judged first: its count is moving under us.
   if (o.write) guardWrite(`rewrite the super of ${logPath}`, { path: logPath }, !!o.force);
-  const r = await withLog(logPath, ({ reader }) => recover(reader));
+  const r = await withLog(logPath, ({ reader }) => recover(reader), NO_NOTE);
   if (o.json) stdout.json({ ...r, trailing: r.trailing.map(entryJson) });
   else printRecovery(logPath, r);
   if (!o.write) {

@@ -1,6 +1,7 @@
 // `logwrites replay`: a range of a log onto an image or device, by the fastest plan that
 // gives the same result, with checks at chosen points and a summary of what happened.
 
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Command } from 'commander';
 import { parseFlags } from '../format.ts';
@@ -127,6 +128,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     };
     const info = describePath(targetPath);
     if (!info) throw new CliError(`cannot open target ${targetPath}: it does not exist (replay writes onto an existing image or device)`);
+    if (fs.statSync(targetPath).isDirectory()) throw new CliError(`cannot open target ${targetPath}: it is a directory`);
     let range: ScannedRange;
     try {
       // The target's size bounds the scan, so a forged entry is refused before it costs memory.
