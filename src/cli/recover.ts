@@ -3,7 +3,8 @@
 
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { flagNames } from '../format.ts';
+import { Flag, flagNames } from '../format.ts';
+import type { Entry } from '../reader.ts';
 import { recover, superWithCount, type Recovery } from '../recover.ts';
 import { openSource } from '../node/file.ts';
 import { guardWrite } from '../node/write-guard.ts';
@@ -11,20 +12,42 @@ import { CliError, entryJson, stdout, withLog, type OpenLog } from './common.ts'
 
 interface RecoverOptions {
   write?: boolean;
+  verbose?: boolean;
   force?: boolean;
   backup?: string;
   json?: boolean;
 }
 
-function printRecovery(path: string, r: Recovery): void {
+const entryLine = (e: Entry) => {
+  const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `sector ${e.sector}+${e.nrSectors}` : '';
+  return `entry ${e.index} at byte ${e.offset}: ${flagNames(e.flags, e.flagsHigh)} ${what}`.trimEnd();
+};
+
+/** Counts of the recovered entries by kind, e.g. `3 writes, 1 flush, 1 mark`. */
+function kinds(entries: readonly Entry[]): string {
+  const n = { write: 0, discard: 0, flush: 0, FUA: 0, mark: 0 };
+  for (const e of entries) {
+    if (e.flags & Flag.MARK) n.mark++;
+    else if (e.flags & Flag.DISCARD) n.discard++;
+    else if (e.nrSectors) n.write++;
+    if (e.flags & Flag.FLUSH) n.flush++;
+    if (e.flags & Flag.FUA) n.FUA++;
+  }
+  return Object.entries(n).filter(([, v]) => v).map(([k, v]) => `${v} ${k}${v === 1 || k === 'FUA' ? '' : k.endsWith('sh') ? 'es' : 's'}`).join(', ');
+}
+
+function printRecovery(path: string, r: Recovery, verbose: boolean): void {
   const past = r.validEntries - r.nrEntries;
   stdout.line(`log        ${path} (sectorsize ${r.sectorSize})`);
   stdout.line(`super      nr_entries ${r.nrEntries}`);
   stdout.line(`valid      ${r.validEntries} entries, ending at byte ${r.end}${past > 0 ? ` (${past} past nr_entries)` : ''}`);
   stdout.line(`stopped    ${r.stoppedBecause}`);
-  for (const e of r.trailing) {
-    const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `sector ${e.sector}+${e.nrSectors}` : '';
-    stdout.line(`  entry ${e.index} at byte ${e.offset}: ${flagNames(e.flags, e.flagsHigh)} ${what}`.trimEnd());
+  const [first, last] = [r.trailing[0], r.trailing[r.trailing.length - 1]];
+  if (verbose) for (const e of r.trailing) stdout.line(`  ${entryLine(e)}`);
+  else if (first && last) {
+    stdout.line(`recovered  ${r.trailing.length} entries past nr_entries: ${kinds(r.trailing)}`);
+    stdout.line(`first      ${entryLine(first)}`);
+    if (last !== first) stdout.line(`last       ${entryLine(last)}`);
   }
   if (past > 0) stdout.line('note       headers are checked, payloads cannot be (the format has no checksums)');
 }
@@ -85,7 +108,7 @@ export async function recoverCommand(logPath: string, o: RecoverOptions): Promis
   if (o.write) guardWrite(`rewrite the super of ${logPath}`, { path: logPath }, !!o.force);
   const r = await withLog(logPath, ({ reader }) => recover(reader), NO_NOTE);
   if (o.json) stdout.json({ ...r, trailing: r.trailing.map(entryJson) });
-  else printRecovery(logPath, r);
+  else printRecovery(logPath, r, !!o.verbose);
   if (!o.write) {
     if (!o.json) stdout.line(verdict(r) + (r.validEntries !== r.nrEntries ? ' (the old super is saved first)' : ''));
     return r;
@@ -112,6 +135,7 @@ export function registerRecover(program: Command): void {
     .option('--write', 'rewrite nr_entries in the super to the number of valid entries')
     .option('--force', 'rewrite even a log that is mounted or held by a running serve')
     .option('--backup <path>', 'where --write saves the original super sector (default <log>.super-backup; never overwritten)')
+    .option('--verbose', 'list every recovered entry (by default: counts, the first and the last)')
     .option('--json', 'the findings as one JSON object')
     .addHelpText('after', '\nExamples:\n  $ logwrites recover log.img\n  $ logwrites recover log.img --write --backup /root/log-super.bin')
     .action(async (path: string, o: RecoverOptions) => {
