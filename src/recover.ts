@@ -114,9 +114,12 @@ export async function crashSigns(reader: LogReader): Promise<CrashSigns | undefi
 /** A path as the shell reads it back. */
 const shellWord = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
 
+/** The command that shows what a crash left in a log. */
+export const recoverHint = (logPath: string) => `logwrites recover ${shellWord(logPath)}`;
+
 /** The one line a command that read a crashed log says about it, with the command to run. */
 export function crashNote(logPath: string, c: CrashSigns): string {
-  const run = `logwrites recover ${shellWord(logPath)}`;
+  const run = recoverHint(logPath);
   if (c.cutAt) {
     return `${logPath} ends inside entry ${c.cutAt.index} at byte ${c.cutAt.offset} (nr_entries says ${c.nrEntries}), as a crashed log can; read as its ${c.validEntries} whole entries (see: ${run})`;
   }

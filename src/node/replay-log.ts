@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../reader.ts';
 import { holdsNo } from '../range.ts';
+import { crashNote, crashSigns, recoverHint } from '../recover.ts';
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
@@ -195,6 +196,12 @@ function describeProblem(e: LogFormatError | PastTargetEnd, S: number, version?:
   }
 }
 
+/** For a log that ends inside a counted entry, what to run (added to the line upstream prints). */
+function cutHint(e: LogFormatError | PastTargetEnd, log: string): string {
+  const cut = e instanceof LogFormatError && (e.kind === 'truncated-header' || e.kind === 'truncated-payload');
+  return cut ? `; the log ends inside a counted entry, as a crashed log can (see: ${recoverHint(log)})` : '';
+}
+
 /** A u64 count as a number: counts stay below 2^53, so a larger limit or period simply never comes. */
 const countOf = (v: bigint) => (v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v));
 
@@ -241,18 +248,19 @@ function startPosition(reader: LogReader, o: Options, io: Io): Position {
   return c.position;
 }
 
-function findMode(reader: LogReader, from: Position, o: Options, io: Io): number {
+async function findMode(reader: LogReader, from: Position, o: Options, io: Io): Promise<number> {
   const limit = countOf(o.limit);
   let found: EntryCursor | undefined;
   try {
     found = seekNext(reader, from, o, io, (c, n) => n === limit || shouldStop(c, o.stopFlags, o.endMark));
   } catch (e) {
     if (!(e instanceof LogFormatError)) throw e;
-    io.err(describeProblem(e, reader.sectorSize));
+    io.err(describeProblem(e, reader.sectorSize) + cutHint(e, o.logfile!));
     return 255; // upstream returns -1 from main here
   }
   if (!found) {
     io.err("Couldn't find entry");
+    await notePastEnd(reader, o, io);
     return 1;
   }
   io.out.write(`${found.index}@${found.position.offset / reader.sectorSize}\n`);
@@ -312,12 +320,19 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
     });
   } catch (e) {
     if (!(e instanceof ReplayError)) throw e;
-    io.err(`${describeProblem(e.cause, S)} (${e.progress})`);
+    io.err(`${describeProblem(e.cause, S)} (${e.progress})${cutHint(e.cause, o.logfile!)}`);
     return 1;
   }
   // Upstream passes silently here; its stdout and status stay as they are, stderr says so.
   if (status === 0) for (const note of vacuous(o, checks, stopped, n)) io.err(`replay-log: ${note}`);
+  if (status === 0 && !stopped) await notePastEnd(reader, o, io);
   return status;
+}
+
+/** After a walk to the end of the counted entries: one stderr line if valid ones follow (a crashed log). */
+async function notePastEnd(reader: LogReader, o: Options, io: Io): Promise<void> {
+  const signs = await crashSigns(reader);
+  if (signs && !signs.cutAt) io.err(`replay-log: ${crashNote(o.logfile!, signs)}`);
 }
 
 /** Checks that never ran and stop conditions that never fired, in a replay of `replayed` entries. */
@@ -382,10 +397,10 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       from = startPosition(reader, o, io);
     } catch (e) {
       if (!(e instanceof LogFormatError)) throw e;
-      return fail(io, describeProblem(e, reader.sectorSize));
+      return fail(io, describeProblem(e, reader.sectorSize) + cutHint(e, logfile));
     }
     if ((o.fsck === undefined) !== (o.check === undefined)) fail(io, USAGE);
-    if (o.find) return findMode(reader, from, o, io);
+    if (o.find) return await findMode(reader, from, o, io);
     if (o.numEntries) {
       io.out.write(`${reader.nrEntries}\n`);
       return 0;
