@@ -162,7 +162,8 @@ async function whyNotNext(reader: LogReader, at: Position): Promise<string> {
 
 /** The super sector `original` with nr_entries set to `nrEntries`, every other byte kept. */
 export function superWithCount(original: Uint8Array, nrEntries: number): Uint8Array {
-  const out = original.slice();
+  // A copy even of a Buffer (whose slice() is a view).
+  const out = new Uint8Array(original);
   new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(NR_ENTRIES_AT, BigInt(nrEntries), true);
   return out;
 }
