@@ -84,7 +84,8 @@ export function parseEntryBound(index: LogIndex, text: string): number | undefin
   if (!t) return undefined;
   const p = parsePointText(t) ?? { mark: t };
   if ('entry' in p) return p.entry;
-  const m = index.marks.find((k) => k.text === p.mark);
-  if (!m) throw new Error(`no entry number or mark named '${p.mark}'`);
+  if ('end' in p) return index.count - 1;
+  const m = index.marks.filter((k) => k.text === p.mark)[(p.nth ?? 1) - 1];
+  if (!m) throw new Error(`no entry number or mark named '${t.replace(/^mark:/, '')}'`);
   return m.index;
 }

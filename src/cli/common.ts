@@ -76,9 +76,12 @@ export async function withLog<T>(path: string, fn: (log: OpenLog) => Promise<T>,
   }
 }
 
+/** What a point may be, for --help and errors. */
+export const POINT_HELP = 'an entry number, mark:NAME (mark:NAME#2: its second occurrence) or end';
+
 export function parsePoint(text: string): Point {
   const p = parsePointText(text);
-  if (!p) throw new InvalidArgumentError(`'${text}' is neither an entry number nor mark:<name>`);
+  if (!p) throw new InvalidArgumentError(`'${text}' is not a point: ${POINT_HELP}`);
   return p;
 }
 
@@ -87,10 +90,10 @@ export function parseCount(text: string): number {
   return Number(text);
 }
 
-/** `A-B` (inclusive) or a single sector `A`. */
+/** `A..B` (inclusive; `A-B` too) or a single sector `A`. */
 export function parseSectorRange(text: string): { start: number; end: number } {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw new InvalidArgumentError(`'${text}' is not a sector range A-B`);
+  const m = /^(\d+)(?:(?:\.\.|-)(\d+))?$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a sector range A..B`);
   const start = Number(m[1]);
   const end = m[2] === undefined ? start : Number(m[2]);
   if (end < start) throw new InvalidArgumentError(`sector range ${text} ends before it starts`);

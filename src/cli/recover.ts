@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { Flag, flagNames } from '../format.ts';
 import type { Entry } from '../reader.ts';
+import { sectorsText } from '../units.ts';
 import { recover, superWithCount, type Recovery } from '../recover.ts';
 import { openSource } from '../node/file.ts';
 import { guardWrite } from '../node/write-guard.ts';
@@ -19,7 +20,7 @@ interface RecoverOptions {
 }
 
 const entryLine = (e: Entry) => {
-  const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `sector ${e.sector}+${e.nrSectors}` : '';
+  const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? sectorsText(e.sector, e.nrSectors) : '';
   return `entry ${e.index} at byte ${e.offset}: ${flagNames(e.flags, e.flagsHigh)} ${what}`.trimEnd();
 };
 

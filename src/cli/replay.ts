@@ -13,7 +13,7 @@ import { runCheck } from '../node/checker.ts';
 import { describePath } from '../node/file.ts';
 import { openTarget, type FileTarget } from '../node/target.ts';
 import { guardWrite } from '../node/write-guard.ts';
-import { CliError, EXIT_CHECK, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
+import { CliError, EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
 
 /** When to run the checker: after entries with these flags, or every N entries. */
@@ -219,11 +219,11 @@ export function registerReplay(program: Command): void {
     .description('replay a range of a log onto an image file or block device')
     .argument('<log>', 'log file or device')
     .argument('<target>', 'image file or block device to write (must exist)')
-    .option('--from <point>', 'first entry, inclusive: a number or mark:<name> (default: the first)', parsePoint)
-    .option('--to <point>', 'last entry, inclusive: a number or mark:<name> (default: the last)', parsePoint)
+    .option('--from <point>', `first entry, inclusive (default: the first): ${POINT_HELP}`, parsePoint)
+    .option('--to <point>', `last entry, inclusive (default: end): ${POINT_HELP}`, parsePoint)
     .option('--limit <n>', 'at most n entries', parseCount)
     .option('--until <flags>', 'end at the first entry with one of these flags, e.g. fua or flush')
-    .option('--sectors <A-B>', 'only entries touching device sectors A..B (log sector units)', parseSectorRange)
+    .option('--sectors <A..B>', 'only entries touching device sectors A to B, inclusive (log sector units)', parseSectorRange)
     .option('--discard <mode>', 'zero: discards write zeros; skip: ignore them', 'zero')
     .option('--plan <plan>', 'last-write: only the final version of each sector (default without checks); sequential: entry by entry')
     .option('--check <when>', 'run the checker after entries with these flags (fua, flush, mark) or every N entries', parseCheckAt)
