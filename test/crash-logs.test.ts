@@ -9,6 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { superWithCount } from '../src/recover.ts';
 import { kernelLog, ROOT, scratchDir, zeroImage } from './support/fixtures.ts';
 import { oracleRead } from './support/oracle.ts';
+import { SAMPLE_ENTRIES, sampleLog } from './support/sample-logs.ts';
+import { Flag } from '../src/format.ts';
 
 const dir = scratchDir('crash-logs');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -155,5 +157,34 @@ describe('checks and stops that cannot fire', () => {
       stdout: '',
       stderr: 'replay-log: --next-flush never fired: the 2 replayed entries hold no FLUSH entry, so the replay went to the end of the log\n',
     });
+  });
+});
+
+describe('one point language', () => {
+  // The sample log with mark 'one' again after 'two': entries 3 (one), 6 (two), 7 (one).
+  const repeated = path.join(dir, 'repeated.log');
+  const list = [...SAMPLE_ENTRIES.slice(0, 7), { sector: 0, nrSectors: 0, flags: Flag.MARK, mark: 'one' }, ...SAMPLE_ENTRIES.slice(7)];
+  fs.writeFileSync(repeated, sampleLog(512, list).bytes);
+  const indexes = (...args: string[]) => logwrites('list', repeated, '--json', ...args).stdout.trim().split('\n').map((l) => JSON.parse(l).index);
+
+  it('mark:NAME#2 is the second occurrence, mark:NAME the first, end the last entry', () => {
+    expect(indexes('--from', 'mark:one', '--to', 'mark:two')).toEqual([3, 4, 5, 6]);
+    expect(indexes('--from', 'mark:one#2', '--to', 'end')).toEqual([7, 8, 9, 10]);
+    expect(indexes('--from', 'mark:two', '--to', 'mark:one#2')).toEqual([6, 7]);
+    const img = zeroImage(dir, 'points.img', 64 * 1024);
+    expect(logwrites('replay', repeated, img, '--from', 'mark:one#2', '--to', 'end').stdout).toMatch(/^replayed entries 7\.\.10 /);
+    expect(logwrites('diff', repeated, 'mark:one', 'mark:one#2').status).toBe(0);
+  });
+
+  it('a point that is not one, or a third occurrence that is not there, is one line', () => {
+    expect(logwrites('list', repeated, '--from', 'one')).toEqual({ status: 1, stdout: '', stderr: "logwrites: option '--from <point>' argument 'one' is invalid. 'one' is not a point: an entry number, mark:NAME (mark:NAME#2: its second occurrence) or end (run with --help for usage)\n" });
+    expect(logwrites('list', repeated, '--from', 'mark:one#3')).toEqual({ status: 1, stdout: '', stderr: 'logwrites: --from mark:one#3 is not in the log\n' });
+  });
+
+  it('sectors read A..B, sizes carry a human size beside the bytes', () => {
+    expect(logwrites('list', repeated, '--sectors', '16..17').stdout).toContain('sectors 16..19 (2048 bytes = 2 KiB)');
+    expect(logwrites('list', repeated, '--sectors', '8').stdout).toContain('sector 8 (512 bytes)');
+    const tiny = zeroImage(dir, 'tiny.img', 512);
+    expect(logwrites('replay', repeated, tiny).stderr).toMatch(/past the end of the target \(1 sector\) /);
   });
 });
