@@ -3,6 +3,7 @@
 
 import type { Command } from 'commander';
 import { controlRequest, ServeError, startServer, type ServeOptions } from '../node/serve.ts';
+import { bytesText } from '../units.ts';
 
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
@@ -57,7 +58,7 @@ async function serve(o: Record<string, string | boolean | undefined>): Promise<v
   }
   const server = await startServer(opts);
   const e = server.export;
-  process.stdout.write(`serving ${opts.dev} (${e.size} bytes, sectorsize ${e.blockSize}) at ${server.uri}\n`);
+  process.stdout.write(`serving ${opts.dev} (${bytesText(e.size)}, sectorsize ${e.blockSize}) at ${server.uri}\n`);
   process.stdout.write(`control socket ${server.controlPath}\n`);
   await new Promise<void>((resolve) => {
     const quit = () => {
