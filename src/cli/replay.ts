@@ -143,7 +143,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
     let target: FileTarget;
     try {
-      target = openTarget(targetPath);
+      target = openTarget(targetPath, { grow: !!o.force });
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
     }

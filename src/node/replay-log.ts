@@ -386,7 +386,7 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
       if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
-        target = openTarget(o.replayfile, { bounded: !o.force, writeBehind: true });
+        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true });
       } catch (e) {
         return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }
