@@ -68,11 +68,9 @@ describe('valid entries past nr_entries', () => {
     const r = replayLog('--log', past, '--replay', img, '--end-mark', 'dm-log-writes-end');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(
-      `replay-log: --end-mark dm-log-writes-end never fired: the ${COUNTED} replayed entries hold no such mark, so the replay went to the end of the log\n` + `replay-log: ${pastNote}\n`,
-    );
+    expect(r.stderr).toBe(`replay-log: --end-mark dm-log-writes-end never fired: the ${COUNTED} replayed entries hold no such mark, so the replay went to the end of the log; ${pastNote}\n`);
     const find = replayLog('--log', past, '--find', '--end-mark', 'dm-log-writes-end');
-    expect(find).toEqual({ status: 1, stdout: '', stderr: `Couldn't find entry\nreplay-log: ${pastNote}\n` });
+    expect(find).toEqual({ status: 1, stdout: '', stderr: `Couldn't find entry; ${pastNote}\n` });
   });
 
   it('recover summarises; --verbose lists every entry', () => {

@@ -259,8 +259,9 @@ async function findMode(reader: LogReader, from: Position, o: Options, io: Io): 
     return 255; // upstream returns -1 from main here
   }
   if (!found) {
-    io.err("Couldn't find entry");
-    await notePastEnd(reader, o, io);
+    // Upstream's line, and on it what a crashed log holds past the count.
+    const note = await pastEndNote(reader, o);
+    io.err(`Couldn't find entry${note ? `; ${note}` : ''}`);
     return 1;
   }
   io.out.write(`${found.index}@${found.position.offset / reader.sectorSize}\n`);
@@ -323,16 +324,17 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
     io.err(`${describeProblem(e.cause, S)} (${e.progress})${cutHint(e.cause, o.logfile!)}`);
     return 1;
   }
-  // Upstream passes silently here; its stdout and status stay as they are, stderr says so.
-  if (status === 0) for (const note of vacuous(o, checks, stopped, n)) io.err(`replay-log: ${note}`);
-  if (status === 0 && !stopped) await notePastEnd(reader, o, io);
+  if (status !== 0) return status;
+  // Upstream passes silently here; its stdout and status stay as they are, and stderr gets one line.
+  const notes = [...vacuous(o, checks, stopped, n), ...(stopped ? [] : [await pastEndNote(reader, o)])].filter(Boolean);
+  if (notes.length) io.err(`replay-log: ${notes.join('; ')}`);
   return status;
 }
 
-/** After a walk to the end of the counted entries: one stderr line if valid ones follow (a crashed log). */
-async function notePastEnd(reader: LogReader, o: Options, io: Io): Promise<void> {
+/** After a walk to the end of the counted entries: what valid ones follow (a crashed log), if any. */
+async function pastEndNote(reader: LogReader, o: Options): Promise<string | undefined> {
   const signs = await crashSigns(reader);
-  if (signs && !signs.cutAt) io.err(`replay-log: ${crashNote(o.logfile!, signs)}`);
+  return signs && !signs.cutAt ? crashNote(o.logfile!, signs) : undefined;
 }
 
 /** Checks that never ran and stop conditions that never fired, in a replay of `replayed` entries. */
