@@ -7,7 +7,7 @@
 // since there nothing but the header itself vouches for an entry.
 
 import { decodeHeader, LogFormatError, payloadBytes } from './format.ts';
-import type { ByteSource, Entry, LogReader, Position } from './reader.ts';
+import { Advance, type ByteSource, type Entry, type LogReader, type Position } from './reader.ts';
 
 /** Byte offset of nr_entries (a u64) in the super. */
 const NR_ENTRIES_AT = 16;
@@ -95,20 +95,29 @@ export async function crashSigns(reader: LogReader): Promise<CrashSigns | undefi
   let at: Position = reader.first;
   const signs = (validEntries: number, end: number, cutAt?: CrashSigns['cutAt']): CrashSigns => ({ nrEntries: reader.nrEntries, validEntries, end, ...(cutAt ? { cutAt } : {}) });
   try {
-    for await (const b of reader.batches()) {
-      for (const e of b.entries) {
-        if (e.payloadOffset + e.payloadLength > size) return signs(e.index, at.offset, { index: e.index, offset: e.offset });
-        at = { index: e.index + 1, offset: e.payloadOffset + e.payloadLength };
+    // The cursor walks without allocating per entry: this runs before every command.
+    const c = reader.cursor({ reuseBuffer: true });
+    for (let step = c.advance(); step !== Advance.End; step = c.advance()) {
+      if (step === Advance.Read) {
+        await c.fill();
+        continue;
       }
+      if (c.payloadOffset + c.payloadLength > size) return signs(c.index, at.offset, { index: c.index, offset: c.offset });
+      at = c.position;
     }
   } catch (e) {
     if (e instanceof LogFormatError && e.kind === 'truncated-header') return signs(at.index, at.offset, { index: at.index, offset: at.offset });
     if (e instanceof LogFormatError) return undefined;
     throw e;
   }
+  return pastEndSigns(reader, at);
+}
+
+/** Valid entries past nr_entries, looked for from `at`, the end of the counted entries (a walk that got there knows it). */
+export async function pastEndSigns(reader: LogReader, at: Position): Promise<CrashSigns | undefined> {
   let last: Entry | undefined;
   for await (const e of pastEnd(reader, at)) last = e;
-  return last ? signs(last.index + 1, last.payloadOffset + last.payloadLength) : undefined;
+  return last ? { nrEntries: reader.nrEntries, validEntries: last.index + 1, end: last.payloadOffset + last.payloadLength } : undefined;
 }
 
 /** A path as the shell reads it back. */

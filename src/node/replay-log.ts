@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../reader.ts';
 import { holdsNo } from '../range.ts';
-import { crashNote, crashSigns, recoverHint } from '../recover.ts';
+import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../recover.ts';
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
@@ -286,8 +286,9 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
   let status = 0;
   let checks = 0;
   let stopped = false;
+  let end: Position | undefined;
   try {
-    await replay(reader, target, {
+    const r = await replay(reader, target, {
       from,
       discards: o.discard,
       sectors,
@@ -319,6 +320,7 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
         });
       },
     });
+    end = r.last ? { index: r.last.index + 1, offset: r.last.payloadOffset + r.last.payloadLength } : from;
   } catch (e) {
     if (!(e instanceof ReplayError)) throw e;
     io.err(`${describeProblem(e.cause, S)} (${e.progress})${cutHint(e.cause, o.logfile!)}`);
@@ -326,14 +328,14 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
   }
   if (status !== 0) return status;
   // Upstream passes silently here; its stdout and status stay as they are, and stderr gets one line.
-  const notes = [...vacuous(o, checks, stopped, n), ...(stopped ? [] : [await pastEndNote(reader, o)])].filter(Boolean);
+  const notes = [...vacuous(o, checks, stopped, n), ...(stopped ? [] : [await pastEndNote(reader, o, end)])].filter(Boolean);
   if (notes.length) io.err(`replay-log: ${notes.join('; ')}`);
   return status;
 }
 
-/** After a walk to the end of the counted entries: what valid ones follow (a crashed log), if any. */
-async function pastEndNote(reader: LogReader, o: Options): Promise<string | undefined> {
-  const signs = await crashSigns(reader);
+/** After a walk to the end of the counted entries (at `end`, when known): what valid ones follow (a crashed log), if any. */
+async function pastEndNote(reader: LogReader, o: Options, end?: Position): Promise<string | undefined> {
+  const signs = end ? await pastEndSigns(reader, end) : await crashSigns(reader);
   return signs && !signs.cutAt ? crashNote(o.logfile!, signs) : undefined;
 }
 
