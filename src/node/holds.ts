@@ -86,6 +86,11 @@ export function hold(items: readonly { carrier: Pick<Carrier, 'kind' | 'key'>; p
   } catch {
     // Another user made it: it is theirs and already shared.
   }
+  // Servers killed with SIGKILL leave entries behind; each new server sweeps them away.
+  for (const name of fs.readdirSync(dir)) {
+    const h = readHold(path.join(dir, name));
+    if (h && !alive(h)) fs.rmSync(path.join(dir, name), { force: true });
+  }
   const mine: Hold = { pid: process.pid, started: startTime(process.pid) ?? '', path: '', role: '' };
   const taken: string[] = [];
   const release = () => {
