@@ -5,6 +5,7 @@
 
 import { Flag, flagNames, type FlagName } from './format.ts';
 import type { Entry, Position } from './reader.ts';
+import type { Point } from './range.ts';
 
 export interface MarkRef {
   readonly index: number;
@@ -224,8 +225,13 @@ export function positionOf(index: LogIndex, i: number): Position {
 }
 
 /** The entry of the first mark with this text, or -1. */
-export function markEntry(index: LogIndex, text: string): number {
-  return index.marks.find((m) => m.text === text)?.index ?? -1;
+export const markEntry = (index: LogIndex, text: string): number => pointEntry(index, { mark: text });
+
+/** The entry a point names (`end`: the last indexed; `mark:NAME#n`: its nth occurrence), or -1. */
+export function pointEntry(index: LogIndex, p: Point): number {
+  if ('entry' in p) return p.entry;
+  if ('end' in p) return index.count - 1;
+  return index.marks.filter((m) => m.text === p.mark)[(p.nth ?? 1) - 1]?.index ?? -1;
 }
 
 /** The first entry at or after `from` with any of `flags`, or -1. */

@@ -3,14 +3,16 @@
 import type { Command } from 'commander';
 import { diffPoints } from '../diff.ts';
 import { Flag, flagNames } from '../format.ts';
-import { isAt, pointText, type Point } from '../range.ts';
+import { pointFinder, pointText, type Point } from '../range.ts';
 import type { LogReader } from '../reader.ts';
-import { CliError, parseCount, parsePoint, stdout, withLog } from './common.ts';
+import { bytesText, sectorsText } from '../units.ts';
+import { CliError, parseCount, parsePoint, POINT_HELP, stdout, withLog } from './common.ts';
 
 /** The entry number a point names (one header pass). */
 async function resolve(reader: LogReader, p: Point): Promise<number> {
   if ('entry' in p && p.entry < reader.nrEntries) return p.entry;
-  for await (const e of reader.entries()) if (isAt(p, e)) return e.index;
+  const at = pointFinder(p, reader.nrEntries);
+  for await (const e of reader.entries()) if (at(e)) return e.index;
   throw new CliError(`${pointText(p)} is not in the log`);
 }
 
@@ -73,7 +75,7 @@ export function registerAnalyze(program: Command): void {
     .command('diff')
     .description('device sector ranges whose content differs between two points, with the entries responsible')
     .argument('<log>', 'log file or device')
-    .argument('<a>', 'first point: entry number or mark:<name> (state after that entry)', parsePoint)
+    .argument('<a>', `first point, the state after that entry: ${POINT_HELP}`, parsePoint)
     .argument('<b>', 'second point, after a', parsePoint)
     .option('--json', 'a JSON array of {sector, nrSectors, entries}')
     .addHelpText('after', '\nThe device is taken to be all zeros before the first entry.\n\nExample:\n  $ logwrites diff log.img mark:mkfs mark:fsync')
@@ -84,7 +86,7 @@ export function registerAnalyze(program: Command): void {
         const ranges = await diffPoints(reader, ia, ib);
         if (o.json) return stdout.json(ranges);
         const S = reader.sectorSize;
-        for (const r of ranges) stdout.line(`sectors ${r.sector}-${r.sector + r.nrSectors - 1} (${r.nrSectors * S} bytes): entries ${r.entries.join(',')}`);
+        for (const r of ranges) stdout.line(`${sectorsText(r.sector, r.nrSectors)} (${bytesText(r.nrSectors * S)}): entries ${r.entries.join(',')}`);
         stdout.line(`${ranges.length} changed ranges, ${ranges.reduce((n, r) => n + r.nrSectors, 0) * S} bytes, between entry ${ia} and entry ${ib}`);
       });
     });
@@ -104,7 +106,7 @@ export function registerAnalyze(program: Command): void {
           n++;
           const what = e.flags & Flag.DISCARD ? 'discard' : 'write';
           if (o.json) stdout.json({ entry: e.index, offset: e.offset, what, sector: e.sector, nrSectors: e.nrSectors, flags: flagNames(e.flags, e.flagsHigh) });
-          else stdout.line(`${String(e.index).padStart(8)}  ${what.padEnd(7)}  sectors ${e.sector}+${e.nrSectors}  ${flagNames(e.flags, e.flagsHigh)}`);
+          else stdout.line(`${String(e.index).padStart(8)}  ${what.padEnd(7)}  ${sectorsText(e.sector, e.nrSectors)}  ${flagNames(e.flags, e.flagsHigh)}`);
         }
         if (!o.json && !n) stdout.line(`no entry touches sector ${sector}`);
       });

@@ -3,11 +3,11 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { autoShard, MAX_EXHAUSTIVE_WRITES, mergeReports, SHARD_VARIABLES, STRATEGY_KINDS, type EpochSelection, type ShardEnvironment, type Strategy, type StrategyKind } from '../explore.ts';
 import { exploreLog, materializeToFile, readReport, writeReport, type ExploreReport, type ExploreSummary, type Shard } from '../node/explore.ts';
 import type { Point } from '../range.ts';
-import { CliError, EXIT_CHECK, parseCount, parsePoint, stdout } from './common.ts';
+import { CliError, EXIT_CHECK, parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
 
 interface ExploreCliOptions {
   image?: string;
@@ -185,13 +185,13 @@ export function registerExplore(program: Command): void {
     .argument('[out]', 'with --materialize: the image to write')
     .option('--image <path>', 'working image (created, or overwritten: explore owns its content)')
     .option('--exec <cmd>', 'checker, run by /bin/sh; {image} is the image path (also $LOGWRITES_TARGET); exit 0 = consistent')
-    .option('--strategy <names>', 'flush, prefix, omit-one, random, exhaustive; comma-separated or repeated (default prefix); the state at every FLUSH is always checked', collect, [])
+    .addOption(new Option('--strategy <names>', 'flush, prefix, omit-one, random, exhaustive; comma-separated or repeated; the state at every FLUSH is always checked').argParser(collect).default([], 'prefix'))
     .option('--states <n>', 'random: states per epoch', positive, 100)
     .option('--seed <n>', 'random: seed', parseCount, 1)
     .option('--max-writes <n>', 'exhaustive: only epochs of at most n writes', parseCount, 10)
     .option('--epochs <FROM..TO>', 'explore these epochs (numbered from 0; epoch k starts at the k-th FLUSH)', parseEpochs)
-    .option('--from <point>', 'explore from the epoch holding this entry or mark:<name>', parsePoint)
-    .option('--to <point>', 'explore to the epoch holding this entry or mark:<name>', parsePoint)
+    .option('--from <point>', `explore from the epoch holding this point: ${POINT_HELP}`, parsePoint)
+    .option('--to <point>', `explore to the epoch holding this point: ${POINT_HELP}`, parsePoint)
     .option('--max-states <n>', 'generate at most n states in all', parseCount)
     .option('--jobs <n>', 'run n checkers at once, each on its own copy of the image', positive, 1)
     .option('--size <bytes>', 'device size (default: the image size or what the log reaches, the larger)', parseSize)

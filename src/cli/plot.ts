@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { decodeSuper } from '../format.ts';
 import { indexLog } from '../indexer.ts';
-import { markEntry, type LogIndex } from '../log-index.ts';
+import { pointEntry, type LogIndex } from '../log-index.ts';
 import { pointText, type Point } from '../range.ts';
 import { LAYERS, xExtent, type Layer, type XMode } from '../timeline/density.ts';
 import { buildScene, LIGHT } from '../timeline/scene.ts';
@@ -25,7 +25,7 @@ interface PlotOptions {
 }
 
 function entryOf(index: LogIndex, p: Point): number {
-  const i = 'entry' in p ? p.entry : markEntry(index, p.mark);
+  const i = pointEntry(index, p);
   if (i < 0 || i >= index.count) throw new CliError(`${pointText(p)} is not in the log (entries 0..${index.count - 1})`);
   return i;
 }

@@ -33,6 +33,7 @@ import { scanRange } from '../range.ts';
 import { runCheck, type CheckResult } from './checker.ts';
 import { openSource, type FileSource } from './file.ts';
 import { openTarget, type FileTarget } from './target.ts';
+import { writeHazard } from './write-guard.ts';
 
 export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../explore.ts';
 
@@ -71,8 +72,7 @@ function imageHazard(path: string, log: FileSource): string | undefined {
     return undefined;
   }
   if (!st.isFile()) return `${path} is not a regular file (working images are files that explore overwrites)`;
-  if (st.dev === log.info.dev && st.ino === log.info.ino) return `${path} is the log itself`;
-  return undefined;
+  return writeHazard({ path, keep: [{ name: 'the log', info: log.info }] });
 }
 
 /**
