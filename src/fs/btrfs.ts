@@ -240,23 +240,22 @@ class Btrfs implements Annotator {
    * Blocks in metadata chunks: named from the written bytes when given (a tree block's own
    * header, for this fs and this address), else from the state (its walk, or the header there).
    */
-  private async metadataPieces(iv: Interval, bytes: Uint8Array | undefined): Promise<Piece[]> {
+  private async metadataPieces(iv: Interval, bytes: Uint8Array): Promise<Piece[]> {
     const ns = this.nodesize;
     const out: Piece[] = [];
     for (let at = iv.start; at < iv.end; ) {
       const logical = this.logicalOf(at);
       const next = Math.min(iv.end, at + ns - (logical % ns));
-      out.push({ start: at, end: next, what: await this.metadataBlock(iv, at, logical, bytes?.subarray(at - iv.start, next - iv.start)) });
+      out.push({ start: at, end: next, what: await this.metadataBlock(iv, at, logical, bytes.subarray(at - iv.start, next - iv.start)) });
       at = next;
     }
     return out;
   }
 
-  private async metadataBlock(iv: Interval, at: number, logical: number, written: Uint8Array | undefined): Promise<What> {
+  /** A node-aligned block decodes from its bytes; the rest of a node is what the state says is there. */
+  private async metadataBlock(iv: Interval, at: number, logical: number, written: Uint8Array): Promise<What> {
     const node = logical - (logical % this.nodesize);
-    if (written && node === logical) {
-      return this.isNode(written, logical) ? this.header(written) : { class: 'btree', text: 'btrfs metadata, not a tree block', group: 'metadata' };
-    }
+    if (node === logical) return this.isNode(written, logical) ? this.header(written) : { class: 'btree', text: 'btrfs metadata, not a tree block', group: 'metadata' };
     if (iv.what.text !== CHUNK_TEXT) return iv.what;
     const b = await readAt(this.src, at - (logical - node), HEADER);
     return this.isNode(b, node) ? this.header(b) : { class: 'unknown', text: 'btrfs metadata chunk, unused', group: 'metadata' };

@@ -5,7 +5,7 @@
 
 import type { ByteSource } from '../reader.ts';
 import { be32, le16, le32, readAt, name } from './bytes.ts';
-import { answer, fileName, IntervalMap, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What, type WriteContext } from './what.ts';
+import { answer, fileName, IntervalMap, sliced, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What, type WriteContext } from './what.ts';
 
 export const EXT4_MAGIC = 0xef53;
 const SB_OFFSET = 1024;
@@ -24,11 +24,13 @@ const EXTENT_MAGIC = 0xf30a;
 const S_IFMT = 0xf000;
 const S_IFDIR = 0x4000;
 const S_IFLNK = 0xa000;
+const RESIZE_INO = 7;
 
 const JBD2_MAGIC = 0xc03b3998;
 const JBD2_INCOMPAT_64BIT = 0x2;
 const JBD2_INCOMPAT_CSUM_V2 = 0x8;
 const JBD2_INCOMPAT_CSUM_V3 = 0x10;
+const JBD2_KINDS: Record<number, string> = { 1: 'descriptor', 2: 'commit', 3: 'superblock', 4: 'superblock', 5: 'revoke' };
 const JBD2_FLAG_ESCAPE = 0x1;
 const JBD2_FLAG_SAME_UUID = 0x2;
 const JBD2_FLAG_LAST_TAG = 0x8;
@@ -227,18 +229,20 @@ class Ext4 implements Annotator {
         const ino = g * sb.ipg + i + 1;
         const inode = table.subarray(i * sb.inodeSize, (i + 1) * sb.inodeSize);
         if (!le16(inode, 0) && ino >= sb.firstIno) continue;
-        this.inodes.set(ino, await this.mapInode(inode));
+        this.inodes.set(ino, await this.mapInode(inode, ino));
       }
     }
   }
 
-  private async mapInode(inode: Uint8Array): Promise<InodeMap> {
+  private async mapInode(inode: Uint8Array, ino: number): Promise<InodeMap> {
     const flags = le32(inode, 32);
     const m: InodeMap = { mode: le16(inode, 0), runs: [], tree: [], extents: (flags & INODE_FLAG_EXTENTS) !== 0, xattr: le32(inode, 104) + (le16(inode, 118) * 0x1_0000_0000) };
     const iblock = inode.subarray(40, 100);
     const size = le32(inode, 4);
     if (flags & INODE_FLAG_INLINE) return m;
     if (m.extents) await this.walkExtents(iblock, m);
+    // The resize inode maps the reserved GDT blocks (already named): only its own block counts.
+    else if (ino === RESIZE_INO) m.tree.push({ block: le32(iblock, 52), level: 1 });
     // A fast symlink keeps its target in i_block instead of block numbers.
     else if ((m.mode & S_IFMT) !== S_IFLNK || size >= 60) await this.walkBlockMap(iblock, m);
     return m;
@@ -318,7 +322,7 @@ class Ext4 implements Annotator {
     if (!(sb.compat & COMPAT_HAS_JOURNAL) || !sb.journalInum) return undefined;
     const g = Math.floor((sb.journalInum - 1) / sb.ipg);
     const at = this.groups[g]!.inodeTable * sb.bs + ((sb.journalInum - 1) % sb.ipg) * sb.inodeSize;
-    const j = await this.mapInode(await readAt(this.src, at, sb.inodeSize));
+    const j = await this.mapInode(await readAt(this.src, at, sb.inodeSize), sb.journalInum);
     const blocks: number[] = [];
     for (const r of j.runs) for (let k = 0; k < r.len; k++) blocks[r.lblk + k] = r.pblk + k;
     this.journal.blocks = blocks;
@@ -345,6 +349,7 @@ class Ext4 implements Annotator {
     let jb = from.start;
     let seq = from.seq;
     for (let steps = 0; steps < maxlen && blocks[jb] !== undefined; steps++) {
+      // Only headers are read: a descriptor's data blocks are stepped over by its tag count.
       const b = await this.block(blocks[jb]!);
       if (be32(b, 0) !== JBD2_MAGIC || be32(b, 8) !== seq) break;
       const type = be32(b, 4);
@@ -410,38 +415,48 @@ class Ext4 implements Annotator {
   }
 
   /** JBD2 blocks, each named from its own header (or the descriptor that tagged it). */
-  private async journalPieces(iv: Interval, bytes: Uint8Array | undefined, context: WriteContext | undefined): Promise<Piece[]> {
+  private journalPieces(iv: Interval, bytes: Uint8Array, context: WriteContext | undefined): Piece[] {
     const bs = this.sb.bs;
     const out: Piece[] = [];
+    // Blocks that are neither headers nor tagged copies (zeros from mkfs, stale data) run together.
+    let plain: { start: number; first: number; last: number } | undefined;
+    const endPlain = (end: number) => {
+      if (!plain) return;
+      const { start, first, last } = plain;
+      out.push({ start, end, what: { class: 'journal', group: 'journal', text: first === last ? `jbd2 journal block ${first}` : `jbd2 journal blocks ${first}-${last}`, fields: { journalBlock: first, lastBlock: last } } });
+      plain = undefined;
+    };
     for (let at = iv.start; at < iv.end; ) {
-      const blockStart = at - (at % bs);
-      const next = Math.min(iv.end, blockStart + bs);
+      const next = Math.min(iv.end, at - (at % bs) + bs);
       const jb = Math.floor((iv.what.fileOffset! + (at - iv.start)) / bs);
       // The header is in the first bytes of the block: decode only when they are at hand.
-      let block: Uint8Array | undefined;
-      if (at === blockStart) block = bytes ? bytes.subarray(at - iv.start, next - iv.start) : await readAt(this.src, blockStart, Math.min(bs, 64));
-      out.push({ start: at, end: next, what: await this.journalBlock(jb, block, context) });
+      const what = at % bs === 0 ? this.journalBlock(jb, bytes.subarray(at - iv.start, next - iv.start), context) : undefined;
+      if (what) {
+        endPlain(at);
+        out.push({ start: at, end: next, what });
+      } else if (plain) plain.last = jb;
+      else plain = { start: at, first: jb, last: jb };
       at = next;
     }
+    endPlain(iv.end);
     return out;
   }
 
-  private async journalBlock(jb: number, block: Uint8Array | undefined, context: WriteContext | undefined): Promise<What> {
-    const base = { class: 'journal' as const, group: 'journal', fields: { journalBlock: jb } };
-    if (block && block.length >= 12 && be32(block, 0) === JBD2_MAGIC) {
+  /** A journal block's own header or the descriptor tag that names it; undefined when neither. */
+  private journalBlock(jb: number, block: Uint8Array, context: WriteContext | undefined): What | undefined {
+    if (block.length >= 12 && be32(block, 0) === JBD2_MAGIC) {
       const type = be32(block, 4);
       const seq = be32(block, 8);
-      const kind = ({ 1: 'descriptor', 2: 'commit', 3: 'superblock', 4: 'superblock', 5: 'revoke' } as Record<number, string>)[type];
-      if (kind === 'superblock') return { ...base, text: 'jbd2 superblock', fields: { journalBlock: jb, type } };
-      if (kind) return { ...base, text: `jbd2 ${kind} seq ${seq}`, fields: { journalBlock: jb, type, seq } };
+      const kind = JBD2_KINDS[type];
+      if (kind === 'superblock') return { class: 'journal', group: 'journal', text: 'jbd2 superblock', fields: { journalBlock: jb, type } };
+      if (kind) return { class: 'journal', group: 'journal', text: `jbd2 ${kind} seq ${seq}`, fields: { journalBlock: jb, type, seq } };
     }
     const home = context?.journalHome.get(jb);
-    if (home) {
-      const [h] = await this.what(home.home * this.sb.bs, (home.home + 1) * this.sb.bs);
-      return { ...base, text: `jbd2 copy of block ${home.home} seq ${home.seq} (${h?.what.text ?? 'unknown'})`, fields: { journalBlock: jb, home: home.home, seq: home.seq } };
-    }
-    return { ...base, text: `jbd2 journal block ${jb}` };
+    if (!home) return undefined;
+    const h = sliced(this.map.at(home.home * this.sb.bs, this.sb.bs));
+    return { class: 'journal', group: 'journal', text: `jbd2 copy of block ${home.home} seq ${home.seq} (${h.text})`, fields: { journalBlock: jb, home: home.home, seq: home.seq } };
   }
+
 
   /** Descriptor blocks among `bytes` name the home block of the journal blocks after them. */
   learn(start: number, bytes: Uint8Array, context: WriteContext): void {

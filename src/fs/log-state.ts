@@ -11,7 +11,7 @@
 // FLUSH entries), which names its home block.
 
 import { Flag } from '../format.ts';
-import type { ByteSource, Entry, LogReader } from '../reader.ts';
+import { Advance, type ByteSource, type Entry, type LogReader } from '../reader.ts';
 import { SectorMap, UNTOUCHED, ZEROED } from '../sector-map.ts';
 import { annotate } from './detect.ts';
 import { newContext, type Annotator, type Piece, type WriteContext } from './what.ts';
@@ -31,11 +31,12 @@ export function mapSource(reader: LogReader, map: SectorMap): ByteSource {
         if (src !== UNTOUCHED && src !== ZEROED) while (s + run < end && map.get(s + run) === src + run * S) run++;
         else while (s + run < end && (map.get(s + run) === UNTOUCHED || map.get(s + run) === ZEROED)) run++;
         if (src !== UNTOUCHED && src !== ZEROED) {
-          const bytes = await reader.source.read(src, run * S);
           // Device bytes [s*S, (s+run)*S) clipped to [offset, offset+length).
           const lo = Math.max(offset, s * S);
           const hi = Math.min(offset + length, (s + run) * S);
-          out.set(bytes.subarray(lo - s * S, hi - s * S), lo - offset);
+          const from = src + (lo - s * S);
+          if (reader.source.readInto) reader.source.readInto(from, out.subarray(lo - offset, hi - offset));
+          else out.set(await reader.source.read(from, hi - lo), lo - offset);
         }
         s += run;
       }
@@ -54,7 +55,7 @@ export async function stateAt(reader: LogReader, last: number): Promise<SectorMa
   return map;
 }
 
-function record(map: SectorMap, e: Entry): void {
+function record(map: SectorMap, e: Pick<Entry, 'sector' | 'nrSectors' | 'flags' | 'payloadOffset'>): void {
   if (e.nrSectors) map.set(e.sector, e.nrSectors, e.flags & Flag.DISCARD ? ZEROED : e.payloadOffset);
 }
 
@@ -77,9 +78,12 @@ export interface AnnotateOptions {
   built?: (a: Annotator | undefined, at: number) => void;
 }
 
+/** A write since the last state, kept small: what learning from its payload needs. */
 interface Written {
-  readonly entry: Entry;
-  readonly epoch: number;
+  readonly index: number;
+  readonly sector: number;
+  readonly payloadOffset: number;
+  readonly payloadLength: number;
 }
 
 /**
@@ -91,65 +95,100 @@ export async function* annotateEntries(reader: LogReader, wanted: readonly Entry
   const S = reader.sectorSize;
   const map = new SectorMap(S);
   const rangeOf = opts.range ?? ((e: Entry) => (e.nrSectors ? ([e.sector * S, (e.sector + e.nrSectors) * S] as const) : undefined));
+  /** Indices of the FLUSH entries: an entry's epoch is how many come before it. */
+  const flushes: number[] = [];
+  const epochOf = (index: number) => bisect(flushes, index);
   let next = 0;
-  let epoch = 0;
   let since: Written[] = [];
-  let last: Entry | undefined;
   const settle = async function* (at: number): AsyncGenerator<AnnotatedEntry> {
-    const pending: Written[] = [];
-    for (const w of since) if (next + pending.length < wanted.length && w.entry.index === wanted[next + pending.length]!.index) pending.push(w);
+    let end = next;
+    while (end < wanted.length && wanted[end]!.index <= at) end++;
+    const pending = wanted.slice(next, end);
     const annotator = await annotate(mapSource(reader, map));
     opts.built?.(annotator, at);
-    const contexts = annotator ? await learnEpochs(reader, annotator, since, pending) : new Map<number, WriteContext>();
-    for (const w of pending) {
+    // Payloads read to learn from are kept for the answers (journal writes are small).
+    const payloads = new Map<number, Uint8Array>();
+    const contexts = annotator?.learn ? await learnEpochs(reader, annotator, since, new Set(pending.map((e) => epochOf(e.index))), epochOf, payloads) : new Map<number, WriteContext>();
+    for (const e of pending) {
       next++;
-      const range = rangeOf(w.entry);
+      const range = rangeOf(e);
       if (!annotator || !range) {
-        yield { entry: w.entry, pieces: [], ...(annotator && { fs: annotator.fs }), state: at };
+        yield { entry: e, pieces: [], ...(annotator && { fs: annotator.fs }), state: at };
         continue;
       }
       const [start, end] = range;
-      const bytes = written(w.entry) && annotator.needsBytes(start, end) ? await payloadPart(reader, w.entry, start, end) : undefined;
-      const pieces = await annotator.what(start, end, bytes, contexts.get(w.epoch));
-      yield { entry: w.entry, pieces, fs: annotator.fs, state: at };
+      const kept = payloads.get(e.index);
+      const base = e.sector * S;
+      const bytes = kept ? kept.subarray(start - base, end - base) : written(e) && annotator.needsBytes(start, end) ? await payloadPart(reader, e, start, end) : undefined;
+      const pieces = await annotator.what(start, end, bytes, contexts.get(epochOf(e.index)));
+      yield { entry: e, pieces, fs: annotator.fs, state: at };
     }
     since = [];
   };
-  for await (const e of reader.entries({ pastEnd: opts.pastEnd ?? false })) {
-    record(map, e);
-    last = e;
-    since.push({ entry: e, epoch });
-    if (e.flags & Flag.FLUSH) epoch++;
-    if (e.flags & Flag.MARK && since.some((w) => next < wanted.length && w.entry.index >= wanted[next]!.index)) yield* settle(e.index);
-    else if (e.flags & Flag.MARK) since = [];
+  // A cursor walk: nothing is allocated per entry but the writes kept for learning.
+  const c = reader.cursor({ pastEnd: opts.pastEnd ?? false });
+  let last = -1;
+  for (;;) {
+    const step = c.advance();
+    if (step === Advance.Read) {
+      await c.fill();
+      continue;
+    }
+    if (step === Advance.End) break;
+    record(map, c);
+    last = c.index;
+    if (written(c)) since.push({ index: c.index, sector: c.sector, payloadOffset: c.payloadOffset, payloadLength: c.payloadLength });
+    if (c.flags & Flag.FLUSH) flushes.push(c.index);
+    if (c.flags & Flag.MARK) {
+      if (wanted[next]!.index <= c.index) yield* settle(c.index);
+      else since = [];
+    }
     if (next >= wanted.length) return;
   }
-  if (last) yield* settle(last.index);
+  if (last >= 0 && next < wanted.length) yield* settle(last);
 }
 
-const written = (e: Entry) => e.payloadLength > 0 && !(e.flags & Flag.DISCARD);
+/** How many of the ascending `sorted` are below `v`. */
+function bisect(sorted: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const written = (e: Pick<Entry, 'payloadLength' | 'flags'>) => e.payloadLength > 0 && !(e.flags & Flag.DISCARD);
 
 /** The entry's payload bytes for device bytes [start, end) (within what it wrote). */
-async function payloadPart(reader: LogReader, e: Entry, start: number, end: number): Promise<Uint8Array> {
+async function payloadPart(reader: LogReader, e: Pick<Entry, 'sector' | 'payloadOffset'>, start: number, end: number): Promise<Uint8Array> {
   const S = reader.sectorSize;
   const from = e.payloadOffset + (start - e.sector * S);
   return reader.source.read(from, end - start);
 }
 
-/** What the writes of each epoch that holds a wanted entry tell about each other (JBD2 tags). */
-async function learnEpochs(reader: LogReader, annotator: Annotator, since: readonly Written[], pending: readonly Written[]): Promise<Map<number, WriteContext>> {
+/** What the writes of the wanted epochs tell about each other (JBD2 tags), payloads kept. */
+async function learnEpochs(
+  reader: LogReader,
+  annotator: Annotator,
+  since: readonly Written[],
+  epochs: ReadonlySet<number>,
+  epochOf: (index: number) => number,
+  payloads: Map<number, Uint8Array>,
+): Promise<Map<number, WriteContext>> {
   const contexts = new Map<number, WriteContext>();
-  if (!annotator.learn) return contexts;
   const S = reader.sectorSize;
-  const epochs = new Set(pending.map((w) => w.epoch));
   for (const w of since) {
-    const e = w.entry;
-    if (!epochs.has(w.epoch) || !written(e)) continue;
-    const start = e.sector * S;
-    if (!annotator.needsBytes(start, start + e.payloadLength)) continue;
-    let ctx = contexts.get(w.epoch);
-    if (!ctx) contexts.set(w.epoch, (ctx = newContext()));
-    annotator.learn(start, await payloadPart(reader, e, start, start + e.payloadLength), ctx);
+    const epoch = epochOf(w.index);
+    const start = w.sector * S;
+    if (!epochs.has(epoch) || !annotator.needsBytes(start, start + w.payloadLength)) continue;
+    let ctx = contexts.get(epoch);
+    if (!ctx) contexts.set(epoch, (ctx = newContext()));
+    const bytes = await payloadPart(reader, w, start, start + w.payloadLength);
+    payloads.set(w.index, bytes);
+    annotator.learn!(start, bytes, ctx);
   }
   return contexts;
 }

@@ -131,6 +131,11 @@ export class IntervalMap {
     if (at < end) yield { start: at, end, what: UNKNOWN, slice: FIXED };
   }
 
+  /** The interval holding the block that starts at `start` (up to `blockSize` bytes of it). */
+  at(start: number, blockSize = 1): Interval {
+    return this.query(start, start + blockSize).next().value!;
+  }
+
   /** Whether any self-describing interval overlaps [start, end). */
   hasContent(start: number, end: number): boolean {
     for (let i = this.first(start); i < this.sorted.length && this.sorted[i]!.start < end; i++) if (this.sorted[i]!.slice.kind === 'content') return true;
@@ -175,9 +180,10 @@ export interface Annotator {
   /** The file system's block size in bytes (the unit a diff counts). */
   readonly blockSize: number;
   /**
-   * What device bytes [start, end) are, in order, covering the range. `bytes`, when given, are
-   * the bytes written there (an entry's payload): self-describing blocks (journal, log,
-   * btrfs tree blocks) are decoded from them rather than from the state.
+   * What device bytes [start, end) are, in order, covering the range. `bytes` are the bytes
+   * there (an entry's payload, or the state's own): self-describing blocks (journal, log,
+   * btrfs tree blocks) are decoded from them; without them those are named by place alone
+   * (`jbd2 journal`, `xfs log`, the tree block the state's walk found).
    */
   what(start: number, end: number, bytes?: Uint8Array, context?: WriteContext): Promise<Piece[]>;
   /** Every interval the metadata names, in device order (tests, the viewer's legend). */
@@ -245,18 +251,18 @@ export const fileName = (ino: number, path: string | undefined) => (path === und
 
 /**
  * Answer a query from an interval map: inode ranges resolved, self-describing intervals
- * handed to `decode` with the bytes (written ones, or read from the state).
+ * handed to `decode` with their bytes, or named by place alone when there are none.
  */
 export async function answer(
   map: IntervalMap,
   start: number,
   end: number,
-  decode: (iv: Interval, bytes: Uint8Array | undefined) => Piece[] | Promise<Piece[]>,
+  decode: (iv: Interval, bytes: Uint8Array) => Piece[] | Promise<Piece[]>,
   bytes?: Uint8Array,
 ): Promise<Piece[]> {
   const out: Piece[] = [];
   for (const iv of map.query(start, end)) {
-    if (iv.slice.kind === 'content') out.push(...(await decode(iv, bytes?.subarray(iv.start - start, iv.end - start))));
+    if (iv.slice.kind === 'content' && bytes) out.push(...(await decode(iv, bytes.subarray(iv.start - start, iv.end - start))));
     else out.push({ start: iv.start, end: iv.end, what: sliced(iv) });
   }
   return mergePieces(out);

@@ -347,8 +347,7 @@ class Xfs implements Annotator {
   }
 
   /** The log, 512-byte basic block by basic block: record headers carry their cycle and LSN. */
-  private async logPieces(iv: Interval, bytes: Uint8Array | undefined): Promise<Piece[]> {
-    const b = bytes ?? (await readAt(this.src, iv.start, iv.end - iv.start));
+  private logPieces(iv: Interval, b: Uint8Array): Piece[] {
     const out: Piece[] = [];
     for (let at = iv.start; at < iv.end; ) {
       const next = Math.min(iv.end, at - (at % BB) + BB);
