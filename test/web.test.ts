@@ -110,6 +110,9 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await page.locator('.rows .row').first().click();
     await expect.poll(() => text('#insp-crc32c')).toBe(e.crc32c);
     expect(await text('#insp-xxh64')).toBe(e.xxh64);
+    // What the entry wrote, as `list --fs` says.
+    const [fsRow] = cli<{ what: { text: string }[] }>('list', '--fs', '--json', '--from', String(e.index), '--to', String(e.index), log);
+    await expect.poll(() => text('#insp-fs'), { timeout: 20_000 }).toContain(fsRow!.what[0]!.text);
     const first = Buffer.alloc(8);
     const fd = fs.openSync(log, 'r');
     fs.readSync(fd, first, 0, 8, e.payloadOffset);
@@ -153,6 +156,10 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await page.locator('#state-form input[name=b]').fill('delete');
     await page.locator('#diff').click();
     await expect.poll(() => text('#diff-total'), { timeout: 20_000 }).toMatch(/^\d+ changed ranges?, [\d,]+ sectors/);
+    // Grouped by file and structure as `diff --fs` groups them.
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), 'diff', log, 'mark:files', 'mark:delete', '--fs'], { encoding: 'utf8' });
+    const summary = /^ext4 at entry \d+: (.*)$/m.exec(r.stdout)![1];
+    expect(await text('#diff-fs')).toBe(`ext4 at B: ${summary}`);
     await shot('state', '#state-panel');
   });
 

@@ -3,7 +3,7 @@
 import { MAX_IMAGE_BYTES, type Diff, type Point } from '../src/browser/device-state.ts';
 import { parseEntryBound } from '../src/browser/rows.ts';
 import type { Call } from '../src/browser/client.ts';
-import type { CallName, Result } from '../src/browser/protocol.ts';
+import type { CallName, DiffFs, Result } from '../src/browser/protocol.ts';
 import type { App } from './app.ts';
 import { byId, bytes, h, int, parseSize } from './dom.ts';
 
@@ -99,12 +99,13 @@ export function mountState(app: App): void {
   });
 }
 
-function diffView(d: Diff, S: number): Node[] {
+function diffView(d: Diff & { readonly fs: DiffFs }, S: number): Node[] {
   const sectors = d.runs.reduce((n, [, c]) => n + c, 0);
   return [
     h('p', {}, `A = entry ${int(d.a.at)}: fingerprint `, h('code', {}, d.a.fingerprint)),
     h('p', {}, `B = entry ${int(d.b.at)}: fingerprint `, h('code', {}, d.b.fingerprint)),
     h('p', { id: 'diff-total' }, `${int(d.runs.length)} changed range${d.runs.length === 1 ? '' : 's'}, ${int(sectors)} sectors (${bytes(sectors * S)})`),
+    h('p', { id: 'diff-fs' }, d.fs.fs ? `${d.fs.fs} at B: ${d.fs.text || 'nothing it names'}` : 'no file system recognised at B'),
     h(
       'ul',
       { class: 'runs' },
