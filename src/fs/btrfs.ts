@@ -8,7 +8,8 @@
 
 import type { ByteSource } from '../reader.ts';
 import { ascii, hex, le16, le32, le64, name, readAt } from './bytes.ts';
-import { answer, fileName, IntervalMap, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What } from './what.ts';
+import { MapAnnotator } from './base.ts';
+import { fileName, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What } from './what.ts';
 
 const SB_OFFSETS = [64 * 1024, 64 * 1024 * 1024, 256 * 1024 * 1024 * 1024];
 const SB_MAGIC = '_BHRfS_M';
@@ -55,10 +56,8 @@ interface Key {
   offset: number;
 }
 
-class Btrfs implements Annotator {
+class Btrfs extends MapAnnotator {
   readonly fs = 'btrfs' as const;
-  readonly map = new IntervalMap();
-  readonly blockSize: number;
   private readonly nodesize: number;
   private readonly fsid: string;
   private readonly devid: number;
@@ -66,10 +65,10 @@ class Btrfs implements Annotator {
   private readonly seen = new Set<number>();
 
   constructor(
-    private readonly src: ByteSource,
+    src: ByteSource,
     private readonly sb: Uint8Array,
   ) {
-    this.blockSize = le32(sb, 144);
+    super(src, le32(sb, 144));
     this.nodesize = le32(sb, 148);
     this.fsid = hex(sb, le64(sb, 188) & INCOMPAT_METADATA_UUID ? 571 : 32, 16);
     this.devid = le64(sb, 201);
@@ -224,23 +223,11 @@ class Btrfs implements Annotator {
     }
   }
 
-  intervals(): readonly Interval[] {
-    return this.map.all();
-  }
-
-  needsBytes(start: number, end: number): boolean {
-    return this.map.hasContent(start, end);
-  }
-
-  what(start: number, end: number, bytes?: Uint8Array): Promise<Piece[]> {
-    return answer(this.map, start, end, (iv, b) => this.metadataPieces(iv, b), bytes);
-  }
-
   /**
    * Blocks in metadata chunks: named from the written bytes when given (a tree block's own
    * header, for this fs and this address), else from the state (its walk, or the header there).
    */
-  private async metadataPieces(iv: Interval, bytes: Uint8Array): Promise<Piece[]> {
+  protected async decode(iv: Interval, bytes: Uint8Array): Promise<Piece[]> {
     const ns = this.nodesize;
     const out: Piece[] = [];
     for (let at = iv.start; at < iv.end; ) {

@@ -5,7 +5,8 @@
 
 import type { ByteSource } from '../reader.ts';
 import { be32, le16, le32, readAt, name } from './bytes.ts';
-import { answer, fileName, IntervalMap, sliced, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What, type WriteContext } from './what.ts';
+import { MapAnnotator } from './base.ts';
+import { fileName, sliced, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What, type WriteContext } from './what.ts';
 
 export const EXT4_MAGIC = 0xef53;
 const SB_OFFSET = 1024;
@@ -128,11 +129,8 @@ function hasBackup(sb: Super, g: number): boolean {
   return false;
 }
 
-class Ext4 implements Annotator {
+class Ext4 extends MapAnnotator {
   readonly fs = 'ext4' as const;
-  readonly map = new IntervalMap();
-  readonly blockSize: number;
-  private readonly sb: Super;
   private groups: Group[] = [];
   private readonly inodes = new Map<number, InodeMap>();
   private paths = new Map<number, string>();
@@ -140,19 +138,10 @@ class Ext4 implements Annotator {
   private journal = { blocks: [] as number[], incompat: 0, first: 1, maxlen: 0 };
 
   constructor(
-    private src: ByteSource,
-    sbBytes: Uint8Array,
+    src: ByteSource,
+    private readonly sb: Super,
   ) {
-    this.sb = parseSuper(sbBytes);
-    this.blockSize = this.sb.bs;
-  }
-
-  private block(n: number, count = 1): Promise<Uint8Array> {
-    return readAt(this.src, n * this.sb.bs, count * this.sb.bs);
-  }
-
-  private add(firstBlock: number, count: number, what: What, slice?: Interval['slice']): void {
-    this.map.add(firstBlock * this.sb.bs, (firstBlock + count) * this.sb.bs, what, slice);
+    super(src, sb.bs);
   }
 
   async build(): Promise<this> {
@@ -402,20 +391,8 @@ class Ext4 implements Annotator {
     }
   }
 
-  intervals(): readonly Interval[] {
-    return this.map.all();
-  }
-
-  needsBytes(start: number, end: number): boolean {
-    return this.map.hasContent(start, end);
-  }
-
-  what(start: number, end: number, bytes?: Uint8Array, context?: WriteContext): Promise<Piece[]> {
-    return answer(this.map, start, end, (iv, b) => this.journalPieces(iv, b, context), bytes);
-  }
-
   /** JBD2 blocks, each named from its own header (or the descriptor that tagged it). */
-  private journalPieces(iv: Interval, bytes: Uint8Array, context: WriteContext | undefined): Piece[] {
+  protected decode(iv: Interval, bytes: Uint8Array, context: WriteContext | undefined): Piece[] {
     const bs = this.sb.bs;
     const out: Piece[] = [];
     // Blocks that are neither headers nor tagged copies (zeros from mkfs, stale data) run together.
@@ -528,5 +505,5 @@ function journalOverlay(src: ByteSource, bs: number, copies: Map<number, Copy>):
 
 /** Build the ext4 annotator for a device state (its superblock already seen to be ext4). */
 export async function ext4Annotator(src: ByteSource): Promise<Annotator> {
-  return new Ext4(src, await readAt(src, SB_OFFSET, 1024)).build();
+  return new Ext4(src, parseSuper(await readAt(src, SB_OFFSET, 1024))).build();
 }

@@ -13,6 +13,7 @@
 import { Flag } from '../format.ts';
 import { Advance, type ByteSource, type Entry, type LogReader } from '../reader.ts';
 import { SectorMap, UNTOUCHED, ZEROED } from '../sector-map.ts';
+import { lowerBound } from '../explore/cursor.ts';
 import { annotate } from './detect.ts';
 import { newContext, type Annotator, type Piece, type WriteContext } from './what.ts';
 
@@ -97,7 +98,7 @@ export async function* annotateEntries(reader: LogReader, wanted: readonly Entry
   const rangeOf = opts.range ?? ((e: Entry) => (e.nrSectors ? ([e.sector * S, (e.sector + e.nrSectors) * S] as const) : undefined));
   /** Indices of the FLUSH entries: an entry's epoch is how many come before it. */
   const flushes: number[] = [];
-  const epochOf = (index: number) => bisect(flushes, index);
+  const epochOf = (index: number) => lowerBound(flushes, index);
   let next = 0;
   let since: Written[] = [];
   const settle = async function* (at: number): AsyncGenerator<AnnotatedEntry> {
@@ -146,18 +147,6 @@ export async function* annotateEntries(reader: LogReader, wanted: readonly Entry
     if (next >= wanted.length) return;
   }
   if (last >= 0 && next < wanted.length) yield* settle(last);
-}
-
-/** How many of the ascending `sorted` are below `v`. */
-function bisect(sorted: readonly number[], v: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 const written = (e: Pick<Entry, 'payloadLength' | 'flags'>) => e.payloadLength > 0 && !(e.flags & Flag.DISCARD);

@@ -4,7 +4,8 @@
 
 import type { ByteSource } from '../reader.ts';
 import { ascii, be16, be32, be64, name, readAt } from './bytes.ts';
-import { answer, fileName, IntervalMap, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What } from './what.ts';
+import { MapAnnotator } from './base.ts';
+import { fileName, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What } from './what.ts';
 
 const SB_MAGIC = 'XFSB';
 const LOG_MAGIC = 0xfeedbabe;
@@ -92,20 +93,16 @@ interface InodeMap {
   local?: DirEntry[];
 }
 
-class Xfs implements Annotator {
+class Xfs extends MapAnnotator {
   readonly fs = 'xfs' as const;
-  readonly map = new IntervalMap();
-  readonly blockSize: number;
-  private readonly sb: Super;
   private readonly inodes = new Map<number, InodeMap>();
   private paths = new Map<number, string>();
 
   constructor(
-    private readonly src: ByteSource,
-    sbBytes: Uint8Array,
+    src: ByteSource,
+    private readonly sb: Super,
   ) {
-    this.sb = parseSuper(sbBytes);
-    this.blockSize = this.sb.bs;
+    super(src, sb.bs);
   }
 
   /** Device block of an AG-relative block. */
@@ -117,14 +114,6 @@ class Xfs implements Annotator {
   private fsb(fsb: number): number {
     const shift = 2 ** this.sb.agblklog;
     return this.dev(Math.floor(fsb / shift), fsb % shift);
-  }
-
-  private block(devBlock: number, count = 1): Promise<Uint8Array> {
-    return readAt(this.src, devBlock * this.sb.bs, count * this.sb.bs);
-  }
-
-  private add(devBlock: number, count: number, what: What, slice?: Interval['slice']): void {
-    this.map.add(devBlock * this.sb.bs, (devBlock + count) * this.sb.bs, what, slice);
   }
 
   async build(): Promise<this> {
@@ -334,20 +323,8 @@ class Xfs implements Annotator {
     }
   }
 
-  intervals(): readonly Interval[] {
-    return this.map.all();
-  }
-
-  needsBytes(start: number, end: number): boolean {
-    return this.map.hasContent(start, end);
-  }
-
-  what(start: number, end: number, bytes?: Uint8Array): Promise<Piece[]> {
-    return answer(this.map, start, end, (iv, b) => this.logPieces(iv, b), bytes);
-  }
-
   /** The log, 512-byte basic block by basic block: record headers carry their cycle and LSN. */
-  private logPieces(iv: Interval, b: Uint8Array): Piece[] {
+  protected decode(iv: Interval, b: Uint8Array): Piece[] {
     const out: Piece[] = [];
     for (let at = iv.start; at < iv.end; ) {
       const next = Math.min(iv.end, at - (at % BB) + BB);
@@ -381,5 +358,5 @@ function extents(b: Uint8Array, n: number): Run[] {
 }
 
 export async function xfsAnnotator(src: ByteSource): Promise<Annotator> {
-  return new Xfs(src, await readAt(src, 0, 512)).build();
+  return new Xfs(src, parseSuper(await readAt(src, 0, 512))).build();
 }
