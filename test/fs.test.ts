@@ -139,6 +139,47 @@ describe.each(['ext4-512', 'ext4-fsync-many'] as const)('%s against debugfs and 
   });
 });
 
+describe('ext4 extent trees and ext2 block maps (images made by mkfs and debugfs)', () => {
+  const why = have('mkfs.ext4') && have('debugfs') ? '' : 'e2fsprogs (mkfs.ext4, debugfs) is not installed';
+  /** An image holding /f written by debugfs from `content`; debugfs's block list for it. */
+  const made = (mkfs: string, name: string, content: (file: string) => void) => {
+    const img = zeroImage(dir, `${name}.img`, 8 << 20);
+    const src = path.join(dir, `${name}.src`);
+    content(src);
+    expect(sh(`${mkfs} -q -b 1024 ${img} && debugfs -w -R "write ${src} f" ${img}`).status).toBe(0);
+    return { img, stat: sh(`debugfs -R "stat /f" ${img} 2>/dev/null`).stdout };
+  };
+
+  it.skipIf(why !== '')(`a fragmented file's extent-tree block and extents${why ? ` (skipped: ${why})` : ''}`, async () => {
+    // Every other 4 KiB written: 21 extents, more than the inode holds, so a tree of depth 1.
+    const { img, stat } = made('mkfs.ext4', 'frag', (src) => {
+      const fd = fs.openSync(src, 'w');
+      for (let i = 0; i <= 40; i += 2) fs.writeSync(fd, Buffer.from(`block ${i}`), 0, 7, i * 4096);
+      fs.ftruncateSync(fd, 200 * 1024);
+      fs.closeSync(fd);
+    });
+    const a = await annotatorOf(img);
+    const etb = [...stat.matchAll(/\(ETB(\d+)\):(\d+)/g)];
+    expect(etb.length).toBeGreaterThan(0);
+    for (const m of etb) expect(await textAt(a, Number(m[2]) * 1024, 1024)).toBe(`inode 12 /f extent tree level ${m[1]}`);
+    for (const m of stat.matchAll(/\((\d+)\):(\d+)/g)) {
+      const [p] = await a.what(Number(m[2]) * 1024, Number(m[2]) * 1024 + 1024);
+      expect(p!.what).toMatchObject({ text: 'inode 12 /f data', fileOffset: Number(m[1]) * 1024 });
+    }
+  });
+
+  it.skipIf(why !== '')(`an ext2 file's indirect block and the blocks it maps${why ? ` (skipped: ${why})` : ''}`, async () => {
+    const { img, stat } = made('mkfs.ext2', 'blockmap', (src) => fs.writeFileSync(src, Buffer.alloc(40_000, 7)));
+    const a = await annotatorOf(img);
+    const ind = /\(IND\):(\d+)/.exec(stat)!;
+    expect(await textAt(a, Number(ind[1]) * 1024, 1024)).toBe('inode 12 /f indirect block');
+    for (const m of stat.matchAll(/\((\d+)-(\d+)\):(\d+)-(\d+)/g)) {
+      const [p] = await a.what(Number(m[3]) * 1024, Number(m[3]) * 1024 + 1024);
+      expect(p!.what).toMatchObject({ text: 'inode 12 /f data', fileOffset: Number(m[1]) * 1024 });
+    }
+  });
+});
+
 const XFS_TYPES: Record<string, (ag: number, rest: string) => RegExp> = {
   sb: () => /^xfs superblock/,
   agf: (ag) => new RegExp(`^xfs AGF ${ag}$`),
