@@ -38,8 +38,11 @@ function objectid(b: Uint8Array, at: number): number {
 
 export const treeName = (owner: number) => TREE_NAMES[owner] ?? NEGATIVE_TREES[owner] ?? (owner >= FIRST_FREE_OBJECTID ? `subvolume ${owner}` : `tree ${owner}`);
 
+/** Whether a device state holds a btrfs superblock with sizes that make sense. */
 export async function isBtrfs(src: ByteSource): Promise<boolean> {
-  return ascii(await readAt(src, SB_OFFSETS[0]! + 64, 8), 0, 8) === SB_MAGIC;
+  const b = await readAt(src, SB_OFFSETS[0]!, 4096);
+  const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+  return ascii(b, 64, 8) === SB_MAGIC && pow2(le32(b, 144)) && pow2(le32(b, 148)) && le32(b, 148) <= 65536 && le32(b, 160) <= 2048;
 }
 
 interface Chunk {

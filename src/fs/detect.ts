@@ -18,8 +18,24 @@ export async function detectFs(src: ByteSource): Promise<FsName | undefined> {
   return undefined;
 }
 
+/** A file system was recognised but its metadata could not be read as such. */
+export class FsError extends Error {
+  readonly code = 'EFSMETA';
+  constructor(fs: FsName, cause: unknown) {
+    super(`${fs} metadata could not be read: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'FsError';
+  }
+}
+
 /** An annotator for the state, or undefined when no known file system is on it. */
 export async function annotate(src: ByteSource): Promise<Annotator | undefined> {
-  for (const k of KINDS) if (await k.is(src)) return k.build(src);
+  for (const k of KINDS) {
+    if (!(await k.is(src))) continue;
+    try {
+      return await k.build(src);
+    } catch (e) {
+      throw new FsError(k.fs, e);
+    }
+  }
   return undefined;
 }

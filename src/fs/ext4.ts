@@ -86,10 +86,13 @@ function parseSuper(b: Uint8Array): Super {
   };
 }
 
-/** Whether a device state starts with an ext2/3/4 superblock. */
+/** Whether a device state holds an ext2/3/4 superblock with a geometry that makes sense. */
 export async function isExt4(src: ByteSource): Promise<boolean> {
-  const b = await readAt(src, SB_OFFSET, 64);
-  return le16(b, 56) === EXT4_MAGIC;
+  const b = await readAt(src, SB_OFFSET, 1024);
+  if (le16(b, 56) !== EXT4_MAGIC || le32(b, 24) > 6) return false;
+  const sb = parseSuper(b);
+  const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+  return sb.bpg > 0 && sb.ipg > 0 && sb.groups > 0 && sb.groups < 1 << 24 && pow2(sb.inodeSize) && sb.inodeSize >= 128 && sb.inodeSize <= sb.bs && pow2(sb.descSize);
 }
 
 interface Group {
@@ -252,7 +255,9 @@ class Ext4 extends MapAnnotator {
         const child = le32(node, e + 4) + le16(node, e + 8) * 0x1_0000_0000;
         if (child >= this.sb.blocks) continue;
         m.tree.push({ block: child, level: depth - 1 });
-        await this.walkExtents(await this.block(child), m);
+        // Each level down holds depth one less: anything else (a loop in damaged metadata) stops here.
+        const below = await this.block(child);
+        if (le16(below, 6) === depth - 1) await this.walkExtents(below, m);
       }
     }
   }
@@ -288,7 +293,8 @@ class Ext4 extends MapAnnotator {
     if (!m || (m.mode & S_IFMT) !== S_IFDIR) return [];
     const out: DirEntry[] = [];
     for (const r of m.runs) {
-      if (r.unwritten) continue;
+      // A run past the end of the file system is damage, not a directory to read.
+      if (r.unwritten || r.pblk + r.len > this.sb.blocks) continue;
       const b = await this.block(r.pblk, r.len);
       for (let at = 0; at + 8 <= b.length; ) {
         const ino = le32(b, at);

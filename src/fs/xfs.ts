@@ -74,8 +74,13 @@ function parseSuper(b: Uint8Array): Super {
   };
 }
 
+/** Whether a device state starts with an xfs superblock with a geometry that makes sense. */
 export async function isXfs(src: ByteSource): Promise<boolean> {
-  return ascii(await readAt(src, 0, 4), 0, 4) === SB_MAGIC;
+  const b = await readAt(src, 0, 512);
+  if (ascii(b, 0, 4) !== SB_MAGIC) return false;
+  const sb = parseSuper(b);
+  const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+  return pow2(sb.bs) && sb.bs >= 512 && sb.bs <= 65536 && pow2(sb.sectsize) && sb.sectsize <= sb.bs && sb.agcount > 0 && sb.agblocks > 0 && pow2(sb.inodesize) && sb.agblklog < 32 && 2 ** sb.inopblog * sb.inodesize === sb.bs;
 }
 
 interface Run {
@@ -280,8 +285,8 @@ class Xfs extends MapAnnotator {
     const out: DirEntry[] = [];
     for (const r of m.data) {
       if (r.off * bs >= DIR_LEAF_OFFSET) continue;
-      const bytes = await this.block(this.fsb(r.block), r.len);
-      for (let at = 0; at + dirbs <= bytes.length; at += dirbs) out.push(...this.dataBlock(bytes.subarray(at, at + dirbs)));
+      // One directory block at a time: a damaged extent cannot ask for gigabytes at once.
+      for (let k = 0; k + dirbs / bs <= r.len; k += dirbs / bs) out.push(...this.dataBlock(await this.block(this.fsb(r.block) + k, dirbs / bs)));
     }
     return out.filter((e) => this.inodes.has(e.ino));
   }
