@@ -314,13 +314,15 @@ describe('logwrites list|blame|diff --fs', () => {
     expect(r.stdout).toMatch(/^ +134 .*jbd2 commit seq 3$/m);
     const j = lw('list', log(), '--fs', '--json', '--from', '134', '--to', '134');
     const row = JSON.parse(j.stdout.trim());
-    expect(row).toMatchObject({ index: 134, fs: 'ext4', fsState: 135, what: [{ class: 'journal', text: 'jbd2 commit seq 3', fields: { seq: 3 } }] });
+    expect(row).toMatchObject({ index: 134, fs: 'ext4', fsState: 135, fsWhat: [{ class: 'journal', text: 'jbd2 commit seq 3', fields: { seq: 3 } }] });
   });
 
   it('blame says what the sector was after each write', () => {
     const r = lw('blame', log(), '18434', '--fs');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ +123 +write .*inode 15 \/big data$/m);
+    const rows = lw('blame', log(), '18434', '--fs', '--json').stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.find((x) => x.entry === 123)).toMatchObject({ what: 'write', fs: 'ext4', fsWhat: [{ text: 'inode 15 /big data', path: '/big' }] });
   });
 
   it('diff groups the changes by file and structure', () => {

@@ -111,8 +111,8 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await expect.poll(() => text('#insp-crc32c')).toBe(e.crc32c);
     expect(await text('#insp-xxh64')).toBe(e.xxh64);
     // What the entry wrote, as `list --fs` says.
-    const [fsRow] = cli<{ what: { text: string }[] }>('list', '--fs', '--json', '--from', String(e.index), '--to', String(e.index), log);
-    await expect.poll(() => text('#insp-fs'), { timeout: 20_000 }).toContain(fsRow!.what[0]!.text);
+    const [fsRow] = cli<{ fsWhat: { text: string }[] }>('list', '--fs', '--json', '--from', String(e.index), '--to', String(e.index), log);
+    await expect.poll(() => text('#insp-fs'), { timeout: 20_000 }).toContain(fsRow!.fsWhat[0]!.text);
     const first = Buffer.alloc(8);
     const fd = fs.openSync(log, 'r');
     fs.readSync(fd, first, 0, 8, e.payloadOffset);

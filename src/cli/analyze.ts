@@ -77,7 +77,7 @@ export function registerAnalyze(program: Command): void {
     .argument('<a>', 'first point: entry number or mark:<name> (state after that entry)', parsePoint)
     .argument('<b>', 'second point, after a', parsePoint)
     .option(...FS_OPTION)
-    .option('--json', 'a JSON array of {sector, nrSectors, entries}; with --fs {fs, ranges (each with what), summary}')
+    .option('--json', 'a JSON array of {sector, nrSectors, entries}; with --fs {fs, ranges (each with fsWhat), summary}')
     .addHelpText('after', '\nThe device is taken to be all zeros before the first entry. With --fs, changes are named in the\nstate at b and grouped by file and structure.\n\nExample:\n  $ logwrites diff log.img mark:mkfs mark:fsync --fs')
     .action(async (path: string, a: Point, b: Point, o: { json?: boolean; fs?: boolean }) => {
       await withLog(path, async ({ reader }) => {
@@ -85,7 +85,7 @@ export function registerAnalyze(program: Command): void {
         if (ib <= ia) throw new CliError(`${pointText(b)} (entry ${ib}) is not after ${pointText(a)} (entry ${ia})`);
         const ranges = await diffPoints(reader, ia, ib);
         const fs = o.fs ? await diffWhat(reader, ib, ranges) : undefined;
-        if (o.json) return stdout.json(fs ? { fs: fs.fs, ranges: ranges.map((r, i) => ({ ...r, what: piecesJson(fs.ranges[i]!) })), summary: fs.summary } : ranges);
+        if (o.json) return stdout.json(fs ? { fs: fs.fs, ranges: ranges.map((r, i) => ({ ...r, fsWhat: piecesJson(fs.ranges[i]!) })), summary: fs.summary } : ranges);
         const S = reader.sectorSize;
         ranges.forEach((r, i) => stdout.line(`sectors ${r.sector}-${r.sector + r.nrSectors - 1} (${r.nrSectors * S} bytes): entries ${r.entries.join(',')}${fs ? `  ${whatText(fs.ranges[i]!)}` : ''}`));
         stdout.line(`${ranges.length} changed ranges, ${ranges.reduce((n, r) => n + r.nrSectors, 0) * S} bytes, between entry ${ia} and entry ${ib}`);

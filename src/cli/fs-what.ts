@@ -20,7 +20,7 @@ export interface EntryWhat {
 
 function entryWhat(a: AnnotatedEntry): EntryWhat {
   const text = a.fs ? whatText(a.pieces) : 'no file system recognised';
-  return { entry: a.entry, fs: { text, json: { fs: a.fs ?? null, fsState: a.state, what: piecesJson(a.pieces) } } };
+  return { entry: a.entry, fs: { text, json: { fs: a.fs ?? null, fsState: a.state, fsWhat: piecesJson(a.pieces) } } };
 }
 
 /** The entries, annotated with --fs (in one extra walk of the log), else passed through. */
