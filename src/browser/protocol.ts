@@ -1,7 +1,7 @@
 // The messages between the viewer page and its worker: each call names its arguments, its
 // progress reports and its result, so both ends are checked against one table.
 
-import type { Diff, Point } from './device-state.ts';
+import type { Diff, Point, SectorPair } from './device-state.ts';
 import type { LogIndex, Summary } from '../log-index.ts';
 import type { GroupSummary } from '../fs/summary.ts';
 import type { FsName, What } from '../fs/what.ts';
@@ -62,6 +62,8 @@ export interface Calls {
   /** Replay into memory up to entry `at` on a device of `deviceBytes`. */
   state: { args: { at: number; deviceBytes: number }; progress: never; result: Point };
   diff: { args: { a: number; b: number; deviceBytes: number }; progress: never; result: Diff & { readonly fs: DiffFs } };
+  /** One sector's bytes after entry a and after entry b. */
+  sector: { args: { a: number; b: number; sector: number; deviceBytes: number }; progress: never; result: SectorPair };
   /** The image as it is now, for download. */
   image: { args: Record<string, never>; progress: never; result: { blob: Blob; point: Point } };
   /** Stop call `id` (an open or a replay) at its next step. */

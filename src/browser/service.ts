@@ -84,6 +84,12 @@ class ViewerService {
           const d = await state.diff(req.args.a, req.args.b, signal);
           return [{ ...d, fs: await this.diffFs(state, d.runs) }, []];
         });
+      case 'sector':
+        return this.queued(async () => {
+          const { a, b, sector, deviceBytes } = req.args;
+          const pair = await (await this.device(deviceBytes)).compareSector(a, b, sector, signal);
+          return [pair, [pair.before.buffer as ArrayBuffer, pair.after.buffer as ArrayBuffer]];
+        });
       case 'image':
         return this.queued(async () => {
           if (!this.state) throw new Error('no state yet: replay to a point first');

@@ -93,7 +93,7 @@ async function sequential(reader: LogReader, target: FileTarget, targetPath: str
       if (o.check && o.exec !== undefined && due(o.check, e, n)) {
         await settle();
         summary.checks++;
-        const r = await runCheck(o.exec, targetPath, { LOGWRITES_ENTRY: String(e.index) });
+        const r = await runCheck(o.exec, targetPath, { env: { LOGWRITES_ENTRY: String(e.index) } });
         if (r.status !== 0) {
           summary.failures.push({ entry: e.index, status: r.status, output: r.output });
           if (!o.keepGoing) return 'stop';
@@ -128,7 +128,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     };
     let target: FileTarget;
     try {
-      target = openTarget(targetPath);
+      target = openTarget(targetPath, { grow: !!o.force });
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
     }

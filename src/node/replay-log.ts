@@ -342,7 +342,7 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
     }
     if (o.replayfile !== undefined) {
       try {
-        target = openTarget(o.replayfile, { bounded: !o.force, writeBehind: true });
+        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true });
       } catch (e) {
         return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }
