@@ -63,9 +63,13 @@ async function annotateAll(): Promise<{ entries: number; states: number; pieces:
 }
 
 /** One replay onto a fresh sparse image: by the default plan (last write) or entry by entry. */
-async function replayOnce(plan: 'last-write' | 'sequential'): Promise<void> {
+function freshImage(): void {
   fs.writeFileSync(img, '');
   fs.truncateSync(img, size);
+}
+
+async function replayOnce(plan: 'last-write' | 'sequential'): Promise<void> {
+  freshImage();
   const source = openSource(log);
   const target = openTarget(img);
   try {
@@ -79,8 +83,7 @@ async function replayOnce(plan: 'last-write' | 'sequential'): Promise<void> {
 }
 
 function cReplay(tool: string): void {
-  fs.writeFileSync(img, '');
-  fs.truncateSync(img, size);
+  freshImage();
   spawnSync(tool, ['--log', log, '--replay', img]);
 }
 
