@@ -36,7 +36,7 @@ function objectid(b: Uint8Array, at: number): number {
   return hi === 0xffffffff ? le32(b, at) - 0x1_0000_0000 : hi * 0x1_0000_0000 + le32(b, at);
 }
 
-export const treeName = (owner: number) => TREE_NAMES[owner] ?? NEGATIVE_TREES[owner] ?? (owner >= FIRST_FREE_OBJECTID ? `subvolume ${owner}` : `tree ${owner}`);
+const treeName = (owner: number) => TREE_NAMES[owner] ?? NEGATIVE_TREES[owner] ?? (owner >= FIRST_FREE_OBJECTID ? `subvolume ${owner}` : `tree ${owner}`);
 
 /** Whether a device state holds a btrfs superblock with sizes that make sense. */
 export async function isBtrfs(src: ByteSource): Promise<boolean> {

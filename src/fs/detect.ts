@@ -12,12 +12,6 @@ const KINDS: readonly { fs: FsName; is: (s: ByteSource) => Promise<boolean>; bui
   { fs: 'btrfs', is: isBtrfs, build: btrfsAnnotator },
 ];
 
-/** The file system whose superblock the state holds, or undefined. */
-export async function detectFs(src: ByteSource): Promise<FsName | undefined> {
-  for (const k of KINDS) if (await k.is(src)) return k.fs;
-  return undefined;
-}
-
 /** A file system was recognised but its metadata could not be read as such. */
 export class FsError extends Error {
   readonly code = 'EFSMETA';

@@ -8,7 +8,7 @@ import { be32, le16, le32, readAt, name } from './bytes.ts';
 import { MapAnnotator } from './base.ts';
 import { fileName, sliced, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What, type WriteContext } from './what.ts';
 
-export const EXT4_MAGIC = 0xef53;
+const EXT4_MAGIC = 0xef53;
 const SB_OFFSET = 1024;
 
 const COMPAT_HAS_JOURNAL = 0x4;

@@ -67,7 +67,6 @@ const FIXED: Slice = { kind: 'fixed' };
 export class IntervalMap {
   private pending: Interval[] = [];
   private sorted: Interval[] = [];
-  private starts = new Float64Array(0);
 
   add(start: number, end: number, what: What, slice: Slice = FIXED): void {
     if (end > start) this.pending.push({ start, end, what, slice });
@@ -103,7 +102,6 @@ export class IntervalMap {
       at = end;
     }
     this.sorted = out;
-    this.starts = Float64Array.from(out, (iv) => iv.start);
     this.pending = [];
   }
 
@@ -147,9 +145,6 @@ export class IntervalMap {
     return this.sorted;
   }
 
-  get size(): number {
-    return this.starts.length;
-  }
 }
 
 function insertSorted(list: number[], v: number): void {
@@ -206,7 +201,7 @@ export interface WriteContext {
 export const newContext = (): WriteContext => ({ journalHome: new Map() });
 
 /** Merge neighbouring pieces that say the same thing (same text and group). */
-export function mergePieces(pieces: Piece[]): Piece[] {
+function mergePieces(pieces: Piece[]): Piece[] {
   const out: Piece[] = [];
   for (const p of pieces) {
     const last = out[out.length - 1];
