@@ -186,6 +186,9 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await page.locator('.rows .row').first().click();
     await expect.poll(() => text('#insp-crc32c')).toBe(e.crc32c);
     expect(await text('#insp-xxh64')).toBe(e.xxh64);
+    // What the entry wrote, as `list --fs` says.
+    const [fsRow] = cli<{ fsWhat: { text: string }[] }>('list', '--fs', '--json', '--from', String(e.index), '--to', String(e.index), log);
+    await expect.poll(() => text('#insp-fs'), { timeout: 20_000 }).toContain(fsRow!.fsWhat[0]!.text);
     const first = Buffer.alloc(8);
     const fd = fs.openSync(log, 'r');
     fs.readSync(fd, first, 0, 8, e.payloadOffset);
@@ -236,6 +239,9 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
       lis.map((li) => ({ sector: Number(li.querySelector('.range-link')!.getAttribute('data-sector')), entries: [...li.querySelectorAll('.entry-link')].map((b) => Number(b.getAttribute('data-entry'))) })),
     );
     expect(shown).toEqual(want!.map((r) => ({ sector: r.sector, entries: r.entries.slice(0, 12) })));
+    // Grouped by file and structure as `diff --fs` groups them.
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), 'diff', log, 'mark:overwrite', 'mark:rename', '--fs'], { encoding: 'utf8' });
+    expect(await text('#diff-fs')).toBe(/^(ext4 at entry \d+: .*)$/m.exec(r.stdout)![1]!.replace(/entry (\d+)/, (_, n) => `entry ${int(Number(n))}`));
     const first = want![0]!;
     await page.locator('#diff-runs .entry-link').first().click();
     await expect.poll(() => text('#insp-index')).toBe(int(first.entries[0]!));

@@ -5,7 +5,7 @@ import { attribute, type Touch } from '../src/diff.ts';
 import type { LogIndex } from '../src/log-index.ts';
 import { parseEntryBound } from '../src/browser/rows.ts';
 import type { Call } from '../src/browser/client.ts';
-import type { CallName, Result } from '../src/browser/protocol.ts';
+import type { CallName, DiffFs, Result } from '../src/browser/protocol.ts';
 import type { App } from './app.ts';
 import { byId, bytes, h, hex, int, parseSize } from './dom.ts';
 
@@ -133,7 +133,7 @@ function* touches(index: LogIndex, lo: number, hi: number): Generator<Touch> {
   for (let i = lo + 1; i <= hi; i++) if (index.nrSectors[i]! > 0) yield { index: i, sector: index.sector[i]!, nrSectors: index.nrSectors[i]! };
 }
 
-function diffView(app: App, d: Diff, on: { compare: (sector: number) => void }): Node[] {
+function diffView(app: App, d: Diff & { readonly fs: DiffFs }, on: { compare: (sector: number) => void }): Node[] {
   const S = app.loaded!.summary.sectorSize;
   const sectors = d.runs.reduce((n, [, c]) => n + c, 0);
   const [first, second] = d.swapped ? ['B', 'A'] : ['A', 'B'];
@@ -147,6 +147,7 @@ function diffView(app: App, d: Diff, on: { compare: (sector: number) => void }):
     h('p', {}, `${second} = entry ${int(d.b.at)}: fingerprint `, h('code', {}, d.b.fingerprint)),
     ...(d.swapped ? [h('p', { class: 'warn', id: 'diff-swapped' }, `A is after B in the log, so this is what changed from B (entry ${int(d.a.at)}) to A (entry ${int(d.b.at)}).`)] : []),
     h('p', { id: 'diff-total' }, `${int(d.runs.length)} changed range${d.runs.length === 1 ? '' : 's'}, ${int(sectors)} sectors (${bytes(sectors * S)})`),
+    h('p', { id: 'diff-fs' }, d.fs.fs ? `${d.fs.fs} at entry ${int(d.b.at)}: ${d.fs.text || 'nothing it names'}` : `no file system recognised at entry ${int(d.b.at)}`),
     h(
       'ul',
       { class: 'runs', id: 'diff-runs' },

@@ -7,6 +7,7 @@ import { overlaps } from '../replay.ts';
 import { bytesText, sectorsText } from '../units.ts';
 import { checkOrder, holdsNo, pointFinder, pointText, type Point } from '../range.ts';
 import { CliError, entryJson, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
+import { FS_OPTION, withFs } from './fs-what.ts';
 
 export interface LogInfo {
   sectorSize: number;
@@ -133,19 +134,20 @@ export function registerInspect(program: Command): void {
     .option('--sectors <A..B>', 'only entries touching device sectors A to B, inclusive (log sector units)', parseSectorRange)
     .option('--checksum', 'add crc32c and xxh64 of each payload')
     .option('--past-end', 'also list valid entries past nr_entries')
+    .option(...FS_OPTION)
     .option('--json', 'NDJSON, one entry per line')
-    .addHelpText('after', '\nExamples:\n  $ logwrites list log.img --flags FUA --from mark:mkfs\n  $ logwrites list log.img --sectors 0..2047 --checksum --json')
-    .action(async (path: string, o: ListFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  $ logwrites list log.img --flags FUA --from mark:mkfs\n  $ logwrites list log.img --sectors 0..2047 --checksum --json\n  $ logwrites list log.img --fs --from mark:files --to mark:big')
+    .action(async (path: string, o: ListFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean; fs?: boolean }) => {
       await withLog(path, async ({ reader }) => {
         // Every point is found (a header walk) before the first row is printed.
         if (o.from || o.to) for await (const _ of filtered(reader, o, o.pastEnd));
         const S = reader.sectorSize;
         const sums = o.checksum ? await checksummer(reader) : undefined;
-        if (!o.json) stdout.line(`${'entry'.padStart(8)}  ${'offset'.padStart(12)}  ${'flags'.padEnd(20)}  what${sums ? '  crc32c xxh64' : ''}`);
-        for await (const e of filtered(reader, o, o.pastEnd)) {
+        if (!o.json) stdout.line(`${'entry'.padStart(8)}  ${'offset'.padStart(12)}  ${'flags'.padEnd(20)}  what${sums ? '  crc32c xxh64' : ''}${o.fs ? '  fs' : ''}`);
+        for await (const { entry: e, fs } of withFs(reader, filtered(reader, o, o.pastEnd), o.fs, o.pastEnd)) {
           const sum = sums ? await sums(e) : undefined;
-          if (o.json) stdout.json({ ...entryJson(e), ...sum });
-          else stdout.line(tableRow(e, S) + (sum ? `  ${sum.crc32c} ${sum.xxh64}` : ''));
+          if (o.json) stdout.json({ ...entryJson(e), ...sum, ...fs?.json });
+          else stdout.line(tableRow(e, S) + (sum ? `  ${sum.crc32c} ${sum.xxh64}` : '') + (fs?.text ? `  ${fs.text}` : ''));
         }
       }, { readsPastEnd: !!o.pastEnd });
     });
