@@ -1,6 +1,8 @@
 // Bundles for Node (library, CLIs) and the browser; run by `npm install` (prepare).
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 
 // The WebAssembly kernels are inlined as bytes (src/kernels/wasm.ts), so no bundle fetches anything.
 const common = {
@@ -25,6 +27,20 @@ await Promise.all([
   esbuild.build({ ...node, entryPoints: ['src/node/replay-log-main.ts'], outfile: 'dist/replay-log.js' }),
   esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
 ]);
+
+// The optional N-API addon for discards at device speed (src/node/zeroing.ts): built with the
+// node-gyp npm ships, against the headers of the Node that runs this, when both are there. A
+// failure only warns: without it, zeroing falls back to util-linux tools and writes of zeros.
+function buildAddon() {
+  const prefix = path.dirname(path.dirname(process.execPath));
+  const gyp = process.env.npm_config_node_gyp ?? path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+  const nodedir = existsSync(path.join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
+  const dir = 'src/node/addon';
+  const r = existsSync(gyp) ? spawnSync(process.execPath, [gyp, 'rebuild', '--silent', ...nodedir, '-C', dir], { encoding: 'utf8' }) : undefined;
+  if (r?.status === 0) copyFileSync(`${dir}/build/Release/blkzero.node`, 'dist/blkzero.node');
+  else console.warn(`build: the optional blkzero addon was not built (${r ? r.stderr.trim().split('\n').pop() : 'no node-gyp'}); discards fall back to util-linux tools and zero writes`);
+}
+buildAddon();
 
 // The viewer (web/ -> dist/web/): it must work opened straight from disk, where browsers refuse
 // module scripts and worker scripts loaded from file:// URLs. So the page is one classic script

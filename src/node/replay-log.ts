@@ -10,6 +10,7 @@ import { Advance, LogReader, type Entry, type EntryCursor, type Position } from 
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
+import { discardsReadAsZeros, replayLogLastWrites } from './replay-log-plan.ts';
 import { openTarget, replayHazard, type FileTarget } from './target.ts';
 
 const LONG_OPTIONS: LongOption[] = [
@@ -264,12 +265,50 @@ function runFsck(cmd: string): boolean {
   return r.status === null ? true : r.status === 0;
 }
 
+/**
+ * The -v/-vv lines for each entry replayed or skipped, as upstream prints them, onto `out`.
+ * Upstream tries BLKDISCARD first and, with -v, says once when the target refuses it.
+ */
+function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: EntryCursor) => void {
+  const sectors = { start: o.startSector, end: o.endSector };
+  let discardRefused = o.verbose > 0 && !discardSupported(target.info);
+  return (e) => {
+    const skip = !overlaps(e, sectors);
+    if (o.verbose > 1 || (o.verbose && !skip)) {
+      out.write(`${skip ? 'skipping' : 'replaying'} ${e.index}@${e.payloadOffset / S}: sector ${e.sector}, size ${e.nrSectors * S}, flags ${flagsText(e)}\n`);
+    }
+    // Upstream attempts every discard, even outside the sector range (which we skip), so
+    // the switch is announced where it would be.
+    if (discardRefused && e.flags & Flag.DISCARD && e.nrSectors && o.discard) {
+      discardRefused = false;
+      out.write("replay device doesn't support discard, switching to writing zeros\n");
+    }
+  };
+}
+
+/** Whether the entry is the last to replay: the n-th (--limit), or one --next-* / --end-mark stops at. */
+const stopsAt = (o: Options, limit: number) => (e: EntryCursor, n: number) => n === limit || shouldStop(e, o.stopFlags, o.endMark);
+
+/**
+ * Without checks in between, the last-write plan where it leaves the same bytes (see
+ * replay-log-plan.ts); the -v lines are held back until the plan is known to hold.
+ */
+async function replayFast(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<boolean> {
+  if (o.fsck !== undefined || o.force || !discardsReadAsZeros(target)) return false;
+  const lines: string[] = [];
+  const before = replayLines(o, { write: (t) => void lines.push(t), flush() {} }, reader.sectorSize, target);
+  const sectors = { start: o.startSector, end: o.endSector };
+  if (!(await replayLogLastWrites(reader, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) }))) return false;
+  for (const t of lines) io.out.write(t);
+  return true;
+}
+
 async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<number> {
+  if (await replayFast(reader, target, from, o, io)) return 0;
   const S = reader.sectorSize;
   const sectors = { start: o.startSector, end: o.endSector };
-  // Upstream tries BLKDISCARD first and, with -v, says so once when the target refuses it.
-  let discardRefused = o.verbose > 0 && !discardSupported(target.info);
-  const limit = countOf(o.limit);
+  const before = replayLines(o, io.out, S, target);
+  const stop = stopsAt(o, countOf(o.limit));
   const check: { every: number } | { flag: number } | undefined = o.check && (o.check.kind === 'number' ? { every: countOf(o.check.every) } : { flag: o.check.flag });
   let n = 0;
   let status = 0;
@@ -278,26 +317,15 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
       from,
       discards: o.discard,
       sectors,
-      before: (e) => {
-        const skip = !overlaps(e, sectors);
-        if (o.verbose > 1 || (o.verbose && !skip)) {
-          io.out.write(`${skip ? 'skipping' : 'replaying'} ${e.index}@${e.payloadOffset / S}: sector ${e.sector}, size ${e.nrSectors * S}, flags ${flagsText(e)}\n`);
-        }
-        // Upstream attempts every discard, even outside the sector range (which we skip), so
-        // the switch is announced where it would be.
-        if (discardRefused && e.flags & Flag.DISCARD && e.nrSectors && o.discard) {
-          discardRefused = false;
-          io.out.write("replay device doesn't support discard, switching to writing zeros\n");
-        }
-      },
+      before,
       visit: (e, _applied, settle) => {
         n++;
-        const stop = n === limit || shouldStop(e, o.stopFlags, o.endMark);
+        const last = stop(e, n);
         const due = o.fsck !== undefined && check && ('every' in check ? n % check.every === 0 : (e.flags & check.flag) !== 0);
-        if (!due) return stop ? 'stop' : 'next';
+        if (!due) return last ? 'stop' : 'next';
         const index = e.index;
         return settle().then(() => {
-          if (runFsck(o.fsck!)) return stop ? 'stop' : 'next';
+          if (runFsck(o.fsck!)) return last ? 'stop' : 'next';
           io.err(`Fsck errored out on entry ${index}`);
           status = 1;
           return 'stop';
@@ -342,7 +370,7 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
     }
     if (o.replayfile !== undefined) {
       try {
-        target = openTarget(o.replayfile, { bounded: !o.force, writeBehind: true });
+        target = openTarget(o.replayfile, { bounded: !o.force, writeBehind: true, discard: 'unmap' });
       } catch (e) {
         return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }

@@ -3,12 +3,9 @@
 
 import * as fs from 'node:fs';
 import type { ReplayTarget } from '../replay.ts';
-import { describe, readFully, writeAll, writevAll, type DeviceInfo } from './file.ts';
+import { describe, writevAll, type DeviceInfo } from './file.ts';
 import { WriteBehind } from './write-behind.ts';
-
-const ZERO_CHUNK = 1024 * 1024;
-let zeros: Uint8Array | undefined;
-let scratch: Uint8Array | undefined;
+import { zeroer, type ZeroMode } from './zeroing.ts';
 
 export interface FileTarget extends ReplayTarget {
   readonly fd: number;
@@ -21,6 +18,8 @@ export interface TargetOptions {
   bounded?: boolean;
   /** Start writeback while replaying (see WriteBehind): for long replays that end in a sync. */
   writeBehind?: boolean;
+  /** What a discard does to the target (see ZeroMode): reads as zeros (default) or is the device's own discard. */
+  discard?: ZeroMode;
 }
 
 /** Open read-write where allowed (zeroing can then skip what already reads as zeros), else write-only. */
@@ -31,24 +30,6 @@ function openForReplay(path: string): { fd: number; readable: boolean } {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM') throw e;
     return { fd: fs.openSync(path, fs.constants.O_WRONLY), readable: false };
-  }
-}
-
-/**
- * Zero [offset, stop) chunk by chunk. Where the target can be read, chunks that already read
- * as zeros are left alone: a discard over a sparse image costs reads of holes instead of
- * allocating the whole range.
- */
-function zeroRange(fd: number, readable: boolean, offset: number, stop: number): void {
-  zeros ??= new Uint8Array(ZERO_CHUNK);
-  if (readable) scratch ??= new Uint8Array(ZERO_CHUNK);
-  for (let at = offset; at < stop; at += ZERO_CHUNK) {
-    const chunk = zeros.subarray(0, Math.min(ZERO_CHUNK, stop - at));
-    if (readable) {
-      const view = scratch!.subarray(0, chunk.length);
-      if (readFully(fd, view, at) === chunk.length && Buffer.compare(view, chunk) === 0) continue;
-    }
-    writeAll(fd, chunk, at);
   }
 }
 
@@ -63,6 +44,7 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
   // zeros: a discard is cut to `end`, so a forged one never writes (or grows) without bound.
   let end = info.size;
   const behind = opts.writeBehind ? new WriteBehind(fd) : undefined;
+  const zero = zeroer(fd, info, readable, opts.discard ?? 'zero');
   return {
     fd,
     info,
@@ -72,7 +54,7 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
       behind?.wrote(bytes);
       if (!info.isBlockDevice) end = Math.max(end, offset + bytes);
     },
-    zero: (offset, length) => zeroRange(fd, readable, offset, Math.min(offset + length, end)),
+    zero: (offset, length) => zero(offset, Math.min(offset + length, end)),
     sync: () => fs.fsyncSync(fd),
     close: () => {
       behind?.close();
