@@ -24,7 +24,15 @@ const node = {
 await Promise.all([
   esbuild.build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/index.js' }),
   esbuild.build({ ...node, entryPoints: ['src/node/index.ts'], outfile: 'dist/node/index.js' }),
-  esbuild.build({ ...node, entryPoints: ['src/node/replay-log-main.ts'], outfile: 'dist/replay-log.js' }),
+  // replay-log as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is CommonJS).
+  esbuild.build({
+    ...node,
+    format: 'cjs',
+    entryPoints: ['src/node/replay-log-main.ts'],
+    outfile: 'dist/replay-log.cjs',
+    banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__importMetaUrl' },
+  }),
   esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
 ]);
 

@@ -4,12 +4,12 @@
 // in the README.
 
 import * as fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../reader.ts';
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
+import { childProcess } from './lazy.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './replay-log-plan.ts';
 import { openTarget, replayHazard, type FileTarget } from './target.ts';
 
@@ -260,7 +260,7 @@ function findMode(reader: LogReader, from: Position, o: Options, io: Io): number
 
 /** system(3): `sh -c` sharing our stdout; death by a signal counts as success, as WEXITSTATUS makes it. */
 function runFsck(cmd: string): boolean {
-  const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', argv0: 'sh' });
+  const r = childProcess().spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', argv0: 'sh' });
   if (r.error) return false;
   return r.status === null ? true : r.status === 0;
 }

@@ -5,9 +5,9 @@
 // the addon, large ranges go to util-linux's blkdiscard / fallocate (a process start costs
 // ~5 ms, about what writing 8 MiB of zeros costs) and small ones are written as zeros.
 
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { readFully, writeAll, type DeviceInfo } from './file.ts';
+import { childProcess } from './lazy.ts';
 
 /**
  * zero: reads back as zeros afterwards (BLKZEROOUT on a device, a hole in a file).
@@ -80,7 +80,7 @@ function spawnTool(fd: number, op: Op, offset: number, length: number): boolean 
   const path = `/proc/${process.pid}/fd/${fd}`;
   const range = ['-o', String(offset), '-l', String(length)];
   const [cmd, args] = op === Op.PunchHole ? ['fallocate', ['-p', ...range, path]] : ['blkdiscard', ['-f', ...(op === Op.BlkZeroOut ? ['-z'] : []), ...range, path]];
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  const r = childProcess().spawnSync(cmd, args, { stdio: 'ignore' });
   return r.status === 0;
 }
 
