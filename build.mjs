@@ -45,8 +45,8 @@ function buildAddon() {
   const nodedir = existsSync(path.join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
   const dir = 'src/node/addon';
   const r = existsSync(gyp) ? spawnSync(process.execPath, [gyp, 'rebuild', '--silent', ...nodedir, '-C', dir], { encoding: 'utf8' }) : undefined;
-  if (r?.status === 0) copyFileSync(`${dir}/build/Release/blkzero.node`, 'dist/blkzero.node');
-  else console.warn(`build: the optional blkzero addon was not built (${r ? r.stderr.trim().split('\n').pop() : 'no node-gyp'}); discards fall back to util-linux tools and zero writes`);
+  if (r?.status === 0) copyFileSync(`${dir}/build/Release/native.node`, 'dist/native.node');
+  else console.warn(`build: the optional native addon was not built (${r ? r.stderr.trim().split('\n').pop() : 'no node-gyp'}); discards fall back to util-linux tools and zero writes, --fsck to spawnSync`);
 }
 buildAddon();
 

@@ -10,6 +10,7 @@ import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts'
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
 import { childProcess } from './lazy.ts';
+import { loadNative } from './native.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './replay-log-plan.ts';
 import { openTarget, replayHazard, type FileTarget } from './target.ts';
 
@@ -258,8 +259,17 @@ function findMode(reader: LogReader, from: Position, o: Options, io: Io): number
   return 0;
 }
 
+/** What system(3) takes: longer commands go to spawnSync. */
+const SYSTEM_MAX = 65535;
+
 /** system(3): `sh -c` sharing our stdout; death by a signal counts as success, as WEXITSTATUS makes it. */
 function runFsck(cmd: string): boolean {
+  const native = loadNative();
+  if (native && Buffer.byteLength(cmd) < SYSTEM_MAX) {
+    const status = native.system(cmd);
+    // WIFEXITED: the exit code (bits 8-15) decides; killed by a signal: low bits, exit code 0.
+    return status !== -1 && (status & 0xff00) === 0;
+  }
   const r = childProcess().spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', argv0: 'sh' });
   if (r.error) return false;
   return r.status === null ? true : r.status === 0;

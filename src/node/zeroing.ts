@@ -1,13 +1,13 @@
 // Making a range of a target read as zeros (what a replayed discard leaves) at device speed.
-// Node has neither ioctl nor fallocate, so the kernel's offloads come from a small optional
-// N-API addon (src/node/addon/, built into dist/ when a compiler is there): BLKZEROOUT or
-// BLKDISCARD on a block device, a punched hole in a file, each a few microseconds. Without
+// Node has neither ioctl nor fallocate, so the kernel's offloads come from the optional
+// native addon (src/node/native.ts): BLKZEROOUT or BLKDISCARD on a block device, a punched
+// hole in a file, each a few microseconds. Without
 // the addon, large ranges go to util-linux's blkdiscard / fallocate (a process start costs
 // ~5 ms, about what writing 8 MiB of zeros costs) and small ones are written as zeros.
 
-import { createRequire } from 'node:module';
 import { readFully, writeAll, type DeviceInfo } from './file.ts';
 import { childProcess } from './lazy.ts';
+import { loadNative } from './native.ts';
 
 /**
  * zero: reads back as zeros afterwards (BLKZEROOUT on a device, a hole in a file).
@@ -17,15 +17,11 @@ import { childProcess } from './lazy.ts';
  */
 export type ZeroMode = 'zero' | 'unmap';
 
-/** The kernel operations the addon can issue (blkzero.c's OP_ numbers). */
+/** The kernel operations the addon can issue (native.c's OP_ numbers). */
 const enum Op {
   BlkDiscard = 0,
   BlkZeroOut = 1,
   PunchHole = 2,
-}
-
-interface Addon {
-  zero(fd: number, op: number, offset: number, length: number): number;
 }
 
 const EOPNOTSUPP = 95;
@@ -36,26 +32,6 @@ export const SPAWN_MIN = 8 * 1024 * 1024;
 const ZERO_CHUNK = 1024 * 1024;
 let zeros: Uint8Array | undefined;
 let scratch: Uint8Array | undefined;
-
-let addon: Addon | null | undefined;
-
-/** The addon, or null when it is not built, cannot load, or LOGWRITES_NO_ADDON=1. */
-export function loadAddon(): Addon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.env.LOGWRITES_NO_ADDON === '1') return addon;
-  const require = createRequire(import.meta.url);
-  // Next to the bundle (dist/*.js), one up (dist/node/), or in dist/ when run from src/.
-  for (const at of ['./blkzero.node', '../blkzero.node', '../../dist/blkzero.node']) {
-    try {
-      addon = require(at) as Addon;
-      break;
-    } catch {
-      // Not there, or built for another Node: try the next place, then fall back.
-    }
-  }
-  return addon;
-}
 
 /**
  * Zero [offset, stop) chunk by chunk. Where the target can be read, chunks that already read
@@ -97,7 +73,7 @@ export function zeroer(fd: number, info: DeviceInfo, readable: boolean, mode: Ze
     const length = stop - offset;
     if (length <= 0) return;
     if (offload) {
-      const a = loadAddon();
+      const a = loadNative();
       if (a) {
         const r = a.zero(fd, op, offset, length);
         if (r === 0) return;

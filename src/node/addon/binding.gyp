@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "blkzero",
-      "sources": ["blkzero.c"],
+      "target_name": "native",
+      "sources": ["native.c"],
       "cflags": ["-O2", "-Wall"]
     }
   ]
