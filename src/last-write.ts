@@ -21,6 +21,8 @@ const MAX_RUN = 8 * 1024 * 1024;
 const PAGE = 4096;
 const INLINE_ZEROS = 16 * 1024;
 let zeros: Uint8Array | undefined;
+/** Payloads are read into one buffer of this size where the source can (readInto), not one allocation each. */
+const ARENA = 2 * MAX_RUN;
 
 export interface LastWriteResult {
   readonly bytesWritten: number;
@@ -36,13 +38,30 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
   let runEnd = 0;
   let bytesWritten = 0;
   let bytesZeroed = 0;
+  const arena = reader.source.readInto ? new Uint8Array(ARENA) : undefined;
+  let used = 0;
   const flush = async () => {
     if (parts.length) await target.write(runStart, parts);
     parts = [];
+    used = 0;
   };
-  /** Append [at, at + length) to the run, written out first when this does not continue it. */
+  /** Log bytes [offset, offset + length): fewer only where the log ends. */
+  const read = async (offset: number, length: number): Promise<Uint8Array> => {
+    if (!arena) return reader.source.read(offset, length);
+    // The run's pieces point into the arena: write them out before it is reused.
+    if (used + length > ARENA) await flush();
+    const view = arena.subarray(used, used + length);
+    const got = reader.source.readInto!(offset, view);
+    used += length;
+    return view.subarray(0, got);
+  };
+  /** Write the run out unless [at, at + length) continues it. */
+  const endRunUnlessAt = async (at: number, length: number) => {
+    if (parts.length && (runEnd !== at || runEnd - runStart + length > MAX_RUN)) await flush();
+  };
+  /** Append a piece to the run, written out first when this does not continue it. */
   const add = async (at: number, piece: Uint8Array) => {
-    if (parts.length && (runEnd !== at || runEnd - runStart + piece.length > MAX_RUN)) await flush();
+    await endRunUnlessAt(at, piece.length);
     if (!parts.length) runStart = at;
     parts.push(piece);
     runEnd = at + piece.length;
@@ -76,7 +95,9 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
     }
     for (let done = 0; done < length; ) {
       const piece = Math.min(MAX_RUN, length - done);
-      const bytes = await reader.source.read(x.source + done, piece);
+      // Before the read: ending the run frees the arena, which must not drop this piece.
+      await endRunUnlessAt(at + done, piece);
+      const bytes = await read(x.source + done, piece);
       if (bytes.length < piece) {
         throw new LogFormatError(x.source + done + bytes.length, `truncated payload: log ends inside the data of device sector ${x.sector + done / S}`, undefined, 'truncated-payload');
       }
