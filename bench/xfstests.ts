@@ -17,13 +17,13 @@
 // machine's NODE_EXTRA_CA_CERTS (when set) and without it.
 
 import { spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { LogReader } from '../src/reader.ts';
 import { openSource } from '../src/node/file.ts';
+import { sha256File } from '../test/support/fixtures.ts';
 import { generateDiscardLog } from '../test/support/generate.ts';
 import { attachLoop, type LoopDevice } from './loop-device.ts';
 import { median, table } from './stats.ts';
@@ -125,18 +125,6 @@ function btrfs192(runners: Runner[], log: string): void {
   each(runners, 'check', (dev) => ['--log', log, '--replay', dev, '--check', 'fua', '--fsck', 'true']);
 }
 
-function deviceHash(dev: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(dev, 'r');
-  const buf = Buffer.allocUnsafe(8 << 20);
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex').slice(0, 16);
-}
-
 function report(title: string, runners: Runner[]): void {
   const base = runners[0]!;
   const total = (r: Runner) => r.calls.reduce((s, c) => s + c.ms, 0);
@@ -152,7 +140,7 @@ function report(title: string, runners: Runner[]): void {
     ]);
   }
   console.log(`\n${title}\n${table(rows)}`);
-  const hashes = runners.map((r) => deviceHash(r.device.dev));
+  const hashes = runners.map((r) => sha256File(r.device.dev).slice(0, 16));
   console.log(`device bytes after the last call: ${hashes.every((h) => h === hashes[0]) ? `equal (sha256 ${hashes[0]})` : `DIFFER: ${hashes.join(' ')}`}`);
   for (const r of runners) r.calls.length = 0;
 }
