@@ -1,14 +1,15 @@
-// Bundles for Node (library, CLIs) and the browser; run by `npm install` (prepare).
+// Bundles for Node (library, CLIs) and the browser, and the library's declarations; run by
+// `npm install` in the repository (postprepare) and before packing (prepack).
 import * as esbuild from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import ts from 'typescript';
 
 // The WebAssembly kernels are inlined as bytes (src/kernels/wasm.ts), so no bundle fetches anything.
 const common = {
   bundle: true,
   format: 'esm',
-  sourcemap: true,
   target: 'es2022',
   logLevel: 'warning',
   loader: { '.wasm': 'binary' },
@@ -21,9 +22,54 @@ const node = {
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
 };
 
+// The library's entry points (logwrites, logwrites/node, logwrites/browser) in one build: the
+// code they share is split into chunks that each of them imports, so there is one copy of
+// every class (logwrites/node's LogReader is logwrites' LogReader, and instanceof holds).
+const LIBRARY = ['src/index.ts', 'src/node/index.ts', 'src/browser/index.ts'];
+function buildLibrary() {
+  rmSync('dist/lib', { recursive: true, force: true });
+  return esbuild.build({
+    ...common,
+    platform: 'neutral',
+    external: ['node:*'],
+    splitting: true,
+    entryPoints: LIBRARY,
+    outbase: 'src',
+    outdir: 'dist/lib',
+    chunkNames: 'chunks/[name]-[hash]',
+  });
+}
+
+/**
+ * The entry points' declarations, from the sources' own types and doc comments (tsconfig.json's
+ * settings; `tsc --noEmit` checks them, so this step does not check again). The sources import
+ * `./x.ts`, which tsc keeps in declarations (rewriteRelativeImportExtensions leaves .d.ts alone);
+ * a consumer without allowImportingTsExtensions needs `./x.js`, which resolves to `./x.d.ts`.
+ */
+function emitDeclarations(entries, outDir) {
+  rmSync(outDir, { recursive: true, force: true });
+  const { config } = ts.readConfigFile('tsconfig.json', ts.sys.readFile);
+  const { options } = ts.convertCompilerOptionsFromJson(config.compilerOptions, '.');
+  const program = ts.createProgram([...entries, 'src/kernels/wasm-binary.d.ts'], {
+    ...options,
+    noEmit: false,
+    declaration: true,
+    emitDeclarationOnly: true,
+    noCheck: true,
+    rootDir: 'src',
+    outDir,
+  });
+  const rewrite = (text) => text.replace(/(from |import\()(['"])(\.{1,2}\/[^'"]*)\.ts\2/g, '$1$2$3.js$2');
+  const { diagnostics } = program.emit(undefined, (file, text) => {
+    mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true });
+    writeFileSync(file, rewrite(text));
+  });
+  if (diagnostics.length) throw new Error(ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => '.', getNewLine: () => '\n' }));
+}
+
 await Promise.all([
-  esbuild.build({ ...common, platform: 'neutral', entryPoints: ['src/index.ts'], outfile: 'dist/index.js' }),
-  esbuild.build({ ...node, entryPoints: ['src/node/index.ts'], outfile: 'dist/node/index.js' }),
+  buildLibrary(),
+  emitDeclarations(LIBRARY, 'dist/types'),
   // replay-log as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is CommonJS).
   esbuild.build({
     ...node,
@@ -55,7 +101,7 @@ buildAddon();
 // with the worker's bundle (WebAssembly included) inlined as text, started from a blob: URL.
 async function buildViewer() {
   const browser = { ...common, format: 'iife', platform: 'browser', minify: true };
-  const worker = await esbuild.build({ ...browser, sourcemap: false, entryPoints: ['web/worker.ts'], write: false });
+  const worker = await esbuild.build({ ...browser, entryPoints: ['web/worker.ts'], write: false });
   await esbuild.build({
     ...browser,
     entryPoints: ['web/main.ts'],

@@ -41,7 +41,7 @@ export interface EntryHeader {
   readonly flagsHigh: number;
   readonly dataLen: number;
   /** MARK text, decoded from the header sector (undefined for other entries). */
-  readonly mark?: string;
+  readonly mark?: string | undefined;
 }
 
 /** What is wrong, coarsely: replay-log maps these onto upstream's messages. */

@@ -1,4 +1,9 @@
-// logwrites: the platform-neutral core. Node adapters live in ./node, browser ones in ./browser.
+/**
+ * The platform-neutral core: read, index, replay, diff and write dm-log-writes logs, with the
+ * WebAssembly kernels. It imports nothing from Node or the DOM; `logwrites/node` and
+ * `logwrites/browser` add the platform's sources and targets and re-export all of this.
+ * @module logwrites
+ */
 export * from './format.ts';
 export * from './reader.ts';
 export * from './log-index.ts';

@@ -67,6 +67,19 @@ export class PastTargetEnd extends Error {
   }
 }
 
+/** A fixed-size target refused a write or discard reaching past its end (whoever issued it). */
+export class TargetTooSmall extends Error {
+  readonly code = 'target-too-small';
+  constructor(
+    readonly target: string,
+    readonly end: number,
+    readonly size: number,
+  ) {
+    super(`${target}: a write reaches byte ${end}, past the end of the ${size}-byte target`);
+    this.name = 'TargetTooSmall';
+  }
+}
+
 /** Writes that continue one another on the target, gathered into one vectored write. */
 class Run {
   parts: Uint8Array[] = [];

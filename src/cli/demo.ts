@@ -21,13 +21,16 @@ interface Manifest {
   final_device_sha256: string;
 }
 
-/** The sample ships in the package; find it from wherever this module was bundled to. */
+/** The sample the package ships (package.json `files`): ext4 writing 200 files, each fsync'ed, a mark every 20. */
+const SAMPLE = 'test/fixtures/kernel/ext4-fsync-many';
+
+/** Find the sample from wherever this module was bundled to. */
 function sampleDir(): string {
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'test/fixtures/kernel/ext4-512');
+    const candidate = path.join(dir, SAMPLE);
     if (fs.existsSync(path.join(candidate, 'manifest.json'))) return candidate;
   }
-  throw new CliError('the bundled sample log (test/fixtures/kernel/ext4-512) is missing from this installation');
+  throw new CliError(`the bundled sample log (${SAMPLE}) is missing from this installation`);
 }
 
 const has = (cmd: string) => spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -36,17 +39,21 @@ function sha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-/** md5 of each file in the image as ext4 would show it after mounting (journal replayed on a copy). */
+/** md5 of each file in the image as ext4 would show it after mounting (journal replayed on a copy), from one debugfs rdump. */
 function fileChecksums(image: string, files: string[], scratch: string): Record<string, string | null> {
   const copy = path.join(scratch, 'journal-replayed.img');
+  const tree = path.join(scratch, 'files');
   fs.copyFileSync(image, copy);
+  fs.mkdirSync(tree);
   spawnSync('e2fsck', ['-fy', '-E', 'journal_only', copy], { stdio: 'ignore' });
+  spawnSync('debugfs', ['-R', `rdump / ${tree}`, copy], { stdio: 'ignore' });
   const out: Record<string, string | null> = {};
   for (const f of files) {
-    const r = spawnSync('debugfs', ['-R', `cat /${f}`, copy], { encoding: 'buffer', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-    out[f] = r.status === 0 ? crypto.createHash('md5').update(r.stdout).digest('hex') : null;
+    const file = path.join(tree, f);
+    out[f] = fs.existsSync(file) ? crypto.createHash('md5').update(fs.readFileSync(file)).digest('hex') : null;
   }
   fs.rmSync(copy);
+  fs.rmSync(tree, { recursive: true });
   return out;
 }
 

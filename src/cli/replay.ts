@@ -128,7 +128,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     };
     let target: FileTarget;
     try {
-      target = openTarget(targetPath, { discard: o.discard === 'unmap' ? 'unmap' : 'zero' });
+      target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero' });
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
     }

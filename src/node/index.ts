@@ -1,4 +1,8 @@
-// Node adapters: files, block devices, the upstream-compatible replay-log.
+/**
+ * Node adapters: log files and block devices as sources and replay targets, and the
+ * upstream-compatible `replay-log`. Re-exports the core (`logwrites`), the same classes.
+ * @module logwrites/node
+ */
 export * from '../index.ts';
 export * from './file.ts';
 export * from './target.ts';

@@ -380,7 +380,7 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
     }
     if (o.replayfile !== undefined) {
       try {
-        target = openTarget(o.replayfile, { bounded: !o.force, writeBehind: true, discard: 'unmap' });
+        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap' });
       } catch (e) {
         return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }

@@ -2,7 +2,7 @@
 // keep a replay off a mounted file system and off the log itself.
 
 import * as fs from 'node:fs';
-import type { ReplayTarget } from '../replay.ts';
+import { TargetTooSmall, type ReplayTarget } from '../replay.ts';
 import { describe, writevAll, type DeviceInfo } from './file.ts';
 import { WriteBehind } from './write-behind.ts';
 import { zeroer, type ZeroMode } from './zeroing.ts';
@@ -14,8 +14,12 @@ export interface FileTarget extends ReplayTarget {
 }
 
 export interface TargetOptions {
-  /** Tell replay the target's size, so it refuses an entry reaching past it instead of growing a file. */
-  bounded?: boolean;
+  /**
+   * Let writes past the end of a regular file grow it, as upstream replay-log does. Without it
+   * the target holds its size: it refuses such writes with TargetTooSmall, and tells replay its
+   * size so that replay refuses the entry, naming it, before writing any of it.
+   */
+  grow?: boolean;
   /** Start writeback while replaying (see WriteBehind): for long replays that end in a sync. */
   writeBehind?: boolean;
   /** What a discard does to the target (see ZeroMode): reads as zeros (default) or is the device's own discard. */
@@ -43,18 +47,26 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
   // Bytes past a device's end cannot be written, and past a file's end they already read as
   // zeros: a discard is cut to `end`, so a forged one never writes (or grows) without bound.
   let end = info.size;
+  const grow = !!opts.grow;
+  const fits = (offset: number, length: number) => {
+    if (!grow && offset + length > info.size) throw new TargetTooSmall(path, offset + length, info.size);
+  };
   const behind = opts.writeBehind ? new WriteBehind(fd) : undefined;
-  const zero = zeroer(fd, info, readable, opts.discard ?? 'zero');
+  const zeroRange = zeroer(fd, info, readable, opts.discard ?? 'zero');
   return {
     fd,
     info,
-    ...(opts.bounded ? { size: info.size } : {}),
+    ...(grow ? {} : { size: info.size }),
     write(offset, parts) {
+      fits(offset, parts.reduce((n, p) => n + p.length, 0));
       const bytes = writevAll(fd, parts, offset);
       behind?.wrote(bytes);
       if (!info.isBlockDevice) end = Math.max(end, offset + bytes);
     },
-    zero: (offset, length) => zero(offset, Math.min(offset + length, end)),
+    zero(offset, length) {
+      fits(offset, length);
+      zeroRange(offset, Math.min(offset + length, end));
+    },
     sync: () => fs.fsyncSync(fd),
     close: () => {
       behind?.close();
