@@ -15,6 +15,13 @@
 // (the last write of every sector, src/last-write.ts) onto a fresh sparse image; that is slow
 // enough that only a sample of the states is rebuilt, and its rate is what is compared. The
 // ceiling for a checker-bound run is how fast this machine starts `/bin/sh -c true` at all.
+//
+// Then a real checker: `e2fsck -fn` on the kernel ext4 fixture (the states after mkfs), one
+// checker at a time (one core), and where the time of such a run goes: generating and
+// fingerprinting states, moving the working image, starting the checker, and e2fsck itself.
+// Its ceiling is e2fsck alone, run again and again on one image; the C tool's figure is
+// `replay-log --check flush --fsck 'e2fsck -fn'` ($REPLAY_LOG_C), beside ours at the same
+// states (--strategy flush). `--only e2fsck` runs just this part.
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -27,6 +34,7 @@ import { runCheck } from '../src/node/checker.ts';
 import { exploreLog } from '../src/node/explore.ts';
 import { openSource } from '../src/node/file.ts';
 import { openTarget } from '../src/node/target.ts';
+import { scanRange } from '../src/range.ts';
 import { LogReader } from '../src/reader.ts';
 import { kernelLog } from '../test/support/fixtures.ts';
 
@@ -40,6 +48,7 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1]! : fallback;
 }
 const RUNS = Math.max(3, Number(arg('runs', '3')));
+const ONLY = arg('only', '');
 const EPOCHS = Number(arg('epochs', '1000'));
 const DIR = fs.mkdtempSync(path.join(arg('dir', '/tmp'), 'logwrites-bench-explore-'));
 const KEEP = process.argv.includes('--keep');
@@ -145,7 +154,7 @@ async function scratchRun(log: string, ids: string[]): Promise<number> {
     // No fsync: the checker reads through the page cache, and the undo path does not sync either.
     await replayLastWrites(reader, { ...target, sync: () => {} }, state.map);
     target.close();
-    await runCheck('true', image, { LOGWRITES_STATE: id });
+    await runCheck('true', image, { env: { LOGWRITES_STATE: id } });
   }
   const seconds = (performance.now() - t) / 1000;
   source.close();
@@ -174,6 +183,97 @@ function spawnRate(): number {
 async function dedup(log: string, strategies: Strategy[]): Promise<{ generated: number; unique: number }> {
   const r = await exploreLog({ log, strategies, selection: {} });
   return { generated: r.summary.generated, unique: r.summary.unique };
+}
+
+const EXT4_SIZE = 64 << 20;
+const AFTER_MKFS = { from: { mark: 'mkfs' } };
+const E2FSCK = 'e2fsck -fn {image} >/dev/null 2>&1';
+
+/** Seconds and counts of one run on the ext4 fixture after mkfs, one checker at a time. */
+async function ext4Run(strategies: Strategy[], exec?: string): Promise<{ seconds: number; generated: number; unique: number; checked: number }> {
+  const image = path.join(DIR, 'ext4.img');
+  const t = performance.now();
+  const r = await exploreLog({ log: kernelLog('ext4-512'), strategies, selection: AFTER_MKFS, ...(exec ? { image, exec, size: EXT4_SIZE } : {}) });
+  const seconds = (performance.now() - t) / 1000;
+  fs.rmSync(image, { force: true });
+  return { seconds, generated: r.summary.generated, unique: r.summary.unique, checked: r.summary.checked };
+}
+
+/** e2fsck alone: n checks of the state at the end of the log, nothing moved between them. */
+async function e2fsckAlone(n: number): Promise<number> {
+  const image = path.join(DIR, 'ext4-alone.img');
+  const source = openSource(kernelLog('ext4-512'));
+  const reader = await LogReader.open(source);
+  fs.writeFileSync(image, '');
+  fs.truncateSync(image, EXT4_SIZE);
+  const target = openTarget(image);
+  await replayLastWrites(reader, target, (await scanRange(reader, {}, true)).map!);
+  target.close();
+  source.close();
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await runCheck(E2FSCK, image);
+  fs.rmSync(image, { force: true });
+  return n / ((performance.now() - t) / 1000);
+}
+
+/** The C tool checking at every FLUSH after mkfs: checks per second, or undefined without $REPLAY_LOG_C. */
+function upstreamFlushChecks(): number | undefined {
+  const tool = process.env.REPLAY_LOG_C;
+  if (!tool) return undefined;
+  const image = path.join(DIR, 'ext4-upstream.img');
+  const counter = path.join(DIR, 'upstream-checks');
+  fs.writeFileSync(image, '');
+  fs.truncateSync(image, EXT4_SIZE);
+  fs.writeFileSync(counter, '');
+  const log = kernelLog('ext4-512');
+  // Timed from the start, as ours is: the device up to mkfs, then a check at every FLUSH.
+  const t = performance.now();
+  spawnSync(tool, ['--log', log, '--replay', image, '--end-mark', 'mkfs']);
+  const r = spawnSync(tool, ['--log', log, '--replay', image, '--start-mark', 'mkfs', '--check', 'flush', '--fsck', `e2fsck -fn ${image} >/dev/null 2>&1 && echo >> ${counter}`]);
+  const seconds = (performance.now() - t) / 1000;
+  const checks = fs.readFileSync(counter, 'utf8').length;
+  fs.rmSync(image, { force: true });
+  if (r.status !== 0) throw new Error(`${tool} failed: ${r.stderr}`);
+  return checks / seconds;
+}
+
+async function ext4Bench(): Promise<void> {
+  const strategies: Strategy[] = [{ kind: 'prefix' }, { kind: 'omit-one' }];
+  const rows: Record<string, number[]> = { rate: [], count: [], moves: [], fsck: [], alone: [], flush: [], upstream: [] };
+  let counts = { generated: 0, unique: 0, checked: 0 };
+  for (let run = 0; run < RUNS; run++) {
+    const count = await ext4Run(strategies);
+    const trivial = await ext4Run(strategies, 'true');
+    const fsck = await ext4Run(strategies, E2FSCK);
+    const flush = await ext4Run([{ kind: 'flush' }], E2FSCK);
+    const up = upstreamFlushChecks();
+    counts = fsck;
+    rows.rate!.push(fsck.checked / fsck.seconds);
+    // Shares of the e2fsck run's time, each from the difference of two runs of the same states.
+    rows.count!.push(count.seconds / fsck.seconds);
+    rows.moves!.push((trivial.seconds - count.seconds) / fsck.seconds);
+    rows.fsck!.push((fsck.seconds - trivial.seconds) / fsck.seconds);
+    rows.alone!.push(await e2fsckAlone(Math.min(fsck.checked, 100)));
+    rows.flush!.push(flush.checked / flush.seconds);
+    if (up !== undefined) rows.upstream!.push(up);
+    console.log(`run ${run + 1}: e2fsck -fn ${fmt(fsck.checked / fsck.seconds)} states/s (${fsck.checked} checked in ${fsck.seconds.toFixed(1)} s), e2fsck alone ${fmt(rows.alone!.at(-1)!)}/s, at each FLUSH ${fmt(flush.checked / flush.seconds)}/s${up !== undefined ? ` (C tool ${fmt(up)}/s)` : ''}`);
+  }
+  const pct = (k: string) => `${(median(rows[k]!) * 100).toFixed(0)}%`;
+  console.log(`\nmedians of ${RUNS} runs, kernel ext4-512 log after mkfs, prefix + omit-one, e2fsck -fn, one checker at a time:`);
+  console.log(`  checked                          ${fmt(median(rows.rate!))} states/s (${counts.generated} generated, ${counts.unique} unique, ${counts.checked} checked)`);
+  console.log(`  ceiling: e2fsck alone            ${fmt(median(rows.alone!))} checks/s on one unchanging image; explore at ${((median(rows.rate!) / median(rows.alone!)) * 100).toFixed(0)}% of it`);
+  console.log(`  time: generating + fingerprinting ${pct('count')}, moving the image + starting a checker (as \`true\`) ${pct('moves')}, e2fsck's own work ${pct('fsck')}`);
+  const up = rows.upstream!.length ? ` vs the C tool ${fmt(median(rows.upstream!))} checks/s (replay-log --check flush --fsck): ${fmt(median(rows.flush!) / median(rows.upstream!))}x` : ' (set REPLAY_LOG_C for the C tool)';
+  console.log(`  at each FLUSH (--strategy flush) ${fmt(median(rows.flush!))} checks/s${up}`);
+}
+
+if (ONLY === 'e2fsck') {
+  try {
+    await ext4Bench();
+  } finally {
+    if (!KEEP) fs.rmSync(DIR, { recursive: true, force: true });
+  }
+  process.exit(0);
 }
 
 const log = path.join(DIR, 'explore.log');
@@ -218,6 +318,8 @@ try {
   const everyOrder: Strategy[] = [{ kind: 'prefix' }, { kind: 'omit-one' }];
   const pct = (d: { generated: number; unique: number }) => `${((1 - d.unique / d.generated) * 100).toFixed(1)}% of ${d.generated}`;
   console.log(`  de-duplication, prefix + omit-one: this log ${pct(await dedup(log, everyOrder))}, kernel ext4-512 log ${pct(await dedup(kernelLog('ext4-512'), everyOrder))} skipped`);
+  console.log('');
+  await ext4Bench();
 } finally {
   if (!KEEP) fs.rmSync(DIR, { recursive: true, force: true });
 }

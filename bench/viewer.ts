@@ -1,7 +1,9 @@
 // bench/viewer: the viewer in headless Chromium on a generated 1 GiB log of 4 KiB writes.
 // Measures, from the moment the file is chosen: the summary first shown, the full index in;
 // the renderer processes' memory after indexing; and, as the physical limit, reading the same
-// Blob end to end in the page (8 MiB slices, as the reader does) and `cat` of the file.
+// Blob end to end in the page (8 MiB slices, as the reader does) and `cat` of the file. Then
+// the same log through `logwrites view` (HTTP range requests), and in a 420 px wide window
+// (the narrow layout), each timed from the page's start to the index in and the timeline drawn.
 //
 //   node bench/run.mjs viewer [GiB=1] [runs=3]
 import { spawnSync } from 'node:child_process';
@@ -9,10 +11,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
+import { startViewer } from '../src/node/view.ts';
 import { browserMissing, launch } from '../test/support/browser.ts';
 
 // Run from the repository root (the bundle runs from a temporary folder).
 const VIEWER = path.resolve('dist/web/index.html');
+const SHOTS = path.resolve('test-output/web');
 
 const gib = Number(process.argv[2] ?? 1);
 const runs = Number(process.argv[3] ?? 3);
@@ -101,6 +105,18 @@ async function main() {
     const blob: number[] = [];
     const rss: number[] = [];
     const base: number[] = [];
+    const http: number[] = [];
+    const httpRss: number[] = [];
+    const narrow: number[] = [];
+    const narrowDrawn: number[] = [];
+    const viewer = await startViewer({ root: path.dirname(VIEWER), log: file });
+    fs.mkdirSync(SHOTS, { recursive: true });
+    /** From the log chosen (or, over HTTP, the page asking for it) to the index in and the timeline drawn. */
+    const timings = (page: import('playwright-core').Page) =>
+      page.evaluate(() => {
+        const at = (name: string) => performance.getEntriesByName(`logwrites:${name}`)[0]!.startTime;
+        return { indexed: at('indexed') - at('chosen'), drawn: at('plotted') - at('chosen') };
+      });
     try {
       for (let r = 0; r < runs; r++) {
         const t = process.hrtime.bigint();
@@ -140,12 +156,36 @@ async function main() {
           }),
         );
         await page.close();
+
+        const overHttp = await browser.context.newPage();
+        await overHttp.goto(viewer.url);
+        await overHttp.waitForSelector('body[data-state=ready]', { timeout: 120_000 });
+        await overHttp.waitForFunction(() => performance.getEntriesByName('logwrites:plotted').length > 0);
+        http.push((await timings(overHttp)).indexed);
+        // What the page shows of this log, for a human to look at.
+        if (r === 0) await overHttp.screenshot({ path: path.join(SHOTS, 'bench-1280.png') });
+        await overHttp.waitForTimeout(500);
+        httpRss.push(rendererRss());
+        await overHttp.close();
+
+        const small = await browser.context.newPage();
+        await small.setViewportSize({ width: 420, height: 900 });
+        await small.goto(`file://${VIEWER}`);
+        await small.setInputFiles('#file', file);
+        await small.waitForSelector('body[data-state=ready]', { timeout: 120_000 });
+        await small.waitForFunction(() => performance.getEntriesByName('logwrites:plotted').length > 0);
+        const t420 = await timings(small);
+        narrow.push(t420.indexed);
+        narrowDrawn.push(t420.drawn - t420.indexed);
+        if (r === 0) await small.locator('#plot-panel').screenshot({ path: path.join(SHOTS, 'bench-420-plot.png') });
+        await small.close();
         console.log(
-          `run ${r + 1}: summary ${summary[r]!.toFixed(0)} ms, index ${indexed[r]!.toFixed(0)} ms, renderer anon RSS ${mib(rss[r]!).toFixed(0)} MiB (${mib(base[r]!).toFixed(0)} before opening), Blob read ${blob[r]!.toFixed(0)} ms, cat ${cat[r]!.toFixed(0)} ms`,
+          `run ${r + 1}: summary ${summary[r]!.toFixed(0)} ms, index ${indexed[r]!.toFixed(0)} ms, renderer anon RSS ${mib(rss[r]!).toFixed(0)} MiB (${mib(base[r]!).toFixed(0)} before opening), Blob read ${blob[r]!.toFixed(0)} ms, cat ${cat[r]!.toFixed(0)} ms; over HTTP index ${http[r]!.toFixed(0)} ms (${mib(httpRss[r]!).toFixed(0)} MiB); 420 px index ${narrow[r]!.toFixed(0)} ms, timeline drawn ${narrowDrawn[r]!.toFixed(0)} ms later`,
         );
       }
     } finally {
       await browser.close();
+      await viewer.close();
     }
     const ix = median(indexed);
     const rate = (ms: number) => `${(mib(size) / (ms / 1000)).toFixed(0)} MiB/s`;
@@ -157,6 +197,8 @@ async function main() {
     console.log(`  cat of the file                ${median(cat).toFixed(0)} ms  (${rate(median(cat))})`);
     console.log(`  index / Blob read              ${(ix / median(blob)).toFixed(2)}x`);
     console.log(`  index / cat                    ${(ix / median(cat)).toFixed(2)}x`);
+    console.log(`  over logwrites view (HTTP)     ${median(http).toFixed(0)} ms  (${(median(http) / ix).toFixed(2)}x the file picker; target < 1.5x), renderer memory ${mib(median(httpRss)).toFixed(0)} MiB`);
+    console.log(`  420 px window: full index      ${median(narrow).toFixed(0)} ms, timeline drawn ${median(narrowDrawn).toFixed(0)} ms after`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -14,7 +14,7 @@ export interface ChangedRange {
   readonly entries: number[];
 }
 
-type Touch = Pick<Entry, 'index' | 'sector' | 'nrSectors'>;
+export type Touch = Pick<Entry, 'index' | 'sector' | 'nrSectors'>;
 
 /** The content a map says a sector has (zeros when discarded or never written). */
 async function sectorBytes(reader: LogReader, map: SectorMap, sector: number, zeros: Uint8Array): Promise<Uint8Array> {
@@ -55,8 +55,13 @@ export async function diffPoints(reader: LogReader, a: number, b: number): Promi
       else changed.push({ sector: s, nrSectors: 1 });
     }
   }
+  return attribute(changed, touches);
+}
+
+/** Each changed range with the entries (of `touches`, in log order) that wrote or discarded part of it. */
+export function attribute(changed: readonly { sector: number; nrSectors: number }[], touches: Iterable<Touch>): ChangedRange[] {
   // Each touch finds its first changed range by bisection and walks the ranges it covers.
-  const result: ChangedRange[] = changed.map((r) => ({ ...r, entries: [] }));
+  const result: ChangedRange[] = changed.map((r) => ({ sector: r.sector, nrSectors: r.nrSectors, entries: [] }));
   for (const t of touches) {
     let lo = 0;
     let hi = result.length;

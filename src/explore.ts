@@ -20,6 +20,8 @@ import { parseStateId, StateIdError, type Included } from './explore/state.ts';
 export { Cursor, layoutOf, type Device, type SyncBytes } from './explore/cursor.ts';
 export { EpochFilter, readEpochs, type Epoch, type EpochSelection, type EpochWrite } from './explore/epochs.ts';
 export { describeState, formatStateId, parseStateId, stateId, StateIdError, type Included, type StateRef } from './explore/state.ts';
+export { byLogOrder, emptySummary, inShard, mergeReports, MergeError, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './explore/report.ts';
+export { autoShard, SHARD_VARIABLES, ShardError, type ShardEnvironment } from './explore/shard.ts';
 export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './explore/strategies.ts';
 
 /** A byte source that answers at once (a file, memory): cursors run synchronously. */
@@ -93,6 +95,8 @@ export class EmptySelection extends Error {}
 export class Explorer {
   generated = 0;
   unique = 0;
+  /** States stopped at `maxStates` with more to generate. */
+  truncated = false;
   private readonly seen = new Set<bigint>();
 
   private constructor(
@@ -140,7 +144,10 @@ export class Explorer {
     let first = true;
     while (epoch) {
       for (const { id, included } of epochStates(epoch, this.spec.strategies, first)) {
-        if (this.generated >= max) return;
+        if (this.generated >= max) {
+          this.truncated = true;
+          return;
+        }
         this.shadow.goto(epoch, included);
         const fingerprint = this.fp.value();
         const unique = !this.seen.has(fingerprint);

@@ -15,3 +15,4 @@ export * from './last-write.ts';
 export * from './diff.ts';
 export * from './writer.ts';
 export * from './kernels.ts';
+export * from './steps.ts';

@@ -5,6 +5,7 @@
 
 import { Flag, flagNames, type FlagName } from './format.ts';
 import type { Entry, Position } from './reader.ts';
+import type { Point } from './range.ts';
 
 export interface MarkRef {
   readonly index: number;
@@ -76,6 +77,7 @@ export class IndexBuilder {
   private payload = 0;
   private deviceSectors = 0;
   private end: number;
+  private cutOff = false;
 
   constructor(
     private readonly name: string,
@@ -83,7 +85,7 @@ export class IndexBuilder {
     private readonly sectorSize: number,
     private readonly nrEntries: number,
   ) {
-    this.end = sectorSize;
+    this.end = Math.min(sectorSize, logBytes);
   }
 
   get count(): number {
@@ -104,11 +106,30 @@ export class IndexBuilder {
     }
     if (e.mark !== undefined) this.marks.push({ index: i, text: e.mark });
     if (e.nrSectors > 0) this.deviceSectors = Math.max(this.deviceSectors, e.sector + e.nrSectors);
-    this.payload += e.payloadLength;
-    this.end = e.payloadOffset + e.payloadLength;
+    // Large payloads are skipped, not read, so the file can end inside one: count what is
+    // there and say what is missing, so no figure exceeds the file.
+    const end = e.payloadOffset + e.payloadLength;
+    if (end > this.logBytes) {
+      this.warn({
+        entry: i,
+        offset: e.offset,
+        message: `payload cut off: ${e.payloadLength} bytes from byte ${e.payloadOffset}, but the log ends at byte ${this.logBytes} (${end - this.logBytes} bytes missing)`,
+      });
+      this.cutOff = true;
+    }
+    this.payload += Math.max(0, Math.min(end, this.logBytes) - e.payloadOffset);
+    this.end = Math.min(end, this.logBytes);
   }
 
-  warn(w: Warning): void {
+  warn(problem: Warning): void {
+    let w = problem;
+    if (w.offset > this.logBytes) {
+      // Past a payload cut off by the file's end, the next header is not in the file either:
+      // that is the same problem, already named at a real offset. Otherwise the problem shows
+      // where the file ends (a header expected past it), which is the place to name.
+      if (this.cutOff) return;
+      w = { ...w, offset: this.logBytes };
+    }
     // A forged log could repeat a problem per entry; a hundred say enough.
     if (this.warnings.length < 100) this.warnings.push(w);
   }
@@ -204,8 +225,13 @@ export function positionOf(index: LogIndex, i: number): Position {
 }
 
 /** The entry of the first mark with this text, or -1. */
-export function markEntry(index: LogIndex, text: string): number {
-  return index.marks.find((m) => m.text === text)?.index ?? -1;
+export const markEntry = (index: LogIndex, text: string): number => pointEntry(index, { mark: text });
+
+/** The entry a point names (`end`: the last indexed; `mark:NAME#n`: its nth occurrence), or -1. */
+export function pointEntry(index: LogIndex, p: Point): number {
+  if ('entry' in p) return p.entry;
+  if ('end' in p) return index.count - 1;
+  return index.marks.filter((m) => m.text === p.mark)[(p.nth ?? 1) - 1]?.index ?? -1;
 }
 
 /** The first entry at or after `from` with any of `flags`, or -1. */

@@ -2,26 +2,45 @@
 // one header pass before anything is written: a corrupt range fails here, not half-way
 // through a replay.
 
-import { Flag } from './format.ts';
+import { Flag, flagNames } from './format.ts';
 import type { Entry, LogReader, Position } from './reader.ts';
 import { overlaps } from './replay.ts';
 import { SectorMap, ZEROED } from './sector-map.ts';
+import { plural, sectorsText } from './units.ts';
 
-/** A point in a log: an entry number, or the entry of a mark. */
-export type Point = { readonly entry: number } | { readonly mark: string };
+/**
+ * A point in a log: an entry number, the entry of a mark (`nth`: its nth occurrence in the
+ * log, for a repeated mark), or the last counted entry.
+ */
+export type Point = { readonly entry: number } | { readonly mark: string; readonly nth?: number } | { readonly end: true };
 
-/** `123` or `mark:<name>`; undefined for anything else. */
+/** `123`, `mark:<name>`, `mark:<name>#2` (the second such mark), `end`; undefined for anything else. */
 export function parsePointText(text: string): Point | undefined {
-  if (text.startsWith('mark:')) return { mark: text.slice(5) };
+  if (text === 'end') return { end: true };
+  if (text.startsWith('mark:')) {
+    const m = /^(.*)#(\d+)$/.exec(text.slice(5));
+    const nth = Number(m?.[2]);
+    return m && nth > 1 ? { mark: m[1]!, nth } : { mark: m && nth === 1 ? m[1]! : text.slice(5) };
+  }
   if (/^\d+$/.test(text)) return { entry: Number(text) };
   return undefined;
 }
 
-export const pointText = (p: Point) => ('mark' in p ? `mark:${p.mark}` : String(p.entry));
+export const pointText = (p: Point) => ('end' in p ? 'end' : 'mark' in p ? `mark:${p.mark}${p.nth ? `#${p.nth}` : ''}` : String(p.entry));
 
-export function isAt(p: Point, e: Entry): boolean {
-  return 'mark' in p ? (e.flags & Flag.MARK) !== 0 && e.mark === p.mark : e.index === p.entry;
+/**
+ * Whether each entry of a walk from entry 0 is at `p`: to be called on every entry, in order
+ * (a repeated mark's occurrences are counted). A plain mark matches each of its occurrences.
+ */
+export function pointFinder(p: Point, nrEntries: number): (e: Entry) => boolean {
+  if ('end' in p) return (e) => e.index === nrEntries - 1;
+  if ('entry' in p) return (e) => e.index === p.entry;
+  let seen = 0;
+  return (e) => (e.flags & Flag.MARK) !== 0 && e.mark === p.mark && (++seen === p.nth || p.nth === undefined);
 }
+
+/** Why a check or stop on entries with these flags never fired: `the range holds no FUA entry`. */
+export const holdsNo = (flags: number, where = 'the range') => `${where} holds no ${flagNames(flags).split('|').join(' or ')} entry`;
 
 export interface RangeSpec {
   /** First entry (inclusive); the log's first entry when absent. */
@@ -65,21 +84,31 @@ export class PastTarget extends Error {
     readonly entry: Entry,
     readonly targetSectors: number,
   ) {
-    super(`entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} sectors ${entry.sector}..${entry.sector + entry.nrSectors - 1}, past the end of the target (${targetSectors} sectors)`);
+    super(`entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} ${sectorsText(entry.sector, entry.nrSectors)}, past the end of the target (${plural(targetSectors, 'sector')})`);
   }
+}
+
+/** Entry numbers that end a range before it starts are refused before any walk (marks may repeat, so only a walk can tell). */
+export function checkOrder(from?: Point, to?: Point): void {
+  if (from && to && 'entry' in from && 'entry' in to && to.entry < from.entry) throw new RangeNotFound(`the range ${from.entry}..${to.entry} ends before it starts`);
 }
 
 /** Walk the headers of the range once: where it starts, where it ends, what it touches. */
 export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = false): Promise<ScannedRange> {
+  checkOrder(spec.from, spec.to);
   const map = buildMap ? new SectorMap(reader.sectorSize) : undefined;
   let start: Position | undefined = spec.from ? undefined : reader.first;
   let last: Entry | undefined;
   let entries = 0;
   let highestSector = -1;
   let payloadBytes = 0;
+  const atFrom = spec.from && pointFinder(spec.from, reader.nrEntries);
+  const atTo = spec.to && pointFinder(spec.to, reader.nrEntries);
+  let reachedTo = false;
   for await (const e of reader.entries()) {
+    const isTo = atTo ? atTo(e) : false;
     if (!start) {
-      if (!isAt(spec.from!, e)) continue;
+      if (!atFrom!(e)) continue;
       start = { index: e.index, offset: e.offset };
     }
     entries++;
@@ -97,9 +126,10 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
       payloadBytes += e.payloadLength;
       map?.set(e.sector, nrSectors, discard ? ZEROED : e.payloadOffset);
     }
-    if ((spec.to && isAt(spec.to, e)) || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
+    reachedTo = isTo;
+    if (isTo || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
   }
   if (!start) throw new RangeNotFound(`${pointText(spec.from!)} is not in the log`);
-  if (spec.to && !(last && isAt(spec.to, last))) throw new RangeNotFound(`${pointText(spec.to)} is not in the log${spec.from ? ` after ${pointText(spec.from)}` : ''}`);
+  if (spec.to && !reachedTo) throw new RangeNotFound(`${pointText(spec.to)} is not in the log${spec.from ? ` after ${pointText(spec.from)}` : ''}`);
   return { start, entries, highestSector, payloadBytes, ...(last ? { last } : {}), ...(map ? { map } : {}) };
 }

@@ -7,7 +7,10 @@
 // since there nothing but the header itself vouches for an entry.
 
 import { decodeHeader, LogFormatError, payloadBytes } from './format.ts';
-import type { Entry, LogReader, Position } from './reader.ts';
+import { Advance, type ByteSource, type Entry, type LogReader, type Position } from './reader.ts';
+
+/** Byte offset of nr_entries (a u64) in the super. */
+const NR_ENTRIES_AT = 16;
 
 export interface Recovery {
   readonly sectorSize: number;
@@ -46,11 +49,9 @@ export async function recover(reader: LogReader): Promise<Recovery> {
   }
   const trailing: Entry[] = [];
   if (stopped === undefined) {
-    trailing: for await (const b of reader.batches({ from: at, payloads: true, pastEnd: true, checkPadding: true })) {
-      for (const e of b.entries) {
-        if (!take(e)) break trailing;
-        trailing.push(e);
-      }
+    for await (const e of pastEnd(reader, at)) {
+      if (!take(e)) break;
+      trailing.push(e);
     }
     // Past nr_entries the walk stops silently: say what is wrong with the next entry.
     stopped = await whyNotNext(reader, at);
@@ -62,6 +63,92 @@ export async function recover(reader: LogReader): Promise<Recovery> {
     trailing,
     end: at.offset,
     stoppedBecause: stopped,
+  };
+}
+
+/**
+ * The valid entries past nr_entries from `at`, the end of the counted ones. Past the count the
+ * walk is strict (padding checked, payloads whole), since nothing but the header vouches there.
+ */
+async function* pastEnd(reader: LogReader, at: Position): AsyncGenerator<Entry> {
+  for await (const b of reader.batches({ from: at, payloads: true, pastEnd: true, checkPadding: true })) yield* b.entries;
+}
+
+/** What a crash left in a log, as a command that reads it should say: see `crashSigns`. */
+export interface CrashSigns {
+  readonly nrEntries: number;
+  /** Whole, valid entries from entry 0 (more than nrEntries past the count, fewer when cut). */
+  readonly validEntries: number;
+  /** Where they end: the size of the valid prefix. */
+  readonly end: number;
+  /** The counted entry the log ends inside (its header or its payload), when it is cut. */
+  readonly cutAt?: { readonly index: number; readonly offset: number };
+}
+
+/**
+ * Valid entries past nr_entries, or a log that ends inside a counted entry; undefined when the
+ * log is as its super says, or is damaged some other way (the command's own walk says where).
+ * One header walk: cheaper than `recover`, which also reads the payloads.
+ */
+export async function crashSigns(reader: LogReader): Promise<CrashSigns | undefined> {
+  const size = reader.source.size;
+  let at: Position = reader.first;
+  const signs = (validEntries: number, end: number, cutAt?: CrashSigns['cutAt']): CrashSigns => ({ nrEntries: reader.nrEntries, validEntries, end, ...(cutAt ? { cutAt } : {}) });
+  try {
+    // The cursor walks without allocating per entry: this runs before every command.
+    const c = reader.cursor({ reuseBuffer: true });
+    for (let step = c.advance(); step !== Advance.End; step = c.advance()) {
+      if (step === Advance.Read) {
+        await c.fill();
+        continue;
+      }
+      if (c.payloadOffset + c.payloadLength > size) return signs(c.index, at.offset, { index: c.index, offset: c.offset });
+      at = c.position;
+    }
+  } catch (e) {
+    if (e instanceof LogFormatError && e.kind === 'truncated-header') return signs(at.index, at.offset, { index: at.index, offset: at.offset });
+    if (e instanceof LogFormatError) return undefined;
+    throw e;
+  }
+  return pastEndSigns(reader, at);
+}
+
+/** Valid entries past nr_entries, looked for from `at`, the end of the counted entries (a walk that got there knows it). */
+export async function pastEndSigns(reader: LogReader, at: Position): Promise<CrashSigns | undefined> {
+  let last: Entry | undefined;
+  for await (const e of pastEnd(reader, at)) last = e;
+  return last ? { nrEntries: reader.nrEntries, validEntries: last.index + 1, end: last.payloadOffset + last.payloadLength } : undefined;
+}
+
+/** A path as the shell reads it back. */
+const shellWord = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
+
+/** The command that shows what a crash left in a log. */
+export const recoverHint = (logPath: string) => `logwrites recover ${shellWord(logPath)}`;
+
+/** The one line a command that read a crashed log says about it, with the command to run. */
+export function crashNote(logPath: string, c: CrashSigns): string {
+  const run = recoverHint(logPath);
+  if (c.cutAt) {
+    return `${logPath} ends inside entry ${c.cutAt.index} at byte ${c.cutAt.offset} (nr_entries says ${c.nrEntries}), as a crashed log can; read as its ${c.validEntries} whole entries (see: ${run})`;
+  }
+  return `${logPath} holds ${c.validEntries - c.nrEntries} valid entries past the ${c.nrEntries} nr_entries counts, as a crashed or live log does; read as the ${c.nrEntries} counted (to count them: ${run} --write)`;
+}
+
+/**
+ * A cut log's valid prefix, read as `recover --write` would leave it: the bytes up to the end
+ * of the last whole entry, with nr_entries counting exactly those. Nothing is written.
+ */
+export function validPrefix(source: ByteSource, signs: CrashSigns): ByteSource {
+  // The reader reads the super from byte 0 and entries only after it.
+  const patch = (offset: number, bytes: Uint8Array) => (offset === 0 && bytes.length >= NR_ENTRIES_AT + 8 ? superWithCount(bytes, signs.validEntries) : bytes);
+  const clip = (offset: number, length: number) => Math.max(0, Math.min(length, signs.end - offset));
+  return {
+    size: signs.end,
+    read: (offset, length) => {
+      const got = source.read(offset, clip(offset, length));
+      return got instanceof Uint8Array ? patch(offset, got) : got.then((b) => patch(offset, b));
+    },
   };
 }
 
@@ -84,7 +171,8 @@ async function whyNotNext(reader: LogReader, at: Position): Promise<string> {
 
 /** The super sector `original` with nr_entries set to `nrEntries`, every other byte kept. */
 export function superWithCount(original: Uint8Array, nrEntries: number): Uint8Array {
-  const out = original.slice();
-  new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(16, BigInt(nrEntries), true);
+  // A copy even of a Buffer (whose slice() is a view).
+  const out = new Uint8Array(original);
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(NR_ENTRIES_AT, BigInt(nrEntries), true);
   return out;
 }

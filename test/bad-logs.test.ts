@@ -30,7 +30,7 @@ describe.each(badLogs())('$name', (bad) => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expectOneLine(r.stderr, where);
-    if (bad.problem !== 'super') expect(r.stderr).toMatch(/\((entry \d+ was the last one applied|nothing was applied)\)\n$/);
+    if (bad.problem !== 'super') expect(r.stderr).toMatch(/\((entry \d+ was the last one applied|nothing was applied)\)(; the log ends inside a counted entry, as a crashed log can \(see: logwrites recover .*\))?\n$/);
     expect(fs.statSync(img).size).toBe(SAMPLE_DEVICE);
   });
 

@@ -151,7 +151,7 @@ describe('diff, blame, checks, errors', () => {
   });
 
   it('documents every command with an example', () => {
-    for (const cmd of ['info', 'list', 'marks', 'find', 'replay', 'diff', 'blame', 'digest', 'explore', 'serve', 'mark', 'status', 'view', 'recover']) {
+    for (const cmd of ['info', 'list', 'marks', 'find', 'replay', 'diff', 'blame', 'digest', 'explore', 'serve', 'mark', 'status', 'view', 'plot', 'recover']) {
       const r = logwrites(cmd, '--help');
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/\$ logwrites /);

@@ -10,9 +10,9 @@ import { Cursor, Explorer, epochStates, formatStateId, materializeState, parseSt
 import { Flag } from '../src/format.ts';
 import { jsKernels } from '../src/kernels.ts';
 import { LogReader, memorySource } from '../src/reader.ts';
-import { LogWriter, type Io } from '../src/writer.ts';
 import { kernelLog, ROOT, scratchDir, sha256File } from './support/fixtures.ts';
 import { oracleRead, oracleReplay, type OracleEntry } from './support/oracle.ts';
+import { isData, plantedLog, writeLog } from './support/planted.ts';
 
 const dir = scratchDir('explore');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -22,32 +22,6 @@ function logwrites(...args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
-const isData = (e: OracleEntry) => e.nrSectors > 0 && !(e.flags & Flag.MARK);
-
-/** Write a log with LogWriter: `script` drives it; returns the log's bytes. */
-async function writeLog(sectorSize: number, script: (w: LogWriter, io: (io: Io) => Promise<void>) => Promise<void>): Promise<Uint8Array> {
-  let bytes = new Uint8Array(1 << 16);
-  let size = 0;
-  const device = {
-    write(offset: number, parts: readonly Uint8Array[]) {
-      for (const p of parts) {
-        if (offset + p.length > bytes.length) {
-          const grown = new Uint8Array(Math.max(bytes.length * 2, offset + p.length));
-          grown.set(bytes);
-          bytes = grown;
-        }
-        bytes.set(p, offset);
-        offset += p.length;
-        size = Math.max(size, offset);
-      }
-    },
-    sync() {},
-  };
-  const w = await LogWriter.create(device, { sectorSize });
-  await script(w, (io) => w.complete(w.issue(io)));
-  await w.close();
-  return bytes.slice(0, size);
-}
 
 /** The device of a state rebuilt from the independent reader: everything before the epoch, then the state's writes, in log order. */
 function oracleState(entries: OracleEntry[], S: number, size: number, epochStart: number, present: Set<number>): Buffer {
@@ -252,43 +226,7 @@ describe.skipIf(!e2fsckFound)('kernel ext4 log through e2fsck', () => {
 });
 
 describe('a planted bug: a commit record in the same epoch as the data it commits', async () => {
-  const S = 512;
-  const COMMIT = 0;
-  const dataSector = (n: number) => 100 + n;
-  const text = (s: string) => {
-    const b = new Uint8Array(S);
-    b.set(new TextEncoder().encode(s));
-    return b;
-  };
-  // Transactions 1 and 2 flush between data and commit (correct); 3 to 5 do not (the bug).
-  const log = await writeLog(S, async (w, io) => {
-    for (let n = 1; n <= 5; n++) {
-      await w.mark(`txn${n}`);
-      await io({ kind: 'write', sector: dataSector(n), data: [text(`data ${n}`)] });
-      if (n <= 2) await io({ kind: 'flush' });
-      await io({ kind: 'write', sector: COMMIT, data: [text(`commit ${n}`)] });
-      await io({ kind: 'flush' });
-    }
-  });
-  const file = path.join(dir, 'planted.log');
-  fs.writeFileSync(file, log);
-  const checker = path.join(dir, 'check-commit.sh');
-  fs.writeFileSync(
-    checker,
-    `img="$1"
-c=$(dd if="$img" bs=${S} skip=${COMMIT} count=1 2>/dev/null | tr -d '\\000')
-[ -z "$c" ] && exit 0
-n=\${c#commit }
-d=$(dd if="$img" bs=${S} skip=$((100 + n)) count=1 2>/dev/null | tr -d '\\000')
-[ "$d" = "data $n" ] && exit 0
-echo "commit $n without its data"
-exit 1
-`,
-  );
-  const oracle = oracleRead(file);
-  const dataEntry = (n: number) => oracle.entries.find((e) => e.sector === dataSector(n) && isData(e))!.index;
-  const commitEntry = (n: number) => oracle.entries.filter((e) => e.sector === COMMIT && isData(e))[n - 1]!.index;
-  const expectedFailures = [3, 4, 5].map((n) => `${commitEntry(n) + 1}-${dataEntry(n)}`);
+  const { file, checker, S, oracle, dataEntry, commitEntry, expectedFailures } = await plantedLog(dir);
 
   it('is missed by a check at every flush, upstream style', () => {
     const img = path.join(dir, 'planted-upstream.img');

@@ -1,8 +1,9 @@
 // The viewer's data paths without a browser: the worker protocol over a real MessageChannel
-// with the kernel fixtures as Blobs, the index, filters, the plot raster, in-memory states and
-// diffs, and the HTTP range source against `logwrites view`'s server.
+// with the kernel fixtures as Blobs, the index, filters, in-memory states, diffs and sector
+// comparisons, the read-ahead, and the HTTP range source against `logwrites view`'s server.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { xxhash64 } from 'hash-wasm';
@@ -11,13 +12,14 @@ import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
 import { jsKernels, loadKernels } from '../src/kernels.ts';
 import { LogReader, memorySource } from '../src/reader.ts';
 import { blobSource } from '../src/browser/blob-source.ts';
+import { readAheadSource } from '../src/browser/read-ahead.ts';
 import { CallFailed, ViewerClient } from '../src/browser/client.ts';
 import { DeviceState, toRuns } from '../src/browser/device-state.ts';
+import { attribute, diffPoints } from '../src/diff.ts';
 import { httpSource } from '../src/browser/http-source.ts';
 import { Cancelled, indexLog } from '../src/indexer.ts';
 import type { LogIndex, Summary } from '../src/log-index.ts';
 import { PAGE_BYTES } from '../src/browser/protocol.ts';
-import { pick, rasterize, type Palette, type PlotView } from '../src/browser/raster.ts';
 import { entryAt, filterRows, parseEntryBound, rowOf } from '../src/browser/rows.ts';
 import { serveViewer } from '../src/browser/service.ts';
 import { parseRange, startViewer } from '../src/node/view.ts';
@@ -109,8 +111,31 @@ describe('worker protocol on the ext4-512 kernel log', () => {
     }
     expect(changed.length).toBeGreaterThan(0);
     expect(diff.runs).toEqual(toRuns(changed));
-    expect([diff.a.at, diff.b.at]).toEqual([a, b]);
+    expect([diff.a.at, diff.b.at, diff.swapped]).toEqual([a, b, true]);
     expect(diff.a.fingerprint).not.toBe(diff.b.fingerprint);
+    // A changed sector's bytes at both points, from the diff's copies and the image.
+    for (const sector of [changed[0]!, changed.at(-1)!]) {
+      const pair = await conn.client.call('sector', { a: b, b: a, sector, deviceBytes: m.device_size }).done;
+      const at = sector * m.sectorsize;
+      expect([pair.a.at, pair.b.at, pair.sector]).toEqual([a, b, sector]);
+      expect(Buffer.from(pair.before).equals(ia.subarray(at, at + m.sectorsize))).toBe(true);
+      expect(Buffer.from(pair.after).equals(ib.subarray(at, at + m.sectorsize))).toBe(true);
+    }
+    // After another replay moved the image, the comparison diffs again rather than answer from stale copies.
+    await conn.client.call('state', { at: 3, deviceBytes: m.device_size }).done;
+    const again = await conn.client.call('sector', { a, b, sector: changed[0]!, deviceBytes: m.device_size }).done;
+    expect(Buffer.from(again.before).equals(ia.subarray(changed[0]! * m.sectorsize, (changed[0]! + 1) * m.sectorsize))).toBe(true);
+    await expect(conn.client.call('sector', { a, b, sector: 1e9, deviceBytes: m.device_size }).done).rejects.toThrow(/outside the \d+-sector device/);
+  });
+
+  it('names the entries responsible for each changed range as the CLI does', async () => {
+    const [a, b] = ['overwrite', 'rename'].map((n) => index.marks.find((k) => k.text === n)!.index) as [number, number];
+    const diff = await conn.client.call('diff', { a, b, deviceBytes: m.device_size }).done;
+    expect(diff.swapped).toBe(false);
+    const touches = oracle.entries.filter((e) => e.index > a && e.index <= b && e.nrSectors > 0);
+    const byPage = attribute(diff.runs.map(([sector, nrSectors]) => ({ sector, nrSectors })), touches);
+    const cli = await diffPoints(await LogReader.open(memorySource(fs.readFileSync(log))), a, b);
+    expect(byPage).toEqual(cli);
   });
 
   it('answers bad requests with one-line errors', async () => {
@@ -173,9 +198,27 @@ describe('opening', () => {
     expect(summary.warnings).toEqual([{ entry: 2, offset: 5 * S, message: expect.stringMatching(/^1 valid entry past nr_entries/) }]);
     const truncated = bytes.subarray(0, 4 * S);
     const counted = await indexLog(await LogReader.open(memorySource(Buffer.concat([encodeSuper({ nrEntries: 5, sectorSize: S }), truncated.subarray(S)]))), { name: 't' });
-    // The index pass reads headers only: the cut shows where the next header should be.
+    // The index pass reads headers only: the file ends where entry 1's payload should be,
+    // which the warning names (not the next header's place, past the end of the file).
     expect(counted.summary.entries).toBe(2);
-    expect(counted.summary.warnings[0]).toMatchObject({ entry: 2, offset: 5 * S, message: expect.stringMatching(/^truncated log/) });
+    expect(counted.summary.warnings).toEqual([{ entry: 1, offset: 3 * S, message: expect.stringMatching(/^payload cut off: 512 bytes from byte 2048, but the log ends at byte 2048/) }]);
+    expect(counted.summary.payloadBytes).toBe(S);
+  });
+
+  it('counts no more payload than the file holds when it ends inside a payload, and names only offsets in the file', async () => {
+    const log = fs.readFileSync(kernelLog('ext4-512'));
+    const { entries } = oracleRead(kernelLog('ext4-512'));
+    // Cut a large payload in the middle, as a copy that stopped short would.
+    const big = entries.find((e) => (e.payload?.length ?? 0) >= 1 << 20)!;
+    const cut = big.offset + 512 + (big.payload!.length >> 1);
+    const { index, summary } = await indexLog(await LogReader.open(memorySource(log.subarray(0, cut))), { name: 'cut' });
+    expect(index.count).toBe(big.index + 1);
+    expect(summary.bytesIndexed).toBe(cut);
+    expect(summary.payloadBytes).toBe(entries.slice(0, big.index).reduce((n, e) => n + (e.payload?.length ?? 0), 0) + (cut - big.offset - 512));
+    expect(summary.payloadBytes).toBeLessThan(cut);
+    expect(summary.warnings).toEqual([
+      { entry: big.index, offset: big.offset, message: `payload cut off: ${big.payload!.length} bytes from byte ${big.offset + 512}, but the log ends at byte ${cut} (${big.offset + 512 + big.payload!.length - cut} bytes missing)` },
+    ]);
   });
 });
 
@@ -207,49 +250,6 @@ describe('table and plot data paths', () => {
     expect(rowOf(rows, index.marks[2]!.index)).toBe(2);
     expect(rowOf(rows, index.marks[2]!.index - 1)).toBe(2);
     expect(rowOf(null, 17)).toBe(17);
-  });
-
-  const palette: Palette = { write: 1, fua: 2, discard: 3, metadata: 4, flush: 5 };
-
-  it('rasterizes each write at its entry and sectors, coloured by flag, flushes as rules', () => {
-    const S = 512;
-    const synthetic: LogIndex = {
-      count: 4,
-      sectorSize: S,
-      nrEntries: 4,
-      offset: Float64Array.from([512, 1536, 2048, 3072]),
-      sector: Float64Array.from([0, 50, 0, 90]),
-      nrSectors: Float64Array.from([10, 10, 0, 10]),
-      flags: Uint32Array.from([0, Flag.FUA, Flag.FLUSH, Flag.DISCARD]),
-      marks: [],
-      highFlags: new Map(),
-    };
-    const v: PlotView = { mode: 'entry', x0: 0, x1: 4, y0: 0, y1: 100, width: 40, height: 100 };
-    const out = new Uint32Array(v.width * v.height);
-    rasterize(synthetic, null, v, palette, out);
-    const at = (x: number, y: number) => out[y * v.width + x];
-    expect(at(0, 95)).toBe(palette.write); // sectors 0..9 are the bottom ten rows
-    expect(at(8, 90)).toBe(palette.write);
-    expect(at(0, 89)).toBe(0);
-    expect(at(12, 45)).toBe(palette.fua);
-    expect(at(20, 0)).toBe(palette.flush);
-    expect(at(20, 99)).toBe(palette.flush);
-    expect(at(35, 5)).toBe(palette.discard);
-    expect(pick(synthetic, null, v, 13, 45)).toBe(1);
-    expect(pick(synthetic, null, v, 3, 95)).toBe(0);
-    // In bytes mode an entry is as wide as its share of the log.
-    const bytes: PlotView = { ...v, mode: 'bytes', x0: 512, x1: 4096 };
-    rasterize(synthetic, filterRows(synthetic, { flags: Flag.FUA }), bytes, palette, out);
-    expect(at(Math.floor((1536 - 512) * (40 / 3584)), 45)).toBe(palette.fua);
-    expect(at(0, 95)).toBe(0);
-  });
-
-  it('draws a full log quickly', () => {
-    const v: PlotView = { mode: 'entry', x0: 0, x1: index.count, y0: 0, y1: 131072, width: 1200, height: 400 };
-    const out = new Uint32Array(v.width * v.height);
-    rasterize(index, null, v, palette, out);
-    expect(out.some((p) => p === palette.metadata)).toBe(true);
-    expect(out.some((p) => p === palette.discard)).toBe(true);
   });
 });
 
@@ -307,16 +307,51 @@ describe('the HTTP range source against logwrites view', () => {
     expect((await fetch(new URL('/../../etc/passwd', viewer.url))).status).toBe(404);
     expect((await fetch(new URL('/', viewer.url), { redirect: 'manual' })).status).toBe(302);
     expect(await (await fetch(new URL('/index.html', viewer.url))).text()).toContain('<title>t</title>');
+    expect((await fetch(new URL('/favicon.ico', viewer.url))).status).toBe(204);
+  });
+
+  it('refuses requests for another host name or from another origin (DNS rebinding)', async () => {
+    const { port } = viewer;
+    const get = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/index.html', headers }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject);
+      });
+    expect(await get({ Host: `127.0.0.1:${port}` })).toBe(200);
+    expect(await get({ Host: `localhost:${port}` })).toBe(200);
+    expect(await get({ Host: `evil.example:${port}` })).toBe(403);
+    expect(await get({ Host: `127.0.0.1:${port + 1}` })).toBe(403);
+    expect(await get({ Host: `127.0.0.1:${port}`, Origin: 'http://evil.example' })).toBe(403);
+    expect(await get({ Host: `127.0.0.1:${port}`, Origin: `http://127.0.0.1:${port}` })).toBe(200);
+  });
+
+  it('reads ahead over HTTP: a scan asks for the next range before it has parsed this one', async () => {
+    const url = new URL(new URL(viewer.url).searchParams.get('log')!, viewer.url).href;
+    const asked: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      asked.push(new Headers(init?.headers).get('range') ?? '');
+      return fetch(input, init);
+    };
+    const src = await httpSource(url, counting);
+    const first = await src.read(0, 1 << 20);
+    expect(asked.length).toBe(3); // the size probe, this read and the 32 MiB ahead (here: the rest of the log)
+    const second = await src.read((1 << 20) - 1000, 1 << 20);
+    const third = await src.read((2 << 20) + 5000, 1 << 20);
+    expect(asked.length).toBe(3);
+    const whole = fs.readFileSync(log);
+    expect(Buffer.from(first).equals(whole.subarray(0, 1 << 20))).toBe(true);
+    expect(Buffer.from(second).equals(whole.subarray((1 << 20) - 1000, (2 << 20) - 1000))).toBe(true);
+    expect(Buffer.from(third).equals(whole.subarray((2 << 20) + 5000, (3 << 20) + 5000))).toBe(true);
   });
 });
 
-describe('Blob source read-ahead', () => {
+describe('read-ahead (Blob and HTTP sources)', () => {
   /** A deterministic byte pattern, so any misplaced byte shows. */
   const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24);
 
-  it('returns the exact bytes for overlapping, skipping and small reads of a large Blob', async () => {
-    const bytes = pattern(3 << 20);
-    const src = blobSource(new Blob([bytes]));
+  it.each([0, 2 << 20])('returns the exact bytes for overlapping, skipping and small reads (reading ahead %i bytes at least)', async (aheadBytes) => {
+    const bytes = pattern(7 << 20);
+    const blob = new Blob([bytes]);
+    const src = aheadBytes ? readAheadSource(blob.size, async (a, b) => new Uint8Array(await blob.slice(a, b).arrayBuffer()), { aheadBytes }) : blobSource(blob);
     let seed = 7;
     const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
     let at = 0;

@@ -43,6 +43,13 @@ export class App {
     this.emit('rows', null);
   }
 
+  /** Forget the log (the worker dropped it: another open failed or was cancelled). */
+  unload(): void {
+    this.loaded = undefined;
+    this.rows = null;
+    this.selected = -1;
+  }
+
   setRows(rows: Rows): void {
     this.rows = rows;
     this.emit('rows', rows);

@@ -1,7 +1,7 @@
 // The Entry panel: header fields, checksums of the payload, and a paged hex dump.
 
 import { flagsHex } from '../src/format.ts';
-import { PAGE_BYTES, type EntryDetail } from '../src/browser/protocol.ts';
+import { PAGE_BYTES, type EntryDetail, type EntryFs } from '../src/browser/protocol.ts';
 import type { App } from './app.ts';
 import { byId, h, hex, int } from './dom.ts';
 
@@ -18,12 +18,16 @@ export function hexDump(bytes: Uint8Array, base: number, perLine: 8 | 16): strin
   return lines.join('\n');
 }
 
+/** A structure's decoded header fields, e.g. ` (seq 17, journalBlock 3)`. */
+const fieldsText = (f: Readonly<Record<string, number | string>> | undefined) => (f && Object.keys(f).length ? ` (${Object.entries(f).map(([k, v]) => `${k} ${v}`).join(', ')})` : '');
+
 /** Sixteen bytes a line where the panel is wide enough (a narrow window), else eight. */
 const perLineFor = (width: number): 8 | 16 => (width >= 560 ? 16 : 8);
 
 export function mountInspector(app: App): void {
   const root = byId('inspector');
   let token = 0;
+  let known: { entry: number; w: EntryFs } | undefined;
 
   const show = async (entry: number, page: number) => {
     const mine = ++token;
@@ -70,6 +74,26 @@ export function mountInspector(app: App): void {
       );
     }
     root.replaceChildren(...parts);
+    if (d.nrSectors) void showFs(d.index, fields);
+  };
+
+  /** What the entry wrote, to the file system (structure names and their main fields). */
+  const showFs = async (entry: number, fields: HTMLElement) => {
+    const mine = token;
+    const dd = h('dd', { id: 'insp-fs' }, 'reading the file system…');
+    fields.append(h('dt', {}, 'file system'), dd);
+    try {
+      // Paging through the hex dump keeps the answer: the entry did not change.
+      const w = known?.entry === entry ? known.w : await app.worker.call('what', { index: entry }).done;
+      known = { entry, w };
+      if (mine !== token) return;
+      if (!w.fs) return dd.replaceChildren('no file system recognised');
+      const S = app.loaded!.summary.sectorSize;
+      const items = w.pieces.map((p) => h('li', {}, `sectors ${int(p.offset / S)}+${int(p.length / S)}: ${p.text}${fieldsText(p.fields)}`));
+      dd.replaceChildren(h('span', { class: 'muted' }, `${w.fs}, as of entry ${int(w.state)}`), h('ul', { class: 'fs-what' }, ...items));
+    } catch (e) {
+      if (mine === token) dd.replaceChildren((e as Error).message);
+    }
   };
 
   byId('prev-entry').addEventListener('click', () => app.select(app.selected - 1));

@@ -9,6 +9,8 @@ import { renderSummary } from './summary.ts';
 /** Marks the page sets for tests and benchmarks: when the summary first shows, when the index is in. */
 export const MARK_SUMMARY = 'logwrites:summary';
 export const MARK_INDEXED = 'logwrites:indexed';
+/** When the timeline was first drawn after the index came in. */
+export const MARK_PLOTTED = 'logwrites:plotted';
 
 export function mountOpen(app: App): void {
   const bar = byId('progress');
@@ -53,11 +55,13 @@ export function mountOpen(app: App): void {
     } catch (e) {
       if (current !== call.id) return;
       const message = (e as Error).message;
-      text.textContent = message;
-      meter.value = 0;
-      bar.hidden = message === 'cancelled' && !app.loaded;
-      error.textContent = `${source.name}: ${message}`;
-      if (!app.loaded) main.classList.add('empty');
+      // The worker let go of any log opened before, so the page shows none rather than
+      // the old log's panels under this one's name and partial summary.
+      app.unload();
+      main.classList.add('empty');
+      name.textContent = '';
+      bar.hidden = true;
+      error.textContent = message === 'cancelled' ? `${source.name}: opening cancelled; no log is open` : `${source.name}: ${message}`;
       document.body.dataset.state = message === 'cancelled' ? 'cancelled' : 'error';
     } finally {
       if (current === call.id) current = undefined;

@@ -1,11 +1,15 @@
-// The Timeline panel: entries drawn into a pixel buffer by the raster data path, with marks,
-// the selection and axis labels on top; wheel to zoom, drag to pan, hover to identify.
+// The Timeline panel: the scene of src/timeline (binned entries, epochs, marks, rulers) painted
+// on a canvas; wheel or keys to zoom, drag to pan, Shift+drag to select a range (its totals
+// per flag show below), hover to identify, click to select. The legend hides and shows layers.
 
 import { Flag } from '../src/format.ts';
-import { entryFlagNames, type LogIndex } from '../src/log-index.ts';
-import { pick, rasterize, xExtent, xOf, type Palette, type PlotView, type XMode } from '../src/browser/raster.ts';
+import { entryAtOrAfter, entryFlagNames, type LogIndex } from '../src/log-index.ts';
+import { stepStats, type StepStats } from '../src/steps.ts';
+import { LAYERS, pick, xExtent, xOf, type Layer, type XMode } from '../src/timeline/density.ts';
+import { buildScene, type Palette, type Scene } from '../src/timeline/scene.ts';
 import type { App } from './app.ts';
-import { byId, h, int } from './dom.ts';
+import { byId, bytes, h, int } from './dom.ts';
+import { MARK_PLOTTED } from './open.ts';
 
 interface Window {
   x0: number;
@@ -16,107 +20,179 @@ interface Window {
 
 const css = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
-/** `#rrggbb` to the u32 that ImageData holds on little-endian machines. */
-function pixel(hexColour: string): number {
-  const v = parseInt(hexColour.replace('#', ''), 16);
-  return (0xff000000 | ((v & 0xff) << 16) | (v & 0xff00) | ((v >> 16) & 0xff)) >>> 0;
+/** The page's colours for each scene role (web/styles.css). */
+function palette(): Palette {
+  const v = (name: string) => css(`--${name}`);
+  return {
+    write: v('write'),
+    fua: v('fua'),
+    discard: v('discard'),
+    metadata: v('metadata'),
+    flush: v('flush'),
+    mark: v('mark'),
+    ink: v('ink'),
+    muted: v('muted'),
+    grid: v('line'),
+    bg: v('plot-bg'),
+    durable: v('durable'),
+    trailing: v('error'),
+    select: v('accent'),
+    epoch: v('muted'),
+  };
 }
 
-function palette(): Palette {
-  return { write: pixel(css('--write')), fua: pixel(css('--fua')), discard: pixel(css('--discard')), metadata: pixel(css('--metadata')), flush: pixel(css('--flush')) };
+const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif';
+const LEGEND: Record<Layer, string> = { write: 'NONE', fua: 'FUA', metadata: 'METADATA', discard: 'DISCARD', flush: 'FLUSH', mark: 'MARK' };
+
+/** Paint a scene; `spare` holds the density image so that it composites over what is below. */
+function paint(ctx: CanvasRenderingContext2D, scene: Scene, p: Palette, spare: HTMLCanvasElement): void {
+  ctx.clearRect(0, 0, scene.width, scene.height);
+  ctx.textBaseline = 'top';
+  for (const sh of scene.shapes) {
+    switch (sh.kind) {
+      case 'rect':
+        ctx.globalAlpha = sh.opacity;
+        ctx.fillStyle = p[sh.role];
+        ctx.fillRect(sh.x, sh.y, sh.w, sh.h);
+        ctx.globalAlpha = 1;
+        break;
+      case 'line':
+        ctx.strokeStyle = p[sh.role];
+        ctx.lineWidth = sh.width;
+        ctx.setLineDash(sh.dash ? [...sh.dash] : []);
+        ctx.beginPath();
+        ctx.moveTo(sh.x1, sh.y1);
+        ctx.lineTo(sh.x2, sh.y2);
+        ctx.stroke();
+        break;
+      case 'text':
+        ctx.font = `${sh.size}px ${FONT}`;
+        ctx.textAlign = sh.align;
+        if (sh.bg) {
+          const { left, width } = textBox(ctx, sh.text, sh.x, sh.align);
+          ctx.fillStyle = p[sh.bg];
+          ctx.fillRect(left - 2, sh.y - 1, width + 4, sh.size + 3);
+        }
+        ctx.fillStyle = p[sh.role];
+        ctx.fillText(sh.text, sh.x, sh.y);
+        break;
+      case 'density': {
+        const d = scene.density;
+        if (spare.width !== d.width || spare.height !== d.height) [spare.width, spare.height] = [d.width, d.height];
+        const image = new ImageData(new Uint8ClampedArray(d.pixels.buffer as ArrayBuffer, d.pixels.byteOffset, d.pixels.byteLength), d.width, d.height);
+        spare.getContext('2d')!.putImageData(image, 0, 0);
+        ctx.drawImage(spare, scene.plot.left, scene.plot.top);
+        break;
+      }
+    }
+  }
+  ctx.setLineDash([]);
+}
+
+function textBox(ctx: CanvasRenderingContext2D, text: string, x: number, align: 'left' | 'right' | 'center'): { left: number; width: number } {
+  const width = ctx.measureText(text).width;
+  return { left: align === 'left' ? x : align === 'right' ? x - width : x - width / 2, width };
+}
+
+/** Entries whose x lies in [a, b] (entry mode: entry i spans [i, i + 1)), inclusive; lo > hi when none. */
+function entriesIn(index: LogIndex, mode: XMode, a: number, b: number): [number, number] {
+  if (mode === 'entry') return [Math.max(0, Math.floor(a)), Math.min(index.count - 1, Math.ceil(b) - 1)];
+  return [entryAtOrAfter(index, a), entryAtOrAfter(index, b) - 1];
+}
+
+function selectionText(s: StepStats): string {
+  return [
+    `entries ${int(s.from)}–${int(s.to)} (${int(s.entries)})`,
+    `${int(s.writes)} write${s.writes === 1 ? '' : 's'} (${bytes(s.bytes)})`,
+    `FLUSH ${int(s.flushes)}`,
+    `FUA ${int(s.fuas)}`,
+    `DISCARD ${int(s.discards)}${s.discards ? ` (${bytes(s.discardedBytes)})` : ''}`,
+    `METADATA ${int(s.metadata)}`,
+    `MARK ${int(s.marks)}`,
+    `${int(s.sectorsTouched)} sectors touched`,
+    ...(s.pastEnd ? [`${int(s.pastEnd)} past nr_entries`] : []),
+  ].join(' · ');
 }
 
 export function mountPlot(app: App): void {
   const box = byId('plot');
   const canvas = byId<HTMLCanvasElement>('plot-canvas');
+  const spare = document.createElement('canvas');
   const tip = byId('plot-tip');
+  const notes = byId('plot-notes');
+  const selectionLine = byId('plot-selection');
+  const zoomSel = byId<HTMLButtonElement>('plot-zoom-selection');
   const modeSelect = byId<HTMLSelectElement>('plot-mode');
   const ctx = canvas.getContext('2d')!;
   let mode: XMode = 'entry';
   let view: Window = { x0: 0, x1: 1, y0: 0, y1: 1 };
   let colours = palette();
-  let image: ImageData | undefined;
+  let scene: Scene | undefined;
   let queued = false;
+  const hidden = new Set<Layer>();
+  let selection: [number, number] | undefined;
 
   byId('legend').append(
-    ...(['write', 'fua', 'discard', 'metadata', 'flush', 'mark'] as const).map((k) =>
-      h('span', {}, h('span', { class: 'chip', style: `background: var(--${k})` }), k === 'write' ? 'write' : k === 'mark' ? 'mark' : k.toUpperCase()),
+    ...LAYERS.map((k) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'layer',
+          'data-layer': k,
+          'aria-pressed': 'true',
+          title: k === 'write' ? 'show or hide plain writes (flags NONE)' : `show or hide ${LEGEND[k]}`,
+          onclick: (ev: Event) => {
+            const b = ev.currentTarget as HTMLButtonElement;
+            if (hidden.has(k)) hidden.delete(k);
+            else hidden.add(k);
+            b.setAttribute('aria-pressed', String(!hidden.has(k)));
+            redraw();
+          },
+        },
+        h('span', { class: 'chip', style: `background: var(--${k})` }),
+        LEGEND[k],
+      ),
     ),
   );
 
-  const extent = (index: LogIndex): Window => {
-    const [x0, x1] = xExtent(index, mode, app.loaded!.summary.bytesIndexed);
-    return { x0, x1, y0: 0, y1: Math.max(1, app.loaded!.summary.deviceSectors) };
-  };
-
-  const plotView = (): PlotView => {
-    const dpr = window.devicePixelRatio || 1;
-    return { mode, ...view, width: Math.max(1, Math.round(canvas.clientWidth * dpr)), height: Math.max(1, Math.round(canvas.clientHeight * dpr)) };
+  const dpr = () => window.devicePixelRatio || 1;
+  const extent = (): Window => {
+    const { index, summary } = app.loaded!;
+    const [x0, x1] = xExtent(index, mode, summary.bytesIndexed);
+    return { x0, x1, y0: 0, y1: Math.max(1, summary.deviceSectors) };
   };
 
   const draw = () => {
     queued = false;
     const loaded = app.loaded;
     if (!loaded) return;
-    const { index } = loaded;
-    const v = plotView();
-    const dpr = window.devicePixelRatio || 1;
-    if (canvas.width !== v.width || canvas.height !== v.height) {
-      canvas.width = v.width;
-      canvas.height = v.height;
-    }
-    if (!image || image.width !== v.width || image.height !== v.height) image = ctx.createImageData(v.width, v.height);
-    rasterize(index, app.rows, v, colours, new Uint32Array(image.data.buffer));
-    ctx.putImageData(image, 0, 0);
-    const sx = v.width / (view.x1 - view.x0);
-    const X = (i: number) => (xOf(index, i, mode) - view.x0) * sx;
-    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
-    ctx.textBaseline = 'top';
-    // Marks: a rule each, and a label where it does not run into the previous one.
-    ctx.strokeStyle = css('--mark');
-    ctx.fillStyle = css('--mark');
-    ctx.setLineDash([4 * dpr, 3 * dpr]);
-    let free = -Infinity;
-    for (const m of index.marks) {
-      const x = Math.round(X(m.index)) + 0.5;
-      if (x < 0 || x > v.width) continue;
-      ctx.beginPath();
-      ctx.moveTo(x, 0);
-      ctx.lineTo(x, v.height);
-      ctx.stroke();
-      const w = ctx.measureText(m.text).width;
-      if (x + 3 * dpr > free && x + w < v.width) {
-        ctx.fillText(m.text, x + 3 * dpr, 3 * dpr);
-        free = x + w + 10 * dpr;
-      }
-    }
-    ctx.setLineDash([]);
-    if (app.selected >= 0) {
-      const x = Math.round(X(app.selected)) + 0.5;
-      ctx.strokeStyle = css('--ink');
-      ctx.lineWidth = dpr;
-      ctx.beginPath();
-      ctx.moveTo(x, 0);
-      ctx.lineTo(x, v.height);
-      ctx.stroke();
-    }
-    // Axis extents: x along the bottom, y on the left under the mark labels.
-    const unit = mode === 'entry' ? 'entry' : 'byte';
-    const label = (text: string, x: number, y: number, align: 'left' | 'right') => {
-      const w = ctx.measureText(text).width;
-      const left = align === 'left' ? x : x - w;
-      ctx.fillStyle = css('--plot-bg');
-      ctx.globalAlpha = 0.85;
-      ctx.fillRect(left - 3 * dpr, y - 1 * dpr, w + 6 * dpr, 14 * dpr);
-      ctx.globalAlpha = 1;
-      ctx.fillStyle = css('--muted');
-      ctx.fillText(text, left, y);
-    };
-    const bottom = v.height - 15 * dpr;
-    label(`${unit} ${int(Math.round(view.x0))}`, 4 * dpr, bottom, 'left');
-    label(`${unit} ${int(Math.round(view.x1))}`, v.width - 4 * dpr, bottom, 'right');
-    label(`sector ${int(Math.round(view.y1))}`, 4 * dpr, 18 * dpr, 'left');
-    label(`sector ${int(Math.round(view.y0))}`, 4 * dpr, bottom - 15 * dpr, 'left');
+    const s = dpr();
+    const width = Math.max(1, Math.round(canvas.clientWidth * s));
+    const height = Math.max(1, Math.round(canvas.clientHeight * s));
+    if (canvas.width !== width || canvas.height !== height) [canvas.width, canvas.height] = [width, height];
+    scene = buildScene({
+      index: loaded.index,
+      logEnd: loaded.summary.bytesIndexed,
+      rows: app.rows,
+      window: { mode, ...view },
+      width,
+      height,
+      scale: s,
+      palette: colours,
+      measure: (text, size) => {
+        ctx.font = `${size}px ${FONT}`;
+        return ctx.measureText(text).width;
+      },
+      hidden,
+      ...(selection ? { selection } : {}),
+      selected: app.selected,
+    });
+    paint(ctx, scene, colours, spare);
+    // The window, for tests and anyone scripting the page.
+    Object.assign(canvas.dataset, { x0: String(view.x0), x1: String(view.x1), y0: String(view.y0), y1: String(view.y1) });
+    notes.replaceChildren(...scene.notes.map((n) => h('span', {}, n)));
+    if (!performance.getEntriesByName(MARK_PLOTTED).length) performance.mark(MARK_PLOTTED);
   };
 
   const redraw = () => {
@@ -127,7 +203,7 @@ export function mountPlot(app: App): void {
 
   /** Keep the window inside the log, and no narrower than a couple of entries or sectors. */
   const clamp = (w: Window): Window => {
-    const e = extent(app.loaded!.index);
+    const e = extent();
     const fit = (a: number, b: number, lo: number, hi: number, min: number): [number, number] => {
       let span = Math.min(hi - lo, Math.max(min, b - a));
       let start = Math.max(lo, Math.min(a, hi - span));
@@ -140,23 +216,41 @@ export function mountPlot(app: App): void {
     return { x0, x1, y0, y1 };
   };
 
-  const reset = () => {
-    if (!app.loaded) return;
-    view = extent(app.loaded.index);
+  const setView = (w: Window) => {
+    view = clamp(w);
     redraw();
   };
 
+  const reset = () => {
+    if (!app.loaded) return;
+    setView(extent());
+  };
+
+  const setSelection = (range: [number, number] | undefined) => {
+    selection = range && range[1] > range[0] ? range : undefined;
+    zoomSel.disabled = !selection;
+    if (selection && app.loaded) {
+      const [lo, hi] = entriesIn(app.loaded.index, mode, selection[0], selection[1]);
+      selectionLine.textContent = lo <= hi ? `selected ${selectionText(stepStats(app.loaded.index, lo, hi))}` : 'no entries selected';
+    } else selectionLine.textContent = '';
+    redraw();
+  };
+
+  /** Pointer position in the plot area's device pixels, and the x and sector under it. */
   const local = (ev: MouseEvent) => {
     const r = canvas.getBoundingClientRect();
-    return { x: ev.clientX - r.left, y: ev.clientY - r.top, w: r.width, h: r.height };
+    const s = dpr();
+    const plot = scene?.plot ?? { left: 0, top: 0, width: r.width * s, height: r.height * s };
+    const px = (ev.clientX - r.left) * s - plot.left;
+    const py = (ev.clientY - r.top) * s - plot.top;
+    return { px, py, plot, x: view.x0 + (px / plot.width) * (view.x1 - view.x0), sector: view.y1 - (py / plot.height) * (view.y1 - view.y0), cssX: ev.clientX - r.left, cssY: ev.clientY - r.top, r };
   };
 
   const showTip = (ev: MouseEvent) => {
     const loaded = app.loaded;
-    if (!loaded) return -1;
+    if (!loaded || !scene) return -1;
     const p = local(ev);
-    const dpr = window.devicePixelRatio || 1;
-    const i = pick(loaded.index, app.rows, plotView(), p.x * dpr, p.y * dpr, 4 * dpr);
+    const i = pick(loaded.index, app.rows, scene.view, p.px, p.py, 4 * dpr(), hidden);
     if (i < 0) {
       tip.hidden = true;
       return -1;
@@ -164,18 +258,19 @@ export function mountPlot(app: App): void {
     const { index } = loaded;
     const len = index.nrSectors[i]!;
     const mark = index.flags[i]! & Flag.MARK ? index.marks.find((m) => m.index === i)?.text : undefined;
-    tip.textContent = `#${int(i)} ${entryFlagNames(index, i)}${len ? ` · sector ${int(index.sector[i]!)}+${int(len)}` : ''}${mark !== undefined ? ` · '${mark}'` : ''}`;
+    const past = i >= index.nrEntries ? ' · past nr_entries' : '';
+    tip.textContent = `#${int(i)} ${entryFlagNames(index, i)}${len ? ` · sector ${int(index.sector[i]!)}+${int(len)}` : ''}${mark !== undefined ? ` · '${mark}'` : ''}${past}`;
     tip.hidden = false;
-    tip.style.left = `${Math.min(p.x + 12, p.w - tip.offsetWidth - 4)}px`;
-    tip.style.top = `${p.y + 14 > p.h - 30 ? p.y - 30 : p.y + 14}px`;
+    tip.style.left = `${Math.max(4, Math.min(p.cssX + 12, p.r.width - tip.offsetWidth - 4))}px`;
+    tip.style.top = `${p.cssY + 14 > p.r.height - 30 ? p.cssY - 30 : p.cssY + 14}px`;
     return i;
   };
 
-  let drag: { x: number; y: number; view: Window; moved: boolean } | undefined;
+  let drag: { x: number; y: number; at: number; view: Window; moved: boolean; selecting: boolean } | undefined;
   canvas.addEventListener('pointerdown', (ev) => {
     if (!app.loaded) return;
     canvas.setPointerCapture(ev.pointerId);
-    drag = { x: ev.clientX, y: ev.clientY, view, moved: false };
+    drag = { x: ev.clientX, y: ev.clientY, at: local(ev).x, view, moved: false, selecting: ev.shiftKey };
   });
   canvas.addEventListener('pointermove', (ev) => {
     if (!drag) {
@@ -186,13 +281,17 @@ export function mountPlot(app: App): void {
     const dy = ev.clientY - drag.y;
     if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
     if (!drag.moved) return;
-    box.classList.add('dragging');
     tip.hidden = true;
-    const size = local(ev);
-    const ux = (drag.view.x1 - drag.view.x0) / size.w;
-    const uy = (drag.view.y1 - drag.view.y0) / size.h;
-    view = clamp({ x0: drag.view.x0 - dx * ux, x1: drag.view.x1 - dx * ux, y0: drag.view.y0 + dy * uy, y1: drag.view.y1 + dy * uy });
-    redraw();
+    const p = local(ev);
+    if (drag.selecting) {
+      setSelection([Math.min(drag.at, p.x), Math.max(drag.at, p.x)]);
+      return;
+    }
+    box.classList.add('dragging');
+    const s = dpr();
+    const ux = (drag.view.x1 - drag.view.x0) / (p.plot.width / s);
+    const uy = (drag.view.y1 - drag.view.y0) / (p.plot.height / s);
+    setView({ x0: drag.view.x0 - dx * ux, x1: drag.view.x1 - dx * ux, y0: drag.view.y0 + dy * uy, y1: drag.view.y1 + dy * uy });
   });
   canvas.addEventListener('pointerup', (ev) => {
     const wasClick = drag && !drag.moved;
@@ -204,6 +303,27 @@ export function mountPlot(app: App): void {
     }
   });
   canvas.addEventListener('pointerleave', () => (tip.hidden = true));
+
+  /** Zoom by `factor` (< 1 in) around x `at` (or sector `at` when `sectors`). */
+  const zoom = (factor: number, at?: number, sectors = false) => {
+    if (sectors) {
+      const c = at ?? (view.y0 + view.y1) / 2;
+      setView({ ...view, y0: c - (c - view.y0) * factor, y1: c + (view.y1 - c) * factor });
+    } else {
+      const c = at ?? (view.x0 + view.x1) / 2;
+      setView({ ...view, x0: c - (c - view.x0) * factor, x1: c + (view.x1 - c) * factor });
+    }
+  };
+  const pan = (fx: number, fy: number) => {
+    const dx = (view.x1 - view.x0) * fx;
+    const dy = (view.y1 - view.y0) * fy;
+    setView({ x0: view.x0 + dx, x1: view.x1 + dx, y0: view.y0 + dy, y1: view.y1 + dy });
+  };
+  const zoomToSelection = () => {
+    if (!selection) return;
+    setView({ ...view, x0: selection[0], x1: selection[1] });
+  };
+
   canvas.addEventListener(
     'wheel',
     (ev) => {
@@ -211,21 +331,37 @@ export function mountPlot(app: App): void {
       ev.preventDefault();
       const p = local(ev);
       const factor = Math.exp((ev.deltaY || ev.deltaX) * 0.0015);
-      if (ev.shiftKey) {
-        const at = view.y1 - (p.y / p.h) * (view.y1 - view.y0);
-        view = clamp({ ...view, y0: at - (at - view.y0) * factor, y1: at + (view.y1 - at) * factor });
-      } else {
-        const at = view.x0 + (p.x / p.w) * (view.x1 - view.x0);
-        view = clamp({ ...view, x0: at - (at - view.x0) * factor, x1: at + (view.x1 - at) * factor });
-      }
-      redraw();
+      zoom(factor, ev.shiftKey ? p.sector : p.x, ev.shiftKey);
     },
     { passive: false },
   );
+  canvas.addEventListener('keydown', (ev) => {
+    if (!app.loaded) return;
+    const keys: Record<string, () => void> = {
+      ArrowLeft: () => pan(-0.2, 0),
+      ArrowRight: () => pan(0.2, 0),
+      ArrowUp: () => (ev.shiftKey ? zoom(1 / 1.5, undefined, true) : pan(0, 0.2)),
+      ArrowDown: () => (ev.shiftKey ? zoom(1.5, undefined, true) : pan(0, -0.2)),
+      '+': () => zoom(1 / 1.5),
+      '=': () => zoom(1 / 1.5),
+      '-': () => zoom(1.5),
+      '0': reset,
+      Home: reset,
+      z: zoomToSelection,
+      Escape: () => setSelection(undefined),
+    };
+    const act = keys[ev.key];
+    if (!act) return;
+    ev.preventDefault();
+    act();
+  });
   canvas.addEventListener('dblclick', reset);
   byId('plot-reset').addEventListener('click', reset);
+  zoomSel.addEventListener('click', zoomToSelection);
+  byId('plot-clear-selection').addEventListener('click', () => setSelection(undefined));
   modeSelect.addEventListener('change', () => {
     mode = modeSelect.value as XMode;
+    setSelection(undefined);
     reset();
   });
   new ResizeObserver(redraw).observe(canvas);
@@ -234,7 +370,10 @@ export function mountPlot(app: App): void {
     redraw();
   });
 
-  app.on('loaded', reset);
+  app.on('loaded', () => {
+    setSelection(undefined);
+    reset();
+  });
   app.on('rows', redraw);
   app.on('select', ({ entry, reveal }) => {
     const x = xOf(app.loaded!.index, entry, mode);

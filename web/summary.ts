@@ -2,6 +2,7 @@
 
 import { Flag, type FlagName } from '../src/format.ts';
 import type { Summary } from '../src/log-index.ts';
+import { markSteps, type MarkStep } from '../src/steps.ts';
 import type { App } from './app.ts';
 import { byId, bytes, h, int } from './dom.ts';
 
@@ -48,14 +49,102 @@ export function renderSummary(app: App, s: Summary, notes: SummaryNotes = {}): v
   byId('summary').replaceChildren(list, ...(warnings ? [warnings] : []), s.complete ? '' : h('p', { class: 'muted' }, `indexing… ${int(s.entries)} entries so far`));
 }
 
+/** One line for a step: what the entries since the previous mark did. */
+function stepLine(st: MarkStep): string {
+  const parts = [
+    `${int(st.entries)} entr${st.entries === 1 ? 'y' : 'ies'}`,
+    `${int(st.writes)} write${st.writes === 1 ? '' : 's'} ${bytes(st.bytes)}`,
+    st.flushes ? `${int(st.flushes)} FLUSH` : '',
+    st.fuas ? `${int(st.fuas)} FUA` : '',
+    st.discards ? `${int(st.discards)} DISCARD` : '',
+    `${int(st.sectorsTouched)} sectors`,
+  ];
+  return parts.filter(Boolean).join(' · ');
+}
+
+const STEP_COLUMNS = ['mark', 'entries', 'writes', 'bytes', 'FLUSH', 'FUA', 'DISCARD', 'sectors'] as const;
+
+function stepsTable(app: App, steps: readonly MarkStep[]): HTMLTableElement {
+  const cell = (v: string, title?: string) => h('td', { title }, v);
+  return h(
+    'table',
+    { class: 'steps', id: 'steps-table' },
+    h('thead', {}, h('tr', {}, ...STEP_COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'tbody',
+      {},
+      ...steps.map((st) =>
+        h(
+          'tr',
+          { 'data-entry': st.to, class: st.pastEnd ? 'past-end' : '', tabindex: 0, onclick: () => app.select(st.to), onkeydown: activate(() => app.select(st.to)) },
+          cell(st.mark ? st.mark.text : '(after the last mark)', `entries ${st.from}–${st.to}`),
+          cell(`${int(st.from)}–${int(st.to)}`),
+          cell(int(st.writes)),
+          cell(bytes(st.bytes)),
+          cell(int(st.flushes)),
+          cell(int(st.fuas)),
+          cell(int(st.discards)),
+          cell(int(st.sectorsTouched)),
+        ),
+      ),
+    ),
+  );
+}
+
+/** Enter or Space on a focusable item does what a click does. */
+function activate(fn: () => void): (ev: KeyboardEvent) => void {
+  return (ev) => {
+    if (ev.key !== 'Enter' && ev.key !== ' ') return;
+    ev.preventDefault();
+    fn();
+  };
+}
+
 export function mountMarks(app: App): void {
   const list = byId<HTMLOListElement>('marks');
+  const tableBox = byId('steps-box');
+  const toggle = byId<HTMLButtonElement>('steps-toggle');
+  const showTable = (on: boolean) => {
+    toggle.setAttribute('aria-pressed', String(on));
+    toggle.textContent = on ? 'List' : 'Table';
+    list.hidden = on;
+    tableBox.hidden = !on;
+  };
+  toggle.addEventListener('click', () => showTable(list.hidden === false));
+  // Arrow keys move between mark items, as in a list box.
+  list.addEventListener('keydown', (ev) => {
+    const step = { ArrowDown: 1, ArrowUp: -1 }[ev.key];
+    const li = (ev.target as HTMLElement).closest('li');
+    if (!step || !li) return;
+    ev.preventDefault();
+    ((step > 0 ? li.nextElementSibling : li.previousElementSibling) as HTMLElement | null)?.focus();
+  });
   app.on('loaded', ({ index }) => {
+    const all = markSteps(index);
+    const steps = all.filter((st) => st.mark);
     list.replaceChildren(
-      ...(index.marks.length
-        ? index.marks.map((m) => h('li', { 'data-entry': m.index, title: `entry ${m.index}`, onclick: () => app.select(m.index) }, h('span', { class: 'n' }, m.index), h('span', { class: 't' }, m.text)))
+      ...(steps.length
+        ? steps.map((st) => {
+            const m = st.mark!;
+            const past = m.index >= index.nrEntries;
+            return h(
+              'li',
+              {
+                'data-entry': m.index,
+                tabindex: 0,
+                role: 'button',
+                class: past ? 'past-end' : '',
+                title: `entry ${m.index}${past ? ': past nr_entries, a replay cannot reach it' : ''}; the step is entries ${st.from}–${st.to}`,
+                onclick: () => app.select(m.index),
+                onkeydown: activate(() => app.select(m.index)),
+              },
+              h('span', { class: 'n' }, int(m.index)),
+              h('span', { class: 'body' }, h('span', { class: 't' }, m.text, past ? h('span', { class: 'badge' }, 'past nr_entries') : null), h('span', { class: 'step' }, stepLine(st))),
+            );
+          })
         : [h('li', { class: 'muted' }, 'no marks in this log')]),
     );
+    tableBox.replaceChildren(...(steps.length ? [stepsTable(app, all)] : [h('p', { class: 'muted' }, 'no marks in this log')]));
   });
   app.on('select', ({ entry }) => {
     for (const li of list.children) li.classList.toggle('selected', Number((li as HTMLElement).dataset.entry) === entry);

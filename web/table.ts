@@ -62,14 +62,19 @@ export function mountTable(app: App): void {
     const { index } = app.loaded!;
     const cells = el.children as HTMLCollectionOf<HTMLElement>;
     const len = index.nrSectors[i]!;
+    const past = i >= index.nrEntries;
     el.dataset.entry = String(i);
-    cells[0]!.textContent = String(i);
-    cells[1]!.textContent = String(index.offset[i]);
-    cells[2]!.textContent = entryFlagNames(index, i);
+    el.classList.toggle('past-end', past);
+    el.title = past ? `entry ${i} is past nr_entries (${index.nrEntries}): a replay stops before it` : '';
+    cells[0]!.textContent = int(i);
+    cells[1]!.textContent = int(index.offset[i]!);
+    const names = entryFlagNames(index, i);
+    cells[2]!.textContent = names;
+    cells[2]!.title = names;
     cells[2]!.className = rowClass(index.flags[i]!);
-    cells[3]!.textContent = len ? String(index.sector[i]) : '';
-    cells[4]!.textContent = len ? String(len) : '';
-    cells[5]!.textContent = payloadLength(index, i) ? String(payloadLength(index, i)) : '';
+    cells[3]!.textContent = len ? int(index.sector[i]!) : '';
+    cells[4]!.textContent = len ? int(len) : '';
+    cells[5]!.textContent = payloadLength(index, i) ? int(payloadLength(index, i)) : '';
     cells[6]!.textContent = index.flags[i]! & Flag.MARK ? markText(i) : '';
   };
 
@@ -78,8 +83,15 @@ export function mountTable(app: App): void {
   const reset = () => {
     n = app.loaded ? rowCount(app.loaded.index, app.rows) : 0;
     spacer.style.height = `${geometry().virtH}px`;
-    count.textContent = app.loaded ? `${int(n)} of ${int(app.loaded.index.count)} entries` : '';
+    const past = app.loaded ? Math.max(0, app.loaded.index.count - app.loaded.index.nrEntries) : 0;
+    count.textContent = app.loaded ? `${int(n)} of ${int(app.loaded.index.count)} entries${past ? ` (${int(past)} past nr_entries)` : ''}` : '';
     render();
+  };
+
+  /** New rows start at the top: an old scroll position would show an arbitrary place in them. */
+  const rowsChanged = () => {
+    viewport.scrollTop = 0;
+    reset();
   };
 
   /** Scroll so that row `r` is in sight (keeping the scroll still when it already is). */
@@ -110,7 +122,7 @@ export function mountTable(app: App): void {
     moveBy(Math.max(-n, Math.min(n, d)));
   });
 
-  app.on('rows', reset);
+  app.on('rows', rowsChanged);
   app.on('select', ({ entry, reveal: bring }) => {
     if (bring) reveal(rowOf(app.rows, entry));
     else render();
@@ -125,7 +137,7 @@ function mountFilters(app: App): void {
   const error = byId('filter-error');
   byId('flag-filter').append(
     ...FILTER_FLAGS.map((f) =>
-      h('label', { class: 'flag', title: f === 'plain' ? 'writes with no flags' : `entries with ${f}` }, h('input', { type: 'checkbox', name: 'flag', value: f }), f === 'plain' ? 'write' : f),
+      h('label', { class: 'flag', title: f === 'plain' ? 'plain writes: flags NONE' : `entries with ${f}` }, h('input', { type: 'checkbox', name: 'flag', value: f }), f === 'plain' ? 'NONE' : f),
     ),
   );
   let timer: ReturnType<typeof setTimeout> | undefined;

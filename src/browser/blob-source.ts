@@ -2,70 +2,16 @@
 // bytes asked for, so a multi-GiB log never has to fit in memory.
 
 import type { ByteSource } from '../reader.ts';
-
-/** Reads of at least this many bytes are taken to be a sequential scan and read ahead. */
-const READ_AHEAD_MIN = 1024 * 1024;
-/**
- * A scan's next read starts at its next header: up to one entry before the end of the previous
- * read or one payload past it. The read ahead reaches this far to either side, so for entries
- * up to this size the next read is a view of it, with nothing copied and nothing read again.
- */
-const READ_AHEAD_SLACK = 64 * 1024;
-
-/** Log bytes [offset, end), read or being read. */
-interface Span {
-  readonly offset: number;
-  readonly end: number;
-  readonly bytes: Promise<Uint8Array>;
-}
+import { readAheadSource } from './read-ahead.ts';
 
 export function blobSource(blob: Blob): ByteSource {
-  // The next chunk of a sequential scan is fetched while the caller parses this one, so the
-  // browser's file reads overlap with header decoding. More chunks in flight, or reading in a
-  // second worker, measured no faster (bench/viewer, 2 cores): Blob reads are CPU-bound there.
-  //
-  // A scan's next read starts near the end of the previous one, a little before it (an entry
-  // cut in two) or a little after (a payload skipped), so it is served from the chunk read
-  // ahead or, where entries are larger, from the previous read's tail, the chunk read ahead
-  // and, past that, a fresh read. Reading each request afresh instead missed the read-ahead
-  // every time and took twice as long as the bytes alone (bench/viewer: 3.8 s to index 1 GiB
-  // against 1.7 s to read it).
-  let last: Span | undefined;
-  let ahead: Span | undefined;
-  const fetch = (offset: number, end: number): Span => ({ offset, end, bytes: blob.slice(offset, end).arrayBuffer().then((b) => new Uint8Array(b)) });
-  const read = (offset: number, end: number): Promise<Uint8Array> => {
-    const whole = ahead && offset >= ahead.offset && end <= ahead.end ? ahead : undefined;
-    const pieces: Promise<Uint8Array>[] = [];
-    let at = offset;
-    for (const s of whole ? [whole] : [last, ahead]) {
-      if (!s || at < s.offset || at >= s.end || at >= end) continue;
-      const [from, to] = [at - s.offset, Math.min(end, s.end) - s.offset];
-      pieces.push(s.bytes.then((b) => b.subarray(from, to)));
-      at = s.offset + to;
-    }
-    if (at < end) pieces.push(fetch(at, end).bytes);
-    const bytes = pieces.length === 1 ? pieces[0]! : Promise.all(pieces).then(joined);
-    const length = end - offset;
-    const scanning = length >= READ_AHEAD_MIN && end < blob.size;
-    ahead = scanning ? fetch(Math.max(offset, end - READ_AHEAD_SLACK), Math.min(blob.size, end + length + READ_AHEAD_SLACK)) : undefined;
-    // A read ahead nobody asks for (a cancelled walk) must not fail as an unhandled rejection.
-    ahead?.bytes.catch(() => undefined);
-    // Kept for the next read of the scan only: an idle source holds no chunks.
-    last = scanning ? { offset, end, bytes } : undefined;
-    return bytes;
-  };
-  return {
-    size: blob.size,
-    read: (offset, length) => read(offset, Math.min(blob.size, offset + length)),
-  };
-}
-
-function joined(pieces: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  // The next chunk of a sequential scan is fetched while the caller parses this one. More
+  // chunks in flight, or reading in a second worker, measured no faster (bench/viewer, 2
+  // cores): Blob reads are CPU-bound there.
+  return readAheadSource(blob.size, (offset, end) =>
+    blob
+      .slice(offset, end)
+      .arrayBuffer()
+      .then((b) => new Uint8Array(b)),
+  );
 }

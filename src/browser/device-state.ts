@@ -25,9 +25,21 @@ export interface Point {
 export type SectorRuns = [number, number][];
 
 export interface Diff {
+  /** The earlier point and the later one: a diff always runs forward in the log. */
   readonly a: Point;
   readonly b: Point;
   readonly runs: SectorRuns;
+  /** The points were asked for later one first, so a and b are the other way round. */
+  readonly swapped: boolean;
+}
+
+/** One sector's bytes at both points of a diff. */
+export interface SectorPair {
+  readonly sector: number;
+  readonly a: Point;
+  readonly b: Point;
+  readonly before: Uint8Array;
+  readonly after: Uint8Array;
 }
 
 type Fingerprint = ReturnType<Kernels['fingerprint']>;
@@ -37,6 +49,8 @@ export class DeviceState {
   private fp: Fingerprint;
   private at = -1;
   private readonly watchers: ImageWatcher[];
+  /** The last diff's first-touch copies, for comparing its sectors while the image is still at its later point. */
+  private lastDiff?: { readonly a: Point; readonly b: Point; readonly undo: FirstTouch };
 
   constructor(
     private readonly reader: LogReader,
@@ -91,10 +105,23 @@ export class DeviceState {
     this.watchers.push(undo);
     try {
       const pb = await this.goTo(hi, signal);
-      return { a: pa, b: pb, runs: undo.changed(this.image) };
+      this.lastDiff = { a: pa, b: pb, undo };
+      return { a: pa, b: pb, runs: undo.changed(this.image), swapped: a > b };
     } finally {
       this.watchers.pop();
     }
+  }
+
+  /** Sector `sector` after entry `a` and after entry `b` (a diff of the two first, unless the last one was of them). */
+  async compareSector(a: number, b: number, sector: number, signal?: AbortSignal): Promise<SectorPair> {
+    const S = this.reader.sectorSize;
+    if (!(sector >= 0 && (sector + 1) * S <= this.image.length)) throw new Error(`sector ${sector} is outside the ${this.image.length / S}-sector device`);
+    const [lo, hi] = a <= b ? [a, b] : [b, a];
+    const d = this.lastDiff;
+    if (!d || d.a.at !== lo || d.b.at !== hi || this.at !== hi) await this.diff(lo, hi, signal);
+    const { a: pa, b: pb, undo } = this.lastDiff!;
+    const after = this.image.slice(sector * S, (sector + 1) * S);
+    return { sector, a: pa, b: pb, before: undo.original(sector) ?? after.slice(), after };
   }
 
   dispose(): void {
@@ -102,6 +129,7 @@ export class DeviceState {
   }
 
   private reset(): void {
+    this.lastDiff = undefined;
     this.image.fill(0);
     this.fp.dispose();
     this.fp = this.kernels.fingerprint(this.reader.sectorSize);
@@ -133,6 +161,13 @@ class FirstTouch implements ImageWatcher {
       while (s < end && !this.seen[s]) this.seen[s++] = 1;
       this.saved.push({ sector: start, bytes: this.image.slice(start * S, s * S) });
     }
+  }
+
+  /** The bytes `sector` had before its first change, or undefined when it did not change. */
+  original(sector: number): Uint8Array | undefined {
+    const S = this.S;
+    const run = this.saved.find((r) => sector >= r.sector && sector < r.sector + r.bytes.length / S);
+    return run?.bytes.slice((sector - run.sector) * S, (sector - run.sector + 1) * S);
   }
 
   changed(now: Uint8Array): SectorRuns {

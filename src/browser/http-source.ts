@@ -2,6 +2,7 @@
 // serves), so the page never downloads more of the log than it looks at.
 
 import type { ByteSource } from '../reader.ts';
+import { readAheadSource } from './read-ahead.ts';
 
 export class HttpSourceError extends Error {
   constructor(url: string, what: string) {
@@ -22,14 +23,9 @@ export async function httpSource(url: string, fetchFn: typeof fetch = fetch): Pr
   await first.arrayBuffer();
   const total = /\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1];
   if (total === undefined) throw new HttpSourceError(url, 'no size in Content-Range');
-  const size = Number(total);
-  return {
-    size,
-    async read(offset, length) {
-      const end = Math.min(size, offset + length);
-      if (end <= offset) return new Uint8Array(0);
-      const res = await range(url, offset, end - 1, fetchFn);
-      return new Uint8Array(await res.arrayBuffer());
-    },
-  };
+  // A scan's next range is requested while this one is parsed, as for a Blob: one request
+  // after another left the server idle during parsing (4-5x the file picker's time). Ranges
+  // are 32 MiB: Chromium fetched localhost at 34-48 MiB/s in 4 or 16 MiB ranges and at
+  // 85-105 MiB/s in 32 MiB ones (two in flight, a loaded 2-core machine).
+  return readAheadSource(Number(total), async (offset, end) => new Uint8Array(await (await range(url, offset, end - 1, fetchFn)).arrayBuffer()), { aheadBytes: 32 << 20 });
 }

@@ -1,8 +1,25 @@
 // The messages between the viewer page and its worker: each call names its arguments, its
 // progress reports and its result, so both ends are checked against one table.
 
-import type { Diff, Point } from './device-state.ts';
+import type { Diff, Point, SectorPair } from './device-state.ts';
 import type { LogIndex, Summary } from '../log-index.ts';
+import type { GroupSummary } from '../fs/summary.ts';
+import type { FsName, What } from '../fs/what.ts';
+
+/** What an entry's bytes are to the file system (see src/fs/log-state.ts for the state used). */
+export interface EntryFs {
+  readonly fs: FsName | null;
+  /** The entry whose state answered (a mark, or the log's last entry). */
+  readonly state: number;
+  readonly pieces: readonly (What & { readonly offset: number; readonly length: number })[];
+}
+
+/** A diff's changes named by the file system in the state at B (null when none was recognised). */
+export interface DiffFs {
+  readonly fs: FsName | null;
+  readonly summary: readonly GroupSummary[];
+  readonly text: string;
+}
 
 export type SourceSpec = { readonly kind: 'blob'; readonly blob: Blob; readonly name: string } | { readonly kind: 'url'; readonly url: string; readonly name: string };
 
@@ -40,9 +57,13 @@ export interface Calls {
   /** Open and index a log; progress is the summary so far. */
   open: { args: { source: SourceSpec }; progress: Summary; result: Opened };
   entry: { args: { index: number; page: number }; progress: never; result: EntryDetail };
+  /** What entry `index` wrote, to the file system on the device. */
+  what: { args: { index: number }; progress: never; result: EntryFs };
   /** Replay into memory up to entry `at` on a device of `deviceBytes`. */
   state: { args: { at: number; deviceBytes: number }; progress: never; result: Point };
-  diff: { args: { a: number; b: number; deviceBytes: number }; progress: never; result: Diff };
+  diff: { args: { a: number; b: number; deviceBytes: number }; progress: never; result: Diff & { readonly fs: DiffFs } };
+  /** One sector's bytes after entry a and after entry b. */
+  sector: { args: { a: number; b: number; sector: number; deviceBytes: number }; progress: never; result: SectorPair };
   /** The image as it is now, for download. */
   image: { args: Record<string, never>; progress: never; result: { blob: Blob; point: Point } };
   /** Stop call `id` (an open or a replay) at its next step. */

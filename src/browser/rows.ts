@@ -3,7 +3,7 @@
 
 import { Flag } from '../format.ts';
 import { parsePointText } from '../range.ts';
-import type { LogIndex } from '../log-index.ts';
+import { pointEntry, type LogIndex } from '../log-index.ts';
 
 export interface RowFilter {
   /** Entries carrying any of these flag bits (0 or absent: no flag filter). */
@@ -83,8 +83,7 @@ export function parseEntryBound(index: LogIndex, text: string): number | undefin
   const t = text.trim();
   if (!t) return undefined;
   const p = parsePointText(t) ?? { mark: t };
-  if ('entry' in p) return p.entry;
-  const m = index.marks.find((k) => k.text === p.mark);
-  if (!m) throw new Error(`no entry number or mark named '${p.mark}'`);
-  return m.index;
+  const i = pointEntry(index, p);
+  if (i < 0) throw new Error(`no entry number or mark named '${t.replace(/^mark:/, '')}'`);
+  return i;
 }

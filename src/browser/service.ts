@@ -9,7 +9,11 @@ import { DeviceState } from './device-state.ts';
 import { httpSource } from './http-source.ts';
 import { Cancelled, indexLog } from '../indexer.ts';
 import { indexBuffers } from '../log-index.ts';
-import { PAGE_BYTES, type Args, type EntryDetail, type Port, type Request, type SourceSpec } from './protocol.ts';
+import { PAGE_BYTES, type Args, type DiffFs, type EntryDetail, type EntryFs, type Port, type Request, type SourceSpec } from './protocol.ts';
+import { annotate } from '../fs/detect.ts';
+import { annotateEntries } from '../fs/log-state.ts';
+import { describeRanges, piecesJson, summarize, summaryText } from '../fs/summary.ts';
+import { memorySource } from '../reader.ts';
 
 interface OpenLog {
   readonly reader: LogReader;
@@ -70,10 +74,22 @@ class ViewerService {
         return this.open(req.args.source, signal, progress);
       case 'entry':
         return this.entry(req.args);
+      case 'what':
+        return this.what(req.args.index);
       case 'state':
         return this.queued(async () => [await (await this.device(req.args.deviceBytes)).goTo(req.args.at, signal), []]);
       case 'diff':
-        return this.queued(async () => [await (await this.device(req.args.deviceBytes)).diff(req.args.a, req.args.b, signal), []]);
+        return this.queued(async () => {
+          const state = await this.device(req.args.deviceBytes);
+          const d = await state.diff(req.args.a, req.args.b, signal);
+          return [{ ...d, fs: await this.diffFs(state, d.runs) }, []];
+        });
+      case 'sector':
+        return this.queued(async () => {
+          const { a, b, sector, deviceBytes } = req.args;
+          const pair = await (await this.device(deviceBytes)).compareSector(a, b, sector, signal);
+          return [pair, [pair.before.buffer as ArrayBuffer, pair.after.buffer as ArrayBuffer]];
+        });
       case 'image':
         return this.queued(async () => {
           if (!this.state) throw new Error('no state yet: replay to a point first');
@@ -104,14 +120,41 @@ class ViewerService {
     return this.log;
   }
 
-  private async entry({ index: i, page }: Args<'entry'>): Promise<Outcome> {
+  /** Entry `i` of the open log, from its header. */
+  private async entryAt(i: number): Promise<Entry> {
     const { reader, offsets } = this.opened();
     if (!(i >= 0 && i < offsets.length)) throw new Error(`no entry ${i} (the log has ${offsets.length})`);
     const S = reader.sectorSize;
     const offset = offsets[i]!;
     const header = decodeHeader(await reader.source.read(offset, S), S, offset, i);
-    const payloadLength = payloadBytes(header, S);
-    const entry: Entry = { ...header, index: i, offset, payloadOffset: offset + S, payloadLength };
+    return { ...header, index: i, offset, payloadOffset: offset + S, payloadLength: payloadBytes(header, S) };
+  }
+
+  private async what(i: number): Promise<Outcome> {
+    const entry = await this.entryAt(i);
+    const reader = this.opened().reader;
+    for await (const a of annotateEntries(reader, [entry], { pastEnd: i >= reader.nrEntries })) {
+      const result: EntryFs = { fs: a.fs ?? null, state: a.state, pieces: piecesJson(a.pieces) };
+      return [result, []];
+    }
+    throw new Error(`entry ${i} was not reached`);
+  }
+
+  /** The diff's changed sectors named in the image's state (B), grouped by file and structure. */
+  private async diffFs(state: DeviceState, runs: readonly [number, number][]): Promise<DiffFs> {
+    const S = this.opened().reader.sectorSize;
+    const source = memorySource(state.image);
+    const annotator = await annotate(source);
+    if (!annotator) return { fs: null, summary: [], text: '' };
+    const pieces = await describeRanges(annotator, source, runs.map(([s, n]) => [s * S, (s + n) * S] as const));
+    const summary = summarize(pieces.flat(), annotator.blockSize);
+    return { fs: annotator.fs, summary, text: summaryText(summary) };
+  }
+
+  private async entry({ index: i, page }: Args<'entry'>): Promise<Outcome> {
+    const { reader } = this.opened();
+    const entry = await this.entryAt(i);
+    const { payloadLength, offset } = entry;
     const pages = Math.max(1, Math.ceil(payloadLength / PAGE_BYTES));
     const p = Math.min(Math.max(0, page), pages - 1);
     const from = entry.payloadOffset + p * PAGE_BYTES;
@@ -122,13 +165,13 @@ class ViewerService {
       offset,
       payloadOffset: entry.payloadOffset,
       payloadLength,
-      sector: header.sector,
-      nrSectors: header.nrSectors,
-      flags: header.flags,
-      flagsHigh: header.flagsHigh,
-      flagNames: flagNames(header.flags, header.flagsHigh),
-      dataLen: header.dataLen,
-      ...(header.mark === undefined ? {} : { mark: header.mark }),
+      sector: entry.sector,
+      nrSectors: entry.nrSectors,
+      flags: entry.flags,
+      flagsHigh: entry.flagsHigh,
+      flagNames: flagNames(entry.flags, entry.flagsHigh),
+      dataLen: entry.dataLen,
+      ...(entry.mark === undefined ? {} : { mark: entry.mark }),
       page: p,
       pages,
       bytes: bytes.slice(),

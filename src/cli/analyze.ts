@@ -3,14 +3,17 @@
 import type { Command } from 'commander';
 import { diffPoints } from '../diff.ts';
 import { Flag, flagNames } from '../format.ts';
-import { isAt, pointText, type Point } from '../range.ts';
+import { pointFinder, pointText, type Point } from '../range.ts';
 import type { LogReader } from '../reader.ts';
-import { CliError, parseCount, parsePoint, stdout, withLog } from './common.ts';
+import { bytesText, sectorsText } from '../units.ts';
+import { CliError, parseCount, parsePoint, POINT_HELP, stdout, withLog } from './common.ts';
+import { blameRows, diffWhat, FS_OPTION, piecesJson, summaryText, whatText } from './fs-what.ts';
 
 /** The entry number a point names (one header pass). */
 async function resolve(reader: LogReader, p: Point): Promise<number> {
   if ('entry' in p && p.entry < reader.nrEntries) return p.entry;
-  for await (const e of reader.entries()) if (isAt(p, e)) return e.index;
+  const at = pointFinder(p, reader.nrEntries);
+  for await (const e of reader.entries()) if (at(e)) return e.index;
   throw new CliError(`${pointText(p)} is not in the log`);
 }
 
@@ -73,19 +76,22 @@ export function registerAnalyze(program: Command): void {
     .command('diff')
     .description('device sector ranges whose content differs between two points, with the entries responsible')
     .argument('<log>', 'log file or device')
-    .argument('<a>', 'first point: entry number or mark:<name> (state after that entry)', parsePoint)
+    .argument('<a>', `first point, the state after that entry: ${POINT_HELP}`, parsePoint)
     .argument('<b>', 'second point, after a', parsePoint)
-    .option('--json', 'a JSON array of {sector, nrSectors, entries}')
-    .addHelpText('after', '\nThe device is taken to be all zeros before the first entry.\n\nExample:\n  $ logwrites diff log.img mark:mkfs mark:fsync')
-    .action(async (path: string, a: Point, b: Point, o: { json?: boolean }) => {
+    .option(...FS_OPTION)
+    .option('--json', 'a JSON array of {sector, nrSectors, entries}; with --fs {fs, ranges (each with fsWhat), summary}')
+    .addHelpText('after', '\nThe device is taken to be all zeros before the first entry. With --fs, changes are named in the\nstate at b and grouped by file and structure.\n\nExample:\n  $ logwrites diff log.img mark:mkfs mark:fsync --fs')
+    .action(async (path: string, a: Point, b: Point, o: { json?: boolean; fs?: boolean }) => {
       await withLog(path, async ({ reader }) => {
         const [ia, ib] = [await resolve(reader, a), await resolve(reader, b)];
         if (ib <= ia) throw new CliError(`${pointText(b)} (entry ${ib}) is not after ${pointText(a)} (entry ${ia})`);
         const ranges = await diffPoints(reader, ia, ib);
-        if (o.json) return stdout.json(ranges);
+        const fs = o.fs ? await diffWhat(reader, ib, ranges) : undefined;
+        if (o.json) return stdout.json(fs ? { fs: fs.fs, ranges: ranges.map((r, i) => ({ ...r, fsWhat: piecesJson(fs.ranges[i]!) })), summary: fs.summary } : ranges);
         const S = reader.sectorSize;
-        for (const r of ranges) stdout.line(`sectors ${r.sector}-${r.sector + r.nrSectors - 1} (${r.nrSectors * S} bytes): entries ${r.entries.join(',')}`);
+        ranges.forEach((r, i) => stdout.line(`${sectorsText(r.sector, r.nrSectors)} (${bytesText(r.nrSectors * S)}): entries ${r.entries.join(',')}${fs ? `  ${whatText(fs.ranges[i]!)}` : ''}`));
         stdout.line(`${ranges.length} changed ranges, ${ranges.reduce((n, r) => n + r.nrSectors, 0) * S} bytes, between entry ${ia} and entry ${ib}`);
+        if (fs) stdout.line(fs.fs ? `${fs.fs} at entry ${ib}: ${summaryText(fs.summary) || 'nothing'}` : `no file system recognised at entry ${ib}`);
       });
     });
 
@@ -94,17 +100,17 @@ export function registerAnalyze(program: Command): void {
     .description('every entry that wrote or discarded a device sector, in log order')
     .argument('<log>', 'log file or device')
     .argument('<sector>', 'device sector, in log sector units', parseCount)
+    .option(...FS_OPTION)
     .option('--json', 'NDJSON, one entry per line')
-    .addHelpText('after', '\nExample:\n  $ logwrites blame log.img 2048')
-    .action(async (path: string, sector: number, o: { json?: boolean }) => {
+    .addHelpText('after', '\nWith --fs, each line says what the sector was to the file system after that write.\n\nExample:\n  $ logwrites blame log.img 2048 --fs')
+    .action(async (path: string, sector: number, o: { json?: boolean; fs?: boolean }) => {
       await withLog(path, async ({ reader }) => {
         let n = 0;
-        for await (const e of reader.entries()) {
-          if (!e.nrSectors || sector < e.sector || sector >= e.sector + e.nrSectors) continue;
+        for await (const { entry: e, fs } of blameRows(reader, sector, o.fs)) {
           n++;
           const what = e.flags & Flag.DISCARD ? 'discard' : 'write';
-          if (o.json) stdout.json({ entry: e.index, offset: e.offset, what, sector: e.sector, nrSectors: e.nrSectors, flags: flagNames(e.flags, e.flagsHigh) });
-          else stdout.line(`${String(e.index).padStart(8)}  ${what.padEnd(7)}  sectors ${e.sector}+${e.nrSectors}  ${flagNames(e.flags, e.flagsHigh)}`);
+          if (o.json) stdout.json({ entry: e.index, offset: e.offset, what, sector: e.sector, nrSectors: e.nrSectors, flags: flagNames(e.flags, e.flagsHigh), ...fs?.json });
+          else stdout.line(`${String(e.index).padStart(8)}  ${what.padEnd(7)}  ${sectorsText(e.sector, e.nrSectors)}  ${flagNames(e.flags, e.flagsHigh)}${fs ? `  ${fs.text}` : ''}`);
         }
         if (!o.json && !n) stdout.line(`no entry touches sector ${sector}`);
       });

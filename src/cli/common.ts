@@ -6,6 +6,7 @@ import { InvalidArgumentError } from 'commander';
 import { flagNames, LogFormatError } from '../format.ts';
 import { LogReader, type Entry } from '../reader.ts';
 import { parsePointText, RangeNotFound, type Point } from '../range.ts';
+import { crashNote, crashSigns, validPrefix, type CrashSigns } from '../recover.ts';
 import { openSource, type FileSource } from '../node/file.ts';
 
 export const EXIT_OK = 0;
@@ -26,6 +27,8 @@ export interface OpenLog {
   readonly reader: LogReader;
   readonly source: FileSource;
   readonly path: string;
+  /** What a crash left, when it left something (the reader then reads a cut log's valid prefix). */
+  readonly crash?: CrashSigns;
 }
 
 export async function openLog(path: string): Promise<OpenLog> {
@@ -35,6 +38,10 @@ export async function openLog(path: string): Promise<OpenLog> {
   } catch (e) {
     throw new CliError(`cannot open log ${path}: ${(e as Error).message}`);
   }
+  if (fs.fstatSync(source.fd).isDirectory()) {
+    source.close();
+    throw new CliError(`cannot open log ${path}: it is a directory`);
+  }
   try {
     return { reader: await LogReader.open(source), source, path };
   } catch (e) {
@@ -43,19 +50,38 @@ export async function openLog(path: string): Promise<OpenLog> {
   }
 }
 
-/** Run `fn` on an opened log and close it whatever happens. */
-export async function withLog<T>(path: string, fn: (log: OpenLog) => Promise<T>): Promise<T> {
+/**
+ * Run `fn` on an opened log and close it whatever happens. A crashed log is said so in one
+ * line (see crashNote) unless `crashNote` is false; a cut one is read as its valid prefix.
+ * `readsPastEnd`: the command shows entries past nr_entries itself, so they need no note.
+ */
+export async function withLog<T>(path: string, fn: (log: OpenLog) => Promise<T>, opts: { crashNote?: boolean; readsPastEnd?: boolean } = {}): Promise<T> {
   const log = await openLog(path);
   try {
-    return await fn(log);
+    const signs = opts.crashNote === false ? undefined : await crashSigns(log.reader);
+    if (!signs || (opts.readsPastEnd && !signs.cutAt)) return await fn(log);
+    const note = crashNote(path, signs);
+    const reader = signs.cutAt ? await LogReader.open(validPrefix(log.source, signs)) : log.reader;
+    let result: T;
+    try {
+      result = await fn({ ...log, reader, crash: signs });
+    } catch (e) {
+      const { message, status } = failure(e);
+      throw new CliError(`${message}; note: ${note}`, status);
+    }
+    process.stderr.write(`logwrites: note: ${note}\n`);
+    return result;
   } finally {
     log.source.close();
   }
 }
 
+/** What a point may be, for --help and errors. */
+export const POINT_HELP = 'an entry number, mark:NAME (mark:NAME#2: its second occurrence) or end';
+
 export function parsePoint(text: string): Point {
   const p = parsePointText(text);
-  if (!p) throw new InvalidArgumentError(`'${text}' is neither an entry number nor mark:<name>`);
+  if (!p) throw new InvalidArgumentError(`'${text}' is not a point: ${POINT_HELP}`);
   return p;
 }
 
@@ -64,10 +90,10 @@ export function parseCount(text: string): number {
   return Number(text);
 }
 
-/** `A-B` (inclusive) or a single sector `A`. */
+/** `A..B` (inclusive; `A-B` too) or a single sector `A`. */
 export function parseSectorRange(text: string): { start: number; end: number } {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw new InvalidArgumentError(`'${text}' is not a sector range A-B`);
+  const m = /^(\d+)(?:(?:\.\.|-)(\d+))?$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a sector range A..B`);
   const start = Number(m[1]);
   const end = m[2] === undefined ? start : Number(m[2]);
   if (end < start) throw new InvalidArgumentError(`sector range ${text} ends before it starts`);

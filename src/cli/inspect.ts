@@ -4,8 +4,10 @@ import type { Command } from 'commander';
 import { Flag, flagNames, parseFlags, type FlagName } from '../format.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { overlaps } from '../replay.ts';
-import { isAt, pointText, type Point } from '../range.ts';
-import { CliError, entryJson, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
+import { bytesText, sectorsText } from '../units.ts';
+import { checkOrder, holdsNo, pointFinder, pointText, type Point } from '../range.ts';
+import { CliError, entryJson, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
+import { FS_OPTION, withFs } from './fs-what.ts';
 
 export interface LogInfo {
   sectorSize: number;
@@ -66,12 +68,12 @@ const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 function printInfo(path: string, i: LogInfo): void {
   const rows: [string, string][] = [
-    ['log', `${path} (${i.logBytes} bytes, entries use ${i.usedBytes})`],
+    ['log', `${path} (${bytesText(i.logBytes)}, entries use ${i.usedBytes})`],
     ['sectorsize', String(i.sectorSize)],
     ['entries', `${i.entries} (super says ${i.nrEntries})${i.trailingEntries ? `, plus ${i.trailingEntries} valid past nr_entries` : ''}`],
     ['flags', (Object.entries(i.flagCounts) as [string, number][]).map(([k, v]) => `${k} ${v}`).join(', ')],
     ['payload', `${mib(i.payloadBytes)} written, ${mib(i.discardedBytes)} discarded`],
-    ['device', i.highestSector === null ? 'nothing written' : `highest sector ${i.highestSector} (needs ${(i.highestSector + 1) * i.sectorSize} bytes)`],
+    ['device', i.highestSector === null ? 'nothing written' : `highest sector ${i.highestSector} (needs ${bytesText((i.highestSector + 1) * i.sectorSize)})`],
     ['marks', i.marks ? `${i.marks}, first '${i.firstMark}', last '${i.lastMark}'` : 'none'],
   ];
   for (const [k, v] of rows) stdout.line(`${k.padEnd(11)}${v}`);
@@ -86,18 +88,23 @@ export interface ListFilter {
 
 /** Entries within [from, to] that pass the filters; the walk ends after `to`. */
 export async function* filtered(reader: LogReader, f: ListFilter, pastEnd = false): AsyncGenerator<Entry> {
+  checkOrder(f.from, f.to);
   let started = !f.from;
+  const atFrom = f.from && pointFinder(f.from, reader.nrEntries);
+  const atTo = f.to && pointFinder(f.to, reader.nrEntries);
   for await (const e of reader.entries({ pastEnd })) {
-    started ||= isAt(f.from!, e);
+    const isFrom = atFrom ? atFrom(e) : false;
+    const isTo = atTo ? atTo(e) : false;
+    started ||= isFrom;
     if (started && (!f.flags || e.flags & f.flags) && (!f.sectors || (e.nrSectors && overlaps(e, f.sectors)))) yield e;
-    if (f.to && isAt(f.to, e)) return;
+    if (started && isTo) return;
   }
   if (f.from && !started) throw new CliError(`--from ${pointText(f.from)} is not in the log`);
   if (f.to) throw new CliError(`--to ${pointText(f.to)} is not in the log`);
 }
 
 function tableRow(e: Entry, S: number): string {
-  const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `sector ${e.sector}+${e.nrSectors} (${e.nrSectors * S} bytes)` : '';
+  const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `${sectorsText(e.sector, e.nrSectors)} (${bytesText(e.nrSectors * S)})` : '';
   return `${String(e.index).padStart(8)}  ${String(e.offset).padStart(12)}  ${flagNames(e.flags, e.flagsHigh).padEnd(20)}  ${what}`;
 }
 
@@ -109,8 +116,9 @@ export function registerInspect(program: Command): void {
     .option('--json', 'one JSON object')
     .addHelpText('after', '\nExample:\n  $ logwrites info log.img --json')
     .action(async (path: string, o: { json?: boolean }) => {
-      await withLog(path, async ({ reader }) => {
-        const i = await logInfo(reader);
+      await withLog(path, async ({ reader, source, crash }) => {
+        // A cut log is read as its valid prefix; its super and its size are still what they are.
+        const i = { ...(await logInfo(reader)), ...(crash ? { nrEntries: crash.nrEntries, logBytes: source.size } : {}) };
         if (o.json) stdout.json(i);
         else printInfo(path, i);
       });
@@ -121,24 +129,27 @@ export function registerInspect(program: Command): void {
     .description('one line per entry: index, header byte offset, flags, sectors, mark')
     .argument('<log>', 'log file or device')
     .option('--flags <list>', 'only entries with any of these flags, e.g. FUA,DISCARD', parseFlags)
-    .option('--from <point>', 'first entry: a number or mark:<name>', parsePoint)
-    .option('--to <point>', 'last entry (inclusive): a number or mark:<name>', parsePoint)
-    .option('--sectors <A-B>', 'only entries touching device sectors A..B (log sector units)', parseSectorRange)
+    .option('--from <point>', `first entry: ${POINT_HELP}`, parsePoint)
+    .option('--to <point>', `last entry, inclusive: ${POINT_HELP}`, parsePoint)
+    .option('--sectors <A..B>', 'only entries touching device sectors A to B, inclusive (log sector units)', parseSectorRange)
     .option('--checksum', 'add crc32c and xxh64 of each payload')
     .option('--past-end', 'also list valid entries past nr_entries')
+    .option(...FS_OPTION)
     .option('--json', 'NDJSON, one entry per line')
-    .addHelpText('after', '\nExamples:\n  $ logwrites list log.img --flags FUA --from mark:mkfs\n  $ logwrites list log.img --sectors 0-2047 --checksum --json')
-    .action(async (path: string, o: ListFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  $ logwrites list log.img --flags FUA --from mark:mkfs\n  $ logwrites list log.img --sectors 0..2047 --checksum --json\n  $ logwrites list log.img --fs --from mark:files --to mark:big')
+    .action(async (path: string, o: ListFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean; fs?: boolean }) => {
       await withLog(path, async ({ reader }) => {
+        // Every point is found (a header walk) before the first row is printed.
+        if (o.from || o.to) for await (const _ of filtered(reader, o, o.pastEnd));
         const S = reader.sectorSize;
         const sums = o.checksum ? await checksummer(reader) : undefined;
-        if (!o.json) stdout.line(`${'entry'.padStart(8)}  ${'offset'.padStart(12)}  ${'flags'.padEnd(20)}  what${sums ? '  crc32c xxh64' : ''}`);
-        for await (const e of filtered(reader, o, o.pastEnd)) {
+        if (!o.json) stdout.line(`${'entry'.padStart(8)}  ${'offset'.padStart(12)}  ${'flags'.padEnd(20)}  what${sums ? '  crc32c xxh64' : ''}${o.fs ? '  fs' : ''}`);
+        for await (const { entry: e, fs } of withFs(reader, filtered(reader, o, o.pastEnd), o.fs, o.pastEnd)) {
           const sum = sums ? await sums(e) : undefined;
-          if (o.json) stdout.json({ ...entryJson(e), ...sum });
-          else stdout.line(tableRow(e, S) + (sum ? `  ${sum.crc32c} ${sum.xxh64}` : ''));
+          if (o.json) stdout.json({ ...entryJson(e), ...sum, ...fs?.json });
+          else stdout.line(tableRow(e, S) + (sum ? `  ${sum.crc32c} ${sum.xxh64}` : '') + (fs?.text ? `  ${fs.text}` : ''));
         }
-      });
+      }, { readsPastEnd: !!o.pastEnd });
     });
 
   program
@@ -187,7 +198,11 @@ export function registerInspect(program: Command): void {
           else stdout.line(String(e.index));
           return;
         }
-        throw new CliError(started ? 'no such entry' : `start mark '${o.startMark}' is not in the log`);
+        if (!started) throw new CliError(`start mark '${o.startMark}' is not in the log`);
+        const from = o.startMark !== undefined ? `after mark '${o.startMark}'` : `from entry ${o.startEntry ?? 0} on`;
+        if (o.mark !== undefined) throw new CliError(`mark '${o.mark}' is not in the log${o.startMark !== undefined || o.startEntry ? ` ${from}` : ''}`);
+        if (o.entry !== undefined) throw new CliError(`entry ${o.entry} is not in the log (it counts ${reader.nrEntries} entries)`);
+        throw new CliError(`no such entry: ${holdsNo(o.nextFlush ? Flag.FLUSH : Flag.FUA, 'the log')} ${from}`);
       });
     });
 }

@@ -9,16 +9,19 @@ import { registerRecover } from './recover.ts';
 import { registerReplay } from './replay.ts';
 import { registerServe } from './serve.ts';
 import { registerView } from './view.ts';
+import { registerPlot } from './plot.ts';
 
 const program = new Command('logwrites')
   .description('Read, replay, check, explore and serve Linux dm-log-writes logs.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)')
+  // A subcommand's options are its own (explore merge --json).
+  .enablePositionalOptions()
   .addHelpText('after', '\nExit status: 0 success, 1 error in input or usage, 2 a checker failed.\nThe upstream-compatible tool is `replay-log`.')
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT_INPUT);
   })
-  .configureOutput({ outputError: (text, write) => write(text) });
+  // Usage errors as every other error: one line, naming the way to the usage.
+  .configureOutput({ outputError: (text, write) => write(`logwrites: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`) });
 
 // In the order --help lists them: look, replay, analyse, explore, serve, view, repair, demo.
 registerInspect(program);
@@ -27,6 +30,7 @@ registerAnalyze(program);
 registerExplore(program);
 registerServe(program);
 registerView(program);
+registerPlot(program);
 registerRecover(program);
 registerDemo(program);
 

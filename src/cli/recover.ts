@@ -3,26 +3,52 @@
 
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { flagNames } from '../format.ts';
+import { Flag, flagNames } from '../format.ts';
+import type { Entry } from '../reader.ts';
+import { sectorsText } from '../units.ts';
 import { recover, superWithCount, type Recovery } from '../recover.ts';
 import { openSource } from '../node/file.ts';
-import { CliError, entryJson, stdout, withLog } from './common.ts';
+import { guardWrite } from '../node/write-guard.ts';
+import { CliError, entryJson, stdout, withLog, type OpenLog } from './common.ts';
 
 interface RecoverOptions {
   write?: boolean;
+  verbose?: boolean;
+  force?: boolean;
   backup?: string;
   json?: boolean;
 }
 
-function printRecovery(path: string, r: Recovery): void {
+const entryLine = (e: Entry) => {
+  const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? sectorsText(e.sector, e.nrSectors) : '';
+  return `entry ${e.index} at byte ${e.offset}: ${flagNames(e.flags, e.flagsHigh)} ${what}`.trimEnd();
+};
+
+/** Counts of the recovered entries by kind, e.g. `3 writes, 1 flush, 1 mark`. */
+function kinds(entries: readonly Entry[]): string {
+  const n = { write: 0, discard: 0, flush: 0, FUA: 0, mark: 0 };
+  for (const e of entries) {
+    if (e.flags & Flag.MARK) n.mark++;
+    else if (e.flags & Flag.DISCARD) n.discard++;
+    else if (e.nrSectors) n.write++;
+    if (e.flags & Flag.FLUSH) n.flush++;
+    if (e.flags & Flag.FUA) n.FUA++;
+  }
+  return Object.entries(n).filter(([, v]) => v).map(([k, v]) => `${v} ${k}${v === 1 || k === 'FUA' ? '' : k.endsWith('sh') ? 'es' : 's'}`).join(', ');
+}
+
+function printRecovery(path: string, r: Recovery, verbose: boolean): void {
   const past = r.validEntries - r.nrEntries;
   stdout.line(`log        ${path} (sectorsize ${r.sectorSize})`);
   stdout.line(`super      nr_entries ${r.nrEntries}`);
   stdout.line(`valid      ${r.validEntries} entries, ending at byte ${r.end}${past > 0 ? ` (${past} past nr_entries)` : ''}`);
   stdout.line(`stopped    ${r.stoppedBecause}`);
-  for (const e of r.trailing) {
-    const what = e.mark !== undefined ? `mark '${e.mark}'` : e.nrSectors ? `sector ${e.sector}+${e.nrSectors}` : '';
-    stdout.line(`  entry ${e.index} at byte ${e.offset}: ${flagNames(e.flags, e.flagsHigh)} ${what}`.trimEnd());
+  const [first, last] = [r.trailing[0], r.trailing[r.trailing.length - 1]];
+  if (verbose) for (const e of r.trailing) stdout.line(`  ${entryLine(e)}`);
+  else if (first && last) {
+    stdout.line(`recovered  ${r.trailing.length} entries past nr_entries: ${kinds(r.trailing)}`);
+    stdout.line(`first      ${entryLine(first)}`);
+    if (last !== first) stdout.line(`last       ${entryLine(last)}`);
   }
   if (past > 0) stdout.line('note       headers are checked, payloads cannot be (the format has no checksums)');
 }
@@ -66,18 +92,24 @@ function rewriteSuper(logPath: string, r: Recovery, backup: string): void {
 
 /** Read the rewritten log back: every counted entry must now walk cleanly. */
 async function verify(logPath: string, want: number): Promise<void> {
-  await withLog(logPath, async ({ reader }) => {
+  const walk = async ({ reader }: OpenLog) => {
     let n = 0;
     for await (const b of reader.batches({ payloads: true })) n += b.entries.length;
     if (reader.nrEntries !== want || n !== want) throw new CliError(`after rewriting, ${logPath} counts ${reader.nrEntries} and walks ${n} entries, not ${want}`);
-  });
+  };
+  await withLog(logPath, walk, NO_NOTE);
 }
+
+/** recover is what the crash note points to: it says everything itself. */
+const NO_NOTE = { crashNote: false };
 
 export async function recoverCommand(logPath: string, o: RecoverOptions): Promise<Recovery> {
   if (o.backup !== undefined && !o.write) throw new CliError('--backup goes with --write');
-  const r = await withLog(logPath, ({ reader }) => recover(reader));
+  // A log a live server (or a mount) holds is judged first: its count is moving under us.
+  if (o.write) guardWrite(`rewrite the super of ${logPath}`, { path: logPath }, !!o.force);
+  const r = await withLog(logPath, ({ reader }) => recover(reader), NO_NOTE);
   if (o.json) stdout.json({ ...r, trailing: r.trailing.map(entryJson) });
-  else printRecovery(logPath, r);
+  else printRecovery(logPath, r, !!o.verbose);
   if (!o.write) {
     if (!o.json) stdout.line(verdict(r) + (r.validEntries !== r.nrEntries ? ' (the old super is saved first)' : ''));
     return r;
@@ -102,7 +134,9 @@ export function registerRecover(program: Command): void {
     .description("after a crash: find the valid entries past (or short of) the super's nr_entries; --write fixes the count")
     .argument('<log>', 'log file or device (not in use by a live target)')
     .option('--write', 'rewrite nr_entries in the super to the number of valid entries')
+    .option('--force', 'rewrite even a log that is mounted or held by a running serve')
     .option('--backup <path>', 'where --write saves the original super sector (default <log>.super-backup; never overwritten)')
+    .option('--verbose', 'list every recovered entry (by default: counts, the first and the last)')
     .option('--json', 'the findings as one JSON object')
     .addHelpText('after', '\nExamples:\n  $ logwrites recover log.img\n  $ logwrites recover log.img --write --backup /root/log-super.bin')
     .action(async (path: string, o: RecoverOptions) => {

@@ -1,17 +1,19 @@
 // `logwrites replay`: a range of a log onto an image or device, by the fastest plan that
 // gives the same result, with checks at chosen points and a summary of what happened.
 
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Command } from 'commander';
 import { parseFlags } from '../format.ts';
 import { replayLastWrites } from '../last-write.ts';
-import { PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
+import { holdsNo, PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { replay, type Step } from '../replay.ts';
-import { sharedDeviceHazard } from '../node/devices.ts';
 import { runCheck } from '../node/checker.ts';
-import { openTarget, replayHazard, type FileTarget } from '../node/target.ts';
-import { CliError, EXIT_CHECK, parseCount, parsePoint, parseSectorRange, stdout, withLog } from './common.ts';
+import { describePath } from '../node/file.ts';
+import { openTarget, type FileTarget } from '../node/target.ts';
+import { guardWrite } from '../node/write-guard.ts';
+import { CliError, EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
 
 /** When to run the checker: after entries with these flags, or every N entries. */
@@ -59,10 +61,8 @@ export interface ReplaySummary {
   signal: NodeJS.Signals | null;
   checks: number;
   failures: CheckFailure[];
-}
-
-function refuseHazard(hazard: string | undefined, force: boolean): void {
-  if (hazard && !force) throw new CliError(`refusing to replay: ${hazard} (--force to do it anyway)`);
+  /** A check or stop condition that never fired, said so instead of passing silently. */
+  notes: string[];
 }
 
 /**
@@ -93,7 +93,7 @@ async function sequential(reader: LogReader, target: FileTarget, targetPath: str
       if (o.check && o.exec !== undefined && due(o.check, e, n)) {
         await settle();
         summary.checks++;
-        const r = await runCheck(o.exec, targetPath, { LOGWRITES_ENTRY: String(e.index) });
+        const r = await runCheck(o.exec, targetPath, { env: { LOGWRITES_ENTRY: String(e.index) } });
         if (r.status !== 0) {
           summary.failures.push({ entry: e.index, status: r.status, output: r.output });
           if (!o.keepGoing) return 'stop';
@@ -126,23 +126,26 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       ...(o.sectors ? { sectors: o.sectors } : {}),
       discards: o.discard !== 'skip',
     };
+    const info = describePath(targetPath);
+    if (!info) throw new CliError(`cannot open target ${targetPath}: it does not exist (replay writes onto an existing image or device)`);
+    if (fs.statSync(targetPath).isDirectory()) throw new CliError(`cannot open target ${targetPath}: it is a directory`);
+    let range: ScannedRange;
+    try {
+      // The target's size bounds the scan, so a forged entry is refused before it costs memory.
+      spec.target = { sectors: Math.floor(info.size / reader.sectorSize), force: !!o.force };
+      range = await scanRange(reader, spec, plan === 'last-write');
+    } catch (e) {
+      if (e instanceof PastTarget) throw new CliError(`refusing to replay: ${e.message} (--force to do it anyway)`);
+      throw e;
+    }
+    // Judged before the target is opened for writing.
+    const writeEnd = (range.highestSector + 1) * reader.sectorSize;
+    guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
     let target: FileTarget;
     try {
       target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero' });
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
-    }
-    let range: ScannedRange;
-    try {
-      // The target's size bounds the scan, so a forged entry is refused before it costs memory.
-      refuseHazard(replayHazard(targetPath, target.info, source.info), !!o.force);
-      spec.target = { sectors: Math.floor(target.info.size / reader.sectorSize), force: !!o.force };
-      range = await scanRange(reader, spec, plan === 'last-write');
-      refuseHazard(sharedDeviceHazard(targetPath, target.info, source.info, (range.highestSector + 1) * reader.sectorSize), !!o.force);
-    } catch (e) {
-      target.close();
-      if (e instanceof PastTarget) throw new CliError(`refusing to replay: ${e.message} (--force to do it anyway)`);
-      throw e;
     }
     const summary: ReplaySummary = {
       plan,
@@ -156,7 +159,11 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       signal: null,
       checks: 0,
       failures: [],
+      notes: [],
     };
+    if (spec.until && range.last && !(range.last.flags & spec.until)) {
+      summary.notes.push(`--until ${o.until} never fired: ${holdsNo(spec.until)}, so it ends at entry ${range.last.index}`);
+    }
     let interrupted: NodeJS.Signals | undefined;
     const onSignal = (sig: NodeJS.Signals) => void (interrupted = sig);
     process.on('SIGINT', onSignal);
@@ -184,6 +191,10 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       summary.seconds = (performance.now() - started) / 1000;
       summary.signal = interrupted ?? null;
     }
+    if (o.check && !summary.checks && !summary.interrupted) {
+      const why = 'every' in o.check ? `the range holds fewer than ${o.check.every} entries` : holdsNo(o.check.flags);
+      summary.notes.push(`checks: 0 run (${why})`);
+    }
     return summary;
   });
 }
@@ -198,6 +209,7 @@ function printSummary(s: ReplaySummary): void {
   stdout.line(`replayed ${where} (${s.entries} entries, plan ${s.plan}): ${(s.bytesWritten / 1048576).toFixed(1)} MiB written, ${(s.bytesZeroed / 1048576).toFixed(1)} MiB zeroed in ${s.seconds.toFixed(2)} s (${(mib / Math.max(s.seconds, 1e-6)).toFixed(0)} MiB/s)`);
   if (s.interrupted) stdout.line(`interrupted: the target is synced and holds the log up to entry ${s.lastEntry ?? '(partial)'}`);
   if (s.checks) stdout.line(`checks: ${s.checks} run, ${s.failures.length} failed${s.failures.length ? ` (first at entry ${s.failures[0]!.entry})` : ''}`);
+  for (const note of s.notes) stdout.line(note);
   for (const f of s.failures) stdout.line(`check failed at entry ${f.entry} (exit ${f.status}):\n${f.output.trimEnd().replace(/^/gm, '  ')}`);
 }
 
@@ -207,11 +219,11 @@ export function registerReplay(program: Command): void {
     .description('replay a range of a log onto an image file or block device')
     .argument('<log>', 'log file or device')
     .argument('<target>', 'image file or block device to write (must exist)')
-    .option('--from <point>', 'first entry, inclusive: a number or mark:<name> (default: the first)', parsePoint)
-    .option('--to <point>', 'last entry, inclusive: a number or mark:<name> (default: the last)', parsePoint)
+    .option('--from <point>', `first entry, inclusive (default: the first): ${POINT_HELP}`, parsePoint)
+    .option('--to <point>', `last entry, inclusive (default: end): ${POINT_HELP}`, parsePoint)
     .option('--limit <n>', 'at most n entries', parseCount)
     .option('--until <flags>', 'end at the first entry with one of these flags, e.g. fua or flush')
-    .option('--sectors <A-B>', 'only entries touching device sectors A..B (log sector units)', parseSectorRange)
+    .option('--sectors <A..B>', 'only entries touching device sectors A to B, inclusive (log sector units)', parseSectorRange)
     .option('--discard <mode>', 'zero: discarded sectors read back as zeros (BLKZEROOUT, a hole in a file); unmap: the device\'s own discard (BLKDISCARD, may not zero); skip: ignore discards', 'zero')
     .option('--plan <plan>', 'last-write: only the final version of each sector (default without checks); sequential: entry by entry')
     .option('--check <when>', 'run the checker after entries with these flags (fua, flush, mark) or every N entries', parseCheckAt)

@@ -3,6 +3,7 @@
 
 import type { Command } from 'commander';
 import { controlRequest, ServeError, startServer, type ServeOptions } from '../node/serve.ts';
+import { bytesText } from '../units.ts';
 
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
@@ -50,13 +51,14 @@ async function serve(o: Record<string, string | boolean | undefined>): Promise<v
     logSize: o['logSize'] === undefined ? undefined : parseSize(o['logSize'] as string),
     onLogFull: o['onLogFull'] === 'fail' ? 'fail' : 'disable',
     control: o['control'] as string | undefined,
+    force: !!o['force'],
   };
   if (o['onLogFull'] !== undefined && o['onLogFull'] !== 'fail' && o['onLogFull'] !== 'disable') {
     throw new ServeError(`--on-log-full must be 'disable' or 'fail', not '${o['onLogFull']}'`);
   }
   const server = await startServer(opts);
   const e = server.export;
-  process.stdout.write(`serving ${opts.dev} (${e.size} bytes, sectorsize ${e.blockSize}) at ${server.uri}\n`);
+  process.stdout.write(`serving ${opts.dev} (${bytesText(e.size)}, sectorsize ${e.blockSize}) at ${server.uri}\n`);
   process.stdout.write(`control socket ${server.controlPath}\n`);
   await new Promise<void>((resolve) => {
     const quit = () => {
@@ -83,15 +85,18 @@ export function registerServe(program: Command): void {
     .option('--sectorsize <bytes>', 'log sectorsize: 512 or 4096', undefined)
     .option('--size <bytes>', 'size of a data image to create (K, M, G, T suffixes)')
     .option('--append', 'continue an existing log after its last entry')
+    .option('--force', 'start an existing log over, and serve files the safety checks refuse (mounted, the log, held by another serve)')
     .option('--log-size <bytes>', 'room the log may use')
     .option('--on-log-full <what>', "'disable' (stop logging, like the kernel) or 'fail' (refuse writes)", 'disable')
     .option('--control <path>', 'control socket (default: <log>.control)')
     .addHelpText('after', `
 Example (the kernel documentation's recipe, without device-mapper):
   $ logwrites serve --dev data.img --log log.img --size 1G --socket /tmp/lw.sock &
-  $ nbdfuse /tmp/lw nbd+unix:///?socket=/tmp/lw.sock &    # or qemu-nbd, nbd-client
+  $ mkdir -p /tmp/lw && nbdfuse /tmp/lw 'nbd+unix:///?socket=/tmp/lw.sock' &
   $ losetup -f --show /tmp/lw/nbd && mkfs.ext4 /dev/loopN
   $ logwrites mark mkfs --control log.img.control
+  $ umount /mnt; losetup -d /dev/loopN; fusermount3 -u /tmp/lw; kill -INT %1
+The loop device turns FUA into write + flush: check such logs at flushes (--check flush).
 SIGINT or SIGTERM finishes requests in flight, logs the end mark and exits 0.`)
     .action((o) => guarded(prog, () => serve(o)));
   program

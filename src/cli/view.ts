@@ -2,7 +2,7 @@
 
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { startViewer } from '../node/view.ts';
 import { parseCount } from './common.ts';
 
@@ -17,7 +17,7 @@ export function registerView(program: Command): void {
     .command('view')
     .description('open the viewer in a browser: serves it on 127.0.0.1, optionally with a log preloaded (nothing leaves this machine)')
     .argument('[log]', 'log file to preload (streamed with range requests, never read whole)')
-    .option('--port <n>', 'port to listen on (default: any free one)', parseCount, 0)
+    .addOption(new Option('--port <n>', 'port to listen on').argParser(parseCount).default(0, 'any free one'))
     .addHelpText('after', '\nExample:\n  $ logwrites view log.img --port 8080\n  then open the printed address; Ctrl-C stops the server.\n\nThe page also works without a server: open dist/web/index.html from disk.')
     .action(async (log: string | undefined, o: { port: number }) => {
       const viewer = await startViewer({ root: viewerRoot(), log, port: o.port });

@@ -64,7 +64,8 @@ export function layoutOf(epoch: Epoch): Layout {
   return layout;
 }
 
-function lowerBound(sorted: readonly number[], x: number): number {
+/** How many of the ascending `sorted` are below `x`. */
+export function lowerBound(sorted: readonly number[], x: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {

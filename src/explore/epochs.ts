@@ -80,15 +80,31 @@ export interface EpochSelection {
   to?: Point;
 }
 
-const holds = (epoch: Epoch, p: Point) => ('mark' in p ? epoch.marks.includes(p.mark) : p.entry >= epoch.start && p.entry < epoch.end);
+/** Whether each epoch, asked once and in order, holds point `p` (a repeated mark's `#n` counts occurrences). */
+function epochsHolding(p: Point): (epoch: Epoch) => boolean {
+  // `end` is where the walk ends: no epoch closes the selection before it.
+  if ('end' in p) return () => false;
+  if ('entry' in p) return (epoch) => p.entry >= epoch.start && p.entry < epoch.end;
+  let seen = 0;
+  return (epoch) => {
+    const before = seen;
+    seen += epoch.marks.filter((m) => m === p.mark).length;
+    return p.nth === undefined ? seen > before : before < p.nth && p.nth <= seen;
+  };
+}
 
 /** A filter that follows the walk: true from the first selected epoch to the last, then `done`. */
 export class EpochFilter {
   private started: boolean;
   private finished = false;
 
+  private readonly holdsFrom?: (epoch: Epoch) => boolean;
+  private readonly holdsTo?: (epoch: Epoch) => boolean;
+
   constructor(private readonly sel: EpochSelection) {
     this.started = !sel.from;
+    if (sel.from) this.holdsFrom = epochsHolding(sel.from);
+    if (sel.to) this.holdsTo = epochsHolding(sel.to);
   }
 
   /** Whether `epoch` is selected; call once per epoch, in order. */
@@ -99,14 +115,11 @@ export class EpochFilter {
       if (epoch.index > to) this.finished = true;
       if (epoch.index < from || epoch.index > to) return false;
     }
-    if (!this.started && this.sel.from && holds(epoch, this.sel.from)) this.started = true;
-    if (!this.started) {
-      // `to` before `from`: nothing lies between them.
-      if (this.sel.to && holds(epoch, this.sel.to)) this.finished = true;
-      return false;
-    }
-    if (this.sel.to && holds(epoch, this.sel.to)) this.finished = true;
-    return true;
+    if (!this.started && this.holdsFrom?.(epoch)) this.started = true;
+    const holdsTo = this.holdsTo?.(epoch) ?? false;
+    // `to` before `from`: nothing lies between them.
+    if (holdsTo) this.finished = true;
+    return this.started;
   }
 
   /** No later epoch can be selected. */

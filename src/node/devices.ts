@@ -107,13 +107,97 @@ const overlap = (a: Extent, b: Extent) => a.on === b.on && a.start < b.end && b.
  * Why replaying `writeEnd` bytes onto `target` could overwrite the log, or undefined. Regular
  * files count too: a target file can be the backing file of a loop device the log is on.
  */
-export function sharedDeviceHazard(targetPath: string, target: DeviceInfo, log: DeviceInfo, writeEnd: number, sys = '/sys'): string | undefined {
+export function sharedDeviceHazard(targetPath: string, target: DeviceInfo, log: DeviceInfo, writeEnd: number, sys = '/sys', logName = 'the log'): string | undefined {
   const logs = logPlaces(log, sys);
   for (const t of targetPlaces(target, writeEnd, sys)) {
     const hit = logs.find((l) => overlap(t, l));
     if (!hit) continue;
     const what = t.on.startsWith('file ') ? `the file ${t.on.slice(5)} (device:inode)` : `disk ${t.on}`;
-    return `${targetPath} and the log share ${what}: the replay writes its bytes ${t.start}..${t.end} and the log lies in ${hit.start}..${hit.end}`;
+    const bytes = (a: number, b: number) => `${a}..${b === Infinity ? 'its end' : b}`;
+    return `${targetPath} and ${logName} share ${what}: the write reaches its bytes ${bytes(t.start, t.end)} and ${logName} lies in ${bytes(hit.start, hit.end)}`;
   }
   return undefined;
+}
+
+/** Something that carries a target's bytes: a block device (`maj:min`) or a file (`dev:ino`). */
+export interface Carrier {
+  readonly kind: 'block' | 'file';
+  readonly key: string;
+  /** `/dev/NAME` or the file's path. */
+  readonly name: string;
+  /** How the target reaches it, e.g. ['backs /dev/loop3', 'holds partition /dev/loop3p1']; empty for the target itself. */
+  readonly via: readonly string[];
+}
+
+const blockName = (dir: string) => `/dev/${path.basename(dir)}`;
+
+function subdirsWith(dir: string, file: string): string[] {
+  try {
+    return fs.readdirSync(dir).map((d) => path.join(dir, d)).filter((d) => fs.existsSync(path.join(d, file)));
+  } catch {
+    return [];
+  }
+}
+
+/** The loop devices whose backing file is `dev:ino`. */
+function loopsOn(dev: number, ino: number, sys: string): string[] {
+  const out: string[] = [];
+  for (const d of subdirsWith(path.join(sys, 'block'), 'loop/backing_file')) {
+    const backing = readOptional(path.join(d, 'loop/backing_file'));
+    try {
+      const st = backing && fs.statSync(backing);
+      if (st && st.dev === dev && st.ino === ino) out.push(fs.realpathSync(d));
+    } catch {
+      // A backing file that is gone is no longer this file.
+    }
+  }
+  return out;
+}
+
+/**
+ * Everything whose content changes when the target is written, so that a write there would
+ * pull the rug from under whoever uses it: the target, the loop devices a file backs (and other
+ * loop devices on the same backing file), a device's partitions, the device-mapper and md
+ * devices built on it (holders), and a partition's disk. Siblings of a partition are not.
+ */
+export function carriers(targetPath: string, target: DeviceInfo, sys = '/sys'): Carrier[] {
+  const out: Carrier[] = [];
+  const seen = new Set<string>();
+  const add = (c: Carrier): boolean => {
+    const id = `${c.kind} ${c.key}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    out.push(c);
+    return true;
+  };
+  const file = (key: { dev: number; ino: number }, name: string, via: string[], depth: number) => {
+    if (!add({ kind: 'file', key: `${key.dev}:${key.ino}`, name, via })) return;
+    for (const loop of loopsOn(key.dev, key.ino, sys)) block(loop, [...via, `backs ${blockName(loop)}`], depth + 1, true);
+  };
+  const block = (dir: string, via: string[], depth: number, expand: boolean): void => {
+    if (depth > MAX_DEPTH) return;
+    const dev = readOptional(path.join(dir, 'dev'));
+    if (!dev || !add({ kind: 'block', key: dev, name: blockName(dir), via })) return;
+    if (!expand) return;
+    for (const part of subdirsWith(dir, 'partition')) block(part, [...via, `holds partition ${blockName(part)}`], depth + 1, true);
+    for (const h of subdirsWith(path.join(dir, 'holders'), 'dev')) {
+      const held = fs.realpathSync(h);
+      block(held, [...via, `is under ${blockName(held)}`], depth + 1, true);
+    }
+    if (fs.existsSync(path.join(dir, 'partition'))) block(path.dirname(dir), [...via, `is part of ${blockName(path.dirname(dir))}`], depth + 1, false);
+    const backing = readOptional(path.join(dir, 'loop/backing_file'));
+    if (!backing) return;
+    try {
+      const st = fs.statSync(backing);
+      file(st, backing, [...via, `is a loop device on ${backing}`], depth + 1);
+    } catch {
+      // The backing file is gone: nothing else sees these bytes.
+    }
+  };
+  if (target.isBlockDevice) {
+    const dir = deviceDir(target.rdev, sys);
+    if (dir) block(dir, [], 0, true);
+    else add({ kind: 'block', key: majorMinor(target.rdev), name: targetPath, via: [] });
+  } else file(target, targetPath, [], 0);
+  return out;
 }

@@ -2,8 +2,30 @@
 // them, and the report that lets a run resume or be spread over shards.
 
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import { Cursor, Explorer, materializeState, syncBytes, describeState, type Device, type ExploredState, type ExploreSpec, type MaterializedState } from '../explore.ts';
+import {
+  byLogOrder,
+  Cursor,
+  describeState,
+  emptySummary,
+  Explorer,
+  inShard,
+  materializeState,
+  planDifference,
+  REPORT_VERSION,
+  syncBytes,
+  type Device,
+  type ExploredState,
+  type ExplorePlan,
+  type ExploreReport,
+  type ExploreSpec,
+  type ExploreSummary,
+  type FailedState,
+  type MaterializedState,
+  type Shard,
+  type Stopped,
+} from '../explore.ts';
 import { loadKernels } from '../kernels.ts';
 import { replayLastWrites } from '../last-write.ts';
 import { LogReader } from '../reader.ts';
@@ -11,6 +33,9 @@ import { scanRange } from '../range.ts';
 import { runCheck, type CheckResult } from './checker.ts';
 import { openSource, type FileSource } from './file.ts';
 import { openTarget, type FileTarget } from './target.ts';
+import { writeHazard } from './write-guard.ts';
+
+export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../explore.ts';
 
 /** A regular file opened for reading and writing, as a cursor's device and a replay target. */
 class ImageFile {
@@ -47,8 +72,7 @@ function imageHazard(path: string, log: FileSource): string | undefined {
     return undefined;
   }
   if (!st.isFile()) return `${path} is not a regular file (working images are files that explore overwrites)`;
-  if (st.dev === log.info.dev && st.ino === log.info.ino) return `${path} is the log itself`;
-  return undefined;
+  return writeHazard({ path, keep: [{ name: 'the log', info: log.info }] });
 }
 
 /**
@@ -109,17 +133,14 @@ class Pool {
   }
 }
 
-export interface Shard {
-  readonly index: number;
-  readonly count: number;
-}
-
 export interface ExploreRunOptions extends ExploreSpec {
   readonly log: string;
   /** Working image and checker; without them states are only counted. */
   readonly image?: string;
   readonly exec?: string;
   readonly jobs?: number;
+  /** Seconds a checker may run before its process group is killed and the state reported as timed out. */
+  readonly timeout?: number;
   /** Device size in bytes (default: the existing image's size or what the log reaches, whichever is larger). */
   readonly size?: number;
   /** Check only states whose fingerprint falls in this shard (1-based): shards split the unique states exactly. */
@@ -129,65 +150,44 @@ export interface ExploreRunOptions extends ExploreSpec {
   /** Where to keep the report up to date while running (so a killed run can resume). */
   readonly reportPath?: string;
   readonly onProgress?: (s: ExploreSummary) => void;
-  /** Polled between states: true stops the run (the report says it is incomplete). */
-  readonly shouldStop?: () => boolean;
-}
-
-export interface FailedState {
-  readonly id: string;
-  readonly epoch: number;
-  readonly fingerprint: string;
-  readonly included: number[];
-  /** Writes that completed before the crash point but were not on disk. */
-  readonly excluded: number[];
-  /** Writes of the epoch after the crash point. */
-  readonly unreached: number[];
-  readonly status: number | null;
-  readonly signal: string | null;
-  readonly output: string;
-}
-
-export interface ExploreSummary {
-  generated: number;
-  unique: number;
-  checked: number;
-  failed: number;
-  /** Unique states left to other shards, and states an earlier run (--resume) had checked. */
-  otherShards: number;
-  resumed: number;
-  /** Epochs that had states to explore, the first and the last of them. */
-  epochs: number;
-  firstEpoch: number | null;
-  lastEpoch: number | null;
-  seconds: number;
-  statesPerSecond: number;
-  complete: boolean;
-}
-
-export interface ExploreReport {
-  readonly version: 1;
-  /** What was explored: a resumed run must match it. */
-  readonly plan: Record<string, unknown>;
-  readonly summary: ExploreSummary;
-  readonly failures: FailedState[];
-  /** Fingerprints (hex) of every state checked, for --resume. */
-  readonly checked: string[];
+  /** Stops the run: running checkers are killed, and the report says it is incomplete. */
+  readonly signal?: AbortSignal;
 }
 
 const hex = (fp: bigint) => fp.toString(16).padStart(16, '0');
+const MAX_READ = 8 << 20;
 
-function planOf(o: ExploreRunOptions, log: FileSource, reader: LogReader): Record<string, unknown> {
+/** The log by content, wherever it lies: sha256 of its bytes through the end of its last entry. */
+async function logIdentity(log: FileSource, reader: LogReader): Promise<ExplorePlan['log']> {
+  const S = reader.sectorSize;
+  const { last } = await scanRange(reader, {});
+  const bytes = last ? last.payloadOffset + Math.ceil(last.payloadLength / S) * S : S;
+  const hash = crypto.createHash('sha256');
+  const bytesOf = syncBytes(log);
+  for (let at = 0; at < bytes; at += MAX_READ) hash.update(bytesOf.read(at, Math.min(MAX_READ, bytes - at)));
+  return { sha256: hash.digest('hex'), bytes, entries: reader.nrEntries, sectorSize: S };
+}
+
+async function planOf(o: ExploreRunOptions, log: FileSource, reader: LogReader): Promise<ExplorePlan> {
   return {
-    log: { size: log.size, entries: reader.nrEntries, sectorSize: reader.sectorSize },
+    log: await logIdentity(log, reader),
     strategies: o.strategies,
     selection: o.selection,
     maxStates: o.maxStates ?? null,
     shard: o.shard ?? null,
     exec: o.exec ?? null,
+    timeout: o.timeout ?? null,
   };
 }
 
-export class ResumeMismatch extends Error {}
+export class ResumeMismatch extends Error {
+  readonly code = 'ERESUME';
+}
+
+/** A file that is not a report this version reads. */
+export class ReportError extends Error {
+  readonly code = 'EREPORT';
+}
 
 /** The counts, failures and fingerprints of a run, and the report they make. */
 class Tally {
@@ -197,24 +197,16 @@ class Tally {
   private readonly started = performance.now();
 
   constructor(
-    private readonly plan: Record<string, unknown>,
+    private readonly plan: ExplorePlan,
     resume?: ExploreReport,
   ) {
     this.failures = [...(resume?.failures ?? [])];
     this.checked = [...(resume?.checked ?? [])];
     this.summary = {
-      generated: 0,
-      unique: 0,
+      ...emptySummary(),
       checked: resume?.summary.checked ?? 0,
       failed: this.failures.length,
-      otherShards: 0,
-      resumed: 0,
-      epochs: 0,
-      firstEpoch: null,
-      lastEpoch: null,
-      seconds: 0,
-      statesPerSecond: 0,
-      complete: false,
+      timedOut: this.failures.filter((f) => f.timedOut).length,
     };
   }
 
@@ -230,9 +222,10 @@ class Tally {
     this.tick();
   }
 
-  /** Every check has ended; `complete` when no state was left out. */
-  finish(complete: boolean): void {
-    this.summary.complete = complete;
+  /** Every check has ended; complete unless the run stopped early. */
+  finish(stopped: Stopped | null): void {
+    this.summary.complete = !stopped;
+    this.summary.stopped = stopped;
     this.tick();
   }
 
@@ -244,13 +237,14 @@ class Tally {
   checkedState(s: ExploredState, fingerprint: string, r: CheckResult): void {
     this.summary.checked++;
     this.checked.push(fingerprint);
-    if (r.status === 0) return;
+    if (r.status === 0 && !r.timedOut) return;
     this.summary.failed++;
+    if (r.timedOut) this.summary.timedOut++;
     this.failures.push({ id: s.id, epoch: s.epoch.index, fingerprint, ...describeState(s.epoch, s.included), ...r });
   }
 
   report(): ExploreReport {
-    return { version: 1, plan: this.plan, summary: { ...this.summary }, failures: [...this.failures], checked: [...this.checked] };
+    return { version: REPORT_VERSION, plan: this.plan, summary: { ...this.summary }, failures: [...this.failures].sort(byLogOrder), checked: [...this.checked] };
   }
 }
 
@@ -287,13 +281,14 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
   let explorer: Explorer | undefined;
   try {
     const reader = await LogReader.open(log);
-    const plan = planOf(o, log, reader);
-    if (o.resume && JSON.stringify(o.resume.plan) !== JSON.stringify(plan)) {
-      throw new ResumeMismatch('the report to resume is of another log or plan (strategies, selection, shard, checker must match)');
-    }
+    const plan = await planOf(o, log, reader);
+    const differs = o.resume ? planDifference(o.resume.plan, plan) : [];
+    if (differs.length) throw new ResumeMismatch(`the report to resume is of another log or plan (it differs in ${differs.join(', ')})`);
     explorer = await Explorer.open(reader, await loadKernels(), o);
     const tally = new Tally(plan, o.resume);
     const checkedBefore = new Set(o.resume?.checked ?? []);
+    // Checkers run bounded (in process groups of their own) either way; a run without a signal is never stopped.
+    const signal = o.signal ?? new AbortController().signal;
     let saved = performance.now();
     if (o.image !== undefined) images = await openImages(o.image, Math.max(1, o.jobs ?? 1), log, reader, explorer, o.size);
     const logBytes = syncBytes(log);
@@ -309,9 +304,9 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
         writeReport(o.reportPath, tally.report());
         saved = performance.now();
       }
-      if (o.shouldStop?.() || pool.error !== undefined) break;
+      if (signal.aborted || pool.error !== undefined) break;
       if (!s.unique) continue;
-      if (o.shard && s.fingerprint % BigInt(o.shard.count) !== BigInt(o.shard.index - 1)) {
+      if (!inShard(s.fingerprint, o.shard)) {
         tally.summary.otherShards++;
         continue;
       }
@@ -325,14 +320,15 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
       cursors[slot]!.goto(s.epoch, s.included);
       pool.run(
         slot,
-        runCheck(o.exec!, images[slot]!.path, { LOGWRITES_STATE: s.id }).then((r) => {
-          // A checker killed along with us (Ctrl-C reaches the whole process group) said nothing about the state.
-          if (!(r.signal && o.shouldStop?.())) tally.checkedState(s, fp, r);
+        runCheck(o.exec!, images[slot]!.path, { env: { LOGWRITES_STATE: s.id }, signal, ...(o.timeout !== undefined ? { timeoutMs: o.timeout * 1000 } : {}) }).then((r) => {
+          // A checker we killed because the run stops said nothing about the state.
+          if (!signal.aborted) tally.checkedState(s, fp, r);
         }),
       );
     }
     await pool.drain();
-    tally.finish(!o.shouldStop?.());
+    const epoch = last?.epoch.index ?? null;
+    tally.finish(signal.aborted ? { reason: 'interrupted', epoch } : explorer.truncated ? { reason: 'max-states', epoch } : null);
     // Leave the working image at the durable prefix of the last epoch explored.
     if (last && cursors[0]) cursors[0].goto(last.epoch, new Uint8Array(last.epoch.writes.length));
     const r = tally.report();
@@ -353,8 +349,15 @@ export function writeReport(path: string, r: ExploreReport): void {
 }
 
 export function readReport(path: string): ExploreReport {
-  const r = JSON.parse(fs.readFileSync(path, 'utf8')) as ExploreReport;
-  if (r?.version !== 1 || !Array.isArray(r.checked) || !Array.isArray(r.failures)) throw new Error(`${path} is not an explore report`);
+  let r: ExploreReport;
+  try {
+    r = JSON.parse(fs.readFileSync(path, 'utf8')) as ExploreReport;
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new ReportError(`${path} is not an explore report (not JSON)`);
+    throw e;
+  }
+  if (typeof r?.version === 'number' && r.version !== REPORT_VERSION) throw new ReportError(`${path} is an explore report of version ${r.version}; this logwrites reads version ${REPORT_VERSION} (run the exploration again)`);
+  if (r?.version !== REPORT_VERSION || !Array.isArray(r.checked) || !Array.isArray(r.failures) || !r.plan?.log) throw new ReportError(`${path} is not an explore report`);
   return r;
 }
 

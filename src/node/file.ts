@@ -35,10 +35,21 @@ export function discardSupported(info: DeviceInfo): boolean {
   return false;
 }
 
-export function describe(fd: number): DeviceInfo {
-  const st = fs.fstatSync(fd);
+function infoOf(st: fs.Stats): DeviceInfo {
   const isBlockDevice = st.isBlockDevice();
   return { isBlockDevice, size: isBlockDevice ? blockDeviceSize(st.rdev) : st.size, dev: st.dev, ino: st.ino, rdev: st.rdev };
+}
+
+export const describe = (fd: number): DeviceInfo => infoOf(fs.fstatSync(fd));
+
+/** What `path` is, without opening it (so nothing is opened for writing before it is judged); undefined when it does not exist. */
+export function describePath(path: string): DeviceInfo | undefined {
+  try {
+    return infoOf(fs.statSync(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
 }
 
 export interface FileSource extends ByteSource {

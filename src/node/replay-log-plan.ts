@@ -31,13 +31,23 @@ export interface PlanOptions {
   stop: (entry: EntryCursor, n: number) => boolean;
 }
 
+/** What the plan covered: like the sequential replay's visits. */
+export interface Planned {
+  /** Entries visited. */
+  readonly entries: number;
+  /** Whether `stop` ended it (else the log did). */
+  readonly stopped: boolean;
+  /** Where the walk would go on: the entry after the last one. */
+  readonly end: Position;
+}
+
 /**
  * The last version of every sector the range touches, or undefined when the range has
  * anything the sequential replay reports as it meets it (a malformed entry, a truncated
  * payload, an entry past the target's end): that replay then runs instead, with upstream's
  * output up to the problem.
  */
-async function plan(reader: LogReader, target: FileTarget, o: PlanOptions): Promise<SectorMap | undefined> {
+async function plan(reader: LogReader, target: FileTarget, o: PlanOptions): Promise<(Planned & { map: SectorMap }) | undefined> {
   const S = reader.sectorSize;
   const map = new SectorMap(S);
   const c = reader.cursor({ from: o.from, reuseBuffer: true });
@@ -48,7 +58,7 @@ async function plan(reader: LogReader, target: FileTarget, o: PlanOptions): Prom
         await c.fill();
         step = c.advance();
       }
-      if (step === Advance.End) return map;
+      if (step === Advance.End) return { map, entries: n - 1, stopped: false, end: c.position };
       const discard = (c.flags & Flag.DISCARD) !== 0;
       const applies = c.nrSectors !== 0 && overlaps(c, o.sectors) && (o.discards || !discard);
       o.before(c, applies);
@@ -57,7 +67,7 @@ async function plan(reader: LogReader, target: FileTarget, o: PlanOptions): Prom
         if (c.payloadOffset + c.payloadLength > reader.source.size) return undefined;
         map.set(c.sector, c.nrSectors, discard ? ZEROED : c.payloadOffset);
       }
-      if (o.stop(c, n)) return map;
+      if (o.stop(c, n)) return { map, entries: n, stopped: true, end: c.position };
     }
   } catch (e) {
     if (e instanceof LogFormatError) return undefined;
@@ -66,12 +76,12 @@ async function plan(reader: LogReader, target: FileTarget, o: PlanOptions): Prom
 }
 
 /**
- * Replay by the last-write plan; false (nothing written, `before` calls to be forgotten)
+ * Replay by the last-write plan; undefined (nothing written, `before` calls to be forgotten)
  * when the sequential replay must run instead.
  */
-export async function replayLogLastWrites(reader: LogReader, target: FileTarget, o: PlanOptions): Promise<boolean> {
-  const map = await plan(reader, target, o);
-  if (!map) return false;
-  await replayLastWrites(reader, target, map);
-  return true;
+export async function replayLogLastWrites(reader: LogReader, target: FileTarget, o: PlanOptions): Promise<Planned | undefined> {
+  const planned = await plan(reader, target, o);
+  if (!planned) return undefined;
+  await replayLastWrites(reader, target, planned.map);
+  return { entries: planned.entries, stopped: planned.stopped, end: planned.end };
 }

@@ -6,13 +6,16 @@
 import * as fs from 'node:fs';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../reader.ts';
+import { holdsNo } from '../range.ts';
+import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../recover.ts';
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
 import { childProcess } from './lazy.ts';
 import { loadNative } from './native.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './replay-log-plan.ts';
-import { openTarget, replayHazard, type FileTarget } from './target.ts';
+import { openTarget, type FileTarget } from './target.ts';
+import { writeHazard } from './write-guard.ts';
 
 const LONG_OPTIONS: LongOption[] = [
   { name: 'next-flush', arg: 'none' },
@@ -195,6 +198,12 @@ function describeProblem(e: LogFormatError | PastTargetEnd, S: number, version?:
   }
 }
 
+/** For a log that ends inside a counted entry, what to run (added to the line upstream prints). */
+function cutHint(e: LogFormatError | PastTargetEnd, log: string): string {
+  const cut = e instanceof LogFormatError && (e.kind === 'truncated-header' || e.kind === 'truncated-payload');
+  return cut ? `; the log ends inside a counted entry, as a crashed log can (see: ${recoverHint(log)})` : '';
+}
+
 /** A u64 count as a number: counts stay below 2^53, so a larger limit or period simply never comes. */
 const countOf = (v: bigint) => (v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v));
 
@@ -241,18 +250,20 @@ function startPosition(reader: LogReader, o: Options, io: Io): Position {
   return c.position;
 }
 
-function findMode(reader: LogReader, from: Position, o: Options, io: Io): number {
+async function findMode(reader: LogReader, from: Position, o: Options, io: Io): Promise<number> {
   const limit = countOf(o.limit);
   let found: EntryCursor | undefined;
   try {
     found = seekNext(reader, from, o, io, (c, n) => n === limit || shouldStop(c, o.stopFlags, o.endMark));
   } catch (e) {
     if (!(e instanceof LogFormatError)) throw e;
-    io.err(describeProblem(e, reader.sectorSize));
+    io.err(describeProblem(e, reader.sectorSize) + cutHint(e, o.logfile!));
     return 255; // upstream returns -1 from main here
   }
   if (!found) {
-    io.err("Couldn't find entry");
+    // Upstream's line, and on it what a crashed log holds past the count.
+    const note = await pastEndNote(reader, o);
+    io.err(`Couldn't find entry${note ? `; ${note}` : ''}`);
     return 1;
   }
   io.out.write(`${found.index}@${found.position.offset / reader.sectorSize}\n`);
@@ -299,55 +310,99 @@ function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: E
 /** Whether the entry is the last to replay: the n-th (--limit), or one --next-* / --end-mark stops at. */
 const stopsAt = (o: Options, limit: number) => (e: EntryCursor, n: number) => n === limit || shouldStop(e, o.stopFlags, o.endMark);
 
+/** What a replay did, for the notes on checks and stops that never fired. */
+interface Replayed {
+  status: number;
+  entries: number;
+  checks: number;
+  stopped: boolean;
+  /** Where the walk would go on, when known. */
+  end?: Position;
+}
+
 /**
  * Without checks in between, the last-write plan where it leaves the same bytes (see
  * replay-log-plan.ts); the -v lines are held back until the plan is known to hold.
  */
-async function replayFast(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<boolean> {
-  if (o.fsck !== undefined || o.force || !discardsReadAsZeros(target)) return false;
+async function replayFast(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<Replayed | undefined> {
+  if (o.fsck !== undefined || o.force || !discardsReadAsZeros(target)) return undefined;
   const lines: string[] = [];
   const before = replayLines(o, { write: (t) => void lines.push(t), flush() {} }, reader.sectorSize, target);
   const sectors = { start: o.startSector, end: o.endSector };
-  if (!(await replayLogLastWrites(reader, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) }))) return false;
+  const r = await replayLogLastWrites(reader, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) });
+  if (!r) return undefined;
   for (const t of lines) io.out.write(t);
-  return true;
+  return { status: 0, checks: 0, ...r };
 }
 
-async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<number> {
-  if (await replayFast(reader, target, from, o, io)) return 0;
+/** Entry by entry, in upstream's order, with the fsck runs; a number is the exit status of a log problem. */
+async function replaySequential(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<Replayed | number> {
   const S = reader.sectorSize;
   const sectors = { start: o.startSector, end: o.endSector };
-  const before = replayLines(o, io.out, S, target);
   const stop = stopsAt(o, countOf(o.limit));
   const check: { every: number } | { flag: number } | undefined = o.check && (o.check.kind === 'number' ? { every: countOf(o.check.every) } : { flag: o.check.flag });
-  let n = 0;
-  let status = 0;
+  const done: Replayed = { status: 0, entries: 0, checks: 0, stopped: false };
   try {
-    await replay(reader, target, {
+    const r = await replay(reader, target, {
       from,
       discards: o.discard,
       sectors,
-      before,
+      before: replayLines(o, io.out, S, target),
       visit: (e, _applied, settle) => {
-        n++;
+        const n = ++done.entries;
         const last = stop(e, n);
+        done.stopped ||= last;
         const due = o.fsck !== undefined && check && ('every' in check ? n % check.every === 0 : (e.flags & check.flag) !== 0);
         if (!due) return last ? 'stop' : 'next';
         const index = e.index;
+        done.checks++;
         return settle().then(() => {
           if (runFsck(o.fsck!)) return last ? 'stop' : 'next';
           io.err(`Fsck errored out on entry ${index}`);
-          status = 1;
+          done.status = 1;
           return 'stop';
         });
       },
     });
+    done.end = r.last ? { index: r.last.index + 1, offset: r.last.payloadOffset + r.last.payloadLength } : from;
   } catch (e) {
     if (!(e instanceof ReplayError)) throw e;
-    io.err(`${describeProblem(e.cause, S)} (${e.progress})`);
+    io.err(`${describeProblem(e.cause, S)} (${e.progress})${cutHint(e.cause, o.logfile!)}`);
     return 1;
   }
-  return status;
+  return done;
+}
+
+async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<number> {
+  const r = (await replayFast(reader, target, from, o, io)) ?? (await replaySequential(reader, target, from, o, io));
+  if (typeof r === 'number') return r;
+  if (r.status !== 0) return r.status;
+  // Upstream passes silently here; its stdout and status stay as they are, and stderr gets one line.
+  const notes = [...vacuous(o, r.checks, r.stopped, r.entries), ...(r.stopped ? [] : [await pastEndNote(reader, o, r.end)])].filter(Boolean);
+  if (notes.length) io.err(`replay-log: ${notes.join('; ')}`);
+  return 0;
+}
+
+/** After a walk to the end of the counted entries (at `end`, when known): what valid ones follow (a crashed log), if any. */
+async function pastEndNote(reader: LogReader, o: Options, end?: Position): Promise<string | undefined> {
+  const signs = end ? await pastEndSigns(reader, end) : await crashSigns(reader);
+  return signs && !signs.cutAt ? crashNote(o.logfile!, signs) : undefined;
+}
+
+/** Checks that never ran and stop conditions that never fired, in a replay of `replayed` entries. */
+function vacuous(o: Options, checks: number, stopped: boolean, replayed: number): string[] {
+  const notes: string[] = [];
+  const what = (flags: number) => holdsNo(flags, `the ${replayed} replayed entries`).replace(' holds ', ' hold ');
+  if (o.fsck !== undefined && o.check && !checks) {
+    const arg = o.check.kind === 'number' ? String(o.check.every) : flagNames(o.check.flag).toLowerCase();
+    notes.push(`--check ${arg} ran the fsck command 0 times: ${o.check.kind === 'number' ? `only ${replayed} entries were replayed` : what(o.check.flag)}`);
+  }
+  if (!stopped && o.stopFlags) {
+    const options = [o.stopFlags & Flag.FLUSH && '--next-flush', o.stopFlags & Flag.FUA && '--next-fua'].filter(Boolean).join(' ');
+    const stop = o.endMark !== undefined ? `--end-mark ${Buffer.from(o.endMark).toString('utf8')} never fired: the ${replayed} replayed entries hold no such mark` : `${options} never fired: ${what(o.stopFlags)}`;
+    notes.push(`${stop}, so the replay went to the end of the log`);
+  }
+  return notes;
 }
 
 const errno = (e: unknown): string => {
@@ -379,6 +434,11 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       return fail(io, `Couldn't open log ${logfile}: ${errno(e)}`);
     }
     if (o.replayfile !== undefined) {
+      // Judged before the target is opened for writing (upstream opens it first thing); find
+      // and count modes open it too but never write.
+      const writes = !o.find && !o.numEntries;
+      const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
+      if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
         target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap' });
       } catch (e) {
@@ -391,10 +451,10 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       from = startPosition(reader, o, io);
     } catch (e) {
       if (!(e instanceof LogFormatError)) throw e;
-      return fail(io, describeProblem(e, reader.sectorSize));
+      return fail(io, describeProblem(e, reader.sectorSize) + cutHint(e, logfile));
     }
     if ((o.fsck === undefined) !== (o.check === undefined)) fail(io, USAGE);
-    if (o.find) return findMode(reader, from, o, io);
+    if (o.find) return await findMode(reader, from, o, io);
     if (o.numEntries) {
       io.out.write(`${reader.nrEntries}\n`);
       return 0;
@@ -403,8 +463,6 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       io.out.write(`Log version=1, sectorsize=${reader.sectorSize}, entries=${reader.nrEntries}\n`);
       return 0;
     }
-    const hazard = o.force ? undefined : replayHazard(o.replayfile!, target.info, source.info);
-    if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
     return await replayMode(reader, target, from, o, io);
   } catch (e) {
     if (e instanceof Exit) return e.status;

@@ -7,7 +7,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { LogReader } from '../reader.ts';
 import { LogFullError, LogWriter, type Io, type LogDevice, type OnLogFull, type Pending } from '../writer.ts';
-import { describe, openSource } from './file.ts';
+import { majorMinor } from './devices.ts';
+import { describe, describePath, openSource, type DeviceInfo } from './file.ts';
+import { hold } from './holds.ts';
+import { guardWrite, WriteRefused } from './write-guard.ts';
 import { Errno, NbdError, serveConnection, type NbdBackend, type NbdConnection, type NbdExport } from './nbd.ts';
 
 export interface ServeOptions {
@@ -28,6 +31,8 @@ export interface ServeOptions {
   onLogFull?: OnLogFull;
   /** Control socket path; default beside the log. */
   control?: string;
+  /** Start over an existing log, and write where write-guard.ts would refuse. */
+  force?: boolean;
 }
 
 /** A bad invocation: one line for the user, no stack. */
@@ -162,29 +167,35 @@ class LoggedDisk implements NbdBackend {
   }
 }
 
-/** Open (or create at `size`) the data device; its size must be whole sectors. */
-async function openData(dev: string, size: number | undefined, S: number): Promise<{ fh: fs.promises.FileHandle; size: number }> {
-  if (!fs.existsSync(dev)) {
-    if (size === undefined) throw new ServeError(`${dev} does not exist (give --size to create it)`);
-    const fh = await fs.promises.open(dev, 'w+');
-    await fh.truncate(size);
-    return checkSize(dev, fh, size, S);
-  }
-  const fh = await fs.promises.open(dev, 'r+');
-  const actual = describe(fh.fd).size;
-  if (size !== undefined && size !== actual) {
-    await fh.close();
-    throw new ServeError(`${dev} is ${actual} bytes but --size says ${size}`);
-  }
-  return checkSize(dev, fh, actual, S);
+/**
+ * The data device's size, judged before anything is opened: an existing device keeps its own
+ * (and --size must agree), a missing one is created at --size; whole sectors either way.
+ */
+function dataSize(dev: string, info: DeviceInfo | undefined, size: number | undefined, S: number): number {
+  if (!info && size === undefined) throw new ServeError(`${dev} does not exist (give --size to create it)`);
+  if (info && size !== undefined && size !== info.size) throw new ServeError(`${dev} is ${info.size} bytes but --size says ${size}`);
+  const bytes = info?.size ?? size!;
+  if (bytes === 0 || bytes % S) throw new ServeError(`${dev} is ${bytes} bytes, not a positive multiple of the ${S}-byte sectorsize`);
+  return bytes;
 }
 
-async function checkSize(dev: string, fh: fs.promises.FileHandle, size: number, S: number) {
-  if (size === 0 || size % S) {
-    await fh.close();
-    throw new ServeError(`${dev} is ${size} bytes, not a positive multiple of the ${S}-byte sectorsize`);
+/** What an existing log holds that starting over would destroy, or undefined when it holds nothing. */
+async function existingContent(logPath: string, info: DeviceInfo | undefined): Promise<string | undefined> {
+  if (!info || (!info.isBlockDevice && info.size === 0)) return undefined;
+  const src = openSource(logPath);
+  try {
+    const head = await src.read(0, Math.min(4096, src.size));
+    try {
+      const reader = await LogReader.open(src);
+      return `it holds a log of ${reader.nrEntries} entries`;
+    } catch {
+      // Not a log: judged by its bytes below.
+    }
+    if (info.isBlockDevice && head.every((b) => b === 0)) return undefined;
+    return info.isBlockDevice ? 'its first sectors are not zeros' : `it is not empty (${info.size} bytes)`;
+  } finally {
+    src.close();
   }
-  return { fh, size };
 }
 
 /** Where an existing log ends: entries that are valid, counted by the super or not. */
@@ -204,6 +215,11 @@ async function logEnd(logPath: string): Promise<{ sectorSize: number; entries: n
   }
 }
 
+/** Open an existing file for writing as it is, or create a missing one (never truncating either). */
+function openKeeping(p: string, exists: boolean): Promise<fs.promises.FileHandle> {
+  return fs.promises.open(p, exists ? 'r+' : 'wx+');
+}
+
 export interface RunningServer {
   /** Where clients connect: an NBD URI. */
   readonly uri: string;
@@ -215,11 +231,22 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-function listenOn(server: net.Server, where: string | { host: string; port: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
+/**
+ * Listen on `where`. Unix sockets: a missing folder is named as such (Node says EACCES), a
+ * stale socket file from a server that died is replaced, a live server's socket is not.
+ */
+async function listenOn(server: net.Server, where: string | { host: string; port: number }): Promise<void> {
+  const what = typeof where === 'string' ? where : `${where.host}:${where.port}`;
+  if (typeof where === 'string') {
+    const dir = path.dirname(path.resolve(where));
+    if (!fs.existsSync(dir)) throw new ServeError(`cannot listen on ${where}: ENOENT: the folder ${dir} does not exist`);
+    if (await answers(where)) throw new ServeError(`cannot listen on ${where}: EADDRINUSE: another server is listening there`);
+    clearSocket(where);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new ServeError(`cannot listen on ${what}: ${e.message}`)));
     const done = () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     };
     if (typeof where === 'string') server.listen(where, done);
@@ -227,7 +254,19 @@ function listenOn(server: net.Server, where: string | { host: string; port: numb
   });
 }
 
-/** A stale socket file from a server that died would make listen fail: remove it. */
+/** Whether a server answers on the Unix socket `p`. */
+function answers(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.createConnection(p);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+/** Remove a socket file (never anything else). */
 function clearSocket(p: string): void {
   try {
     if (fs.statSync(p).isSocket()) fs.unlinkSync(p);
@@ -242,60 +281,127 @@ function parseListen(spec: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port: Number(m[2]) };
 }
 
-/** Open the devices and start serving. */
+/** Refuse, before anything is opened, what would destroy data: see write-guard.ts, and an existing log without --append or --force. */
+async function judge(opts: ServeOptions, dev?: DeviceInfo, log?: DeviceInfo): Promise<void> {
+  const force = !!opts.force;
+  if (!force && !dev && !log && path.resolve(opts.dev) === path.resolve(opts.log)) throw new WriteRefused('serve', `${opts.dev} would be both the data device and the log`);
+  guardWrite('serve', { path: opts.dev, keep: log ? [{ name: 'the log', info: log }] : [] }, force);
+  guardWrite('serve', { path: opts.log, keep: dev ? [{ name: 'the data device', info: dev }] : [] }, force);
+  if (opts.append || force) return;
+  const content = await existingContent(opts.log, log);
+  if (content) throw new ServeError(`refusing to start over ${opts.log}: ${content} (--append continues it, --force starts over)`);
+}
+
+/** Both files opened (a missing one created, nothing truncated yet) and held against other writers. */
+async function openHeld(opts: ServeOptions, devInfo?: DeviceInfo, logInfo?: DeviceInfo) {
+  const opened: fs.promises.FileHandle[] = [];
+  try {
+    const data = await openKeeping(opts.dev, !!devInfo);
+    opened.push(data);
+    const log = await openKeeping(opts.log, !!logInfo);
+    opened.push(log);
+    const item = (p: string, fh: fs.promises.FileHandle, role: string) => {
+      const info = describe(fh.fd);
+      return { carrier: { kind: info.isBlockDevice ? ('block' as const) : ('file' as const), key: info.isBlockDevice ? majorMinor(info.rdev) : `${info.dev}:${info.ino}` }, path: p, role };
+    };
+    const holding = hold([item(opts.dev, data, 'data device'), item(opts.log, log, 'log')], !!opts.force);
+    return { data, log, holding };
+  } catch (e) {
+    await Promise.all(opened.map((fh) => fh.close()));
+    // What we created is empty: take it away again.
+    if (opened.length && !devInfo) fs.rmSync(opts.dev, { force: true });
+    if (opened.length > 1 && !logInfo) fs.rmSync(opts.log, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Judge, listen, then open: nothing is created or written until both sockets listen, so a
+ * server that cannot start leaves every file as it was.
+ */
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (!!opts.socket === !!opts.listen) throw new ServeError('give exactly one of --socket PATH and --listen HOST:PORT');
-  const resume = opts.append && fs.existsSync(opts.log) ? await logEnd(opts.log) : undefined;
+  const where = opts.socket ?? parseListen(opts.listen!);
+  const devInfo = describePath(opts.dev);
+  const logInfo = describePath(opts.log);
+  await judge(opts, devInfo, logInfo);
+  const resume = opts.append && logInfo ? await logEnd(opts.log) : undefined;
   const S = resume?.sectorSize ?? opts.sectorSize ?? 512;
   if (resume && opts.sectorSize && opts.sectorSize !== S) {
     throw new ServeError(`${opts.log} has sectorsize ${S}, --sectorsize says ${opts.sectorSize}`);
   }
-  const data = await openData(opts.dev, opts.size, S);
-  const logFh = await fs.promises.open(opts.log, resume ? 'r+' : fs.existsSync(opts.log) ? 'r+' : 'w+');
-  const logInfo = describe(logFh.fd);
-  if (!resume && !logInfo.isBlockDevice) await logFh.truncate(0);
-  const capacity = opts.logSize ?? (logInfo.isBlockDevice ? logInfo.size : undefined);
-  const writer = await LogWriter.create(fileLog(logFh), {
-    sectorSize: S,
-    capacity,
-    onFull: opts.onLogFull ?? 'disable',
-    resume: resume && { entries: resume.entries, end: resume.end },
-  });
-  const disk = new LoggedDisk(data.fh, writer);
+  const size = dataSize(opts.dev, devInfo, opts.size, S);
   const exp: NbdExport = {
     name: opts.exportName ?? '',
     description: `logwrites: ${path.basename(opts.dev)}, log ${path.basename(opts.log)}`,
-    size: data.size,
+    size,
     blockSize: S,
     maxPayload: MAX_PAYLOAD,
   };
 
+  // Clients that connect while the files are being opened wait for them.
+  let disk: LoggedDisk | undefined;
+  const early: net.Socket[] = [];
   const connections = new Set<NbdConnection>();
-  const nbd = net.createServer((sock) => {
+  const accept = (sock: net.Socket, d: LoggedDisk) => {
     sock.setNoDelay(true);
-    const c = serveConnection(sock, exp, disk);
+    const c = serveConnection(sock, exp, d);
     connections.add(c);
     // One client's failure ends that client, never the server (which would lose the end mark).
     void c.done
       .catch((e: unknown) => process.stderr.write(`logwrites serve: a client connection failed: ${e instanceof Error ? e.message : String(e)}\n`))
       .finally(() => connections.delete(c));
-  });
+  };
+  const nbd = net.createServer((sock) => (disk ? accept(sock, disk) : early.push(sock)));
   const controlPath = opts.control ?? `${opts.log}.control`;
-  const control = net.createServer((sock) => answerControl(sock, writer));
+  let writer: LogWriter | undefined;
+  const control = net.createServer((sock) => (writer ? answerControl(sock, writer) : sock.end('error the server is starting\n')));
+  /** Give up starting: no socket left behind, no early client kept waiting. */
+  const abandon = () => {
+    // Only sockets we listen on are ours to remove (another server's must stay).
+    if (nbd.listening && opts.socket) clearSocket(opts.socket);
+    if (control.listening) clearSocket(controlPath);
+    nbd.close();
+    control.close();
+    for (const sock of early) sock.destroy();
+  };
+
+  let files: Awaited<ReturnType<typeof openHeld>>;
+  try {
+    await listenOn(nbd, where);
+    await listenOn(control, controlPath);
+    files = await openHeld(opts, devInfo, logInfo);
+  } catch (e) {
+    abandon();
+    throw e;
+  }
+  try {
+    if (!devInfo) await files.data.truncate(size);
+    const logIsBlock = describe(files.log.fd).isBlockDevice;
+    if (!resume && !logIsBlock) await files.log.truncate(0);
+    const capacity = opts.logSize ?? (logIsBlock ? describe(files.log.fd).size : undefined);
+    writer = await LogWriter.create(fileLog(files.log), {
+      sectorSize: S,
+      capacity,
+      onFull: opts.onLogFull ?? 'disable',
+      resume: resume && { entries: resume.entries, end: resume.end },
+    });
+  } catch (e) {
+    abandon();
+    files.holding.release();
+    await Promise.all([files.data.close(), files.log.close()]);
+    throw e;
+  }
+  const w = writer;
+  disk = new LoggedDisk(files.data, w);
+  for (const sock of early.splice(0)) accept(sock, disk);
 
   let uri: string;
-  if (opts.socket) {
-    clearSocket(opts.socket);
-    await listenOn(nbd, opts.socket);
-    uri = `nbd+unix:///${encodeURIComponent(exp.name)}?socket=${opts.socket}`;
-  } else {
-    const where = parseListen(opts.listen!);
-    await listenOn(nbd, where);
+  if (typeof where === 'string') uri = `nbd+unix:///${encodeURIComponent(exp.name)}?socket=${where}`;
+  else {
     const port = (nbd.address() as net.AddressInfo).port;
     uri = `nbd://${where.host.includes(':') ? `[${where.host}]` : where.host}:${port}/${encodeURIComponent(exp.name)}`;
   }
-  clearSocket(controlPath);
-  await listenOn(control, controlPath);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -304,12 +410,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       control.close();
       for (const c of connections) c.stop();
       await Promise.allSettled([...connections].map((c) => c.done));
-      await writer.close();
-      await Promise.all([data.fh.close(), logFh.close()]);
+      await w.close();
+      await Promise.all([files.data.close(), files.log.close()]);
+      files.holding.release();
       for (const p of [opts.socket, controlPath]) if (p) clearSocket(p);
     })());
 
-  return { uri, controlPath, export: exp, status: () => writer.status(), mark: (t) => writer.mark(t), stop };
+  return { uri, controlPath, export: exp, status: () => w.status(), mark: (t) => w.mark(t), stop };
 }
 
 /** One control request per line: `mark <text>` or `status`; the answer is one line too. */

@@ -1,5 +1,4 @@
-// Replay targets on Node: image files and raw block devices, plus the safety checks that
-// keep a replay off a mounted file system and off the log itself.
+// Replay targets on Node: image files and raw block devices (write-guard.ts judges them first).
 
 import * as fs from 'node:fs';
 import { TargetTooSmall, type ReplayTarget } from '../replay.ts';
@@ -73,35 +72,4 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
       fs.closeSync(fd);
     },
   };
-}
-
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/**
- * Why writing to `target` would hurt, or undefined when it would not: the target is the log
- * itself, or it is (or holds, for a loop device's backing file) a mounted file system.
- */
-export function replayHazard(targetPath: string, target: DeviceInfo, log: DeviceInfo): string | undefined {
-  if (target.dev === log.dev && target.ino === log.ino) return `${targetPath} is the log itself`;
-  if (target.isBlockDevice && log.isBlockDevice && target.rdev === log.rdev) return `${targetPath} is the log device itself`;
-  if (!target.isBlockDevice) return undefined;
-  let mounts = '';
-  try {
-    mounts = fs.readFileSync('/proc/self/mounts', 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of mounts.split('\n')) {
-    const [source, where] = line.split(' ');
-    if (!source?.startsWith('/')) continue;
-    try {
-      const st = fs.statSync(unescapeMount(source));
-      if (st.isBlockDevice() && st.rdev === target.rdev) return `${targetPath} is mounted on ${unescapeMount(where ?? '?')}`;
-    } catch {
-      // A mount source that is gone or unreadable cannot be our target.
-    }
-  }
-  return undefined;
 }

@@ -73,7 +73,8 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: str
     res.end();
     return;
   }
-  const stream = fs.createReadStream(file, { start, end });
+  // 1 MiB pieces: with the default 64 KiB, a 4 MiB range took 64 writes to the socket.
+  const stream = fs.createReadStream(file, { start, end, highWaterMark: 1 << 20 });
   stream.on('error', () => res.destroy());
   res.on('close', () => stream.destroy());
   stream.pipe(res);
@@ -86,7 +87,15 @@ export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
   if (log !== undefined) fs.closeSync(fs.openSync(log, 'r'));
   const logPath = log === undefined ? undefined : `log/${encodeURIComponent(path.basename(log))}`;
 
+  let allowed: ReadonlySet<string> = new Set();
   const server = http.createServer((req, res) => {
+    // A page elsewhere whose name was rebound to 127.0.0.1 (DNS rebinding) sends its own name
+    // as Host, and its origin with cross-origin requests: only our own address may read the log.
+    const origin = req.headers.origin;
+    if (!allowed.has(`http://${req.headers.host ?? ''}`) || (origin !== undefined && !allowed.has(origin))) {
+      res.writeHead(403, { 'Content-Type': 'text/plain' }).end(`logwrites view answers only requests for ${[...allowed].join(' or ')}\n`);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
@@ -94,6 +103,10 @@ export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === '/' && logPath && !url.searchParams.has('log')) {
       res.writeHead(302, { Location: `/?log=${encodeURIComponent(logPath)}` }).end();
+      return;
+    }
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
       return;
     }
     if (log && logPath && url.pathname === `/${logPath}`) return sendFile(req, res, log, 'application/octet-stream');
@@ -111,6 +124,7 @@ export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
     server.listen(opts.port ?? 0, '127.0.0.1', resolve);
   });
   const port = (server.address() as { port: number }).port;
+  allowed = new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
   return {
     url: `http://127.0.0.1:${port}/${logPath ? `?log=${encodeURIComponent(logPath)}` : ''}`,
     port,

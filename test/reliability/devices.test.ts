@@ -80,7 +80,7 @@ describe('sharedDeviceHazard on sysfs layouts', () => {
 
   it('a whole-disk target is refused only when the replay reaches the log partition', () => {
     expect(hazard('sda', 'sda2', 3 * MiB - 1)).toBeUndefined();
-    expect(hazard('sda', 'sda2', 3 * MiB + 512)).toBe('/dev/sda and the log share disk sda: the replay writes its bytes 0..3146240 and the log lies in 3145728..7340032');
+    expect(hazard('sda', 'sda2', 3 * MiB + 512)).toBe('/dev/sda and the log share disk sda: the write reaches its bytes 0..3146240 and the log lies in 3145728..7340032');
   });
 
   it('a partition target next to the log partition is fine; an overlapping one is not', () => {

@@ -165,6 +165,11 @@ async function main(): Promise<void> {
       let indexed: Awaited<ReturnType<typeof indexLog>> | undefined;
       await run('index', async () => {
         indexed = await indexLog(rd, { name: 'fuzz' });
+        // The summary never claims more than the file holds, nor names a place past its end.
+        const { summary } = indexed;
+        if (summary.payloadBytes > bytes.length || summary.bytesIndexed > bytes.length) throw new Error(`summary counts past the file: payload ${summary.payloadBytes}, indexed ${summary.bytesIndexed}, file ${bytes.length}`);
+        const past = summary.warnings.find((w) => w.offset > bytes.length);
+        if (past) throw new Error(`warning names byte ${past.offset}, past the ${bytes.length}-byte file: ${past.message}`);
       });
       await run('replay', async () => {
         const t = fixedTarget(base.deviceBytes);
