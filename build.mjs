@@ -1,7 +1,9 @@
 // Bundles for Node (library, CLIs) and the browser, and the library's declarations; run by
 // `npm install` in the repository (postprepare) and before packing (prepack).
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import ts from 'typescript';
 
 // The WebAssembly kernels are inlined as bytes (src/kernels/wasm.ts), so no bundle fetches anything.
@@ -68,9 +70,31 @@ function emitDeclarations(entries, outDir) {
 await Promise.all([
   buildLibrary(),
   emitDeclarations(LIBRARY, 'dist/types'),
-  esbuild.build({ ...node, entryPoints: ['src/node/replay-log-main.ts'], outfile: 'dist/replay-log.js' }),
+  // replay-log as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is CommonJS).
+  esbuild.build({
+    ...node,
+    format: 'cjs',
+    entryPoints: ['src/node/replay-log-main.ts'],
+    outfile: 'dist/replay-log.cjs',
+    banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__importMetaUrl' },
+  }),
   esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
 ]);
+
+// The optional N-API addon for discards at device speed (src/node/zeroing.ts): built with the
+// node-gyp npm ships, against the headers of the Node that runs this, when both are there. A
+// failure only warns: without it, zeroing falls back to util-linux tools and writes of zeros.
+function buildAddon() {
+  const prefix = path.dirname(path.dirname(process.execPath));
+  const gyp = process.env.npm_config_node_gyp ?? path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+  const nodedir = existsSync(path.join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
+  const dir = 'src/node/addon';
+  const r = existsSync(gyp) ? spawnSync(process.execPath, [gyp, 'rebuild', '--silent', ...nodedir, '-C', dir], { encoding: 'utf8' }) : undefined;
+  if (r?.status === 0) copyFileSync(`${dir}/build/Release/native.node`, 'dist/native.node');
+  else console.warn(`build: the optional native addon was not built (${r ? r.stderr.trim().split('\n').pop() : 'no node-gyp'}); discards fall back to util-linux tools and zero writes, --fsck to spawnSync`);
+}
+buildAddon();
 
 // The viewer (web/ -> dist/web/): it must work opened straight from disk, where browsers refuse
 // module scripts and worker scripts loaded from file:// URLs. So the page is one classic script

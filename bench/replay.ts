@@ -244,7 +244,7 @@ async function benchOne(spec: Spec, startup: number): Promise<void> {
 }
 
 try {
-  if (!fs.existsSync(path.join(ROOT, 'dist/replay-log.js'))) throw new Error('dist/replay-log.js is missing: run `npm run build` first');
+  if (!fs.existsSync(path.join(ROOT, 'dist/replay-log.cjs'))) throw new Error('dist/replay-log.cjs is missing: run `npm run build` first');
   const startup = timeRuns(() => run('node', ['-e', '0']));
   console.log(`bench/replay: medians of ${RUNS} runs, page cache warm, in ${DIR}`);
   for (const spec of SPECS) if (!ONLY || ONLY === spec.name) await benchOne(spec, startup);

@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/cli.js';
+// The `logwrites` CLI (an ES module bundle, loaded from this CommonJS entry: see bin/package.json).
+import('../dist/cli.js');

@@ -10,6 +10,19 @@ import { ZEROED, type SectorMap } from './sector-map.ts';
 
 /** Largest single write the plan issues (bigger runs are split). */
 const MAX_RUN = 8 * 1024 * 1024;
+/**
+ * Zeroed extents are zeroed by the target (a discard, a hole), except for the parts of them
+ * that share a 4 KiB page with a write, and extents shorter than INLINE_ZEROS: those are
+ * written as zeros inside the run next to them. After a discard of the whole device the plan
+ * is written sectors with discarded gaps between them; so every write covers whole pages (a
+ * write to part of a block device's page makes the kernel read the page first: 10x the cost
+ * of the write on a loop device) and tiny gaps cost no call of their own.
+ */
+const PAGE = 4096;
+const INLINE_ZEROS = 16 * 1024;
+let zeros: Uint8Array | undefined;
+/** Payloads are read into one buffer of this size where the source can (readInto), not one allocation each. */
+const ARENA = 2 * MAX_RUN;
 
 export interface LastWriteResult {
   readonly bytesWritten: number;
@@ -25,9 +38,37 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
   let runEnd = 0;
   let bytesWritten = 0;
   let bytesZeroed = 0;
+  const arena = reader.source.readInto ? new Uint8Array(ARENA) : undefined;
+  let used = 0;
   const flush = async () => {
     if (parts.length) await target.write(runStart, parts);
     parts = [];
+    used = 0;
+  };
+  /** Log bytes [offset, offset + length): fewer only where the log ends. */
+  const read = async (offset: number, length: number): Promise<Uint8Array> => {
+    if (!arena) return reader.source.read(offset, length);
+    // The run's pieces point into the arena: write them out before it is reused.
+    if (used + length > ARENA) await flush();
+    const view = arena.subarray(used, used + length);
+    const got = reader.source.readInto!(offset, view);
+    used += length;
+    return view.subarray(0, got);
+  };
+  /** Write the run out unless [at, at + length) continues it. */
+  const endRunUnlessAt = async (at: number, length: number) => {
+    if (parts.length && (runEnd !== at || runEnd - runStart + length > MAX_RUN)) await flush();
+  };
+  /** Append a piece to the run, written out first when this does not continue it. */
+  const add = async (at: number, piece: Uint8Array) => {
+    await endRunUnlessAt(at, piece.length);
+    if (!parts.length) runStart = at;
+    parts.push(piece);
+    runEnd = at + piece.length;
+  };
+  const addZeros = async (at: number, length: number) => {
+    zeros ??= new Uint8Array(INLINE_ZEROS + 2 * PAGE);
+    if (length > 0) await add(at, zeros.subarray(0, length));
   };
   for (const x of map.extents()) {
     if (await shouldStop()) {
@@ -38,21 +79,29 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
     const at = x.sector * S;
     const length = x.nrSectors * S;
     if (x.source === ZEROED) {
-      await flush();
-      await target.zero(at, length);
       bytesZeroed += length;
+      const end = at + length;
+      const middle = Math.min(end, Math.ceil(at / PAGE) * PAGE);
+      const tail = Math.max(middle, Math.floor(end / PAGE) * PAGE);
+      if (tail - middle < INLINE_ZEROS) {
+        await addZeros(at, length);
+        continue;
+      }
+      await addZeros(at, middle - at);
+      await flush();
+      await target.zero(middle, tail - middle);
+      await addZeros(tail, end - tail);
       continue;
     }
     for (let done = 0; done < length; ) {
       const piece = Math.min(MAX_RUN, length - done);
-      const bytes = await reader.source.read(x.source + done, piece);
+      // Before the read: ending the run frees the arena, which must not drop this piece.
+      await endRunUnlessAt(at + done, piece);
+      const bytes = await read(x.source + done, piece);
       if (bytes.length < piece) {
         throw new LogFormatError(x.source + done + bytes.length, `truncated payload: log ends inside the data of device sector ${x.sector + done / S}`, undefined, 'truncated-payload');
       }
-      if (parts.length && (runEnd !== at + done || runEnd - runStart + piece > MAX_RUN)) await flush();
-      if (!parts.length) runStart = at + done;
-      parts.push(bytes);
-      runEnd = at + done + piece;
+      await add(at + done, bytes);
       done += piece;
       bytesWritten += piece;
     }

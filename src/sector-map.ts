@@ -120,33 +120,39 @@ export class SectorMap {
   /** Every touched sector, in device order, merged into the longest runs. */
   *extents(): Generator<Extent> {
     const S = this.sectorSize;
-    let run: { sector: number; nrSectors: number; source: number } | undefined;
-    const continues = (sector: number, src: number) =>
-      run !== undefined && run.sector + run.nrSectors === sector && (src === ZEROED ? run.source === ZEROED : run.source !== ZEROED && run.source + run.nrSectors * S === src);
+    // The current run, in locals: this loop visits every slot of every allocated page.
+    let sector = -1;
+    let nrSectors = 0;
+    let source = UNTOUCHED;
     for (const piece of this.pieces()) {
       if ('zeroPages' in piece) {
-        const sector = piece.page * PAGE;
-        const nrSectors = piece.zeroPages * PAGE;
-        if (continues(sector, ZEROED)) run!.nrSectors += nrSectors;
+        const first = piece.page * PAGE;
+        if (nrSectors && source === ZEROED && sector + nrSectors === first) nrSectors += piece.zeroPages * PAGE;
         else {
-          if (run) yield run;
-          run = { sector, nrSectors, source: ZEROED };
+          if (nrSectors) yield { sector, nrSectors, source };
+          sector = first;
+          nrSectors = piece.zeroPages * PAGE;
+          source = ZEROED;
         }
         continue;
       }
+      const slots = piece.slots;
+      const base = piece.page * PAGE;
       for (let i = 0; i < PAGE; i++) {
-        const src = piece.slots[i]!;
-        const sector = piece.page * PAGE + i;
+        const src = slots[i]!;
         if (src === UNTOUCHED) continue;
-        if (continues(sector, src)) {
-          run!.nrSectors++;
+        const at = base + i;
+        if (nrSectors && sector + nrSectors === at && (src === ZEROED ? source === ZEROED : source !== ZEROED && source + nrSectors * S === src)) {
+          nrSectors++;
           continue;
         }
-        if (run) yield run;
-        run = { sector, nrSectors: 1, source: src };
+        if (nrSectors) yield { sector, nrSectors, source };
+        sector = at;
+        nrSectors = 1;
+        source = src;
       }
     }
-    if (run) yield run;
+    if (nrSectors) yield { sector, nrSectors, source };
   }
 
   /** Sectors ever set (touched), for sizing and reports. */

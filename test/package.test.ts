@@ -103,7 +103,7 @@ describe.skipIf(built)('the package, packed and installed', () => {
     for (const entry of Object.values(pkg.exports)) {
       for (const file of typeof entry === 'string' ? [entry] : [entry.types, entry.default]) expect(packed).toContain(file.replace(/^\.\//, ''));
     }
-    expect(packed).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'bin/logwrites.js', 'bin/replay-log.js', 'dist/cli.js', 'dist/replay-log.js', 'dist/web/index.html', `${SAMPLE}/log.img.gz`, `${SAMPLE}/manifest.json`]));
+    expect(packed).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'bin/logwrites.js', 'bin/replay-log.js', 'bin/package.json', 'dist/cli.js', 'dist/replay-log.cjs', 'dist/web/index.html', `${SAMPLE}/log.img.gz`, `${SAMPLE}/manifest.json`]));
     expect(packed.filter((f) => f.endsWith('.map') || f.endsWith('.wasm') || f.startsWith('src/') || f === 'dist/logwrites.js')).toEqual([]);
     expect(fs.readFileSync(path.join(app, 'node_modules/logwrites/LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) 2026 logwrites contributors\n/);
   });

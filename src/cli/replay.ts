@@ -38,7 +38,7 @@ interface ReplayCliOptions {
   limit?: number;
   until?: string;
   sectors?: RangeSpec['sectors'];
-  discard: 'zero' | 'skip';
+  discard: 'zero' | 'unmap' | 'skip';
   plan?: 'last-write' | 'sequential';
   check?: CheckAt;
   exec?: string;
@@ -85,7 +85,7 @@ async function sequential(reader: LogReader, target: FileTarget, targetPath: str
   let n = 0;
   const r = await replay(reader, target, {
     from: range.start,
-    discards: o.discard === 'zero',
+    discards: o.discard !== 'skip',
     ...(o.sectors ? { sectors: o.sectors } : {}),
     visit: async (e, _applied, settle): Promise<Step> => {
       n++;
@@ -124,7 +124,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       ...(o.limit !== undefined ? { limit: o.limit } : {}),
       ...(o.until ? { until: parseFlags(o.until) } : {}),
       ...(o.sectors ? { sectors: o.sectors } : {}),
-      discards: o.discard === 'zero',
+      discards: o.discard !== 'skip',
     };
     const info = describePath(targetPath);
     if (!info) throw new CliError(`cannot open target ${targetPath}: it does not exist (replay writes onto an existing image or device)`);
@@ -143,7 +143,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
     let target: FileTarget;
     try {
-      target = openTarget(targetPath, { grow: !!o.force });
+      target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero' });
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
     }
@@ -224,7 +224,7 @@ export function registerReplay(program: Command): void {
     .option('--limit <n>', 'at most n entries', parseCount)
     .option('--until <flags>', 'end at the first entry with one of these flags, e.g. fua or flush')
     .option('--sectors <A..B>', 'only entries touching device sectors A to B, inclusive (log sector units)', parseSectorRange)
-    .option('--discard <mode>', 'zero: discards write zeros; skip: ignore them', 'zero')
+    .option('--discard <mode>', 'zero: discarded sectors read back as zeros (BLKZEROOUT, a hole in a file); unmap: the device\'s own discard (BLKDISCARD, may not zero); skip: ignore discards', 'zero')
     .option('--plan <plan>', 'last-write: only the final version of each sector (default without checks); sequential: entry by entry')
     .option('--check <when>', 'run the checker after entries with these flags (fua, flush, mark) or every N entries', parseCheckAt)
     .option('--exec <cmd>', 'checker command, run by /bin/sh with $LOGWRITES_TARGET and $LOGWRITES_ENTRY; exit 0 = consistent')
@@ -239,7 +239,7 @@ Examples:
   $ logwrites replay log.img disk.img --to mark:fsync
   $ logwrites replay log.img disk.img --from mark:mkfs --check fua --exec 'e2fsck -fn $LOGWRITES_TARGET'`)
     .action(async (log: string, target: string, o: ReplayCliOptions) => {
-      if (o.discard !== 'zero' && o.discard !== 'skip') throw new CliError(`--discard must be zero or skip, not '${o.discard}'`);
+      if (!['zero', 'unmap', 'skip'].includes(o.discard)) throw new CliError(`--discard must be zero, unmap or skip, not '${o.discard}'`);
       if (o.plan !== undefined && o.plan !== 'last-write' && o.plan !== 'sequential') throw new CliError(`--plan must be last-write or sequential, not '${o.plan}'`);
       const s = await replayCommand(log, target, o);
       if (o.json) stdout.json(s);

@@ -3,7 +3,7 @@
 // interleaving of our output with a child's, so it has to be the same).
 
 import * as fs from 'node:fs';
-import { isatty } from 'node:tty';
+import { tty } from './lazy.ts';
 
 export type ArgKind = 'none' | 'required';
 export interface LongOption {
@@ -136,16 +136,16 @@ export class CStdout implements Out {
 
   constructor(private readonly fd = 1) {
     let blksize = 8192;
-    let tty = false;
+    let terminal = false;
     try {
       const st = fs.fstatSync(fd);
       if (st.blksize > 0 && st.blksize < 8192) blksize = st.blksize;
-      tty = st.isCharacterDevice() && isatty(fd);
+      terminal = st.isCharacterDevice() && tty().isatty(fd);
     } catch {
       // A closed stdout: writes will fail later, as they would in C.
     }
     this.buf = Buffer.alloc(blksize);
-    this.lineBuffered = tty;
+    this.lineBuffered = terminal;
   }
 
   write(text: string): void {

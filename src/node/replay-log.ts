@@ -4,7 +4,6 @@
 // in the README.
 
 import * as fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../reader.ts';
 import { holdsNo } from '../range.ts';
@@ -12,6 +11,9 @@ import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../recover.ts'
 import { overlaps, replay, ReplayError, type PastTargetEnd } from '../replay.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from './file.ts';
+import { childProcess } from './lazy.ts';
+import { loadNative } from './native.ts';
+import { discardsReadAsZeros, replayLogLastWrites } from './replay-log-plan.ts';
 import { openTarget, type FileTarget } from './target.ts';
 import { writeHazard } from './write-guard.ts';
 
@@ -268,69 +270,117 @@ async function findMode(reader: LogReader, from: Position, o: Options, io: Io): 
   return 0;
 }
 
+/** What system(3) takes: longer commands go to spawnSync. */
+const SYSTEM_MAX = 65535;
+
 /** system(3): `sh -c` sharing our stdout; death by a signal counts as success, as WEXITSTATUS makes it. */
 function runFsck(cmd: string): boolean {
-  const r = spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', argv0: 'sh' });
+  const native = loadNative();
+  if (native && Buffer.byteLength(cmd) < SYSTEM_MAX) {
+    const status = native.system(cmd);
+    // WIFEXITED: the exit code (bits 8-15) decides; killed by a signal: low bits, exit code 0.
+    return status !== -1 && (status & 0xff00) === 0;
+  }
+  const r = childProcess().spawnSync('/bin/sh', ['-c', cmd], { stdio: 'inherit', argv0: 'sh' });
   if (r.error) return false;
   return r.status === null ? true : r.status === 0;
 }
 
-async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<number> {
+/**
+ * The -v/-vv lines for each entry replayed or skipped, as upstream prints them, onto `out`.
+ * Upstream tries BLKDISCARD first and, with -v, says once when the target refuses it.
+ */
+function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: EntryCursor) => void {
+  const sectors = { start: o.startSector, end: o.endSector };
+  let discardRefused = o.verbose > 0 && !discardSupported(target.info);
+  return (e) => {
+    const skip = !overlaps(e, sectors);
+    if (o.verbose > 1 || (o.verbose && !skip)) {
+      out.write(`${skip ? 'skipping' : 'replaying'} ${e.index}@${e.payloadOffset / S}: sector ${e.sector}, size ${e.nrSectors * S}, flags ${flagsText(e)}\n`);
+    }
+    // Upstream attempts every discard, even outside the sector range (which we skip), so
+    // the switch is announced where it would be.
+    if (discardRefused && e.flags & Flag.DISCARD && e.nrSectors && o.discard) {
+      discardRefused = false;
+      out.write("replay device doesn't support discard, switching to writing zeros\n");
+    }
+  };
+}
+
+/** Whether the entry is the last to replay: the n-th (--limit), or one --next-* / --end-mark stops at. */
+const stopsAt = (o: Options, limit: number) => (e: EntryCursor, n: number) => n === limit || shouldStop(e, o.stopFlags, o.endMark);
+
+/** What a replay did, for the notes on checks and stops that never fired. */
+interface Replayed {
+  status: number;
+  entries: number;
+  checks: number;
+  stopped: boolean;
+  /** Where the walk would go on, when known. */
+  end?: Position;
+}
+
+/**
+ * Without checks in between, the last-write plan where it leaves the same bytes (see
+ * replay-log-plan.ts); the -v lines are held back until the plan is known to hold.
+ */
+async function replayFast(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<Replayed | undefined> {
+  if (o.fsck !== undefined || o.force || !discardsReadAsZeros(target)) return undefined;
+  const lines: string[] = [];
+  const before = replayLines(o, { write: (t) => void lines.push(t), flush() {} }, reader.sectorSize, target);
+  const sectors = { start: o.startSector, end: o.endSector };
+  const r = await replayLogLastWrites(reader, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) });
+  if (!r) return undefined;
+  for (const t of lines) io.out.write(t);
+  return { status: 0, checks: 0, ...r };
+}
+
+/** Entry by entry, in upstream's order, with the fsck runs; a number is the exit status of a log problem. */
+async function replaySequential(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<Replayed | number> {
   const S = reader.sectorSize;
   const sectors = { start: o.startSector, end: o.endSector };
-  // Upstream tries BLKDISCARD first and, with -v, says so once when the target refuses it.
-  let discardRefused = o.verbose > 0 && !discardSupported(target.info);
-  const limit = countOf(o.limit);
+  const stop = stopsAt(o, countOf(o.limit));
   const check: { every: number } | { flag: number } | undefined = o.check && (o.check.kind === 'number' ? { every: countOf(o.check.every) } : { flag: o.check.flag });
-  let n = 0;
-  let status = 0;
-  let checks = 0;
-  let stopped = false;
-  let end: Position | undefined;
+  const done: Replayed = { status: 0, entries: 0, checks: 0, stopped: false };
   try {
     const r = await replay(reader, target, {
       from,
       discards: o.discard,
       sectors,
-      before: (e) => {
-        const skip = !overlaps(e, sectors);
-        if (o.verbose > 1 || (o.verbose && !skip)) {
-          io.out.write(`${skip ? 'skipping' : 'replaying'} ${e.index}@${e.payloadOffset / S}: sector ${e.sector}, size ${e.nrSectors * S}, flags ${flagsText(e)}\n`);
-        }
-        // Upstream attempts every discard, even outside the sector range (which we skip), so
-        // the switch is announced where it would be.
-        if (discardRefused && e.flags & Flag.DISCARD && e.nrSectors && o.discard) {
-          discardRefused = false;
-          io.out.write("replay device doesn't support discard, switching to writing zeros\n");
-        }
-      },
+      before: replayLines(o, io.out, S, target),
       visit: (e, _applied, settle) => {
-        n++;
-        const stop = n === limit || shouldStop(e, o.stopFlags, o.endMark);
-        stopped ||= stop;
+        const n = ++done.entries;
+        const last = stop(e, n);
+        done.stopped ||= last;
         const due = o.fsck !== undefined && check && ('every' in check ? n % check.every === 0 : (e.flags & check.flag) !== 0);
-        if (!due) return stop ? 'stop' : 'next';
+        if (!due) return last ? 'stop' : 'next';
         const index = e.index;
-        checks++;
+        done.checks++;
         return settle().then(() => {
-          if (runFsck(o.fsck!)) return stop ? 'stop' : 'next';
+          if (runFsck(o.fsck!)) return last ? 'stop' : 'next';
           io.err(`Fsck errored out on entry ${index}`);
-          status = 1;
+          done.status = 1;
           return 'stop';
         });
       },
     });
-    end = r.last ? { index: r.last.index + 1, offset: r.last.payloadOffset + r.last.payloadLength } : from;
+    done.end = r.last ? { index: r.last.index + 1, offset: r.last.payloadOffset + r.last.payloadLength } : from;
   } catch (e) {
     if (!(e instanceof ReplayError)) throw e;
     io.err(`${describeProblem(e.cause, S)} (${e.progress})${cutHint(e.cause, o.logfile!)}`);
     return 1;
   }
-  if (status !== 0) return status;
+  return done;
+}
+
+async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<number> {
+  const r = (await replayFast(reader, target, from, o, io)) ?? (await replaySequential(reader, target, from, o, io));
+  if (typeof r === 'number') return r;
+  if (r.status !== 0) return r.status;
   // Upstream passes silently here; its stdout and status stay as they are, and stderr gets one line.
-  const notes = [...vacuous(o, checks, stopped, n), ...(stopped ? [] : [await pastEndNote(reader, o, end)])].filter(Boolean);
+  const notes = [...vacuous(o, r.checks, r.stopped, r.entries), ...(r.stopped ? [] : [await pastEndNote(reader, o, r.end)])].filter(Boolean);
   if (notes.length) io.err(`replay-log: ${notes.join('; ')}`);
-  return status;
+  return 0;
 }
 
 /** After a walk to the end of the counted entries (at `end`, when known): what valid ones follow (a crashed log), if any. */
@@ -390,7 +440,7 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
       if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
-        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true });
+        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap' });
       } catch (e) {
         return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }

@@ -2,12 +2,9 @@
 
 import * as fs from 'node:fs';
 import { TargetTooSmall, type ReplayTarget } from '../replay.ts';
-import { describe, readFully, writeAll, writevAll, type DeviceInfo } from './file.ts';
+import { describe, writevAll, type DeviceInfo } from './file.ts';
 import { WriteBehind } from './write-behind.ts';
-
-const ZERO_CHUNK = 1024 * 1024;
-let zeros: Uint8Array | undefined;
-let scratch: Uint8Array | undefined;
+import { zeroer, type ZeroMode } from './zeroing.ts';
 
 export interface FileTarget extends ReplayTarget {
   readonly fd: number;
@@ -24,6 +21,8 @@ export interface TargetOptions {
   grow?: boolean;
   /** Start writeback while replaying (see WriteBehind): for long replays that end in a sync. */
   writeBehind?: boolean;
+  /** What a discard does to the target (see ZeroMode): reads as zeros (default) or is the device's own discard. */
+  discard?: ZeroMode;
 }
 
 /** Open read-write where allowed (zeroing can then skip what already reads as zeros), else write-only. */
@@ -34,24 +33,6 @@ function openForReplay(path: string): { fd: number; readable: boolean } {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM') throw e;
     return { fd: fs.openSync(path, fs.constants.O_WRONLY), readable: false };
-  }
-}
-
-/**
- * Zero [offset, stop) chunk by chunk. Where the target can be read, chunks that already read
- * as zeros are left alone: a discard over a sparse image costs reads of holes instead of
- * allocating the whole range.
- */
-function zeroRange(fd: number, readable: boolean, offset: number, stop: number): void {
-  zeros ??= new Uint8Array(ZERO_CHUNK);
-  if (readable) scratch ??= new Uint8Array(ZERO_CHUNK);
-  for (let at = offset; at < stop; at += ZERO_CHUNK) {
-    const chunk = zeros.subarray(0, Math.min(ZERO_CHUNK, stop - at));
-    if (readable) {
-      const view = scratch!.subarray(0, chunk.length);
-      if (readFully(fd, view, at) === chunk.length && Buffer.compare(view, chunk) === 0) continue;
-    }
-    writeAll(fd, chunk, at);
   }
 }
 
@@ -70,6 +51,7 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
     if (!grow && offset + length > info.size) throw new TargetTooSmall(path, offset + length, info.size);
   };
   const behind = opts.writeBehind ? new WriteBehind(fd) : undefined;
+  const zeroRange = zeroer(fd, info, readable, opts.discard ?? 'zero');
   return {
     fd,
     info,
@@ -82,7 +64,7 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
     },
     zero(offset, length) {
       fits(offset, length);
-      zeroRange(fd, readable, offset, Math.min(offset + length, end));
+      zeroRange(offset, Math.min(offset + length, end));
     },
     sync: () => fs.fsyncSync(fd),
     close: () => {

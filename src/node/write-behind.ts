@@ -3,7 +3,8 @@
 // final fsync. Page-cache writes are cheap and a replay's own CPU work overlaps the device's;
 // without this, a large replay's closing fsync costs as much as the replay itself.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from './lazy.ts';
 
 const IDLE = 0;
 const REQUESTED = 1;
@@ -36,7 +37,7 @@ export class WriteBehind {
     if (this.dirty < this.every || Atomics.load(this.state, 0) !== IDLE) return;
     this.dirty = 0;
     if (!this.worker) {
-      this.worker = new Worker(WORKER, { eval: true, workerData: { fd: this.fd, state: this.state.buffer } });
+      this.worker = new (workerThreads().Worker)(WORKER, { eval: true, workerData: { fd: this.fd, state: this.state.buffer } });
       // Never keep the process alive for it; close() ends it.
       this.worker.unref();
     }

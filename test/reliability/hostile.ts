@@ -139,7 +139,7 @@ export function runBin(bin: 'logwrites' | 'replay-log', args: readonly string[],
 
 /** The built CLIs exist (npm test builds them first); say so plainly when they do not. */
 export function builtBins(): string | undefined {
-  for (const f of ['dist/cli.js', 'dist/replay-log.js']) {
+  for (const f of ['dist/cli.js', 'dist/replay-log.cjs']) {
     if (!fs.existsSync(path.join(ROOT, f))) return `${f} is missing: run npm run build`;
   }
   return undefined;

@@ -35,10 +35,10 @@ export function oracleRead(path: string): { sectorSize: number; nrEntries: numbe
   return { sectorSize, nrEntries, entries };
 }
 
-/** Replay entries [0, end] into a zeroed buffer of `size` bytes. */
-export function oracleReplay(path: string, size: number, end = Infinity): Buffer {
+/** Replay entries [0, end] into a zeroed buffer of `size` bytes (or onto a copy of `initial`). */
+export function oracleReplay(path: string, size: number, end = Infinity, initial?: Buffer): Buffer {
   const { sectorSize, entries } = oracleRead(path);
-  const dev = Buffer.alloc(size);
+  const dev = initial ? Buffer.from(initial) : Buffer.alloc(size);
   for (const e of entries) {
     if (e.index > end) break;
     if (e.flags & 4) dev.fill(0, e.sector * sectorSize, (e.sector + e.nrSectors) * sectorSize);

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "native",
+      "sources": ["native.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

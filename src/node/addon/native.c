@@ -1,0 +1,72 @@
+// What Node lacks and replay needs at native speed, in one optional addon (src/node/native.ts):
+// the ioctls and fallocate modes for discards at device speed (src/node/zeroing.ts), and
+// system(3) for replay-log's --fsck (glibc's vfork-based spawn costs ~1.5 ms where Node's
+// spawnSync forks its whole address space, ~9 ms). Without it, both fall back (see there).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+
+enum { OP_BLKDISCARD = 0, OP_BLKZEROOUT = 1, OP_PUNCH_HOLE = 2, OP_ZERO_RANGE = 3 };
+
+static int run(int fd, int op, uint64_t offset, uint64_t length) {
+  uint64_t range[2] = { offset, length };
+  int r;
+  switch (op) {
+  case OP_BLKDISCARD: r = ioctl(fd, BLKDISCARD, range); break;
+  case OP_BLKZEROOUT: r = ioctl(fd, BLKZEROOUT, range); break;
+  case OP_PUNCH_HOLE: r = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length); break;
+  case OP_ZERO_RANGE: r = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length); break;
+  default: errno = EINVAL; r = -1;
+  }
+  return r < 0 ? -errno : 0;
+}
+
+/** zero(fd, op, offset, length): 0, or minus the errno (the caller picks a fallback). */
+static napi_value Zero(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) return NULL;
+  int32_t fd, op;
+  double offset, length;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &op) != napi_ok ||
+      napi_get_value_double(env, argv[2], &offset) != napi_ok || napi_get_value_double(env, argv[3], &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "zero(fd, op, offset, length) takes four numbers");
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int32(env, run(fd, op, (uint64_t)offset, (uint64_t)length), &result);
+  return result;
+}
+
+/** system(command): the wait status system(3) returns, or -1. */
+static napi_value System(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char command[65536];
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_value_string_utf8(env, argv[0], command, sizeof command, &len) != napi_ok || len >= sizeof command - 1) {
+    napi_throw_type_error(env, NULL, "system(command) takes one string shorter than 64 KiB");
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int32(env, system(command), &result);
+  return result;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "zero", NAPI_AUTO_LENGTH, Zero, NULL, &fn);
+  napi_set_named_property(env, exports, "zero", fn);
+  napi_create_function(env, "system", NAPI_AUTO_LENGTH, System, NULL, &fn);
+  napi_set_named_property(env, exports, "system", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
