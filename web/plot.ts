@@ -6,7 +6,9 @@ import { Flag } from '../src/format.ts';
 import { entryAtOrAfter, entryFlagNames, type LogIndex } from '../src/log-index.ts';
 import { stepStats, type StepStats } from '../src/steps.ts';
 import { LAYERS, pick, xExtent, xOf, type Layer, type XMode } from '../src/timeline/density.ts';
-import { buildScene, type Palette, type Scene } from '../src/timeline/scene.ts';
+import { buildScene, CLASS_COLOURS, type Palette, type Scene } from '../src/timeline/scene.ts';
+import { STRUCTURE_CLASSES } from '../src/fs/classes.ts';
+import type { WhatClass } from '../src/fs/what.ts';
 import type { App } from './app.ts';
 import { byId, bytes, h, int } from './dom.ts';
 import { MARK_PLOTTED } from './open.ts';
@@ -132,29 +134,61 @@ export function mountPlot(app: App): void {
   const hidden = new Set<Layer>();
   let selection: [number, number] | undefined;
 
-  byId('legend').append(
-    ...LAYERS.map((k) =>
-      h(
-        'button',
-        {
-          type: 'button',
-          class: 'layer',
-          'data-layer': k,
-          'aria-pressed': 'true',
-          title: k === 'write' ? 'show or hide plain writes (flags NONE)' : `show or hide ${LEGEND[k]}`,
-          onclick: (ev: Event) => {
-            const b = ev.currentTarget as HTMLButtonElement;
-            if (hidden.has(k)) hidden.delete(k);
-            else hidden.add(k);
-            b.setAttribute('aria-pressed', String(!hidden.has(k)));
-            redraw();
-          },
+  const colourSelect = byId<HTMLSelectElement>('plot-colour');
+  /** Entry classes while the timeline is coloured by structure. */
+  let byClass: { classes: Uint8Array; hidden: Set<WhatClass> } | undefined;
+  /** Why the structure mode is off, shown with the notes. */
+  let colourNote = '';
+
+  const toggle = (k: string, has: () => boolean, flip: () => void, label: string, title: string, colour: string) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'layer',
+        'data-layer': k,
+        'aria-pressed': String(!has()),
+        title,
+        onclick: (ev: Event) => {
+          flip();
+          (ev.currentTarget as HTMLButtonElement).setAttribute('aria-pressed', String(!has()));
+          redraw();
         },
-        h('span', { class: 'chip', style: `background: var(--${k})` }),
-        LEGEND[k],
-      ),
-    ),
-  );
+      },
+      h('span', { class: 'chip', style: `background: ${colour}` }),
+      label,
+    );
+  const flipLayer = (k: Layer) => () => (hidden.has(k) ? hidden.delete(k) : hidden.add(k));
+  const layerButton = (k: Layer) => toggle(k, () => hidden.has(k), flipLayer(k), LEGEND[k], k === 'write' ? 'show or hide plain writes (flags NONE)' : `show or hide ${LEGEND[k]}`, `var(--${k})`);
+  /** By flag: the flag layers; by structure: the classes, then FLUSH and MARK. */
+  const legend = () => {
+    const c = byClass;
+    const buttons = c
+      ? [
+          ...STRUCTURE_CLASSES.map((k) =>
+            toggle(k, () => c.hidden.has(k), () => (c.hidden.has(k) ? c.hidden.delete(k) : c.hidden.add(k)), k, `show or hide entries that wrote mostly ${k} blocks`, CLASS_COLOURS[k]),
+          ),
+          ...(['flush', 'mark'] as const).map(layerButton),
+        ]
+      : LAYERS.map(layerButton);
+    byId('legend').replaceChildren(...buttons);
+  };
+  legend();
+  const setColour = async () => {
+    colourNote = '';
+    if (colourSelect.value === 'structure' && app.loaded) {
+      const r = await app.worker.call('classes', {}).done;
+      if (r.fs) byClass = { classes: r.classes, hidden: new Set() };
+      else {
+        colourNote = 'no file system recognised on the device: colouring by flag';
+        colourSelect.value = 'flag';
+        byClass = undefined;
+      }
+    } else byClass = undefined;
+    legend();
+    redraw();
+  };
+  colourSelect.addEventListener('change', () => void setColour());
 
   const dpr = () => window.devicePixelRatio || 1;
   const extent = (): Window => {
@@ -187,11 +221,12 @@ export function mountPlot(app: App): void {
       hidden,
       ...(selection ? { selection } : {}),
       selected: app.selected,
+      ...(byClass && { byClass }),
     });
     paint(ctx, scene, colours, spare);
     // The window, for tests and anyone scripting the page.
     Object.assign(canvas.dataset, { x0: String(view.x0), x1: String(view.x1), y0: String(view.y0), y1: String(view.y1) });
-    notes.replaceChildren(...scene.notes.map((n) => h('span', {}, n)));
+    notes.replaceChildren(...[...(colourNote ? [colourNote] : []), ...scene.notes].map((n) => h('span', {}, n)));
     if (!performance.getEntriesByName(MARK_PLOTTED).length) performance.mark(MARK_PLOTTED);
   };
 
@@ -250,7 +285,8 @@ export function mountPlot(app: App): void {
     const loaded = app.loaded;
     if (!loaded || !scene) return -1;
     const p = local(ev);
-    const i = pick(loaded.index, app.rows, scene.view, p.px, p.py, 4 * dpr(), hidden);
+    // By structure, the flag layers are all shown (hidden classes may still be picked).
+    const i = pick(loaded.index, app.rows, scene.view, p.px, p.py, 4 * dpr(), byClass ? new Set([...hidden].filter((l) => l === 'flush' || l === 'mark')) : hidden);
     if (i < 0) {
       tip.hidden = true;
       return -1;
@@ -259,7 +295,8 @@ export function mountPlot(app: App): void {
     const len = index.nrSectors[i]!;
     const mark = index.flags[i]! & Flag.MARK ? index.marks.find((m) => m.index === i)?.text : undefined;
     const past = i >= index.nrEntries ? ' · past nr_entries' : '';
-    tip.textContent = `#${int(i)} ${entryFlagNames(index, i)}${len ? ` · sector ${int(index.sector[i]!)}+${int(len)}` : ''}${mark !== undefined ? ` · '${mark}'` : ''}${past}`;
+    const cls = byClass && STRUCTURE_CLASSES[byClass.classes[i]!];
+    tip.textContent = `#${int(i)} ${entryFlagNames(index, i)}${len ? ` · sector ${int(index.sector[i]!)}+${int(len)}` : ''}${cls ? ` · ${cls}` : ''}${mark !== undefined ? ` · '${mark}'` : ''}${past}`;
     tip.hidden = false;
     tip.style.left = `${Math.max(4, Math.min(p.cssX + 12, p.r.width - tip.offsetWidth - 4))}px`;
     tip.style.top = `${p.cssY + 14 > p.r.height - 30 ? p.cssY - 30 : p.cssY + 14}px`;
@@ -371,6 +408,7 @@ export function mountPlot(app: App): void {
   });
 
   app.on('loaded', () => {
+    void setColour();
     setSelection(undefined);
     reset();
   });

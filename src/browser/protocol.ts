@@ -4,6 +4,7 @@
 import type { Diff, Point, SectorPair } from './device-state.ts';
 import type { LogIndex, Summary } from '../log-index.ts';
 import type { GroupSummary } from '../fs/summary.ts';
+import type { EntryClasses } from '../fs/classes.ts';
 import type { FsName, What } from '../fs/what.ts';
 
 /** What an entry's bytes are to the file system (see src/fs/log-state.ts for the state used). */
@@ -59,6 +60,8 @@ export interface Calls {
   entry: { args: { index: number; page: number }; progress: never; result: EntryDetail };
   /** What entry `index` wrote, to the file system on the device. */
   what: { args: { index: number }; progress: never; result: EntryFs };
+  /** Every entry's structure class (src/fs/classes.ts), computed once per log. */
+  classes: { args: Record<string, never>; progress: never; result: EntryClasses };
   /** Replay into memory up to entry `at` on a device of `deviceBytes`. */
   state: { args: { at: number; deviceBytes: number }; progress: never; result: Point };
   diff: { args: { a: number; b: number; deviceBytes: number }; progress: never; result: Diff & { readonly fs: DiffFs } };

@@ -8,9 +8,10 @@ import { indexLog } from '../indexer.ts';
 import { pointEntry, type LogIndex } from '../log-index.ts';
 import { pointText, type Point } from '../range.ts';
 import { LAYERS, xExtent, type Layer, type XMode } from '../timeline/density.ts';
-import { buildScene, LIGHT } from '../timeline/scene.ts';
+import { buildScene, CLASS_COLOURS, LIGHT } from '../timeline/scene.ts';
 import { approximateWidth, sceneToSvg } from '../timeline/svg.ts';
 import { encodePng } from '../node/png.ts';
+import { entryClasses, STRUCTURE_CLASSES } from '../fs/classes.ts';
 import { CliError, parseCount, parsePoint, withLog } from './common.ts';
 
 interface PlotOptions {
@@ -21,6 +22,7 @@ interface PlotOptions {
   from?: Point;
   to?: Point;
   hide?: string;
+  colour: 'flag' | 'structure';
   force?: boolean;
 }
 
@@ -56,6 +58,9 @@ function refuseLogOverwrite(output: string, log: string, force: boolean): void {
   throw new CliError(`refusing to write over ${output}: it holds a dm-log-writes log (--force to do it anyway)`);
 }
 
+/** The classes and their colours, for the caption (the SVG has no legend of its own). */
+const classLegend = () => STRUCTURE_CLASSES.map((k) => `${k} ${CLASS_COLOURS[k]}`).join(', ');
+
 export function registerPlot(program: Command): void {
   program
     .command('plot')
@@ -71,6 +76,10 @@ export function registerPlot(program: Command): void {
     .option('--from <point>', 'first entry shown (N or mark:<name>)', parsePoint)
     .option('--to <point>', 'last entry shown (N or mark:<name>)', parsePoint)
     .option('--hide <layers>', `layers to leave out, comma-separated: ${LAYERS.join(', ')}`)
+    .option('--colour <by>', 'colour entries by flag, or by structure (what they wrote to the ext4, xfs or btrfs on the device)', (v) => {
+      if (v !== 'flag' && v !== 'structure') throw new CliError(`--colour takes flag or structure, not '${v}'`);
+      return v;
+    }, 'flag')
     .option('--force', 'write over an existing file that holds a log')
     .addHelpText('after', '\nExample:\n  $ logwrites plot log.img -o timeline.svg --from mark:files --to mark:delete\n\nSVG only: the density layer is embedded as a PNG image, labels stay vector text.')
     .action(async (log: string, o: PlotOptions) => {
@@ -87,10 +96,13 @@ export function registerPlot(program: Command): void {
         if (last < first) throw new CliError(`--to (entry ${last}) is before --from (entry ${first})`);
         const edge = (i: number) => (o.x === 'entry' ? i : (index.offset[i] ?? summary.bytesIndexed));
         const window = { mode: o.x, x0: o.from ? edge(first) : lo, x1: o.to ? edge(last + 1) : hi, y0: 0, y1: Math.max(1, summary.deviceSectors) };
-        const scene = buildScene({ index, logEnd: summary.bytesIndexed, rows: null, window, width: o.width, height: o.height, scale: 1, palette: LIGHT, measure: approximateWidth, hidden });
+        const classes = o.colour === 'structure' ? await entryClasses(reader, index.count) : undefined;
+        const byClass = classes?.fs ? { classes: classes.classes, hidden: new Set<never>() } : undefined;
+        const scene = buildScene({ index, logEnd: summary.bytesIndexed, rows: null, window, width: o.width, height: o.height, scale: 1, palette: LIGHT, measure: approximateWidth, hidden, ...(byClass && { byClass }) });
+        const colourNotes = classes ? [classes.fs ? `coloured by structure (${classes.fs}): ${classLegend()}` : 'no file system recognised on the device: coloured by flag'] : [];
         const warnings = summary.warnings.map((w) => `warning: ${w.entry === undefined ? '' : `entry ${w.entry} `}at byte ${w.offset}: ${w.message}`);
         const title = `${name}: entries ${first}–${last} of ${index.count}, sectorsize ${index.sectorSize}, ${index.marks.length} marks`;
-        const svg = sceneToSvg({ ...scene, notes: [...scene.notes, ...warnings] }, LIGHT, encodePng, title);
+        const svg = sceneToSvg({ ...scene, notes: [...colourNotes, ...scene.notes, ...warnings] }, LIGHT, encodePng, title);
         fs.writeFileSync(o.output, svg);
         process.stdout.write(`wrote ${o.output}: ${title}; ${scene.marksShown} of ${scene.marksInView} mark labels shown\n`);
       });

@@ -65,6 +65,15 @@ export interface Density {
   readonly max: number;
 }
 
+/** Entries coloured by a class each (the timeline's "by structure" mode) instead of by flag. */
+export interface ClassColouring {
+  /** Per entry, an index into `colours`; entries with any other value are not drawn. */
+  readonly of: Uint8Array;
+  /** 0xRRGGBB per class; earlier classes win ties in a cell. */
+  readonly colours: readonly number[];
+  readonly hidden: ReadonlySet<number>;
+}
+
 /** Shading levels; few enough that neighbouring cells of similar density merge in an SVG. */
 const LEVELS = 8;
 
@@ -73,23 +82,26 @@ function layerIndex(flags: number): number {
   return flags & Flag.DISCARD ? 3 : flags & Flag.FUA ? 1 : flags & Flag.METADATA ? 2 : 0;
 }
 
-/** Bin the entries of `rows` in the view into pixels, leaving out hidden layers. */
-export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColours, hidden: ReadonlySet<Layer> = new Set()): Density {
+/** DATA_LAYERS indices in the order they win ties: discard, then FUA, then metadata, then write. */
+const LAYER_TIES = [3, 1, 2, 0];
+
+/** Bin the entries of `rows` in the view into pixels, leaving out hidden layers (or classes, with `byClass`). */
+export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColours, hidden: ReadonlySet<Layer> = new Set(), byClass?: ClassColouring): Density {
   const { width: W, height: H } = v;
-  const L = DATA_LAYERS.length;
+  const L = byClass ? byClass.colours.length : DATA_LAYERS.length;
   // Cell-major (the four layers of a cell side by side), so shading reads memory in order.
   const counts = new Uint32Array(W * H * L);
   const sx = W / (v.x1 - v.x0);
   const sy = H / (v.y1 - v.y0);
   const { flags, sector, nrSectors, offset } = index;
   const [lo, hi] = rowSpan(index, rows, v);
-  const shown = DATA_LAYERS.map((l) => !hidden.has(l));
+  const shown = byClass ? byClass.colours.map((_, k) => !byClass.hidden.has(k)) : DATA_LAYERS.map((l) => !hidden.has(l));
   const gap = v.mode === 'entry' && sx >= 4 ? 1 : 0;
   for (let r = lo; r < hi; r++) {
     const i = rows ? rows[r]! : r;
     const len = nrSectors[i]!;
     if (len === 0) continue;
-    const layer = layerIndex(flags[i]!);
+    const layer = byClass ? byClass.of[i]! : layerIndex(flags[i]!);
     if (!shown[layer]) continue;
     const start = v.mode === 'entry' ? i : offset[i]!;
     const end = v.mode === 'entry' ? i + 1 : (offset[i + 1] ?? start + 1);
@@ -101,30 +113,29 @@ export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColo
     if (bottom < 0 || top >= H || left >= W) continue;
     for (let y = top; y <= bottom; y++) for (let at = (y * W + left) * L + layer, stop = (y * W + right) * L; at < stop; at += L) counts[at]!++;
   }
-  return shade(counts, W, H, colours);
+  if (byClass) return shade(counts, W, H, byClass.colours, byClass.colours.map((_, k) => k));
+  return shade(counts, W, H, DATA_LAYERS.map((l) => colours[l]), LAYER_TIES);
 }
 
-/** Cells to pixels: the layer with most entries (discards, then FUA, then metadata win ties), shaded by the cell's total. */
-function shade(counts: Uint32Array, W: number, H: number, colours: LayerColours): Density {
+/** Cells to pixels: the layer (of `colours.length`) with most entries, `ties` saying which wins a tie, shaded by the cell's total. */
+function shade(counts: Uint32Array, W: number, H: number, colours: readonly number[], ties: readonly number[]): Density {
   const cells = W * H;
+  const L = colours.length;
   const totals = new Uint32Array(cells);
   const best = new Uint8Array(cells);
   let max = 0;
-  for (let c = 0, at = 0; c < cells; c++, at += 4) {
-    const w = counts[at]!;
-    const f = counts[at + 1]!;
-    const m = counts[at + 2]!;
-    const d = counts[at + 3]!;
-    const total = w + f + m + d;
+  for (let c = 0, at = 0; c < cells; c++, at += L) {
+    let total = 0;
+    for (let k = 0; k < L; k++) total += counts[at + k]!;
     if (total === 0) continue;
     totals[c] = total;
     if (total > max) max = total;
-    // Ties go to the rarer, more telling layer: discard, then FUA, then metadata.
-    best[c] = d >= f && d >= m && d >= w ? 3 : f >= m && f >= w ? 1 : m >= w ? 2 : 0;
+    let win = ties[0]!;
+    for (let t = 1; t < L; t++) if (counts[at + ties[t]!]! > counts[at + win]!) win = ties[t]!;
+    best[c] = win;
   }
   const pixels = new Uint32Array(cells);
-  const rgba = DATA_LAYERS.map((l) => {
-    const rgb = colours[l];
+  const rgba = colours.map((rgb) => {
     return ((rgb & 0xff) << 16) | (rgb & 0xff00) | ((rgb >> 16) & 0xff);
   });
   const alpha = Array.from({ length: LEVELS + 1 }, (_, k) => Math.round((0.4 + (0.6 * k) / LEVELS) * 255) << 24);

@@ -11,6 +11,8 @@ import { Flag } from '../format.ts';
 import type { LogIndex } from '../log-index.ts';
 import type { Rows } from '../browser/rows.ts';
 import { bin, entrySpan, xOf, type Density, type Layer, type LayerColours, type PlotView, type XMode } from './density.ts';
+import { STRUCTURE_CLASSES } from '../fs/classes.ts';
+import type { WhatClass } from '../fs/what.ts';
 
 /** Colour roles; painters map them to colours (the page's CSS, the SVG's palette). */
 export type Role = Layer | 'ink' | 'muted' | 'grid' | 'bg' | 'durable' | 'trailing' | 'select' | 'epoch';
@@ -32,6 +34,19 @@ export const LIGHT: Palette = {
   trailing: '#c62a2a',
   select: '#2f6fde',
   epoch: '#8a94a6',
+};
+
+/** The colour of each structure class (the "by structure" mode), the same in the page and the SVG. */
+export const CLASS_COLOURS: Readonly<Record<WhatClass, string>> = {
+  superblock: '#d63c3c',
+  group: '#e8870e',
+  bitmap: '#c9a400',
+  inodes: '#8e4ec6',
+  journal: '#1f9d6a',
+  btree: '#0f8fa8',
+  directory: '#c2479a',
+  data: '#3b7ddd',
+  unknown: '#9aa3b2',
 };
 
 export type Shape =
@@ -82,6 +97,8 @@ export interface SceneInput {
   readonly selection?: readonly [number, number];
   /** The selected entry, or -1; the durable prefix is shown as of it (else as of the last entry). */
   readonly selected?: number;
+  /** Colour entries by structure class (src/fs/classes.ts) instead of by flag; data-layer `hidden` then does not apply. */
+  readonly byClass?: { readonly classes: Uint8Array; readonly hidden: ReadonlySet<WhatClass> };
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -194,7 +211,7 @@ export function buildScene(inp: SceneInput): Scene {
   if (!hidden.has('flush')) epochs(inp, { plot, sx, entryX, clampX, crisp, stripTop: top - stripH - 2 * s, stripH }, shapes, notes);
 
   shapes.push({ kind: 'density' });
-  const density = bin(index, inp.rows, view, layerColours(palette), hidden);
+  const density = bin(index, inp.rows, view, layerColours(palette), hidden, inp.byClass && classColouring(inp.byClass));
 
   // Mark rules and labels: a label sits left of its rule (over the step the mark ends), in the
   // first row where it overlaps nothing; one that fits nowhere is counted, not drawn over another.
@@ -305,6 +322,13 @@ function epochs(inp: SceneInput, f: Frame, shapes: Shape[], notes: string[]): vo
 }
 
 function layerColours(p: Palette): LayerColours {
-  const rgb = (c: string) => parseInt(c.replace('#', ''), 16);
   return { write: rgb(p.write), fua: rgb(p.fua), metadata: rgb(p.metadata), discard: rgb(p.discard) };
+}
+
+const rgb = (c: string) => parseInt(c.replace('#', ''), 16);
+
+function classColouring(c: NonNullable<SceneInput['byClass']>) {
+  const hidden = new Set<number>();
+  STRUCTURE_CLASSES.forEach((k, i) => c.hidden.has(k) && hidden.add(i));
+  return { of: c.classes, colours: STRUCTURE_CLASSES.map((k) => rgb(CLASS_COLOURS[k])), hidden };
 }
