@@ -1,7 +1,10 @@
 // The timeline's "by structure" colouring: every entry's class is the class its file-system
 // answers (src/fs/log-state.ts) give to most of its bytes, on kernel-written ext4 and xfs logs,
 // and the scene paints each entry in its class's colour (and leaves hidden classes out).
-import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader } from '../src/reader.ts';
 import { indexLog } from '../src/indexer.ts';
 import { openSource } from '../src/node/file.ts';
@@ -10,7 +13,7 @@ import { entryClasses, NO_CLASS, STRUCTURE_CLASSES } from '../src/fs/classes.ts'
 import type { WhatClass } from '../src/fs/what.ts';
 import { buildScene, CLASS_COLOURS, LIGHT } from '../src/timeline/scene.ts';
 import { approximateWidth } from '../src/timeline/svg.ts';
-import { kernelLog } from './support/fixtures.ts';
+import { kernelLog, ROOT, scratchDir } from './support/fixtures.ts';
 
 const rgb = (p: number) => ((p & 0xff) << 16) | (p & 0xff00) | ((p >> 16) & 0xff);
 
@@ -56,5 +59,21 @@ describe.each([
     } finally {
       source.close();
     }
+  });
+});
+
+describe('logwrites plot --colour structure', () => {
+  const dir = scratchDir('fs-classes');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const plot = (log: string) => {
+    const out = path.join(dir, 'p.svg');
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), 'plot', log, '-o', out, '--colour', 'structure'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    return fs.readFileSync(out, 'utf8');
+  };
+  it('names the file system and the class colours in the caption, or says it stays by flag', () => {
+    const svg = plot(kernelLog('ext4-512'));
+    expect(svg).toContain(`coloured by structure (ext4): superblock ${CLASS_COLOURS.superblock}`);
+    expect(plot(path.join(ROOT, 'test/fixtures/regressions/write-far.log'))).toContain('no file system recognised on the device: coloured by flag');
   });
 });

@@ -155,6 +155,31 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await canvas.dblclick();
   });
 
+  it('timeline: colours by structure, the legend then lists the classes, each toggleable', async () => {
+    await page.locator('#plot-colour').selectOption('structure');
+    await expect.poll(() => page.locator('#legend [data-layer=journal]').count()).toBe(1);
+    const legend = await page.locator('#legend .layer').evaluateAll((bs) => bs.map((b) => b.getAttribute('data-layer')));
+    expect(legend).toEqual(['superblock', 'group', 'bitmap', 'inodes', 'journal', 'btree', 'directory', 'data', 'unknown', 'flush', 'mark']);
+    await page.locator('#legend [data-layer=data]').click();
+    await expect(page.locator('#legend [data-layer=data]').getAttribute('aria-pressed')).resolves.toBe('false');
+    await page.locator('#legend [data-layer=data]').click();
+    await shot('timeline-structure', '#plot-panel');
+    await page.locator('#plot-colour').selectOption('flag');
+    await expect.poll(() => page.locator('#legend [data-layer=fua]').count()).toBe(1);
+    await expect(page.locator('#legend [data-layer=journal]').count()).resolves.toBe(0);
+    // A log with no file system on its device: the mode says so and stays by flag.
+    await page.setInputFiles('#file', path.join(ROOT, 'test/fixtures/regressions/write-far.log'));
+    await page.waitForSelector('body[data-state=ready]', { timeout: 30_000 });
+    await page.locator('#plot-colour').selectOption('structure');
+    await expect.poll(() => text('#plot-notes')).toContain('no file system recognised on the device: colouring by flag');
+    await expect(page.locator('#plot-colour').inputValue()).resolves.toBe('flag');
+    await expect(page.locator('#legend [data-layer=fua]').count()).resolves.toBe(1);
+    await page.setInputFiles('#file', log);
+    await page.waitForSelector('body[data-state=ready]', { timeout: 30_000 });
+    await expect.poll(() => text('#plot-notes')).not.toContain('no file system');
+    expect(errors).toEqual([]);
+  });
+
   it('filters FUA entries and walks them with the keyboard', async () => {
     await page.locator('#flag-filter label', { hasText: 'FUA' }).click();
     await expect.poll(() => text('#row-count')).toBe(`${int(m.flag_counts.FUA!)} of ${int(m.nr_entries)} entries`);
