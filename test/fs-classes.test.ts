@@ -1,6 +1,6 @@
 // The timeline's "by structure" colouring: every entry's class is the class its file-system
 // answers (src/fs/log-state.ts) give to most of its bytes, on kernel-written ext4 and xfs logs,
-// and the scene paints each entry in its class's colour (and leaves hidden classes out).
+// and the scene paints each entry in its class's colour (hidden classes neither drawn nor picked).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,7 +11,8 @@ import { openSource } from '../src/node/file.ts';
 import { annotateEntries } from '../src/fs/log-state.ts';
 import { entryClasses, NO_CLASS, STRUCTURE_CLASSES } from '../src/fs/classes.ts';
 import type { WhatClass } from '../src/fs/what.ts';
-import { buildScene, CLASS_COLOURS, LIGHT } from '../src/timeline/scene.ts';
+import { buildScene, CLASS_COLOURS, classColouring, LIGHT } from '../src/timeline/scene.ts';
+import { pick, type Layer } from '../src/timeline/density.ts';
 import { approximateWidth } from '../src/timeline/svg.ts';
 import { kernelLog, ROOT, scratchDir } from './support/fixtures.ts';
 
@@ -55,6 +56,9 @@ describe.each([
         const mid = d.pixels[Math.floor(d.height / 2) * d.width + Math.floor(d.width / 2)]!;
         expect(rgb(mid), `entry ${i} (${k})`).toBe(parseInt(CLASS_COLOURS[k!].slice(1), 16));
         expect(buildScene({ ...input, byClass: { classes, hidden: new Set([k!]) } }).density.max).toBe(0);
+        const at = [scene.view, scene.plot.width / 2, scene.plot.height / 2, 4, new Set<Layer>(), undefined] as const;
+        expect(pick(index, null, ...at, classColouring({ classes, hidden: new Set() }))).toBe(i);
+        expect(pick(index, null, ...at, classColouring({ classes, hidden: new Set([k!]) }))).toBe(-1);
       }
     } finally {
       source.close();

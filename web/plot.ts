@@ -6,7 +6,7 @@ import { Flag } from '../src/format.ts';
 import { entryAtOrAfter, entryFlagNames, type LogIndex } from '../src/log-index.ts';
 import { stepStats, type StepStats } from '../src/steps.ts';
 import { LAYERS, pick, xExtent, xOf, type Layer, type XMode } from '../src/timeline/density.ts';
-import { buildScene, CLASS_COLOURS, type Palette, type Scene } from '../src/timeline/scene.ts';
+import { buildScene, CLASS_COLOURS, classColouring, type Palette, type Scene } from '../src/timeline/scene.ts';
 import { STRUCTURE_CLASSES } from '../src/fs/classes.ts';
 import type { WhatClass } from '../src/fs/what.ts';
 import type { App } from './app.ts';
@@ -285,8 +285,7 @@ export function mountPlot(app: App): void {
     const loaded = app.loaded;
     if (!loaded || !scene) return -1;
     const p = local(ev);
-    // By structure, the flag layers are all shown (hidden classes may still be picked).
-    const i = pick(loaded.index, app.rows, scene.view, p.px, p.py, 4 * dpr(), byClass ? new Set([...hidden].filter((l) => l === 'flush' || l === 'mark')) : hidden);
+    const i = pick(loaded.index, app.rows, scene.view, p.px, p.py, 4 * dpr(), hidden, undefined, byClass && classColouring(byClass));
     if (i < 0) {
       tip.hidden = true;
       return -1;

@@ -155,9 +155,9 @@ function shade(counts: Uint32Array, W: number, H: number, colours: readonly numb
 /**
  * The entry under pixel (px, py) of the plot, or -1: among entries within `slop` pixels in x,
  * one whose sectors cover py, else the one nearest in y (within `slop`). Looks at most
- * `budget` entries; hidden layers are not picked.
+ * `budget` entries; hidden layers (or hidden classes, with `byClass`) are not picked.
  */
-export function pick(index: LogIndex, rows: Rows, v: PlotView, px: number, py: number, slop = 4, hidden: ReadonlySet<Layer> = new Set(), budget = 20000): number {
+export function pick(index: LogIndex, rows: Rows, v: PlotView, px: number, py: number, slop = 4, hidden: ReadonlySet<Layer> = new Set(), budget = 20000, byClass?: ClassColouring): number {
   const sx = v.width / (v.x1 - v.x0);
   const sy = v.height / (v.y1 - v.y0);
   const xAt = (p: number) => v.x0 + p / sx;
@@ -173,7 +173,7 @@ export function pick(index: LogIndex, rows: Rows, v: PlotView, px: number, py: n
       if (best < 0 && ((f & Flag.MARK && !hidden.has('mark')) || (f & Flag.FLUSH && !hidden.has('flush')))) best = i;
       continue;
     }
-    if (hidden.has(layerOf(f))) continue;
+    if (byClass ? !(byClass.of[i]! < byClass.colours.length) || byClass.hidden.has(byClass.of[i]!) : hidden.has(layerOf(f))) continue;
     const s = index.sector[i]!;
     const dist = sectorAt < s ? s - sectorAt : sectorAt > s + len ? sectorAt - (s + len) : 0;
     if (dist < bestDist || (dist === bestDist && dist === 0)) {

@@ -10,7 +10,7 @@
 import { Flag } from '../format.ts';
 import type { LogIndex } from '../log-index.ts';
 import type { Rows } from '../browser/rows.ts';
-import { bin, entrySpan, xOf, type Density, type Layer, type LayerColours, type PlotView, type XMode } from './density.ts';
+import { bin, entrySpan, xOf, type ClassColouring, type Density, type Layer, type LayerColours, type PlotView, type XMode } from './density.ts';
 import { STRUCTURE_CLASSES } from '../fs/classes.ts';
 import type { WhatClass } from '../fs/what.ts';
 
@@ -328,7 +328,8 @@ function layerColours(p: Palette): LayerColours {
 
 const rgb = (c: string) => parseInt(c.replace('#', ''), 16);
 
-function classColouring(c: NonNullable<SceneInput['byClass']>) {
+/** The density's form of a "by structure" colouring (for binning and picking). */
+export function classColouring(c: NonNullable<SceneInput['byClass']>): ClassColouring {
   const hidden = new Set<number>();
   STRUCTURE_CLASSES.forEach((k, i) => c.hidden.has(k) && hidden.add(i));
   return { of: c.classes, colours: STRUCTURE_CLASSES.map((k) => rgb(CLASS_COLOURS[k])), hidden };
