@@ -3,7 +3,8 @@
 // the renderer processes' memory after indexing; and, as the physical limit, reading the same
 // Blob end to end in the page (8 MiB slices, as the reader does) and `cat` of the file. Then
 // the same log through `logwrites view` (HTTP range requests), and in a 420 px wide window
-// (the narrow layout), each timed from the page's start to the index in and the timeline drawn.
+// (the narrow layout), each timed from the page's start to the index in and the timeline drawn;
+// the HTTP path's limit is the log fetched end to end in the page, in the source's ranges.
 //
 //   node bench/run.mjs viewer [GiB=1] [runs=3]
 import { spawnSync } from 'node:child_process';
@@ -107,6 +108,7 @@ async function main() {
     const base: number[] = [];
     const http: number[] = [];
     const httpRss: number[] = [];
+    const httpFetch: number[] = [];
     const narrow: number[] = [];
     const narrowDrawn: number[] = [];
     const viewer = await startViewer({ root: path.dirname(VIEWER), log: file });
@@ -166,6 +168,29 @@ async function main() {
         if (r === 0) await overHttp.screenshot({ path: path.join(SHOTS, 'bench-1280.png') });
         await overHttp.waitForTimeout(500);
         httpRss.push(rendererRss());
+        // The HTTP path's limit: the same log fetched end to end in the page, in the source's
+        // 32 MiB ranges, two in flight, nothing parsed.
+        const logUrl = new URL(viewer.url).searchParams.get('log')!;
+        httpFetch.push(
+          await overHttp.evaluate(
+            async ([url, size]) => {
+              const t0 = performance.now();
+              let next = 0;
+              let sum = 0;
+              const one = async () => {
+                for (let at = next; at < size; at = next) {
+                  next += 32 << 20;
+                  const n = (await (await fetch(url, { headers: { Range: `bytes=${at}-${Math.min(size, at + (32 << 20)) - 1}` } })).arrayBuffer()).byteLength;
+                  sum += n;
+                }
+              };
+              await Promise.all([one(), one()]);
+              if (sum !== size) throw new Error('short read');
+              return performance.now() - t0;
+            },
+            [logUrl, size] as const,
+          ),
+        );
         await overHttp.close();
 
         const small = await browser.context.newPage();
@@ -180,7 +205,7 @@ async function main() {
         if (r === 0) await small.locator('#plot-panel').screenshot({ path: path.join(SHOTS, 'bench-420-plot.png') });
         await small.close();
         console.log(
-          `run ${r + 1}: summary ${summary[r]!.toFixed(0)} ms, index ${indexed[r]!.toFixed(0)} ms, renderer anon RSS ${mib(rss[r]!).toFixed(0)} MiB (${mib(base[r]!).toFixed(0)} before opening), Blob read ${blob[r]!.toFixed(0)} ms, cat ${cat[r]!.toFixed(0)} ms; over HTTP index ${http[r]!.toFixed(0)} ms (${mib(httpRss[r]!).toFixed(0)} MiB); 420 px index ${narrow[r]!.toFixed(0)} ms, timeline drawn ${narrowDrawn[r]!.toFixed(0)} ms later`,
+          `run ${r + 1}: summary ${summary[r]!.toFixed(0)} ms, index ${indexed[r]!.toFixed(0)} ms, renderer anon RSS ${mib(rss[r]!).toFixed(0)} MiB (${mib(base[r]!).toFixed(0)} before opening), Blob read ${blob[r]!.toFixed(0)} ms, cat ${cat[r]!.toFixed(0)} ms; over HTTP index ${http[r]!.toFixed(0)} ms (${mib(httpRss[r]!).toFixed(0)} MiB), fetch ${httpFetch[r]!.toFixed(0)} ms; 420 px index ${narrow[r]!.toFixed(0)} ms, timeline drawn ${narrowDrawn[r]!.toFixed(0)} ms later`,
         );
       }
     } finally {
@@ -198,6 +223,7 @@ async function main() {
     console.log(`  index / Blob read              ${(ix / median(blob)).toFixed(2)}x`);
     console.log(`  index / cat                    ${(ix / median(cat)).toFixed(2)}x`);
     console.log(`  over logwrites view (HTTP)     ${median(http).toFixed(0)} ms  (${(median(http) / ix).toFixed(2)}x the file picker; target < 1.5x), renderer memory ${mib(median(httpRss)).toFixed(0)} MiB`);
+    console.log(`  HTTP fetch end to end in page  ${median(httpFetch).toFixed(0)} ms  (${rate(median(httpFetch))}; ${(median(httpFetch) / ix).toFixed(2)}x the file picker's index; index over HTTP / fetch ${(median(http) / median(httpFetch)).toFixed(2)}x)`);
     console.log(`  420 px window: full index      ${median(narrow).toFixed(0)} ms, timeline drawn ${median(narrowDrawn).toFixed(0)} ms after`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -363,6 +363,21 @@ describe('read-ahead (Blob and HTTP sources)', () => {
     }
   });
 
+  it('keeps the next chunk asked for while the scan is on this one (two in flight), and asks for nothing past the end', async () => {
+    const bytes = pattern(7 << 20);
+    const asked: [number, number][] = [];
+    const src = readAheadSource(bytes.length, async (a, b) => (asked.push([a, b]), bytes.slice(a, b)), { aheadBytes: 2 << 20 });
+    await src.read(0, 1 << 20);
+    expect(asked.length).toBe(2); // this read and the chunk ahead
+    await src.read(1 << 20, 1 << 20);
+    // Served from the chunk ahead, which now holds less than 2 MiB past this read: the next is asked for.
+    expect(asked.length).toBe(3);
+    expect(asked[2]![0]).toBe(asked[1]![1] - 64 * 1024);
+    for (let at = 2 << 20; at < bytes.length; at += 1 << 20) expect(Buffer.from(await src.read(at, 1 << 20)).equals(Buffer.from(bytes.subarray(at, at + (1 << 20))))).toBe(true);
+    expect(Math.max(...asked.map(([, b]) => b))).toBe(bytes.length);
+    expect(asked.every(([a]) => a < bytes.length)).toBe(true);
+  });
+
   it('indexes a log read through a Blob exactly as one in memory', async () => {
     const S = 512;
     const parts: Uint8Array[] = [encodeSuper({ nrEntries: 400, sectorSize: S })];

@@ -25,7 +25,9 @@ export type RangeRead = (offset: number, end: number) => Promise<Uint8Array>;
 export interface ReadAheadOptions {
   /**
    * Read ahead at least this many bytes at a time, serving the scan's next reads from them,
-   * where each read costs a round trip (HTTP: a request). 0 reads ahead as much as was read.
+   * where each read costs a round trip (HTTP: a request), and keep at least this many read or
+   * being read past each read's end (so up to two such chunks are in flight). 0 reads ahead
+   * as much as was read.
    */
   readonly aheadBytes?: number;
 }
@@ -64,7 +66,10 @@ export function readAheadSource(size: number, fetchRange: RangeRead, opts: ReadA
     // The next read starts at most a little before this one's end: older bytes are let go.
     spans = [...spans.filter((s) => s.end > end - READ_AHEAD_SLACK), ...(whole ? [] : [{ offset, end, bytes }])].sort((x, y) => x.offset - y.offset);
     const readTo = Math.max(...spans.map((s) => s.end));
-    if (readTo - end < length) {
+    // At least `aheadBytes` stay read or being read past this read's end, so the next chunk is
+    // asked for as soon as the scan starts on this one: asking only when the scan reached the
+    // chunk's end left the server idle while the scan parsed it.
+    if (readTo < size && readTo - end < Math.max(length, opts.aheadBytes ?? 0)) {
       // A chunk mostly used up is read again from just before this read's end, so the next
       // read is one view of it; one still long is continued from its own end.
       const from = readTo - end <= 2 * READ_AHEAD_SLACK ? Math.max(offset, end - READ_AHEAD_SLACK) : readTo - READ_AHEAD_SLACK;
