@@ -11,6 +11,8 @@ import { LAYERS, xExtent, type Layer, type XMode } from '../timeline/density.ts'
 import { buildScene, CLASS_COLOURS, LIGHT } from '../timeline/scene.ts';
 import { approximateWidth, sceneToSvg } from '../timeline/svg.ts';
 import { encodePng } from '../node/png.ts';
+import { describePath } from '../node/file.ts';
+import { guardWrite } from '../node/write-guard.ts';
 import { entryClasses, STRUCTURE_CLASSES } from '../fs/classes.ts';
 import { CliError, parseCount, parsePoint, withLog } from './common.ts';
 
@@ -39,11 +41,16 @@ function parseLayers(list: string): Set<Layer> {
   return new Set(names as Layer[]);
 }
 
-/** An existing file that is a dm-log-writes log is not written over without --force. */
+/**
+ * The plot never replaces the log it draws; past that, the write guard's rules (a device or file
+ * the log is on, a mounted one, one a running serve holds) and, since an SVG over a log is as
+ * destructive as any write, an existing file that is a dm-log-writes log, all unless --force.
+ */
 function refuseLogOverwrite(output: string, log: string, force: boolean): void {
   if (!fs.existsSync(output)) return;
   const [a, b] = [fs.statSync(output), fs.statSync(log)];
   if (a.dev === b.dev && a.ino === b.ino) throw new CliError(`refusing to write the plot over the log itself (${output})`);
+  guardWrite('write the plot', { path: output, keep: [{ name: 'the log', info: describePath(log)! }] }, force);
   if (force) return;
   const head = Buffer.alloc(4096);
   const fd = fs.openSync(output, 'r');
