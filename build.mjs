@@ -74,7 +74,7 @@ await Promise.all([
   esbuild.build({
     ...node,
     format: 'cjs',
-    entryPoints: ['src/node/replay-log-main.ts'],
+    entryPoints: ['src/node/replay-log/main.ts'],
     outfile: 'dist/replay-log.cjs',
     banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     define: { 'import.meta.url': '__importMetaUrl' },
@@ -82,7 +82,7 @@ await Promise.all([
   esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
 ]);
 
-// The optional N-API addon for discards at device speed (src/node/zeroing.ts): built with the
+// The optional N-API addon for discards at device speed (src/node/io/zeroing.ts): built with the
 // node-gyp npm ships, against the headers of the Node that runs this, when both are there. A
 // failure only warns: without it, zeroing falls back to util-linux tools and writes of zeros.
 function buildAddon() {

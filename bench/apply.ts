@@ -5,7 +5,7 @@
 // `node bench/run.mjs apply [--mib 1024] [--rounds 5]`: --mib is the log size.
 
 import { randomFillSync } from 'node:crypto';
-import { jsKernels, type ApplyOp } from '../src/kernels.ts';
+import { jsKernels, type ApplyOp } from '../src/kernels/load.ts';
 import { instantiateWasm, type BatchOp } from '../src/kernels/wasm.ts';
 import { args, measure, median, MiB, table } from './stats.ts';
 

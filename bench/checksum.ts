@@ -6,7 +6,7 @@
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createCRC32, createXXHash64 } from 'hash-wasm';
-import { jsKernels, type Kernels } from '../src/kernels.ts';
+import { jsKernels, type Kernels } from '../src/kernels/load.ts';
 import { instantiateWasm } from '../src/kernels/wasm.ts';
 import { args, measure, median, MiB, table } from './stats.ts';
 

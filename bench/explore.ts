@@ -12,7 +12,7 @@
 // States: for every epoch, 4 random states and the epoch complete (its FLUSH), so they are
 // spread evenly over the log. Random states rarely coincide; de-duplication is reported for
 // prefix + omit-one too (counted without checking), on this log and on a kernel ext4 log. From scratch, each state is rebuilt by the fastest plan we have
-// (the last write of every sector, src/last-write.ts) onto a fresh sparse image; that is slow
+// (the last write of every sector, src/replay/last-write.ts) onto a fresh sparse image; that is slow
 // enough that only a sample of the states is rebuilt, and its rate is what is compared. The
 // ceiling for a checker-bound run is how fast this machine starts `/bin/sh -c true` at all.
 //
@@ -26,14 +26,14 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Cursor, Explorer, materializeState, seededRandom, syncBytes, type Device, type Strategy } from '../src/explore.ts';
+import { Cursor, Explorer, materializeState, seededRandom, syncBytes, type Device, type Strategy } from '../src/explore/explorer.ts';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
-import { loadKernels } from '../src/kernels.ts';
-import { replayLastWrites } from '../src/last-write.ts';
-import { runCheck } from '../src/node/checker.ts';
-import { exploreLog } from '../src/node/explore.ts';
-import { openSource } from '../src/node/file.ts';
-import { openTarget } from '../src/node/target.ts';
+import { loadKernels } from '../src/kernels/load.ts';
+import { replayLastWrites } from '../src/replay/last-write.ts';
+import { runCheck } from '../src/node/io/checker.ts';
+import { exploreLog } from '../src/node/explore/runner.ts';
+import { openSource } from '../src/node/io/file.ts';
+import { openTarget } from '../src/node/io/target.ts';
 import { scanRange } from '../src/range.ts';
 import { LogReader } from '../src/reader.ts';
 import { kernelLog } from '../test/support/fixtures.ts';

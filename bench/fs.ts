@@ -12,12 +12,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { annotateEntries } from '../src/fs/log-state.ts';
-import { openSource } from '../src/node/file.ts';
-import { openTarget } from '../src/node/target.ts';
-import { replayLastWrites } from '../src/last-write.ts';
+import { openSource } from '../src/node/io/file.ts';
+import { openTarget } from '../src/node/io/target.ts';
+import { replayLastWrites } from '../src/replay/last-write.ts';
 import { scanRange } from '../src/range.ts';
 import { LogReader, type Entry } from '../src/reader.ts';
-import { replay } from '../src/replay.ts';
+import { replay } from '../src/replay/loop.ts';
 
 const ROOT = process.cwd();
 const FIXTURE = path.join(ROOT, 'test/fixtures/kernel/ext4-fsync-many');

@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
-import { replayLogMain } from '../src/node/replay-log.ts';
+import { replayLogMain } from '../src/node/replay-log/replay-log.ts';
 
 // Bundled into the temp folder by bench/run.mjs, so the package is found from where it runs.
 const ROOT = process.cwd();

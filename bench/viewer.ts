@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
-import { startViewer } from '../src/node/view.ts';
+import { startViewer } from '../src/node/view/server.ts';
 import { browserMissing, launch } from '../test/support/browser.ts';
 
 // Run from the repository root (the bundle runs from a temporary folder).

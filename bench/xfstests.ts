@@ -22,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { LogReader } from '../src/reader.ts';
-import { openSource } from '../src/node/file.ts';
+import { openSource } from '../src/node/io/file.ts';
 import { sha256File } from '../test/support/fixtures.ts';
 import { generateDiscardLog } from '../test/support/generate.ts';
 import { attachLoop, type LoopDevice } from './loop-device.ts';

@@ -5,7 +5,7 @@
 
 import { Flag } from './format.ts';
 import type { Entry, LogReader } from './reader.ts';
-import { SectorMap, UNTOUCHED, ZEROED } from './sector-map.ts';
+import { SectorMap, UNTOUCHED, ZEROED } from './replay/sector-map.ts';
 
 export interface ChangedRange {
   readonly sector: number;

@@ -4,8 +4,8 @@
 
 import { Flag, flagNames } from './format.ts';
 import type { Entry, LogReader, Position } from './reader.ts';
-import { overlaps } from './replay.ts';
-import { SectorMap, ZEROED } from './sector-map.ts';
+import { overlaps } from './replay/loop.ts';
+import { SectorMap, ZEROED } from './replay/sector-map.ts';
 import { plural, sectorsText } from './units.ts';
 
 /**

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeHeader, encodeSuper } from '../src/format.ts';
-import { jsKernels } from '../src/kernels.ts';
+import { jsKernels } from '../src/kernels/load.ts';
 import { LogReader, memorySource } from '../src/reader.ts';
 import { KERNEL_FIXTURES, kernelLog, manifest, ROOT, scratchDir, sha256File, zeroImage } from './support/fixtures.ts';
 import { oracleRead, oracleReplay } from './support/oracle.ts';

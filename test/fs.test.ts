@@ -10,7 +10,7 @@ import { annotate, FsError } from '../src/fs/detect.ts';
 import { mapSource, stateAt } from '../src/fs/log-state.ts';
 import { newContext, type Annotator, type Interval } from '../src/fs/what.ts';
 import { readAt } from '../src/fs/bytes.ts';
-import { openSource } from '../src/node/file.ts';
+import { openSource } from '../src/node/io/file.ts';
 import { LogReader, memorySource } from '../src/reader.ts';
 import { kernelLog, manifest, ROOT, scratchDir, zeroImage, type KernelFixture } from './support/fixtures.ts';
 import { replayLog } from './support/run.ts';

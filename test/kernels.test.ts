@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import * as fs from 'node:fs';
 import { xxhash64 } from 'hash-wasm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { jsKernels, loadKernels, type ApplyOp, type Fingerprint, type Kernels } from '../src/kernels.ts';
+import { jsKernels, loadKernels, type ApplyOp, type Fingerprint, type Kernels } from '../src/kernels/load.ts';
 import { instantiateWasm, type BatchOp } from '../src/kernels/wasm.ts';
 import { CHROMIUM, launch } from './support/browser.ts';
 import { ROOT } from './support/fixtures.ts';
@@ -348,7 +348,7 @@ describe('loadKernels', () => {
   it('falls back to TypeScript with LOGWRITES_NO_WASM=1, and caches', async () => {
     vi.stubEnv('LOGWRITES_NO_WASM', '1');
     vi.resetModules();
-    const fresh = await import('../src/kernels.ts');
+    const fresh = await import('../src/kernels/load.ts');
     const k = await fresh.loadKernels();
     expect(k.kind).toBe('js');
     expect(await fresh.loadKernels()).toBe(k);
@@ -362,7 +362,7 @@ describe('in a real browser', () => {
   it.skipIf(missing)('the same loader instantiates the inlined wasm, with no network', async () => {
     const bundle = await esbuild.build({
       stdin: {
-        contents: `import { loadKernels } from './src/kernels.ts';
+        contents: `import { loadKernels } from './src/kernels/load.ts';
           const k = await loadKernels();
           const fp = k.fingerprint(512);
           fp.write(3, new Uint8Array(512).fill(7));

@@ -2,10 +2,10 @@
 // resumed from the index sees exactly what a walk from the start sees.
 import { describe, expect, it } from 'vitest';
 import { Flag } from '../src/format.ts';
-import { indexLog } from '../src/indexer.ts';
-import { markEntry, nextWithFlags, positionOf } from '../src/log-index.ts';
+import { indexLog } from '../src/entry-index/build.ts';
+import { markEntry, nextWithFlags, positionOf } from '../src/entry-index/log-index.ts';
 import { LogReader } from '../src/reader.ts';
-import { openSource } from '../src/node/file.ts';
+import { openSource } from '../src/node/io/file.ts';
 import { KERNEL_FIXTURES, kernelLog, manifest } from './support/fixtures.ts';
 import { oracleRead } from './support/oracle.ts';
 

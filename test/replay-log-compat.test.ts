@@ -36,7 +36,7 @@ const dir = scratchDir('compat');
 const bin = path.join(dir, 'replay-log.mjs');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 beforeAll(async () => {
-  await esbuild.build({ entryPoints: [path.join(ROOT, 'src/node/replay-log-main.ts')], outfile: bin, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
+  await esbuild.build({ entryPoints: [path.join(ROOT, 'src/node/replay-log/main.ts')], outfile: bin, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
 });
 
 /** Where each named log is, and the size of the device it replays onto. */

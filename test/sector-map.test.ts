@@ -2,7 +2,7 @@
 // mix writes with discards of whole pages, partial pages and whole devices.
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { SectorMap, UNTOUCHED, ZEROED, type Extent } from '../src/sector-map.ts';
+import { SectorMap, UNTOUCHED, ZEROED, type Extent } from '../src/replay/sector-map.ts';
 
 const S = 512;
 const SECTORS = 5 * 4096 + 123;

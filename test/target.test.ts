@@ -3,11 +3,11 @@
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader } from '../src/reader.ts';
-import { replay, ReplayError, PastTargetEnd, TargetTooSmall } from '../src/replay.ts';
-import { replayLastWrites } from '../src/last-write.ts';
+import { replay, ReplayError, PastTargetEnd, TargetTooSmall } from '../src/replay/loop.ts';
+import { replayLastWrites } from '../src/replay/last-write.ts';
 import { scanRange } from '../src/range.ts';
-import { openSource } from '../src/node/file.ts';
-import { openTarget } from '../src/node/target.ts';
+import { openSource } from '../src/node/io/file.ts';
+import { openTarget } from '../src/node/io/target.ts';
 import { kernelLog, manifest, scratchDir, sha256File, zeroImage } from './support/fixtures.ts';
 
 const NAME = 'ext4-512';

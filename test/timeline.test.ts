@@ -9,14 +9,14 @@ import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
 import { LogReader, memorySource } from '../src/reader.ts';
-import { indexLog } from '../src/indexer.ts';
-import type { LogIndex, Summary } from '../src/log-index.ts';
-import { markSteps, stepStats } from '../src/steps.ts';
+import { indexLog } from '../src/entry-index/build.ts';
+import type { LogIndex, Summary } from '../src/entry-index/log-index.ts';
+import { markSteps, stepStats } from '../src/entry-index/steps.ts';
 import { filterRows } from '../src/browser/rows.ts';
 import { bin, pick, type LayerColours, type PlotView } from '../src/timeline/density.ts';
 import { buildScene, LIGHT, niceStep, type Scene, type SceneInput, type Shape } from '../src/timeline/scene.ts';
 import { approximateWidth } from '../src/timeline/svg.ts';
-import { openSource } from '../src/node/file.ts';
+import { openSource } from '../src/node/io/file.ts';
 import { KERNEL_FIXTURES, kernelLog, ROOT, scratchDir } from './support/fixtures.ts';
 import { oracleRead } from './support/oracle.ts';
 

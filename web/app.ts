@@ -1,7 +1,7 @@
 // What the panels share: the open log's index and summary, the rows the filters leave, and
 // the selected entry. Panels listen for changes instead of calling one another.
 
-import type { LogIndex, Summary } from '../src/log-index.ts';
+import type { LogIndex, Summary } from '../src/entry-index/log-index.ts';
 import type { Rows } from '../src/browser/rows.ts';
 import type { ViewerClient } from '../src/browser/client.ts';
 

@@ -3,8 +3,8 @@
 // per flag show below), hover to identify, click to select. The legend hides and shows layers.
 
 import { Flag } from '../src/format.ts';
-import { entryAtOrAfter, entryFlagNames, type LogIndex } from '../src/log-index.ts';
-import { stepStats, type StepStats } from '../src/steps.ts';
+import { entryAtOrAfter, entryFlagNames, type LogIndex } from '../src/entry-index/log-index.ts';
+import { stepStats, type StepStats } from '../src/entry-index/steps.ts';
 import { LAYERS, pick, xExtent, xOf, type Layer, type XMode } from '../src/timeline/density.ts';
 import { buildScene, CLASS_COLOURS, classColouring, type Palette, type Scene } from '../src/timeline/scene.ts';
 import { STRUCTURE_CLASSES } from '../src/fs/classes.ts';

@@ -2,7 +2,7 @@
 
 import { MAX_IMAGE_BYTES, type Diff, type Point, type SectorPair } from '../src/browser/device-state.ts';
 import { attribute, type Touch } from '../src/diff.ts';
-import type { LogIndex } from '../src/log-index.ts';
+import type { LogIndex } from '../src/entry-index/log-index.ts';
 import { parseEntryBound } from '../src/browser/rows.ts';
 import type { Call } from '../src/browser/client.ts';
 import type { CallName, DiffFs, Result } from '../src/browser/protocol.ts';

@@ -1,8 +1,8 @@
 // The Summary and Marks panels.
 
 import { Flag, type FlagName } from '../src/format.ts';
-import type { Summary } from '../src/log-index.ts';
-import { markSteps, type MarkStep } from '../src/steps.ts';
+import type { Summary } from '../src/entry-index/log-index.ts';
+import { markSteps, type MarkStep } from '../src/entry-index/steps.ts';
 import type { App } from './app.ts';
 import { byId, bytes, h, int } from './dom.ts';
 

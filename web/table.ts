@@ -3,7 +3,7 @@
 // proportionally, since browsers cap how tall an element may be.
 
 import { Flag, type FlagName } from '../src/format.ts';
-import { entryFlagNames, payloadLength } from '../src/log-index.ts';
+import { entryFlagNames, payloadLength } from '../src/entry-index/log-index.ts';
 import { entryAt, filterRows, parseEntryBound, rowCount, rowOf, type RowFilter } from '../src/browser/rows.ts';
 import type { App } from './app.ts';
 import { byId, h, int } from './dom.ts';

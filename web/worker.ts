@@ -1,5 +1,5 @@
 // The viewer's Web Worker: reads, indexes, hashes and replays, so the page never blocks.
-import { loadKernels } from '../src/kernels.ts';
+import { loadKernels } from '../src/kernels/load.ts';
 import type { Port } from '../src/browser/protocol.ts';
 import { serveViewer } from '../src/browser/service.ts';
 

@@ -5,10 +5,10 @@
 // only runs one way. A diff copies each sector the first time it changes after the earlier
 // point, so it costs the sectors touched between the points, never a second image.
 
-import type { Kernels } from '../kernels.ts';
+import type { Kernels } from '../kernels/load.ts';
 import type { LogReader } from '../reader.ts';
-import { replay } from '../replay.ts';
-import { Cancelled } from '../indexer.ts';
+import { replay } from '../replay/loop.ts';
+import { Cancelled } from '../entry-index/build.ts';
 import { memoryTarget, type ImageWatcher } from './memory-target.ts';
 
 /** Devices larger than this are not replayed into page memory. */

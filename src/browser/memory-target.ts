@@ -1,8 +1,8 @@
 // A device image in memory as a ReplayTarget: the viewer's "state at a point". Payloads land
 // through the WebAssembly apply kernel; watchers see every change (fingerprints, undo copies).
 
-import type { Kernels } from '../kernels.ts';
-import type { ReplayTarget } from '../replay.ts';
+import type { Kernels } from '../kernels/load.ts';
+import type { ReplayTarget } from '../replay/loop.ts';
 
 /** Told about each change to the image: `before` while the old bytes are still there. */
 export interface ImageWatcher {

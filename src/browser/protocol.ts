@@ -2,7 +2,7 @@
 // progress reports and its result, so both ends are checked against one table.
 
 import type { Diff, Point, SectorPair } from './device-state.ts';
-import type { LogIndex, Summary } from '../log-index.ts';
+import type { LogIndex, Summary } from '../entry-index/log-index.ts';
 import type { GroupSummary } from '../fs/summary.ts';
 import type { EntryClasses } from '../fs/classes.ts';
 import type { FsName, What } from '../fs/what.ts';

@@ -3,7 +3,7 @@
 
 import { Flag } from '../format.ts';
 import { parsePointText } from '../range.ts';
-import { pointEntry, type LogIndex } from '../log-index.ts';
+import { pointEntry, type LogIndex } from '../entry-index/log-index.ts';
 
 export interface RowFilter {
   /** Entries carrying any of these flag bits (0 or absent: no flag filter). */

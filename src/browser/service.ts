@@ -2,13 +2,13 @@
 // state, so reading, hashing and replaying never block the page.
 
 import { decodeHeader, flagNames, payloadBytes } from '../format.ts';
-import type { Kernels } from '../kernels.ts';
+import type { Kernels } from '../kernels/load.ts';
 import { LogReader, type Entry } from '../reader.ts';
 import { blobSource } from './blob-source.ts';
 import { DeviceState } from './device-state.ts';
 import { httpSource } from './http-source.ts';
-import { Cancelled, indexLog } from '../indexer.ts';
-import { indexBuffers } from '../log-index.ts';
+import { Cancelled, indexLog } from '../entry-index/build.ts';
+import { indexBuffers } from '../entry-index/log-index.ts';
 import { PAGE_BYTES, type Args, type DiffFs, type EntryDetail, type EntryFs, type Port, type Request, type SourceSpec } from './protocol.ts';
 import { annotate } from '../fs/detect.ts';
 import { annotateEntries } from '../fs/log-state.ts';

@@ -7,7 +7,7 @@ import { flagNames, LogFormatError } from '../format.ts';
 import { LogReader, type Entry } from '../reader.ts';
 import { parsePointText, RangeNotFound, type Point } from '../range.ts';
 import { crashNote, crashSigns, validPrefix, type CrashSigns } from '../recover.ts';
-import { openSource, type FileSource } from '../node/file.ts';
+import { openSource, type FileSource } from '../node/io/file.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_INPUT = 1;

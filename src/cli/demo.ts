@@ -10,9 +10,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 import type { Command } from 'commander';
-import { replayLastWrites } from '../last-write.ts';
+import { replayLastWrites } from '../replay/last-write.ts';
 import { scanRange, type Point } from '../range.ts';
-import { openTarget } from '../node/target.ts';
+import { openTarget } from '../node/io/target.ts';
 import { CliError, stdout, withLog } from './common.ts';
 
 interface Manifest {

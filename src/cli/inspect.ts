@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { Flag, flagNames, parseFlags, type FlagName } from '../format.ts';
 import type { Entry, LogReader } from '../reader.ts';
-import { overlaps } from '../replay.ts';
+import { overlaps } from '../replay/loop.ts';
 import { bytesText, sectorsText } from '../units.ts';
 import { checkOrder, holdsNo, pointFinder, pointText, type Point } from '../range.ts';
 import { CliError, entryJson, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
@@ -209,7 +209,7 @@ export function registerInspect(program: Command): void {
 
 /** crc32c and xxh64 of an entry's payload, with the kernels loaded once. */
 async function checksummer(reader: LogReader) {
-  const { loadKernels } = await import('../kernels.ts');
+  const { loadKernels } = await import('../kernels/load.ts');
   const k = await loadKernels();
   return async (e: Entry) => {
     if (!e.payloadLength) return { crc32c: null, xxh64: null };

@@ -4,15 +4,15 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { decodeSuper } from '../format.ts';
-import { indexLog } from '../indexer.ts';
-import { pointEntry, type LogIndex } from '../log-index.ts';
+import { indexLog } from '../entry-index/build.ts';
+import { pointEntry, type LogIndex } from '../entry-index/log-index.ts';
 import { pointText, type Point } from '../range.ts';
 import { LAYERS, xExtent, type Layer, type XMode } from '../timeline/density.ts';
 import { buildScene, CLASS_COLOURS, LIGHT } from '../timeline/scene.ts';
 import { approximateWidth, sceneToSvg } from '../timeline/svg.ts';
-import { encodePng } from '../node/png.ts';
-import { describePath } from '../node/file.ts';
-import { guardWrite } from '../node/write-guard.ts';
+import { encodePng } from '../node/plot/png.ts';
+import { describePath } from '../node/io/file.ts';
+import { guardWrite } from '../node/guard/write-guard.ts';
 import { entryClasses, STRUCTURE_CLASSES } from '../fs/classes.ts';
 import { CliError, parseCount, parsePoint, withLog } from './common.ts';
 

@@ -7,8 +7,8 @@ import { Flag, flagNames } from '../format.ts';
 import type { Entry } from '../reader.ts';
 import { sectorsText } from '../units.ts';
 import { recover, superWithCount, type Recovery } from '../recover.ts';
-import { openSource } from '../node/file.ts';
-import { guardWrite } from '../node/write-guard.ts';
+import { openSource } from '../node/io/file.ts';
+import { guardWrite } from '../node/guard/write-guard.ts';
 import { CliError, entryJson, stdout, withLog, type OpenLog } from './common.ts';
 
 interface RecoverOptions {

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import { startViewer } from '../node/view.ts';
+import { startViewer } from '../node/view/server.ts';
 import { parseCount } from './common.ts';
 
 /** The built page: beside the CLI bundle (dist/web), or under dist/ when run from the sources. */

@@ -12,7 +12,7 @@
 
 import { Flag } from '../format.ts';
 import { Advance, type ByteSource, type Entry, type LogReader } from '../reader.ts';
-import { SectorMap, UNTOUCHED, ZEROED } from '../sector-map.ts';
+import { SectorMap, UNTOUCHED, ZEROED } from '../replay/sector-map.ts';
 import { lowerBound } from '../explore/cursor.ts';
 import { annotate } from './detect.ts';
 import { newContext, type Annotator, type Piece, type WriteContext } from './what.ts';

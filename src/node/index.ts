@@ -4,6 +4,6 @@
  * @module logwrites/node
  */
 export * from '../index.ts';
-export * from './file.ts';
-export * from './target.ts';
-export { replayLogMain } from './replay-log.ts';
+export * from './io/file.ts';
+export * from './io/target.ts';
+export { replayLogMain } from './replay-log/replay-log.ts';

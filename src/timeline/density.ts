@@ -5,7 +5,7 @@
 // loop over the columns keeps that fluid where a million canvas calls would not be.
 
 import { Flag } from '../format.ts';
-import { entryAtOrAfter, type LogIndex } from '../log-index.ts';
+import { entryAtOrAfter, type LogIndex } from '../entry-index/log-index.ts';
 import { rowOf, type Rows } from '../browser/rows.ts';
 
 export type XMode = 'entry' | 'bytes';

@@ -8,7 +8,7 @@
 //                | entry (or log byte) ruler, the last entry named
 
 import { Flag } from '../format.ts';
-import type { LogIndex } from '../log-index.ts';
+import type { LogIndex } from '../entry-index/log-index.ts';
 import type { Rows } from '../browser/rows.ts';
 import { bin, entrySpan, xOf, type ClassColouring, type Density, type Layer, type LayerColours, type PlotView, type XMode } from './density.ts';
 import { STRUCTURE_CLASSES } from '../fs/classes.ts';

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ByteSource } from '../../src/reader.ts';
-import type { ReplayTarget } from '../../src/replay.ts';
+import type { ReplayTarget } from '../../src/replay/loop.ts';
 import { ROOT, scratchDir } from '../support/fixtures.ts';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */

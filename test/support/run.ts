@@ -1,5 +1,5 @@
 // Run the CLIs in-process with captured output.
-import { replayLogMain } from '../../src/node/replay-log.ts';
+import { replayLogMain } from '../../src/node/replay-log/replay-log.ts';
 
 export interface Ran {
   status: number;

@@ -1,6 +1,6 @@
 // Crash-state exploration: every state a power cut could leave on the device, each distinct
 // device content once. Platform-neutral: the caller brings the log, the kernels and, to
-// check states, devices to move (src/node/explore.ts runs checkers on working images).
+// check states, devices to move (src/node/explore/runner.ts runs checkers on working images).
 //
 // The model (README "Crash states"): entries before a FLUSH are durable once it completed.
 // Between two FLUSH entries lies an epoch: a crash strikes after some write of it; the FUA
@@ -8,21 +8,21 @@
 // may be or not, and nothing after it is. A write is never torn: a whole entry is on disk or
 // none of it. Marks are not writes.
 
-import { Flag } from './format.ts';
-import type { Fingerprint, Kernels } from './kernels.ts';
-import type { ByteSource, LogReader } from './reader.ts';
-import { SectorMap, UNTOUCHED, ZEROED } from './sector-map.ts';
-import { Cursor, type Device, type SyncBytes } from './explore/cursor.ts';
-import { EpochFilter, isWrite, readEpochs, type Epoch, type EpochSelection } from './explore/epochs.ts';
-import { epochStates, type Strategy } from './explore/strategies.ts';
-import { parseStateId, StateIdError, type Included } from './explore/state.ts';
+import { Flag } from '../format.ts';
+import type { Fingerprint, Kernels } from '../kernels/load.ts';
+import type { ByteSource, LogReader } from '../reader.ts';
+import { SectorMap, UNTOUCHED, ZEROED } from '../replay/sector-map.ts';
+import { Cursor, type Device, type SyncBytes } from './cursor.ts';
+import { EpochFilter, isWrite, readEpochs, type Epoch, type EpochSelection } from './epochs.ts';
+import { epochStates, type Strategy } from './strategies.ts';
+import { parseStateId, StateIdError, type Included } from './state.ts';
 
-export { Cursor, layoutOf, type Device, type SyncBytes } from './explore/cursor.ts';
-export { EpochFilter, readEpochs, type Epoch, type EpochSelection, type EpochWrite } from './explore/epochs.ts';
-export { describeState, formatStateId, parseStateId, stateId, StateIdError, type Included, type StateRef } from './explore/state.ts';
-export { byLogOrder, emptySummary, inShard, mergeReports, MergeError, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './explore/report.ts';
-export { autoShard, SHARD_VARIABLES, ShardError, type ShardEnvironment } from './explore/shard.ts';
-export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './explore/strategies.ts';
+export { Cursor, layoutOf, type Device, type SyncBytes } from './cursor.ts';
+export { EpochFilter, readEpochs, type Epoch, type EpochSelection, type EpochWrite } from './epochs.ts';
+export { describeState, formatStateId, parseStateId, stateId, StateIdError, type Included, type StateRef } from './state.ts';
+export { byLogOrder, emptySummary, inShard, mergeReports, MergeError, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './report.ts';
+export { autoShard, SHARD_VARIABLES, ShardError, type ShardEnvironment } from './shard.ts';
+export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './strategies.ts';
 
 /** A byte source that answers at once (a file, memory): cursors run synchronously. */
 export function syncBytes(source: ByteSource): SyncBytes {

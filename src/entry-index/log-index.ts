@@ -3,9 +3,9 @@
 // a copy, and can be scanned in tight loops. With it, starting at an entry or a mark is a
 // lookup: `positionOf` gives the place LogReader.batches({ from }) resumes at.
 
-import { Flag, flagNames, type FlagName } from './format.ts';
-import type { Entry, Position } from './reader.ts';
-import type { Point } from './range.ts';
+import { Flag, flagNames, type FlagName } from '../format.ts';
+import type { Entry, Position } from '../reader.ts';
+import type { Point } from '../range.ts';
 
 export interface MarkRef {
   readonly index: number;

@@ -2,7 +2,7 @@
 // what the SVG timeline embeds for its density layer.
 
 import { deflateSync } from 'node:zlib';
-import type { Density } from '../timeline/density.ts';
+import type { Density } from '../../timeline/density.ts';
 
 const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, k) => {
   let c = k;

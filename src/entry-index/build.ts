@@ -1,8 +1,8 @@
 // One forward pass over a log that fills an IndexBuilder (see log-index.ts), reporting progress and stopping
 // early when asked. Problems in the log become warnings: the viewer shows what it could read.
 
-import { LogFormatError } from './format.ts';
-import type { LogReader } from './reader.ts';
+import { LogFormatError } from '../format.ts';
+import type { LogReader } from '../reader.ts';
 import { IndexBuilder, type LogIndex, type Summary } from './log-index.ts';
 
 export class Cancelled extends Error {

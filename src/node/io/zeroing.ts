@@ -1,6 +1,6 @@
 // Making a range of a target read as zeros (what a replayed discard leaves) at device speed.
 // Node has neither ioctl nor fallocate, so the kernel's offloads come from the optional
-// native addon (src/node/native.ts): BLKZEROOUT or BLKDISCARD on a block device, a punched
+// native addon (src/node/io/native.ts): BLKZEROOUT or BLKDISCARD on a block device, a punched
 // hole in a file, each a few microseconds. Without
 // the addon, large ranges go to util-linux's blkdiscard / fallocate (a process start costs
 // ~5 ms, about what writing 8 MiB of zeros costs) and small ones are written as zeros.

@@ -25,17 +25,17 @@ import {
   type MaterializedState,
   type Shard,
   type Stopped,
-} from '../explore.ts';
-import { loadKernels } from '../kernels.ts';
-import { replayLastWrites } from '../last-write.ts';
-import { LogReader } from '../reader.ts';
-import { scanRange } from '../range.ts';
-import { runCheck, type CheckResult } from './checker.ts';
-import { openSource, type FileSource } from './file.ts';
-import { openTarget, type FileTarget } from './target.ts';
-import { writeHazard } from './write-guard.ts';
+} from '../../explore/explorer.ts';
+import { loadKernels } from '../../kernels/load.ts';
+import { replayLastWrites } from '../../replay/last-write.ts';
+import { LogReader } from '../../reader.ts';
+import { scanRange } from '../../range.ts';
+import { runCheck, type CheckResult } from '../io/checker.ts';
+import { openSource, type FileSource } from '../io/file.ts';
+import { openTarget, type FileTarget } from '../io/target.ts';
+import { writeHazard } from '../guard/write-guard.ts';
 
-export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../explore.ts';
+export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../../explore/explorer.ts';
 
 /** A regular file opened for reading and writing, as a cursor's device and a replay target. */
 class ImageFile {

@@ -3,7 +3,7 @@
 // interleaving of our output with a child's, so it has to be the same).
 
 import * as fs from 'node:fs';
-import { tty } from './lazy.ts';
+import { tty } from '../io/lazy.ts';
 
 export type ArgKind = 'none' | 'required';
 export interface LongOption {

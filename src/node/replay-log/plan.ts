@@ -1,4 +1,4 @@
-// replay-log's fast path: replay by the last-write plan (src/last-write.ts) where that leaves
+// replay-log's fast path: replay by the last-write plan (src/replay/last-write.ts) where that leaves
 // the target byte for byte as upstream's entry-by-entry replay does. That holds when a
 // discard reads back as zeros, so that the order of discards and writes does not matter:
 // regular files (zeros or a punched hole) and loop devices (a discard punches a hole in the
@@ -8,13 +8,13 @@
 // discarded, rewrites the device's blocks in place instead of punching and refilling them.
 
 import * as fs from 'node:fs';
-import { Flag, LogFormatError } from '../format.ts';
-import { replayLastWrites } from '../last-write.ts';
-import { Advance, type EntryCursor, type LogReader, type Position } from '../reader.ts';
-import { overlaps } from '../replay.ts';
-import { SectorMap, ZEROED } from '../sector-map.ts';
-import { majorMinor } from './devices.ts';
-import type { FileTarget } from './target.ts';
+import { Flag, LogFormatError } from '../../format.ts';
+import { replayLastWrites } from '../../replay/last-write.ts';
+import { Advance, type EntryCursor, type LogReader, type Position } from '../../reader.ts';
+import { overlaps } from '../../replay/loop.ts';
+import { SectorMap, ZEROED } from '../../replay/sector-map.ts';
+import { majorMinor } from '../io/devices.ts';
+import type { FileTarget } from '../io/target.ts';
 
 /** Whether a discard on the target reads back as zeros (see the top of this file). */
 export function discardsReadAsZeros(target: FileTarget): boolean {

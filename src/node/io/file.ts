@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import { majorMinor } from './devices.ts';
-import type { ByteSource } from '../reader.ts';
+import type { ByteSource } from '../../reader.ts';
 
 export interface DeviceInfo {
   readonly isBlockDevice: boolean;

@@ -5,13 +5,13 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { LogReader } from '../reader.ts';
-import { LogFullError, LogWriter, type Io, type LogDevice, type OnLogFull, type Pending } from '../writer.ts';
-import { majorMinor } from './devices.ts';
-import { describe, describePath, openSource, type DeviceInfo } from './file.ts';
-import { hold } from './holds.ts';
-import { guardWrite, WriteRefused } from './write-guard.ts';
-import { Errno, NbdError, serveConnection, type NbdBackend, type NbdConnection, type NbdExport } from './nbd.ts';
+import { LogReader } from '../../reader.ts';
+import { LogFullError, LogWriter, type Io, type LogDevice, type OnLogFull, type Pending } from '../../writer.ts';
+import { majorMinor } from '../io/devices.ts';
+import { describe, describePath, openSource, type DeviceInfo } from '../io/file.ts';
+import { hold } from '../guard/holds.ts';
+import { guardWrite, WriteRefused } from '../guard/write-guard.ts';
+import { Errno, NbdError, serveConnection, type NbdBackend, type NbdConnection, type NbdExport } from '../nbd/protocol.ts';
 
 export interface ServeOptions {
   dev: string;

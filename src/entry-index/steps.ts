@@ -4,7 +4,7 @@
 // workloads that mark their phases are read: the viewer's marks panel, a range selected on the
 // timeline and the CLI can all use the same figures.
 
-import { Flag } from './format.ts';
+import { Flag } from '../format.ts';
 import { payloadLength, type LogIndex, type MarkRef } from './log-index.ts';
 
 export interface StepStats {

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Carrier } from './devices.ts';
+import type { Carrier } from '../io/devices.ts';
 
 /** /run/lock is the FHS place for lock files, shared by all users; a tmpdir where it is missing. */
 function registry(): string {

@@ -20,8 +20,9 @@ export function loadNative(): Native | null {
   native = null;
   if (process.env.LOGWRITES_NO_ADDON === '1') return native;
   const require = createRequire(import.meta.url);
-  // Next to the bundle (dist/*.js), one up (dist/node/), or in dist/ when run from src/.
-  for (const at of ['./native.node', '../native.node', '../../dist/native.node']) {
+  // Next to the bundle (dist/*.js), one up (dist/lib/node/), two up (dist/lib/chunks/), or in
+  // dist/ when run from src/node/io/.
+  for (const at of ['./native.node', '../native.node', '../../native.node', '../../../dist/native.node']) {
     try {
       native = require(at) as Native;
       break;

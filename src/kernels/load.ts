@@ -1,11 +1,11 @@
 // Hot-path kernels: CRC-32C, XXH64, batch apply and the state fingerprint, as WebAssembly
 // (assembly/) with a plain TypeScript fallback of the same behaviour.
 
-import { jsKernels } from './kernels/js.ts';
-import type { Kernels } from './kernels/types.ts';
-import { instantiateWasm, wasmSupported } from './kernels/wasm.ts';
+import { jsKernels } from './js.ts';
+import type { Kernels } from './types.ts';
+import { instantiateWasm, wasmSupported } from './wasm.ts';
 
-export type { ApplyOp, Fingerprint, Kernels, Xxh64Stream } from './kernels/types.ts';
+export type { ApplyOp, Fingerprint, Kernels, Xxh64Stream } from './types.ts';
 export { jsKernels };
 
 let loaded: Promise<Kernels> | undefined;

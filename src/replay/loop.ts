@@ -1,7 +1,7 @@
 // Replaying a log onto a target: the one loop every replay in this project goes through.
 
-import { Flag, LogFormatError } from './format.ts';
-import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from './reader.ts';
+import { Flag, LogFormatError } from '../format.ts';
+import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
 
 /** Where replayed bytes go: a file, a block device, memory. Offsets are bytes. */
 export interface ReplayTarget {

@@ -4,8 +4,8 @@
 // it back something mounted), is a running `serve` holding it? `--force` is the way past each.
 
 import * as fs from 'node:fs';
-import { carriers, sharedDeviceHazard, majorMinor, type Carrier } from './devices.ts';
-import { describePath, type DeviceInfo } from './file.ts';
+import { carriers, sharedDeviceHazard, majorMinor, type Carrier } from '../io/devices.ts';
+import { describePath, type DeviceInfo } from '../io/file.ts';
 import { heldBy, holdText } from './holds.ts';
 
 export interface WriteCheck {
