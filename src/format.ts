@@ -1,3 +1,4 @@
+import { LogFormatError } from './errors.ts';
 // The dm-log-writes on-disk format, version 1: everything about its bytes lives here.
 //
 // Layout (all integers little-endian, S = sectorsize from the super):
@@ -47,18 +48,6 @@ export interface EntryHeader {
 /** What is wrong, coarsely: replay-log maps these onto upstream's messages. */
 export type ProblemKind = 'super' | 'malformed' | 'truncated-header' | 'truncated-payload';
 
-/** Where in the log a problem sits: `entry` is absent for the super. */
-export class LogFormatError extends Error {
-  constructor(
-    readonly offset: number,
-    readonly reason: string,
-    readonly entry?: number,
-    readonly kind: ProblemKind = entry === undefined ? 'super' : 'malformed',
-  ) {
-    super(`${entry !== undefined ? `entry ${entry}` : kind === 'super' ? 'super' : 'log'} at byte ${offset}: ${reason}`);
-    this.name = 'LogFormatError';
-  }
-}
 
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 

@@ -6,7 +6,7 @@ import { Flag, flagNames } from './format.ts';
 import type { Entry, LogReader, Position } from './reader.ts';
 import { overlaps } from './replay/loop.ts';
 import { SectorMap, ZEROED } from './replay/sector-map.ts';
-import { plural, sectorsText } from './units.ts';
+import { PastTarget, RangeNotFound } from './errors.ts';
 
 /**
  * A point in a log: an entry number, the entry of a mark (`nth`: its nth occurrence in the
@@ -75,18 +75,7 @@ export interface ScannedRange {
   readonly map?: SectorMap;
 }
 
-/** A point the range names is not in the log. */
-export class RangeNotFound extends Error {}
 
-/** An entry of the range reaches past the end of the target. */
-export class PastTarget extends Error {
-  constructor(
-    readonly entry: Entry,
-    readonly targetSectors: number,
-  ) {
-    super(`entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} ${sectorsText(entry.sector, entry.nrSectors)}, past the end of the target (${plural(targetSectors, 'sector')})`);
-  }
-}
 
 /** Entry numbers that end a range before it starts are refused before any walk (marks may repeat, so only a walk can tell). */
 export function checkOrder(from?: Point, to?: Point): void {

@@ -6,16 +6,8 @@
 // The hot paths (mark search, replay) walk with an EntryCursor, which decodes each header in
 // place and allocates nothing per entry; `batches` and `entries` wrap it in objects.
 
-import {
-  decodeHeader,
-  decodeSuper,
-  Flag,
-  HEADER_BYTES,
-  LogFormatError,
-  SUPER_BYTES,
-  type EntryHeader,
-  type LogSuper,
-} from './format.ts';
+import { decodeHeader, decodeSuper, Flag, HEADER_BYTES, SUPER_BYTES, type EntryHeader, type LogSuper } from './format.ts';
+import { LogFormatError } from './errors.ts';
 
 /** Random access to the bytes of a log: a file, a block device, a Blob, an HTTP resource. */
 export interface ByteSource {

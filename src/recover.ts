@@ -6,8 +6,9 @@
 // walk is stricter than a normal read (every padding byte must be zero, every payload whole),
 // since there nothing but the header itself vouches for an entry.
 
-import { decodeHeader, LogFormatError, payloadBytes } from './format.ts';
+import { decodeHeader, payloadBytes } from './format.ts';
 import { Advance, type ByteSource, type Entry, type LogReader, type Position } from './reader.ts';
+import { LogFormatError } from './errors.ts';
 
 /** Byte offset of nr_entries (a u64) in the super. */
 const NR_ENTRIES_AT = 16;

@@ -7,6 +7,7 @@
 // itself, when it completes; FUA writes are logged as they complete; marks at once.
 
 import { encodeHeader, encodeSuper, END_MARK, Flag, isValidSectorSize, type HeaderFields } from './format.ts';
+import { LogFullError } from './errors.ts';
 
 /** Where log bytes go. Writes at distinct offsets may run concurrently. */
 export interface LogDevice {
@@ -67,13 +68,6 @@ export interface Pending {
   readonly turn?: FlushTurn;
 }
 
-/** The log has no room for this request and the writer was told to fail rather than drop. */
-export class LogFullError extends Error {
-  constructor(need: number) {
-    super(`log full: no room for ${need} more bytes`);
-    this.name = 'LogFullError';
-  }
-}
 
 const SECTOR = 512;
 

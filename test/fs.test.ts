@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { annotate, FsError } from '../src/fs/detect.ts';
+import { annotate } from '../src/fs/detect.ts';
 import { mapSource, stateAt } from '../src/fs/log-state.ts';
 import { newContext, type Annotator, type Interval } from '../src/fs/what.ts';
 import { readAt } from '../src/fs/bytes.ts';
@@ -14,6 +14,7 @@ import { openSource } from '../src/node/io/file.ts';
 import { LogReader, memorySource } from '../src/reader.ts';
 import { kernelLog, manifest, ROOT, scratchDir, zeroImage, type KernelFixture } from './support/fixtures.ts';
 import { replayLog } from './support/run.ts';
+import { FsError } from '../src/errors.ts';
 
 const dir = scratchDir('fs-what');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

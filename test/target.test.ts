@@ -3,12 +3,13 @@
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogReader } from '../src/reader.ts';
-import { replay, ReplayError, PastTargetEnd, TargetTooSmall } from '../src/replay/loop.ts';
+import { replay } from '../src/replay/loop.ts';
 import { replayLastWrites } from '../src/replay/last-write.ts';
 import { scanRange } from '../src/range.ts';
 import { openSource } from '../src/node/io/file.ts';
 import { openTarget } from '../src/node/io/target.ts';
 import { kernelLog, manifest, scratchDir, sha256File, zeroImage } from './support/fixtures.ts';
+import { PastTargetEnd, ReplayError, TargetTooSmall } from '../src/errors.ts';
 
 const NAME = 'ext4-512';
 const m = manifest(NAME);
@@ -45,7 +46,7 @@ describe('openTarget on a file smaller than the device the log wrote', () => {
     const err = await withReader(async (reader) => replayLastWrites(reader, target, (await scanRange(reader, {}, true)).map!)).catch((e: unknown) => e);
     target.close();
     expect(err).toBeInstanceOf(TargetTooSmall);
-    expect((err as TargetTooSmall).code).toBe('target-too-small');
+    expect((err as TargetTooSmall).code).toBe('ETOOSMALL');
     expect((err as TargetTooSmall).size).toBe(small);
     expect(fs.statSync(image).size).toBe(small);
   });

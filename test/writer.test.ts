@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { END_MARK, Flag, flagNames } from '../src/format.ts';
 import { LogReader, memorySource, type Entry } from '../src/reader.ts';
 import { replay, type ReplayTarget } from '../src/replay/loop.ts';
-import { LogFullError, LogWriter, type Io, type LogDevice } from '../src/writer.ts';
+import { LogWriter, type Io, type LogDevice } from '../src/writer.ts';
 import { openSource } from '../src/node/io/file.ts';
 import { KERNEL_FIXTURES, kernelLog, manifest } from './support/fixtures.ts';
+import { LogFullError } from '../src/errors.ts';
 
 /** A log device in memory that also counts syncs. */
 class MemoryLog implements LogDevice {

@@ -1,16 +1,8 @@
 // The page's end of the worker protocol: calls return promises, progress goes to a callback.
 
 import type { Args, CallName, Port, Progress, Reply, Result } from './protocol.ts';
+import { CallFailed } from '../errors.ts';
 
-export class CallFailed extends Error {
-  constructor(
-    message: string,
-    readonly cancelled: boolean,
-  ) {
-    super(message);
-    this.name = 'CallFailed';
-  }
-}
 
 interface Pending {
   resolve(v: unknown): void;

@@ -8,8 +8,8 @@
 import type { Kernels } from '../kernels/load.ts';
 import type { LogReader } from '../reader.ts';
 import { replay } from '../replay/loop.ts';
-import { Cancelled } from '../entry-index/build.ts';
 import { memoryTarget, type ImageWatcher } from './memory-target.ts';
+import { Cancelled } from '../errors.ts';
 
 /** Devices larger than this are not replayed into page memory. */
 export const MAX_IMAGE_BYTES = 1024 * 1024 * 1024;

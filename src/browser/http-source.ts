@@ -3,13 +3,8 @@
 
 import type { ByteSource } from '../reader.ts';
 import { readAheadSource } from './read-ahead.ts';
+import { HttpSourceError } from '../errors.ts';
 
-export class HttpSourceError extends Error {
-  constructor(url: string, what: string) {
-    super(`${url}: ${what}`);
-    this.name = 'HttpSourceError';
-  }
-}
 
 async function range(url: string, start: number, end: number, fetchFn: typeof fetch): Promise<Response> {
   const res = await fetchFn(url, { headers: { Range: `bytes=${start}-${end}` } });

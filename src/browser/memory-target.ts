@@ -3,6 +3,7 @@
 
 import type { Kernels } from '../kernels/load.ts';
 import type { ReplayTarget } from '../replay/loop.ts';
+import { ImageTooSmall } from '../errors.ts';
 
 /** Told about each change to the image: `before` while the old bytes are still there. */
 export interface ImageWatcher {
@@ -11,12 +12,6 @@ export interface ImageWatcher {
   zeroed?(offset: number, length: number): void;
 }
 
-export class ImageTooSmall extends Error {
-  constructor(end: number, size: number) {
-    super(`a write reaches byte ${end}, past the end of the ${size}-byte image: choose a larger device size`);
-    this.name = 'ImageTooSmall';
-  }
-}
 
 export function memoryTarget(image: Uint8Array, kernels: Pick<Kernels, 'apply'>, watchers: readonly ImageWatcher[] = []): ReplayTarget {
   const check = (offset: number, length: number) => {

@@ -7,7 +7,7 @@ import { LogReader, type Entry } from '../reader.ts';
 import { blobSource } from './blob-source.ts';
 import { DeviceState } from './device-state.ts';
 import { httpSource } from './http-source.ts';
-import { Cancelled, indexLog } from '../entry-index/build.ts';
+import { indexLog } from '../entry-index/build.ts';
 import { indexBuffers } from '../entry-index/log-index.ts';
 import { PAGE_BYTES, type Args, type DiffFs, type EntryDetail, type EntryFs, type Port, type Request, type SourceSpec } from './protocol.ts';
 import { annotate } from '../fs/detect.ts';
@@ -15,6 +15,7 @@ import { annotateEntries } from '../fs/log-state.ts';
 import { describeRanges, piecesJson, summarize, summaryText } from '../fs/summary.ts';
 import { memorySource } from '../reader.ts';
 import { entryClasses, type EntryClasses } from '../fs/classes.ts';
+import { Cancelled } from '../errors.ts';
 
 interface OpenLog {
   readonly reader: LogReader;

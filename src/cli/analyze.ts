@@ -6,8 +6,9 @@ import { Flag, flagNames } from '../format.ts';
 import { pointFinder, pointText, type Point } from '../range.ts';
 import type { LogReader } from '../reader.ts';
 import { bytesText, sectorsText } from '../units.ts';
-import { CliError, parseCount, parsePoint, POINT_HELP, stdout, withLog } from './common.ts';
+import { parseCount, parsePoint, POINT_HELP, stdout, withLog } from './common.ts';
 import { blameRows, diffWhat, FS_OPTION, piecesJson, summaryText, whatText } from './fs-what.ts';
+import { CliError } from '../errors.ts';
 
 /** The entry number a point names (one header pass). */
 async function resolve(reader: LogReader, p: Point): Promise<number> {

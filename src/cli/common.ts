@@ -3,25 +3,17 @@
 
 import * as fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { flagNames, LogFormatError } from '../format.ts';
+import { flagNames } from '../format.ts';
 import { LogReader, type Entry } from '../reader.ts';
-import { parsePointText, RangeNotFound, type Point } from '../range.ts';
+import { parsePointText, type Point } from '../range.ts';
 import { crashNote, crashSigns, validPrefix, type CrashSigns } from '../recover.ts';
 import { openSource, type FileSource } from '../node/io/file.ts';
+import { CliError, LogFormatError, RangeNotFound } from '../errors.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_INPUT = 1;
 export const EXIT_CHECK = 2;
 
-/** An error the user caused or can fix: printed as one line, no stack. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly status = EXIT_INPUT,
-  ) {
-    super(message);
-  }
-}
 
 export interface OpenLog {
   readonly reader: LogReader;
@@ -148,7 +140,7 @@ export function entryJson(e: Entry) {
 
 /** The message and status for anything a command throws. */
 export function failure(e: unknown): { message: string; status: number } {
-  if (e instanceof CliError) return { message: e.message, status: e.status };
+  if (e instanceof CliError) return { message: e.message, status: e.status ?? EXIT_INPUT };
   if (e instanceof LogFormatError || e instanceof RangeNotFound) return { message: e.message, status: EXIT_INPUT };
   const err = e as NodeJS.ErrnoException;
   if (err?.code && err.message) return { message: err.message, status: EXIT_INPUT };

@@ -13,7 +13,8 @@ import type { Command } from 'commander';
 import { replayLastWrites } from '../replay/last-write.ts';
 import { scanRange, type Point } from '../range.ts';
 import { openTarget } from '../node/io/target.ts';
-import { CliError, stdout, withLog } from './common.ts';
+import { stdout, withLog } from './common.ts';
+import { CliError } from '../errors.ts';
 
 interface Manifest {
   device_size: number;

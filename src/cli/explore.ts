@@ -7,7 +7,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { autoShard, MAX_EXHAUSTIVE_WRITES, mergeReports, SHARD_VARIABLES, STRATEGY_KINDS, type EpochSelection, type ShardEnvironment, type Strategy, type StrategyKind } from '../explore/explorer.ts';
 import { exploreLog, materializeToFile, readReport, writeReport, type ExploreReport, type ExploreSummary, type Shard } from '../node/explore/runner.ts';
 import type { Point } from '../range.ts';
-import { CliError, EXIT_CHECK, parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
+import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
+import { CliError } from '../errors.ts';
 
 interface ExploreCliOptions {
   image?: string;

@@ -6,8 +6,9 @@ import type { Entry, LogReader } from '../reader.ts';
 import { overlaps } from '../replay/loop.ts';
 import { bytesText, sectorsText } from '../units.ts';
 import { checkOrder, holdsNo, pointFinder, pointText, type Point } from '../range.ts';
-import { CliError, entryJson, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
+import { entryJson, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
 import { FS_OPTION, withFs } from './fs-what.ts';
+import { CliError } from '../errors.ts';
 
 export interface LogInfo {
   sectorSize: number;

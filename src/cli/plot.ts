@@ -14,7 +14,8 @@ import { encodePng } from '../node/plot/png.ts';
 import { describePath } from '../node/io/file.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
 import { entryClasses, STRUCTURE_CLASSES } from '../fs/classes.ts';
-import { CliError, parseCount, parsePoint, withLog } from './common.ts';
+import { parseCount, parsePoint, withLog } from './common.ts';
+import { CliError } from '../errors.ts';
 
 interface PlotOptions {
   output: string;

@@ -9,7 +9,8 @@ import { sectorsText } from '../units.ts';
 import { recover, superWithCount, type Recovery } from '../recover.ts';
 import { openSource } from '../node/io/file.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
-import { CliError, entryJson, stdout, withLog, type OpenLog } from './common.ts';
+import { entryJson, stdout, withLog, type OpenLog } from './common.ts';
+import { CliError } from '../errors.ts';
 
 interface RecoverOptions {
   write?: boolean;

@@ -6,15 +6,16 @@ import * as os from 'node:os';
 import type { Command } from 'commander';
 import { parseFlags } from '../format.ts';
 import { replayLastWrites } from '../replay/last-write.ts';
-import { holdsNo, PastTarget, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
+import { holdsNo, scanRange, type RangeSpec, type ScannedRange } from '../range.ts';
 import type { Entry, LogReader } from '../reader.ts';
 import { replay, type Step } from '../replay/loop.ts';
 import { runCheck } from '../node/io/checker.ts';
 import { describePath } from '../node/io/file.ts';
 import { openTarget, type FileTarget } from '../node/io/target.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
-import { CliError, EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
+import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
+import { CliError, PastTarget } from '../errors.ts';
 
 /** When to run the checker: after entries with these flags, or every N entries. */
 export type CheckAt = { flags: number } | { every: number };

@@ -2,8 +2,9 @@
 // `dmsetup message` / `dmsetup status` counterparts.
 
 import type { Command } from 'commander';
-import { controlRequest, ServeError, startServer, type ServeOptions } from '../node/serve/serve.ts';
+import { controlRequest, startServer, type ServeOptions } from '../node/serve/serve.ts';
 import { bytesText } from '../units.ts';
+import { ServeError } from '../errors.ts';
 
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 

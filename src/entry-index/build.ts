@@ -1,16 +1,10 @@
 // One forward pass over a log that fills an IndexBuilder (see log-index.ts), reporting progress and stopping
 // early when asked. Problems in the log become warnings: the viewer shows what it could read.
 
-import { LogFormatError } from '../format.ts';
 import type { LogReader } from '../reader.ts';
 import { IndexBuilder, type LogIndex, type Summary } from './log-index.ts';
+import { Cancelled, LogFormatError } from '../errors.ts';
 
-export class Cancelled extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'Cancelled';
-  }
-}
 
 export interface IndexOptions {
   name: string;

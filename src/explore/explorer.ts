@@ -15,14 +15,16 @@ import { SectorMap, UNTOUCHED, ZEROED } from '../replay/sector-map.ts';
 import { Cursor, type Device, type SyncBytes } from './cursor.ts';
 import { EpochFilter, isWrite, readEpochs, type Epoch, type EpochSelection } from './epochs.ts';
 import { epochStates, type Strategy } from './strategies.ts';
-import { parseStateId, StateIdError, type Included } from './state.ts';
+import { parseStateId, type Included } from './state.ts';
 
 export { Cursor, layoutOf, type Device, type SyncBytes } from './cursor.ts';
 export { EpochFilter, readEpochs, type Epoch, type EpochSelection, type EpochWrite } from './epochs.ts';
-export { describeState, formatStateId, parseStateId, stateId, StateIdError, type Included, type StateRef } from './state.ts';
-export { byLogOrder, emptySummary, inShard, mergeReports, MergeError, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './report.ts';
-export { autoShard, SHARD_VARIABLES, ShardError, type ShardEnvironment } from './shard.ts';
+export { describeState, formatStateId, parseStateId, stateId, type Included, type StateRef } from './state.ts';
+export { byLogOrder, emptySummary, inShard, mergeReports, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './report.ts';
+export { autoShard, SHARD_VARIABLES, type ShardEnvironment } from './shard.ts';
 export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './strategies.ts';
+import { EmptySelection, StateIdError } from '../errors.ts';
+export { MergeError, ShardError, StateIdError } from '../errors.ts';
 
 /** A byte source that answers at once (a file, memory): cursors run synchronously. */
 export function syncBytes(source: ByteSource): SyncBytes {
@@ -85,8 +87,6 @@ export interface ExploredState {
   readonly unique: boolean;
 }
 
-/** The selection names no epoch of the log. */
-export class EmptySelection extends Error {}
 
 /**
  * Generates crash states epoch by epoch, following each with a fingerprint that moves as a

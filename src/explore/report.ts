@@ -7,6 +7,7 @@
 // on machines where the log and images lie elsewhere.
 
 import { parseStateId } from './state.ts';
+import { MergeError } from '../errors.ts';
 
 /** Shard `index` (1-based) of `count`: the unique states whose fingerprint mod count is index - 1. */
 export interface Shard {
@@ -113,10 +114,6 @@ export function planDifference(a: ExplorePlan, b: ExplorePlan, anyShard = false)
   return PLAN_PARTS.filter((k) => !(anyShard && k === 'shard') && canonical(a[k]) !== canonical(b[k]));
 }
 
-/** Reports that cannot be merged: of different runs, or not the whole set of shards. */
-export class MergeError extends Error {
-  readonly code = 'EMERGE';
-}
 
 export interface NamedReport {
   /** Where it came from, to name it in messages. */

@@ -5,6 +5,7 @@
 // values in.
 
 import type { Shard } from './report.ts';
+import { ShardError } from '../errors.ts';
 
 export interface ShardEnvironment {
   readonly SLURM_ARRAY_TASK_ID?: string | undefined;
@@ -18,10 +19,6 @@ export interface ShardEnvironment {
 
 export const SHARD_VARIABLES = ['SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'SLURM_ARRAY_TASK_MIN', 'SLURM_ARRAY_TASK_MAX', 'SLURM_ARRAY_TASK_STEP', 'JOB_COMPLETION_INDEX', 'LOGWRITES_SHARDS'] as const;
 
-/** The environment names no shard, or names one inconsistently. */
-export class ShardError extends Error {
-  readonly code = 'ESHARD';
-}
 
 function integer(env: ShardEnvironment, name: keyof ShardEnvironment): number | undefined {
   const text = env[name];

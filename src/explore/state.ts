@@ -8,6 +8,7 @@
 // 340, 342, 343 and 344. A state's canonical id ends at its last present write.
 
 import type { Epoch } from './epochs.ts';
+import { StateIdError } from '../errors.ts';
 
 /** One byte per write of the epoch: 1 when the write is on disk in this state. */
 export type Included = Uint8Array;
@@ -19,7 +20,6 @@ export interface StateRef {
   readonly excluded: readonly number[];
 }
 
-export class StateIdError extends Error {}
 
 /** The canonical id of `included` in `epoch`. */
 export function stateId(epoch: Epoch, included: Included): string {

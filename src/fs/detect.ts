@@ -5,6 +5,7 @@ import { btrfsAnnotator, isBtrfs } from './btrfs.ts';
 import { ext4Annotator, isExt4 } from './ext4.ts';
 import type { Annotator, FsName } from './what.ts';
 import { isXfs, xfsAnnotator } from './xfs.ts';
+import { FsError } from '../errors.ts';
 
 const KINDS: readonly { fs: FsName; is: (s: ByteSource) => Promise<boolean>; build: (s: ByteSource) => Promise<Annotator> }[] = [
   { fs: 'ext4', is: isExt4, build: ext4Annotator },
@@ -12,14 +13,6 @@ const KINDS: readonly { fs: FsName; is: (s: ByteSource) => Promise<boolean>; bui
   { fs: 'btrfs', is: isBtrfs, build: btrfsAnnotator },
 ];
 
-/** A file system was recognised but its metadata could not be read as such. */
-export class FsError extends Error {
-  readonly code = 'EFSMETA';
-  constructor(fs: FsName, cause: unknown) {
-    super(`${fs} metadata could not be read: ${(cause as Error)?.message ?? String(cause)}`);
-    this.name = 'FsError';
-  }
-}
 
 /** An annotator for the state, or undefined when no known file system is on it. */
 export async function annotate(src: ByteSource): Promise<Annotator | undefined> {

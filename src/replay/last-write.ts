@@ -3,10 +3,10 @@
 // versions are never read or written, so a log that rewrites its sectors often costs a
 // fraction of entry-by-entry replay.
 
-import { LogFormatError } from '../format.ts';
 import type { LogReader } from '../reader.ts';
 import type { ReplayTarget } from './loop.ts';
 import { ZEROED, type SectorMap } from './sector-map.ts';
+import { LogFormatError } from '../errors.ts';
 
 /** Largest single write the plan issues (bigger runs are split). */
 const MAX_RUN = 8 * 1024 * 1024;

@@ -1,7 +1,8 @@
 // Replaying a log onto a target: the one loop every replay in this project goes through.
 
-import { Flag, LogFormatError } from '../format.ts';
+import { Flag } from '../format.ts';
 import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
+import { LogFormatError, PastTargetEnd, ReplayError } from '../errors.ts';
 
 /** Where replayed bytes go: a file, a block device, memory. Offsets are bytes. */
 export interface ReplayTarget {
@@ -54,31 +55,7 @@ export function overlaps(e: Entry, sectors?: { start: number; end: number }): bo
   return e.sector + e.nrSectors > sectors.start && e.sector <= sectors.end;
 }
 
-/** An entry that would write or zero bytes past the end of a fixed-size target. */
-export class PastTargetEnd extends Error {
-  constructor(
-    readonly entry: number,
-    readonly offset: number,
-    readonly end: number,
-    readonly size: number,
-  ) {
-    super(`entry ${entry} at byte ${offset}: reaches target byte ${end}, past the end of the ${size}-byte target`);
-    this.name = 'PastTargetEnd';
-  }
-}
 
-/** A fixed-size target refused a write or discard reaching past its end (whoever issued it). */
-export class TargetTooSmall extends Error {
-  readonly code = 'target-too-small';
-  constructor(
-    readonly target: string,
-    readonly end: number,
-    readonly size: number,
-  ) {
-    super(`${target}: a write reaches byte ${end}, past the end of the ${size}-byte target`);
-    this.name = 'TargetTooSmall';
-  }
-}
 
 /** Writes that continue one another on the target, gathered into one vectored write. */
 class Run {
@@ -198,14 +175,3 @@ async function streamPayload(reader: LogReader, target: ReplayTarget, run: Run, 
   }
 }
 
-/** A log error met during replay, with what the target holds now. */
-export class ReplayError extends Error {
-  constructor(
-    readonly cause: LogFormatError | PastTargetEnd,
-    readonly progress: string,
-    readonly last?: Entry,
-  ) {
-    super(`${cause.message} (${progress})`);
-    this.name = 'ReplayError';
-  }
-}

@@ -7,22 +7,21 @@
 // JSON line per failure to stdout, and a final {"summary": ...} line.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Cancelled, indexLog } from '../../src/entry-index/build.ts';
+import { indexLog } from '../../src/entry-index/build.ts';
 import { DeviceState } from '../../src/browser/device-state.ts';
-import { ImageTooSmall } from '../../src/browser/memory-target.ts';
-import { CliError } from '../../src/cli/common.ts';
 import { filtered, logInfo } from '../../src/cli/inspect.ts';
 import { replayCommand } from '../../src/cli/replay.ts';
-import { Flag, LogFormatError } from '../../src/format.ts';
+import { Flag } from '../../src/format.ts';
 import { loadKernels } from '../../src/kernels/load.ts';
-import { RangeNotFound, scanRange } from '../../src/range.ts';
+import { scanRange } from '../../src/range.ts';
 import { LogReader, memorySource, type Entry } from '../../src/reader.ts';
 import { recover, superWithCount } from '../../src/recover.ts';
-import { replay, ReplayError } from '../../src/replay/loop.ts';
+import { replay } from '../../src/replay/loop.ts';
 import { replayLogMain } from '../../src/node/replay-log/replay-log.ts';
 import { concatSource, fixedTarget, rng } from './hostile.ts';
 import { loadBase } from './bases.ts';
 import { mutate } from './mutate.ts';
+import { Cancelled, CliError, ImageTooSmall, LogFormatError, RangeNotFound, ReplayError } from '../../src/errors.ts';
 
 export interface DriverConfig {
   bases: { name: string; path: string }[];

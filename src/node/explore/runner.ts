@@ -36,6 +36,7 @@ import { openTarget, type FileTarget } from '../io/target.ts';
 import { writeHazard } from '../guard/write-guard.ts';
 
 export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../../explore/explorer.ts';
+import { ReportError, ResumeMismatch } from '../../errors.ts';
 
 /** A regular file opened for reading and writing, as a cursor's device and a replay target. */
 class ImageFile {
@@ -180,14 +181,7 @@ async function planOf(o: ExploreRunOptions, log: FileSource, reader: LogReader):
   };
 }
 
-export class ResumeMismatch extends Error {
-  readonly code = 'ERESUME';
-}
 
-/** A file that is not a report this version reads. */
-export class ReportError extends Error {
-  readonly code = 'EREPORT';
-}
 
 /** The counts, failures and fingerprints of a run, and the report they make. */
 class Tally {

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Carrier } from '../io/devices.ts';
+import { HeldError } from '../../errors.ts';
 
 /** /run/lock is the FHS place for lock files, shared by all users; a tmpdir where it is missing. */
 function registry(): string {
@@ -119,14 +120,4 @@ export function hold(items: readonly { carrier: Pick<Carrier, 'kind' | 'key'>; p
   return { release };
 }
 
-export const holdText = (name: string, h: Hold) => `${name} is held by a running logwrites serve (pid ${h.pid}, as its ${h.role} ${h.path})`;
 
-export class HeldError extends Error {
-  readonly code = 'EHELD';
-  constructor(
-    readonly target: string,
-    readonly holder: Hold,
-  ) {
-    super(holdText(target, holder));
-  }
-}

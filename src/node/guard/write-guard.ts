@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import { carriers, sharedDeviceHazard, majorMinor, type Carrier } from '../io/devices.ts';
 import { describePath, type DeviceInfo } from '../io/file.ts';
-import { heldBy, holdText } from './holds.ts';
+import { heldBy } from './holds.ts';
+import { heldText, WriteRefused } from '../../errors.ts';
 
 export interface WriteCheck {
   /** What is about to be written. A path that does not exist yet is no hazard. */
@@ -20,16 +21,6 @@ export interface WriteCheck {
   readonly mountinfo?: string;
 }
 
-/** A write the guard refused: one line naming the target and the reason. */
-export class WriteRefused extends Error {
-  readonly code = 'EREFUSED';
-  constructor(
-    verb: string,
-    readonly reason: string,
-  ) {
-    super(`refusing to ${verb}: ${reason} (--force to do it anyway)`);
-  }
-}
 
 interface Mount {
   readonly device: string;
@@ -83,7 +74,7 @@ function mountHazard(path: string, all: readonly Carrier[], mountinfo: string): 
 function holdHazard(path: string, all: readonly Carrier[]): string | undefined {
   for (const c of all) {
     const h = heldBy(c);
-    if (h) return holdText(c.via.length ? `${path} ${how(c)}, which` : path, h);
+    if (h) return heldText(c.via.length ? `${path} ${how(c)}, which` : path, h);
   }
   return undefined;
 }

@@ -1,10 +1,11 @@
 // Replay targets on Node: image files and raw block devices (write-guard.ts judges them first).
 
 import * as fs from 'node:fs';
-import { TargetTooSmall, type ReplayTarget } from '../../replay/loop.ts';
+import { type ReplayTarget } from '../../replay/loop.ts';
 import { describe, writevAll, type DeviceInfo } from './file.ts';
 import { WriteBehind } from './write-behind.ts';
 import { zeroer, type ZeroMode } from './zeroing.ts';
+import { TargetTooSmall } from '../../errors.ts';
 
 export interface FileTarget extends ReplayTarget {
   readonly fd: number;

@@ -3,6 +3,7 @@
 // What the export does with the requests is the backend's business.
 
 import type { Duplex } from 'node:stream';
+import { NbdError } from '../../errors.ts';
 
 const NBDMAGIC = 0x4e42444d41474943n;
 const IHAVEOPT = 0x49484156454f5054n;
@@ -39,16 +40,6 @@ const CMD_FLAG_FUA = 1;
 
 export const Errno = { EPERM: 1, EIO: 5, ENOMEM: 12, EINVAL: 22, ENOSPC: 28, ESHUTDOWN: 108 } as const;
 
-/** A request the backend refuses with a specific NBD error (anything else thrown is EIO). */
-export class NbdError extends Error {
-  constructor(
-    readonly errno: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'NbdError';
-  }
-}
 
 export interface NbdExport {
   readonly name: string;

@@ -8,13 +8,14 @@
 // discarded, rewrites the device's blocks in place instead of punching and refilling them.
 
 import * as fs from 'node:fs';
-import { Flag, LogFormatError } from '../../format.ts';
+import { Flag } from '../../format.ts';
 import { replayLastWrites } from '../../replay/last-write.ts';
 import { Advance, type EntryCursor, type LogReader, type Position } from '../../reader.ts';
 import { overlaps } from '../../replay/loop.ts';
 import { SectorMap, ZEROED } from '../../replay/sector-map.ts';
 import { majorMinor } from '../io/devices.ts';
 import type { FileTarget } from '../io/target.ts';
+import { LogFormatError } from '../../errors.ts';
 
 /** Whether a discard on the target reads back as zeros (see the top of this file). */
 export function discardsReadAsZeros(target: FileTarget): boolean {

@@ -4,11 +4,11 @@
 // in the README.
 
 import * as fs from 'node:fs';
-import { Flag, flagNames, flagsHex, HEADER_BYTES, LogFormatError } from '../../format.ts';
+import { Flag, flagNames, flagsHex, HEADER_BYTES } from '../../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../../reader.ts';
 import { holdsNo } from '../../range.ts';
 import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../../recover.ts';
-import { overlaps, replay, ReplayError, type PastTargetEnd } from '../../replay/loop.ts';
+import { overlaps, replay } from '../../replay/loop.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
 import { discardSupported, openSource, type FileSource } from '../io/file.ts';
 import { childProcess } from '../io/lazy.ts';
@@ -16,6 +16,7 @@ import { loadNative } from '../io/native.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './plan.ts';
 import { openTarget, type FileTarget } from '../io/target.ts';
 import { writeHazard } from '../guard/write-guard.ts';
+import { LogFormatError, ReplayError, type PastTargetEnd } from '../../errors.ts';
 
 const LONG_OPTIONS: LongOption[] = [
   { name: 'next-flush', arg: 'none' },

@@ -6,12 +6,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { LogReader } from '../../reader.ts';
-import { LogFullError, LogWriter, type Io, type LogDevice, type OnLogFull, type Pending } from '../../writer.ts';
+import { LogWriter, type Io, type LogDevice, type OnLogFull, type Pending } from '../../writer.ts';
 import { majorMinor } from '../io/devices.ts';
 import { describe, describePath, openSource, type DeviceInfo } from '../io/file.ts';
 import { hold } from '../guard/holds.ts';
-import { guardWrite, WriteRefused } from '../guard/write-guard.ts';
-import { Errno, NbdError, serveConnection, type NbdBackend, type NbdConnection, type NbdExport } from '../nbd/protocol.ts';
+import { guardWrite } from '../guard/write-guard.ts';
+import { Errno, serveConnection, type NbdBackend, type NbdConnection, type NbdExport } from '../nbd/protocol.ts';
+import { LogFullError, NbdError, ServeError, WriteRefused } from '../../errors.ts';
 
 export interface ServeOptions {
   dev: string;
@@ -35,10 +36,6 @@ export interface ServeOptions {
   force?: boolean;
 }
 
-/** A bad invocation: one line for the user, no stack. */
-export class ServeError extends Error {
-  override name = 'ServeError';
-}
 
 const MAX_PAYLOAD = 32 << 20;
 /** Dirty bytes after which data and staged log are synced in the background (see writeback). */
