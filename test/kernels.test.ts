@@ -348,10 +348,10 @@ describe('loadKernels', () => {
   it('falls back to TypeScript with LOGWRITES_NO_WASM=1, and caches', async () => {
     vi.stubEnv('LOGWRITES_NO_WASM', '1');
     vi.resetModules();
-    const fresh = await import('../src/kernels/load.ts');
-    const k = await fresh.loadKernels();
+    const fresh = await import('../src/node/kernels.ts');
+    const k = await fresh.loadNodeKernels();
     expect(k.kind).toBe('js');
-    expect(await fresh.loadKernels()).toBe(k);
+    expect(await fresh.loadNodeKernels()).toBe(k);
   });
 });
 

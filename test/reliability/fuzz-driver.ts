@@ -12,7 +12,7 @@ import { DeviceState } from '../../src/browser/device-state.ts';
 import { filtered, logInfo } from '../../src/cli/inspect.ts';
 import { replayCommand } from '../../src/cli/replay.ts';
 import { Flag } from '../../src/format.ts';
-import { loadKernels } from '../../src/kernels/load.ts';
+import { loadNodeKernels } from '../../src/node/kernels.ts';
 import { scanRange } from '../../src/range.ts';
 import { LogReader, memorySource, type Entry } from '../../src/reader.ts';
 import { recover, superWithCount } from '../../src/recover.ts';
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   process.on('SIGXFSZ', () => {});
   const cfg: DriverConfig = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8'));
   const bases = await Promise.all(cfg.bases.map((b) => loadBase(b.name, b.path)));
-  const kernels = await loadKernels();
+  const kernels = await loadNodeKernels();
   const counts: Record<string, number> = {};
   const failures: Failure[] = [];
   let cases = 0;
