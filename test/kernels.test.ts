@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import { xxhash64 } from 'hash-wasm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { jsKernels, loadKernels, type ApplyOp, type Fingerprint, type Kernels } from '../src/kernels/load.ts';
-import { instantiateWasm, type BatchOp } from '../src/kernels/wasm.ts';
 import { CHROMIUM, launch } from './support/browser.ts';
 import { ROOT } from './support/fixtures.ts';
 
@@ -305,37 +304,6 @@ describe('wasm and js agree', () => {
     const data = noise(3 * 1024 * 1024 + 5, 77);
     expect(wasm.crc32c(data)).toBe(jsKernels.crc32c(data));
     expect(wasm.xxh64(data, 5n)).toBe(jsKernels.xxh64(data, 5n));
-  });
-});
-
-describe('wasm apply into a linear-memory image', () => {
-  it('equals the TypeScript apply on random batches, and refuses ops past the image', async () => {
-    const k = await instantiateWasm();
-    const size = 4096;
-    const img = k.linearImage(size);
-    const model = new Uint8Array(size);
-    for (let round = 0; round < 50; round++) {
-      const batch = noise(3000, round + 1);
-      const ops: BatchOp[] = [];
-      const applied: ApplyOp[] = [];
-      for (let i = 0; i < 20; i++) {
-        const length = (i * 97 + round * 13) % 700;
-        const offset = (i * 389 + round * 71) % (size - length);
-        if ((i + round) % 4 === 0) {
-          ops.push({ kind: 'zero', offset, length });
-          applied.push({ kind: 'zero', offset, length });
-        } else {
-          const at = (i * 131) % (batch.length - length);
-          ops.push({ kind: 'write', offset, at, length });
-          applied.push({ kind: 'write', offset, data: batch.subarray(at, at + length) });
-        }
-      }
-      img.applyBatch(batch, ops);
-      jsKernels.apply(model, applied);
-      expect(img.bytes()).toEqual(model);
-    }
-    expect(() => img.applyBatch(new Uint8Array(10), [{ kind: 'zero', offset: size - 1, length: 2 }])).toThrow(/past the 4096-byte image/);
-    img.dispose();
   });
 });
 

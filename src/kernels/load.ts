@@ -1,5 +1,6 @@
-// Hot-path kernels: CRC-32C, XXH64, batch apply and the state fingerprint, as WebAssembly
-// (assembly/) with a plain TypeScript fallback of the same behaviour.
+// Hot-path kernels: CRC-32C, XXH64 and the state fingerprint, as WebAssembly (assembly/) with
+// a plain TypeScript fallback of the same behaviour; batch apply is TypeScript in both sets,
+// the faster way (bench/apply).
 
 import { jsKernels } from './js.ts';
 import type { Kernels } from './types.ts';
