@@ -3,6 +3,7 @@
 // pieces, once per byte, and the pieces stay small enough to be hashed while still in cache.
 
 import bytes from '../../dist/logwrites.wasm';
+import { KernelError } from '../errors.ts';
 import { apply as applyJs } from './apply.ts';
 import { checkSectorData, checkSectorSize, type Fingerprint, type Kernels, type Xxh64Stream } from './types.ts';
 
@@ -36,7 +37,7 @@ export async function instantiateWasm(): Promise<WasmKernels> {
     env: {
       // Reached when linear memory cannot grow or an allocation exceeds TLSF's 1 GiB block.
       abort(message: number) {
-        throw new Error(`logwrites.wasm: ${readString(instance.exports.memory as WebAssembly.Memory, message)}`);
+        throw new KernelError(`logwrites.wasm: ${readString(instance.exports.memory as WebAssembly.Memory, message)}`);
       },
     },
   });
@@ -152,7 +153,7 @@ export class WasmKernels implements Kernels {
       },
     };
     const check = () => {
-      if (!live) throw new Error('fingerprint used after dispose()');
+      if (!live) throw new KernelError('fingerprint used after dispose()');
     };
     this.tables.register(handle, fp, handle);
     return handle;
