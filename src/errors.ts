@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'ENBD'
   | 'EREFUSED'
   | 'EHELD'
-  | 'ESERVE';
+  | 'ESERVE'
+  | 'ESHORTREAD';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -308,3 +309,14 @@ export class HeldError extends LogwritesError {
 }
 
 export const heldText = (name: string, h: Holder) => `${name} is held by a running logwrites serve (pid ${h.pid}, as its ${h.role} ${h.path})`;
+
+// --- node side
+
+/** A file ended before a read of bytes the caller knows are there (the data device of serve). */
+export class ShortRead extends LogwritesError {
+  readonly code = 'ESHORTREAD';
+  override readonly name = 'ShortRead';
+  constructor(readonly offset: number) {
+    super(`short read at byte ${offset}`);
+  }
+}

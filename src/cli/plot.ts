@@ -11,7 +11,7 @@ import { LAYERS, xExtent, type Layer, type XMode } from '../timeline/density.ts'
 import { buildScene, CLASS_COLOURS, LIGHT } from '../timeline/scene.ts';
 import { approximateWidth, sceneToSvg } from '../timeline/svg.ts';
 import { encodePng } from '../node/plot/png.ts';
-import { describePath } from '../node/io/file.ts';
+import { describePath } from '../node/io/device-info.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
 import { entryClasses, STRUCTURE_CLASSES } from '../fs/classes.ts';
 import { parseCount, parsePoint, withLog } from './common.ts';

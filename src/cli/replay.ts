@@ -10,7 +10,7 @@ import { holdsNo, scanRange, type RangeSpec, type ScannedRange } from '../range.
 import type { Entry, LogReader } from '../reader.ts';
 import { replay, type Step } from '../replay/loop.ts';
 import { runCheck } from '../node/io/checker.ts';
-import { describePath } from '../node/io/file.ts';
+import { describePath } from '../node/io/device-info.ts';
 import { openTarget, type FileTarget } from '../node/io/target.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
 import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';

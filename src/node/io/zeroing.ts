@@ -5,7 +5,8 @@
 // the addon, large ranges go to util-linux's blkdiscard / fallocate (a process start costs
 // ~5 ms, about what writing 8 MiB of zeros costs) and small ones are written as zeros.
 
-import { readFully, writeAll, type DeviceInfo } from './file.ts';
+import type { DeviceInfo } from './device-info.ts';
+import { readFully, writeAll } from './full-io.ts';
 import { childProcess } from './lazy.ts';
 import { loadNative } from './native.ts';
 

@@ -7,11 +7,13 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { LogReader } from '../../reader.ts';
 import { LogWriter, type Io, type LogDevice, type OnLogFull, type Pending } from '../../writer.ts';
-import { majorMinor } from '../io/devices.ts';
-import { describe, describePath, openSource, type DeviceInfo } from '../io/file.ts';
+import { describeFd, describePath, majorMinor, type DeviceInfo } from '../io/device-info.ts';
+import { openSource } from '../io/file.ts';
+import { readFull, writeFull, writevFull } from '../io/full-io.ts';
 import { hold } from '../guard/holds.ts';
 import { guardWrite } from '../guard/write-guard.ts';
-import { Errno, serveConnection, type NbdBackend, type NbdConnection, type NbdExport } from '../nbd/protocol.ts';
+import { Errno, type NbdExport } from '../nbd/protocol.ts';
+import { serveConnection, type NbdBackend, type NbdConnection } from '../nbd/transmission.ts';
 import { LogFullError, NbdError, ServeError, WriteRefused } from '../../errors.ts';
 
 export interface ServeOptions {
@@ -41,36 +43,7 @@ const MAX_PAYLOAD = 32 << 20;
 /** Dirty bytes after which data and staged log are synced in the background (see writeback). */
 const WRITEBACK_BYTES = 64 << 20;
 const ZERO_CHUNK = 1 << 20;
-const IOV_BATCH = 512;
 const zeroChunk = new Uint8Array(ZERO_CHUNK);
-
-async function writeFull(fh: fs.promises.FileHandle, data: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < data.length; ) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-async function writevFull(fh: fs.promises.FileHandle, parts: readonly Uint8Array[], position: number): Promise<void> {
-  for (let i = 0; i < parts.length; i += IOV_BATCH) {
-    const batch = parts.slice(i, i + IOV_BATCH);
-    let total = 0;
-    for (const p of batch) total += p.length;
-    const { bytesWritten } = await fh.writev(batch, position);
-    if (bytesWritten < total) await writeFull(fh, Buffer.concat(batch).subarray(bytesWritten), position + bytesWritten);
-    position += total;
-  }
-}
-
-async function readFull(fh: fs.promises.FileHandle, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  for (let got = 0; got < length; ) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
-    if (bytesRead === 0) throw new NbdError(Errno.EIO, `short read at byte ${position + got}`);
-    got += bytesRead;
-  }
-  return buf;
-}
 
 /** `length` bytes of zeros as shared slices of one chunk. */
 function zeroParts(length: number): Uint8Array[] {
@@ -298,7 +271,7 @@ async function openHeld(opts: ServeOptions, devInfo?: DeviceInfo, logInfo?: Devi
     const log = await openKeeping(opts.log, !!logInfo);
     opened.push(log);
     const item = (p: string, fh: fs.promises.FileHandle, role: string) => {
-      const info = describe(fh.fd);
+      const info = describeFd(fh.fd);
       return { carrier: { kind: info.isBlockDevice ? ('block' as const) : ('file' as const), key: info.isBlockDevice ? majorMinor(info.rdev) : `${info.dev}:${info.ino}` }, path: p, role };
     };
     const holding = hold([item(opts.dev, data, 'data device'), item(opts.log, log, 'log')], !!opts.force);
@@ -374,9 +347,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
   try {
     if (!devInfo) await files.data.truncate(size);
-    const logIsBlock = describe(files.log.fd).isBlockDevice;
+    const logIsBlock = describeFd(files.log.fd).isBlockDevice;
     if (!resume && !logIsBlock) await files.log.truncate(0);
-    const capacity = opts.logSize ?? (logIsBlock ? describe(files.log.fd).size : undefined);
+    const capacity = opts.logSize ?? (logIsBlock ? describeFd(files.log.fd).size : undefined);
     writer = await LogWriter.create(fileLog(files.log), {
       sectorSize: S,
       capacity,
