@@ -2,7 +2,8 @@
 // `dmsetup message` / `dmsetup status` counterparts.
 
 import type { Command } from 'commander';
-import { controlRequest, startServer, type ServeOptions } from '../node/serve/serve.ts';
+import { controlRequest } from '../node/serve/control.ts';
+import { startServer, type ServeOptions } from '../node/serve/lifecycle.ts';
 import { bytesText } from '../units.ts';
 import { ServeError } from '../errors.ts';
 

@@ -3,7 +3,7 @@
 // (handshake.ts) then this phase; what the export does with the requests is the backend's business.
 
 import type { Duplex } from 'node:stream';
-import { NbdError } from '../../errors.ts';
+import { isLogwritesError, NbdError, type ErrorCode } from '../../errors.ts';
 import { negotiate } from './handshake.ts';
 import { Cmd, CmdFlag, Errno, REQUEST_BYTES, REQUEST_MAGIC, simpleReply, type NbdExport } from './protocol.ts';
 import { Receiver } from './receiver.ts';
@@ -17,8 +17,13 @@ export interface NbdBackend {
   writeZeroes(offset: number, length: number, fua: boolean): Promise<void>;
 }
 
+/** NBD errors for the codes of errors a backend may throw; anything else is EIO. */
+const ERRNO_OF: Partial<Record<ErrorCode, number>> = { ELOGFULL: Errno.ENOSPC };
+
+/** The one place a failed request becomes an NBD error number. */
 function errnoOf(e: unknown): number {
-  return e instanceof NbdError ? e.errno : Errno.EIO;
+  if (e instanceof NbdError) return e.errno;
+  return (isLogwritesError(e) && ERRNO_OF[e.code]) || Errno.EIO;
 }
 
 interface Request {
