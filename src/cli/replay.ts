@@ -2,7 +2,6 @@
 // gives the same result, with checks at chosen points and a summary of what happened.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import type { Command } from 'commander';
 import { parseFlags } from '../format.ts';
 import { replayLastWrites } from '../replay/last-write.ts';
@@ -13,6 +12,7 @@ import { runCheck } from '../node/io/checker.ts';
 import { describePath } from '../node/io/device-info.ts';
 import { openTarget, type FileTarget } from '../node/io/target.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
+import { onStopSignals, signalStatus } from '../node/io/signals.ts';
 import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
 import { CliError, PastTarget } from '../errors.ts';
@@ -166,9 +166,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       summary.notes.push(`--until ${o.until} never fired: ${holdsNo(spec.until)}, so it ends at entry ${range.last.index}`);
     }
     let interrupted: NodeJS.Signals | undefined;
-    const onSignal = (sig: NodeJS.Signals) => void (interrupted = sig);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const stopListening = onStopSignals((sig) => void (interrupted = sig));
     const started = performance.now();
     const progress = new Progress(o.progress ?? process.stderr.isTTY, range.entries, range.payloadBytes);
     const stop = stopper(() => interrupted !== undefined);
@@ -185,8 +183,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       }
     } finally {
       progress.done();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stopListening();
       target.sync();
       target.close();
       summary.seconds = (performance.now() - started) / 1000;
@@ -246,6 +243,6 @@ Examples:
       if (o.json) stdout.json(s);
       else printSummary(s);
       if (s.failures.length) process.exitCode = EXIT_CHECK;
-      else if (s.signal) process.exitCode = 128 + os.constants.signals[s.signal];
+      else if (s.signal) process.exitCode = signalStatus(s.signal);
     });
 }

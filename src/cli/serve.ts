@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { controlRequest } from '../node/serve/control.ts';
 import { startServer, type ServeOptions } from '../node/serve/lifecycle.ts';
+import { nextStopSignal } from '../node/io/signals.ts';
 import { bytesText } from '../units.ts';
 import { ServeError } from '../errors.ts';
 
@@ -62,15 +63,8 @@ async function serve(o: Record<string, string | boolean | undefined>): Promise<v
   const e = server.export;
   process.stdout.write(`serving ${opts.dev} (${bytesText(e.size)}, sectorsize ${e.blockSize}) at ${server.uri}\n`);
   process.stdout.write(`control socket ${server.controlPath}\n`);
-  await new Promise<void>((resolve) => {
-    const quit = () => {
-      process.off('SIGINT', quit);
-      process.off('SIGTERM', quit);
-      void server.stop().then(resolve);
-    };
-    process.on('SIGINT', quit);
-    process.on('SIGTERM', quit);
-  });
+  await nextStopSignal();
+  await server.stop();
   process.stdout.write(`stopped; log closed with status ${server.status()}\n`);
 }
 
