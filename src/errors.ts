@@ -34,7 +34,10 @@ export type ErrorCode =
   | 'EREFUSED'
   | 'EHELD'
   | 'ESERVE'
-  | 'ESHORTREAD';
+  | 'ESHORTREAD'
+  | 'EVIEWER'
+  | 'EWORKIMAGE'
+  | 'EOPTIONS';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -319,4 +322,28 @@ export class ShortRead extends LogwritesError {
   constructor(readonly offset: number) {
     super(`short read at byte ${offset}`);
   }
+}
+
+/** The viewer's server cannot start: its page is not built. */
+export class ViewerError extends LogwritesError {
+  readonly code = 'EVIEWER';
+  override readonly name = 'ViewerError';
+}
+
+/** explore will not overwrite this file as a working image (write-guard.ts says why). */
+export class WorkImageRefused extends LogwritesError {
+  readonly code = 'EWORKIMAGE';
+  override readonly name = 'WorkImageRefused';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`refusing to write ${path}: ${reason}`);
+  }
+}
+
+/** A Node-side library function given options that do not go together. */
+export class OptionsError extends LogwritesError {
+  readonly code = 'EOPTIONS';
+  override readonly name = 'OptionsError';
 }

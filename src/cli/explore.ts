@@ -8,7 +8,8 @@ import { autoShard, MAX_EXHAUSTIVE_WRITES, mergeReports, SHARD_VARIABLES, STRATE
 import { exploreLog, materializeToFile, readReport, writeReport, type ExploreReport, type ExploreSummary, type Shard } from '../node/explore/runner.ts';
 import type { Point } from '../range.ts';
 import { onStopSignals } from '../node/io/signals.ts';
-import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
+import { EXIT_CHECK } from './exit.ts';
+import { parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
 import { CliError } from '../errors.ts';
 
 interface ExploreCliOptions {

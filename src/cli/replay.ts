@@ -13,7 +13,8 @@ import { describePath } from '../node/io/device-info.ts';
 import { openTarget, type FileTarget } from '../node/io/target.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
 import { onStopSignals, signalStatus } from '../node/io/signals.ts';
-import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
+import { EXIT_CHECK } from './exit.ts';
+import { parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
 import { Progress } from './progress.ts';
 import { CliError, PastTarget } from '../errors.ts';
 

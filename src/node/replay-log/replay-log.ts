@@ -4,7 +4,7 @@
 // in the README.
 
 import * as fs from 'node:fs';
-import { Flag, flagNames, flagsHex, HEADER_BYTES } from '../../format.ts';
+import { Flag, flagNames, flagsHex, HEADER_BYTES, SUPER_BYTES } from '../../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../../reader.ts';
 import { holdsNo } from '../../range.ts';
 import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../../recover.ts';
@@ -185,17 +185,30 @@ function shouldStop(c: EntryCursor, flags: number, mark?: Uint8Array): boolean {
   return (c.flags & Flag.MARK) !== 0 && markMatches(c.header(), c.dataLen, mark!);
 }
 
-/** Upstream's message for a log problem, followed by where it is. */
-function describeProblem(e: LogFormatError | PastTargetEnd, S: number, version?: number): string {
+/** Byte offsets of the super's magic and version: which of upstream's checks a super problem fails. */
+const SUPER_MAGIC_AT = 0;
+const SUPER_VERSION_AT = 8;
+
+/** What upstream's super read sees: the log's size, and the version field as its int it prints. */
+interface SuperSeen {
+  readonly logSize: number;
+  readonly version: number;
+}
+
+/**
+ * Upstream's message for a log problem, followed by where it is: by the problem's kind and,
+ * for the super, by which of upstream's checks (read, magic, version) it fails first.
+ */
+function describeProblem(e: LogFormatError | PastTargetEnd, S: number, seen?: SuperSeen): string {
   if (!(e instanceof LogFormatError)) return `Error writing data: ${e.message}`;
   switch (e.kind) {
     case 'malformed': return `Malformed entry @${Math.floor(e.offset / S)}: ${e.message}`;
     case 'truncated-header': return `Error reading entry: 0: ${e.message}`;
     case 'truncated-payload': return `Error reading data: 0: ${e.message}`;
     case 'super':
-      if (e.reason.startsWith('bad magic')) return `Magic doesn't match: ${e.message}`;
-      if (e.reason.startsWith('unsupported version')) return `Version mismatch, wanted 1, have ${version}: ${e.message}`;
-      if (e.reason.startsWith('truncated')) return `Error reading super: 0: ${e.message}`;
+      if (seen && seen.logSize < SUPER_BYTES) return `Error reading super: 0: ${e.message}`;
+      if (e.offset === SUPER_MAGIC_AT) return `Magic doesn't match: ${e.message}`;
+      if (e.offset === SUPER_VERSION_AT) return `Version mismatch, wanted 1, have ${seen?.version}: ${e.message}`;
       return e.message;
   }
 }
@@ -422,9 +435,9 @@ async function openLog(source: FileSource, io: Io): Promise<LogReader> {
     return await LogReader.open(source);
   } catch (e) {
     if (!(e instanceof LogFormatError)) fail(io, `Error reading super: ${errno(e)}: ${(e as Error).message}`);
-    const head = source.read(0, 16) as Uint8Array;
-    const version = head.length >= 16 ? new DataView(head.buffer, head.byteOffset, 16).getInt32(8, true) : 0;
-    fail(io, describeProblem(e, 512, version));
+    const head = source.read(0, SUPER_VERSION_AT + 8) as Uint8Array;
+    const version = head.length >= SUPER_VERSION_AT + 8 ? new DataView(head.buffer, head.byteOffset, head.length).getInt32(SUPER_VERSION_AT, true) : 0;
+    fail(io, describeProblem(e, 512, { logSize: source.size, version }));
   }
 }
 
