@@ -15,7 +15,7 @@ import { guardWrite } from '../node/guard/write-guard.ts';
 import { onStopSignals, signalStatus } from '../node/io/signals.ts';
 import { EXIT_CHECK } from './exit.ts';
 import { parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
-import { Progress } from './progress.ts';
+import { ProgressBar } from './progress.ts';
 import { CliError, PastTarget } from '../errors.ts';
 
 /** When to run the checker: after entries with these flags, or every N entries. */
@@ -82,7 +82,7 @@ function stopper(flag: () => boolean): () => Promise<boolean> {
   };
 }
 
-async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayCliOptions, progress: Progress, stop: () => Promise<boolean>, summary: ReplaySummary) {
+async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayCliOptions, progress: ProgressBar, stop: () => Promise<boolean>, summary: ReplaySummary) {
   const lastIndex = range.last!.index;
   let n = 0;
   const r = await replay(reader, target, {
@@ -169,7 +169,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     let interrupted: NodeJS.Signals | undefined;
     const stopListening = onStopSignals((sig) => void (interrupted = sig));
     const started = performance.now();
-    const progress = new Progress(o.progress ?? process.stderr.isTTY, range.entries, range.payloadBytes);
+    const progress = new ProgressBar(o.progress ?? process.stderr.isTTY, range.entries, range.payloadBytes);
     const stop = stopper(() => interrupted !== undefined);
     try {
       if (!range.last) return summary;
