@@ -37,7 +37,8 @@ export type ErrorCode =
   | 'ESHORTREAD'
   | 'EVIEWER'
   | 'EWORKIMAGE'
-  | 'EOPTIONS';
+  | 'EOPTIONS'
+  | 'ETARGET';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -346,4 +347,10 @@ export class WorkImageRefused extends LogwritesError {
 export class OptionsError extends LogwritesError {
   readonly code = 'EOPTIONS';
   override readonly name = 'OptionsError';
+}
+
+/** A replay target that cannot be opened: missing, a folder, or refused by the system. */
+export class TargetError extends LogwritesError {
+  readonly code = 'ETARGET';
+  override readonly name = 'TargetError';
 }

@@ -40,6 +40,7 @@ const STATUS: Record<ErrorCode, number> = {
   EVIEWER: EXIT_INPUT,
   EWORKIMAGE: EXIT_INPUT,
   EOPTIONS: EXIT_INPUT,
+  ETARGET: EXIT_INPUT,
 };
 
 /** The message and status for anything a command throws; a CliError may carry its own status. */
