@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'EVIEWER'
   | 'EWORKIMAGE'
   | 'EOPTIONS'
-  | 'ETARGET';
+  | 'ETARGET'
+  | 'EREWRITE';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -353,4 +354,10 @@ export class OptionsError extends LogwritesError {
 export class TargetError extends LogwritesError {
   readonly code = 'ETARGET';
   override readonly name = 'TargetError';
+}
+
+/** `recover --write` could not rewrite the super, or the log does not read back as rewritten. */
+export class RewriteError extends LogwritesError {
+  readonly code = 'EREWRITE';
+  override readonly name = 'RewriteError';
 }

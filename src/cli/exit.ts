@@ -41,6 +41,7 @@ const STATUS: Record<ErrorCode, number> = {
   EWORKIMAGE: EXIT_INPUT,
   EOPTIONS: EXIT_INPUT,
   ETARGET: EXIT_INPUT,
+  EREWRITE: EXIT_INPUT,
 };
 
 /** The message and status for anything a command throws; a CliError may carry its own status. */
