@@ -39,7 +39,8 @@ export type ErrorCode =
   | 'EWORKIMAGE'
   | 'EOPTIONS'
   | 'ETARGET'
-  | 'EREWRITE';
+  | 'EREWRITE'
+  | 'EDEMO';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -360,4 +361,10 @@ export class TargetError extends LogwritesError {
 export class RewriteError extends LogwritesError {
   readonly code = 'EREWRITE';
   override readonly name = 'RewriteError';
+}
+
+/** The demo's sample log is not where the package puts it. */
+export class DemoError extends LogwritesError {
+  readonly code = 'EDEMO';
+  override readonly name = 'DemoError';
 }

@@ -42,6 +42,7 @@ const STATUS: Record<ErrorCode, number> = {
   EOPTIONS: EXIT_INPUT,
   ETARGET: EXIT_INPUT,
   EREWRITE: EXIT_INPUT,
+  EDEMO: EXIT_INPUT,
 };
 
 /** The message and status for anything a command throws; a CliError may carry its own status. */
