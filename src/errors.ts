@@ -40,7 +40,8 @@ export type ErrorCode =
   | 'EOPTIONS'
   | 'ETARGET'
   | 'EREWRITE'
-  | 'EDEMO';
+  | 'EDEMO'
+  | 'EPLOT';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -367,4 +368,10 @@ export class RewriteError extends LogwritesError {
 export class DemoError extends LogwritesError {
   readonly code = 'EDEMO';
   override readonly name = 'DemoError';
+}
+
+/** A plot that cannot be drawn as asked (a point not in the log, a window that ends before it starts) or written there. */
+export class PlotError extends LogwritesError {
+  readonly code = 'EPLOT';
+  override readonly name = 'PlotError';
 }

@@ -43,6 +43,7 @@ const STATUS: Record<ErrorCode, number> = {
   ETARGET: EXIT_INPUT,
   EREWRITE: EXIT_INPUT,
   EDEMO: EXIT_INPUT,
+  EPLOT: EXIT_INPUT,
 };
 
 /** The message and status for anything a command throws; a CliError may carry its own status. */
