@@ -21,7 +21,7 @@ import { replayLogMain } from '../../src/node/replay-log/replay-log.ts';
 import { concatSource, fixedTarget, rng } from './hostile.ts';
 import { loadBase } from './bases.ts';
 import { mutate } from './mutate.ts';
-import { Cancelled, CliError, ImageTooSmall, LogFormatError, RangeNotFound, ReplayError } from '../../src/errors.ts';
+import { Cancelled, CliError, ImageTooSmall, LogFormatError, RangeNotFound, ReplayError, TargetError, WriteRefused } from '../../src/errors.ts';
 
 export interface DriverConfig {
   bases: { name: string; path: string }[];
@@ -42,7 +42,8 @@ export interface Failure {
   input?: string;
 }
 
-const TYPED = [LogFormatError, ReplayError, RangeNotFound, CliError, Cancelled, ImageTooSmall];
+// replay's refusals: CliError from the CLI, WriteRefused and TargetError from node/replay/run.ts.
+const TYPED = [LogFormatError, ReplayError, RangeNotFound, CliError, WriteRefused, TargetError, Cancelled, ImageTooSmall];
 /**
  * Ops that spend more CPU than this on a log of a few hundred KiB are hangs in the making.
  * CPU, not wall time: an fsync stalled behind other work on the machine is not our loop.
@@ -200,7 +201,7 @@ async function main(): Promise<void> {
         await replayCommand(logPath, imgPath, { discard: 'zero', plan: 'sequential' });
       } catch (e) {
         // A refusal or a bad log must leave the target as it was.
-        if ((e instanceof CliError || e instanceof LogFormatError || e instanceof RangeNotFound) && !isZero(imgPath)) throw new Error(`target changed although replay failed: ${(e as Error).message}`);
+        if ((e instanceof CliError || e instanceof WriteRefused || e instanceof TargetError || e instanceof LogFormatError || e instanceof RangeNotFound) && !isZero(imgPath)) throw new Error(`target changed although replay failed: ${(e as Error).message}`);
         throw e;
       } finally {
         if (fs.statSync(imgPath).size !== base.deviceBytes) fail('cli-replay', `target grew to ${fs.statSync(imgPath).size} bytes`);
