@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SERVE_THREADS } from '../src/cli/serve.ts';
-import { startServer } from '../src/node/serve/serve.ts';
+import { startServer } from '../src/node/serve/lifecycle.ts';
 
 // As `logwrites serve` does; our server runs in this process.
 process.env['UV_THREADPOOL_SIZE'] ??= SERVE_THREADS;

@@ -35,7 +35,15 @@ export type ErrorCode =
   | 'ENBD'
   | 'EREFUSED'
   | 'EHELD'
-  | 'ESERVE';
+  | 'ESERVE'
+  | 'ESHORTREAD'
+  | 'EVIEWER'
+  | 'EWORKIMAGE'
+  | 'EOPTIONS'
+  | 'ETARGET'
+  | 'EREWRITE'
+  | 'EDEMO'
+  | 'EPLOT';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -332,3 +340,62 @@ export class HeldError extends LogwritesError {
 }
 
 export const heldText = (name: string, h: Holder) => `${name} is held by a running logwrites serve (pid ${h.pid}, as its ${h.role} ${h.path})`;
+
+// --- node side
+
+/** A file ended before a read of bytes the caller knows are there (the data device of serve). */
+export class ShortRead extends LogwritesError {
+  readonly code = 'ESHORTREAD';
+  override readonly name = 'ShortRead';
+  constructor(readonly offset: number) {
+    super(`short read at byte ${offset}`);
+  }
+}
+
+/** The viewer's server cannot start: its page is not built. */
+export class ViewerError extends LogwritesError {
+  readonly code = 'EVIEWER';
+  override readonly name = 'ViewerError';
+}
+
+/** explore will not overwrite this file as a working image (write-guard.ts says why). */
+export class WorkImageRefused extends LogwritesError {
+  readonly code = 'EWORKIMAGE';
+  override readonly name = 'WorkImageRefused';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`refusing to write ${path}: ${reason}`);
+  }
+}
+
+/** A Node-side library function given options that do not go together. */
+export class OptionsError extends LogwritesError {
+  readonly code = 'EOPTIONS';
+  override readonly name = 'OptionsError';
+}
+
+/** A replay target that cannot be opened: missing, a folder, or refused by the system. */
+export class TargetError extends LogwritesError {
+  readonly code = 'ETARGET';
+  override readonly name = 'TargetError';
+}
+
+/** `recover --write` could not rewrite the super, or the log does not read back as rewritten. */
+export class RewriteError extends LogwritesError {
+  readonly code = 'EREWRITE';
+  override readonly name = 'RewriteError';
+}
+
+/** The demo's sample log is not where the package puts it. */
+export class DemoError extends LogwritesError {
+  readonly code = 'EDEMO';
+  override readonly name = 'DemoError';
+}
+
+/** A plot that cannot be drawn as asked (a point not in the log, a window that ends before it starts) or written there. */
+export class PlotError extends LogwritesError {
+  readonly code = 'EPLOT';
+  override readonly name = 'PlotError';
+}

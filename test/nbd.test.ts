@@ -8,10 +8,11 @@ import { replay } from '../src/replay/loop.ts';
 import { openSource } from '../src/node/io/file.ts';
 import { openTarget } from '../src/node/io/target.ts';
 import { ROOT, scratchDir, sha256File, zeroImage } from './support/fixtures.ts';
-import { NBD, RawNbd } from './support/nbd-client.ts';
+import { RawNbd } from './support/nbd-client.ts';
+import { Cmd, CmdFlag, Errno, Info, Opt, Rep } from '../src/node/nbd/protocol.ts';
 import { hasCommand, logwrites, run, serveCli, startServe, type ServeProcess } from './support/serve-process.ts';
 
-const EINVAL = 22;
+const { EINVAL } = Errno;
 const MiB = 1 << 20;
 let dir: string;
 let servers: ServeProcess[] = [];
@@ -113,23 +114,23 @@ describe('logwrites serve, protocol edges', () => {
   it('answers NBD_OPT_LIST, NBD_OPT_INFO, unknown options and NBD_OPT_ABORT', async () => {
     const { server, sock } = await serveIn('options', ['--size', '1M', '--export', 'disk']);
     const c = await RawNbd.connect(sock);
-    const list = await c.option(3);
-    expect(list.map((r) => r.type)).toEqual([2, 1]);
+    const list = await c.option(Opt.LIST);
+    expect(list.map((r) => r.type)).toEqual([Rep.SERVER, Rep.ACK]);
     expect(list[0]!.data.subarray(4).toString()).toBe('disk');
-    expect((await c.option(3, Buffer.from([1])))[0]!.type).toBe(0x80000003);
-    expect((await c.option(99))[0]!.type).toBe(0x80000001);
-    expect((await c.option(8))[0]!.type).toBe(0x80000001); // no structured replies: simple ones only
+    expect((await c.option(Opt.LIST, Buffer.from([1])))[0]!.type).toBe(Rep.ERR_INVALID);
+    expect((await c.option(99))[0]!.type).toBe(Rep.ERR_UNSUP);
+    expect((await c.option(Opt.STRUCTURED_REPLY))[0]!.type).toBe(Rep.ERR_UNSUP); // no structured replies: simple ones only
     const info = Buffer.alloc(4 + 4 + 2);
     info.writeUInt32BE(4, 0);
     info.write('disk', 4);
-    const infos = await c.option(6, info);
-    expect(infos[infos.length - 1]!.type).toBe(1);
-    const exp = infos.find((r) => r.type === 3 && r.data.readUInt16BE(0) === 0)!;
+    const infos = await c.option(Opt.INFO, info);
+    expect(infos[infos.length - 1]!.type).toBe(Rep.ACK);
+    const exp = infos.find((r) => r.type === Rep.INFO && r.data.readUInt16BE(0) === Info.EXPORT)!;
     expect(Number(exp.data.readBigUInt64BE(2))).toBe(MiB);
     expect(exp.data.readUInt16BE(10)).toBe(1 | 4 | 8 | 32 | 64);
     info.write('nope', 4);
-    expect((await c.option(6, info))[0]!.type).toBe(0x80000006);
-    expect((await c.option(2))[0]!.type).toBe(1);
+    expect((await c.option(Opt.INFO, info))[0]!.type).toBe(Rep.ERR_UNKNOWN);
+    expect((await c.option(Opt.ABORT))[0]!.type).toBe(Rep.ACK);
     expect(await c.closedByServer()).toBe(true);
     await stopped(server);
   });
@@ -140,20 +141,20 @@ describe('logwrites serve, protocol edges', () => {
     await c.go();
     expect(c.size).toBe(MiB);
     const replies = await Promise.all([
-      c.request(NBD.WRITE, 512, 4096, { data: Buffer.alloc(4096, 1) }),
-      c.request(NBD.WRITE, 0, 1000, { data: Buffer.alloc(1000, 1) }),
-      c.request(NBD.READ, MiB - 4096, 8192),
-      c.request(NBD.TRIM, MiB, 4096),
-      c.request(NBD.WRITE_ZEROES, 2 * MiB, 4096),
-      c.request(NBD.READ, 0, 0),
+      c.request(Cmd.WRITE, 512, 4096, { data: Buffer.alloc(4096, 1) }),
+      c.request(Cmd.WRITE, 0, 1000, { data: Buffer.alloc(1000, 1) }),
+      c.request(Cmd.READ, MiB - 4096, 8192),
+      c.request(Cmd.TRIM, MiB, 4096),
+      c.request(Cmd.WRITE_ZEROES, 2 * MiB, 4096),
+      c.request(Cmd.READ, 0, 0),
       c.request(42, 0, 4096),
-      c.request(NBD.WRITE, 0, 64 << 20, { data: Buffer.alloc(64 << 20) }),
-      c.request(NBD.WRITE, 8192, 4096, { data: Buffer.alloc(4096, 7), flags: NBD.FLAG_FUA }),
+      c.request(Cmd.WRITE, 0, 64 << 20, { data: Buffer.alloc(64 << 20) }),
+      c.request(Cmd.WRITE, 8192, 4096, { data: Buffer.alloc(4096, 7), flags: CmdFlag.FUA }),
     ]);
     expect(replies.slice(0, 8).map((r) => r.error)).toEqual(Array(8).fill(EINVAL));
     expect(replies[8]!.error).toBe(0);
     // Requests in flight together have no order (proto.md): read back only after the reply.
-    expect((await c.request(NBD.READ, 8192, 4096)).data!.every((b) => b === 7)).toBe(true);
+    expect((await c.request(Cmd.READ, 8192, 4096)).data!.every((b) => b === 7)).toBe(true);
     c.disconnect();
     await stopped(server);
     expect(kinds(await logEntries(path.join(cwd, 'log.img')))).toEqual(['FUA@2+1', END_MARK]);
@@ -164,10 +165,10 @@ describe('logwrites serve, protocol edges', () => {
     const clients = await Promise.all([0, 1, 2].map(() => RawNbd.connect(sock)));
     await Promise.all(clients.map((c) => c.go()));
     const writes = clients.flatMap((c, i) =>
-      Array.from({ length: 16 }, (_, j) => c.request(NBD.WRITE, (i * 16 + j) * 65536, 65536, { data: Buffer.alloc(65536, i * 16 + j + 1) })),
+      Array.from({ length: 16 }, (_, j) => c.request(Cmd.WRITE, (i * 16 + j) * 65536, 65536, { data: Buffer.alloc(65536, i * 16 + j + 1) })),
     );
     expect((await Promise.all(writes)).every((r) => r.error === 0)).toBe(true);
-    expect((await clients[1]!.request(NBD.FLUSH, 0, 0)).error).toBe(0);
+    expect((await clients[1]!.request(Cmd.FLUSH, 0, 0)).error).toBe(0);
     const es = await logEntries(path.join(cwd, 'log.img'));
     // Every write completed before the flush was issued, so the flush logged all 48, then itself.
     expect(es.length).toBe(49);
@@ -197,7 +198,7 @@ describe('logwrites serve, protocol edges', () => {
     const c = await RawNbd.connect(sock);
     await c.go();
     const errors = [];
-    for (let i = 0; i < 4; i++) errors.push((await c.request(NBD.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1) })).error);
+    for (let i = 0; i < 4; i++) errors.push((await c.request(Cmd.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1) })).error);
     expect(errors).toEqual([0, 28, 28, 28]);
     c.disconnect();
     await stopped(server);
@@ -205,7 +206,7 @@ describe('logwrites serve, protocol edges', () => {
     const d = await serveIn('full-disable', ['--size', '1M', '--log-size', '64K']);
     const c2 = await RawNbd.connect(d.sock);
     await c2.go();
-    for (let i = 0; i < 4; i++) expect((await c2.request(NBD.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1), flags: NBD.FLAG_FUA })).error).toBe(0);
+    for (let i = 0; i < 4; i++) expect((await c2.request(Cmd.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1), flags: CmdFlag.FUA })).error).toBe(0);
     expect((await logwrites('status', '--control', d.server.control)).trim()).toBe('1 130 logging_disabled');
     c2.disconnect();
     await stopped(d.server);
@@ -254,13 +255,13 @@ describe('logwrites serve, crash', () => {
         const batch = Array.from({ length: 8 }, (_, j) => {
           const offset = ((round * 8 + j) % 256) * 65536;
           const byte = (round * 8 + j) % 255 + 1;
-          return c.request(NBD.WRITE, offset, 65536, { data: Buffer.alloc(65536, byte) }).then((r) => {
+          return c.request(Cmd.WRITE, offset, 65536, { data: Buffer.alloc(65536, byte) }).then((r) => {
             if (r.error === 0) acked.push({ offset, byte });
           });
         });
         await Promise.all(batch);
         const known = acked.length;
-        const f = await Promise.race([c.request(NBD.FLUSH, 0, 0), new Promise<undefined>((r) => setTimeout(r, 2000))]);
+        const f = await Promise.race([c.request(Cmd.FLUSH, 0, 0), new Promise<undefined>((r) => setTimeout(r, 2000))]);
         if (!f || f.error) return;
         coveredByFlush = known;
       }

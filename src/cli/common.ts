@@ -1,5 +1,5 @@
-// What every `logwrites` command shares: opening logs, naming points in a log, output, and
-// the exit statuses (0 success, 1 bad input or usage, 2 a checker failed).
+// What every `logwrites` command shares: opening logs, naming points in a log, and output
+// (the exit statuses are exit.ts's).
 
 import * as fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
@@ -8,12 +8,8 @@ import { LogReader, type Entry } from '../reader.ts';
 import { parsePointText, type Point } from '../range.ts';
 import { crashNote, crashSigns, validPrefix, type CrashSigns } from '../recover.ts';
 import { openSource, type FileSource } from '../node/io/file.ts';
-import { CliError, LogFormatError, RangeNotFound } from '../errors.ts';
-
-export const EXIT_OK = 0;
-export const EXIT_INPUT = 1;
-export const EXIT_CHECK = 2;
-
+import { CliError } from '../errors.ts';
+import { EXIT_OK, failure } from './exit.ts';
 
 export interface OpenLog {
   readonly reader: LogReader;
@@ -136,13 +132,4 @@ export function entryJson(e: Entry) {
     payloadLength: e.payloadLength,
     ...(e.mark === undefined ? {} : { mark: e.mark }),
   };
-}
-
-/** The message and status for anything a command throws. */
-export function failure(e: unknown): { message: string; status: number } {
-  if (e instanceof CliError) return { message: e.message, status: e.status ?? EXIT_INPUT };
-  if (e instanceof LogFormatError || e instanceof RangeNotFound) return { message: e.message, status: EXIT_INPUT };
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code && err.message) return { message: err.message, status: EXIT_INPUT };
-  return { message: err instanceof Error ? err.message : String(e), status: EXIT_INPUT };
 }

@@ -7,7 +7,9 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { autoShard, MAX_EXHAUSTIVE_WRITES, mergeReports, SHARD_VARIABLES, STRATEGY_KINDS, type EpochSelection, type ShardEnvironment, type Strategy, type StrategyKind } from '../explore/explorer.ts';
 import { exploreLog, materializeToFile, readReport, writeReport, type ExploreReport, type ExploreSummary, type Shard } from '../node/explore/runner.ts';
 import type { Point } from '../range.ts';
-import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
+import { onStopSignals } from '../node/io/signals.ts';
+import { EXIT_CHECK } from './exit.ts';
+import { parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
 import { CliError } from '../errors.ts';
 
 interface ExploreCliOptions {
@@ -221,9 +223,7 @@ Examples:
       const shard = shardOf(o);
       const resume = o.resume !== undefined ? readReport(reportPath(o.resume, shard)) : undefined;
       const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const stopListening = onStopSignals(() => stop.abort());
       const tty = process.stderr.isTTY;
       let drawn = 0;
       try {
@@ -251,8 +251,7 @@ Examples:
         else printReport(report, log);
         if (report.failures.length) process.exitCode = EXIT_CHECK;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        stopListening();
       }
     });
 

@@ -1,7 +1,8 @@
 // Entry point of the `logwrites` binary: one commander program, a module per group of commands.
 import { Command } from 'commander';
 import { registerAnalyze } from './analyze.ts';
-import { EXIT_INPUT, failure, stdout } from './common.ts';
+import { stdout } from './common.ts';
+import { EXIT_INPUT, failure } from './exit.ts';
 import { registerDemo } from './demo.ts';
 import { registerExplore } from './explore.ts';
 import { registerInspect } from './inspect.ts';

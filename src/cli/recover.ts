@@ -1,15 +1,14 @@
 // `logwrites recover`: report the entries a crashed log holds past (or short of) its super's
 // count, and with --write make the super count exactly the valid ones, keeping the old super.
 
-import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { Flag, flagNames } from '../format.ts';
 import type { Entry } from '../reader.ts';
 import { sectorsText } from '../units.ts';
-import { recover, superWithCount, type Recovery } from '../recover.ts';
-import { openSource } from '../node/io/file.ts';
+import { recover, type Recovery } from '../recover.ts';
+import { rewriteCount } from '../node/recover/rewrite.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
-import { entryJson, stdout, withLog, type OpenLog } from './common.ts';
+import { entryJson, stdout, withLog } from './common.ts';
 import { CliError } from '../errors.ts';
 
 interface RecoverOptions {
@@ -60,47 +59,6 @@ function verdict(r: Recovery): string {
   return `--write would ${how} nr_entries from ${r.nrEntries} to ${r.validEntries}`;
 }
 
-/** Save the super sector to `backup` (never over an existing file), then rewrite it in place. */
-function rewriteSuper(logPath: string, r: Recovery, backup: string): void {
-  const src = openSource(logPath);
-  const isBlock = src.info.isBlockDevice;
-  src.close();
-  let fd: number;
-  try {
-    // O_EXCL on a block device fails while the kernel (a live dm target, a mount) holds it.
-    fd = fs.openSync(logPath, fs.constants.O_RDWR | (isBlock ? fs.constants.O_EXCL : 0));
-  } catch (e) {
-    throw new CliError(`cannot open ${logPath} for writing: ${(e as Error).message}`);
-  }
-  try {
-    const original = Buffer.alloc(r.sectorSize);
-    if (fs.readSync(fd, original, 0, r.sectorSize, 0) !== r.sectorSize) throw new CliError(`cannot read the super of ${logPath}`);
-    try {
-      fs.writeFileSync(backup, original, { flag: 'wx' });
-    } catch (e) {
-      const exists = (e as NodeJS.ErrnoException).code === 'EEXIST';
-      throw new CliError(exists ? `backup ${backup} already exists: move it away or give --backup <path>` : `cannot write backup ${backup}: ${(e as Error).message}`);
-    }
-    const bfd = fs.openSync(backup, 'r');
-    fs.fsyncSync(bfd);
-    fs.closeSync(bfd);
-    fs.writeSync(fd, superWithCount(original, r.validEntries), 0, r.sectorSize, 0);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Read the rewritten log back: every counted entry must now walk cleanly. */
-async function verify(logPath: string, want: number): Promise<void> {
-  const walk = async ({ reader }: OpenLog) => {
-    let n = 0;
-    for await (const b of reader.batches({ payloads: true })) n += b.entries.length;
-    if (reader.nrEntries !== want || n !== want) throw new CliError(`after rewriting, ${logPath} counts ${reader.nrEntries} and walks ${n} entries, not ${want}`);
-  };
-  await withLog(logPath, walk, NO_NOTE);
-}
-
 /** recover is what the crash note points to: it says everything itself. */
 const NO_NOTE = { crashNote: false };
 
@@ -120,8 +78,7 @@ export async function recoverCommand(logPath: string, o: RecoverOptions): Promis
     return r;
   }
   const backup = o.backup ?? `${logPath}.super-backup`;
-  rewriteSuper(logPath, r, backup);
-  await verify(logPath, r.validEntries);
+  await rewriteCount(logPath, r, backup);
   if (!o.json) {
     stdout.line(`rewrote    nr_entries ${r.nrEntries} -> ${r.validEntries}; the old super sector is in ${backup}`);
     stdout.line(`           (to undo: dd if=${backup} of=${logPath} conv=notrunc,fsync)`);

@@ -2,7 +2,9 @@
 // `dmsetup message` / `dmsetup status` counterparts.
 
 import type { Command } from 'commander';
-import { controlRequest, startServer, type ServeOptions } from '../node/serve/serve.ts';
+import { controlRequest } from '../node/serve/control.ts';
+import { startServer, type ServeOptions } from '../node/serve/lifecycle.ts';
+import { nextStopSignal } from '../node/io/signals.ts';
 import { bytesText } from '../units.ts';
 import { ServeError } from '../errors.ts';
 
@@ -19,17 +21,6 @@ export function parseSize(text: string): number {
 function parseSectorSize(text: string): number {
   if (text !== '512' && text !== '4096') throw new ServeError(`--sectorsize must be 512 or 4096, not '${text}'`);
   return Number(text);
-}
-
-/** Run an action; a ServeError or a system error becomes one line on stderr and exit status 1. */
-async function guarded(prog: string, action: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (e) {
-    if (!(e instanceof ServeError) && !(e instanceof Error && 'code' in e)) throw e;
-    process.stderr.write(`${prog}: ${e.message}\n`);
-    process.exitCode = 1;
-  }
 }
 
 /**
@@ -61,20 +52,12 @@ async function serve(o: Record<string, string | boolean | undefined>): Promise<v
   const e = server.export;
   process.stdout.write(`serving ${opts.dev} (${bytesText(e.size)}, sectorsize ${e.blockSize}) at ${server.uri}\n`);
   process.stdout.write(`control socket ${server.controlPath}\n`);
-  await new Promise<void>((resolve) => {
-    const quit = () => {
-      process.off('SIGINT', quit);
-      process.off('SIGTERM', quit);
-      void server.stop().then(resolve);
-    };
-    process.on('SIGINT', quit);
-    process.on('SIGTERM', quit);
-  });
+  await nextStopSignal();
+  await server.stop();
   process.stdout.write(`stopped; log closed with status ${server.status()}\n`);
 }
 
 export function registerServe(program: Command): void {
-  const prog = program.name() || 'logwrites';
   program
     .command('serve')
     .description('serve a data device over NBD, logging its writes like dm-log-writes')
@@ -99,20 +82,18 @@ Example (the kernel documentation's recipe, without device-mapper):
   $ umount /mnt; losetup -d /dev/loopN; fusermount3 -u /tmp/lw; kill -INT %1
 The loop device turns FUA into write + flush: check such logs at flushes (--check flush).
 SIGINT or SIGTERM finishes requests in flight, logs the end mark and exits 0.`)
-    .action((o) => guarded(prog, () => serve(o)));
+    .action(serve);
   program
     .command('mark')
     .description('log a mark in a running server (dmsetup message <dev> 0 mark <name>)')
     .argument('<name>', 'mark text')
     .requiredOption('--control <path>', "the server's control socket")
     .addHelpText('after', '\nExample:\n  $ logwrites mark fsync --control log.img.control')
-    .action((name: string, o: { control: string }) => guarded(prog, async () => void (await controlRequest(o.control, `mark ${name}`))));
+    .action(async (name: string, o: { control: string }) => void (await controlRequest(o.control, `mark ${name}`)));
   program
     .command('status')
     .description('print <#logged entries> <highest allocated sector> of a running server (dmsetup status)')
     .requiredOption('--control <path>', "the server's control socket")
     .addHelpText('after', '\nExample:\n  $ logwrites status --control log.img.control\n  282 16157')
-    .action((o: { control: string }) =>
-      guarded(prog, async () => void process.stdout.write(`${await controlRequest(o.control, 'status')}\n`)),
-    );
+    .action(async (o: { control: string }) => void process.stdout.write(`${await controlRequest(o.control, 'status')}\n`));
 }

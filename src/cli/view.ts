@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
+import { nextStopSignal } from '../node/io/signals.ts';
 import { startViewer } from '../node/view/server.ts';
 import { parseCount } from './common.ts';
 
@@ -22,9 +23,7 @@ export function registerView(program: Command): void {
     .action(async (log: string | undefined, o: { port: number }) => {
       const viewer = await startViewer({ root: viewerRoot(), log, port: o.port });
       process.stdout.write(`logwrites view: ${viewer.url}  (Ctrl-C to stop)\n`);
-      await new Promise<void>((resolve) => {
-        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
-      });
+      await nextStopSignal();
       await viewer.close();
     });
 }

@@ -4,6 +4,8 @@
  * @module logwrites/node
  */
 export * from '../index.ts';
+export * from './io/device-info.ts';
 export * from './io/file.ts';
+export * from './io/full-io.ts';
 export * from './io/target.ts';
 export { replayLogMain } from './replay-log/replay-log.ts';

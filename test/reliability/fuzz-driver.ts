@@ -22,7 +22,7 @@ import { replayLogMain } from '../../src/node/replay-log/replay-log.ts';
 import { concatSource, fixedTarget, rng } from './hostile.ts';
 import { loadBase } from './bases.ts';
 import { mutate } from './mutate.ts';
-import { CliError, LogFormatError, LogwritesError, RangeNotFound } from '../../src/errors.ts';
+import { CliError, LogFormatError, LogwritesError, RangeNotFound, TargetError, WriteRefused } from '../../src/errors.ts';
 
 export interface DriverConfig {
   bases: { name: string; path: string }[];
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
         await replayCommand(logPath, imgPath, { discard: 'zero', plan: 'sequential' });
       } catch (e) {
         // A refusal or a bad log must leave the target as it was.
-        if ((e instanceof CliError || e instanceof LogFormatError || e instanceof RangeNotFound) && !isZero(imgPath)) throw new Error(`target changed although replay failed: ${(e as Error).message}`);
+        if ((e instanceof CliError || e instanceof WriteRefused || e instanceof TargetError || e instanceof LogFormatError || e instanceof RangeNotFound) && !isZero(imgPath)) throw new Error(`target changed although replay failed: ${(e as Error).message}`);
         throw e;
       } finally {
         if (fs.statSync(imgPath).size !== base.deviceBytes) fail('cli-replay', `target grew to ${fs.statSync(imgPath).size} bytes`);

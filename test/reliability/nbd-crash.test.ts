@@ -15,7 +15,8 @@ import { LogReader, type Entry } from '../../src/reader.ts';
 import { replay } from '../../src/replay/loop.ts';
 import { openSource } from '../../src/node/io/file.ts';
 import { scratchDir } from '../support/fixtures.ts';
-import { NBD, RawNbd, type Reply } from '../support/nbd-client.ts';
+import { RawNbd, type Reply } from '../support/nbd-client.ts';
+import { Cmd, CmdFlag } from '../../src/node/nbd/protocol.ts';
 import { startServe } from '../support/serve-process.ts';
 import { builtBins, fixedTarget, rng, runBin, type Rng } from './hostile.ts';
 
@@ -105,7 +106,7 @@ async function crashRun(dir: string, seed: number, S: number): Promise<Outcome> 
     if (roll < 0.15) {
       const f: Flush = { sent: tick('flush sent') };
       flushes.push(f);
-      track(c.request(NBD.FLUSH, 0, 0), (ok) => ok && (f.ack = tick('flush acknowledged')));
+      track(c.request(Cmd.FLUSH, 0, 0), (ok) => ok && (f.ack = tick('flush acknowledged')));
       continue;
     }
     const blocks = 1 + r.int(8);
@@ -115,7 +116,7 @@ async function crashRun(dir: string, seed: number, S: number): Promise<Outcome> 
     writes.push(w);
     w.sent = tick(w.fua ? 'FUA write sent' : 'write sent');
     const data = pattern(w.id, w.offset, w.length);
-    track(c.request(NBD.WRITE, w.offset, w.length, { data, flags: w.fua ? NBD.FLAG_FUA : 0 }), (ok) => ok && (w.ack = tick(w.fua ? 'FUA write acknowledged' : 'write acknowledged')));
+    track(c.request(Cmd.WRITE, w.offset, w.length, { data, flags: w.fua ? CmdFlag.FUA : 0 }), (ok) => ok && (w.ack = tick(w.fua ? 'FUA write acknowledged' : 'write acknowledged')));
   }
   if (server.proc.exitCode === null && !killPoint) {
     killPoint = 'end of workload';

@@ -11,18 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir, zeroImage } from '../support/fixtures.ts';
 import { startServe, type ServeProcess } from '../support/serve-process.ts';
 import { builtBins, rng, runBin } from './hostile.ts';
+import { Cmd, CmdFlag, Errno, IHAVEOPT, Opt, OPT_REPLY_MAGIC, Rep, REQUEST_BYTES, REQUEST_MAGIC, SIMPLE_REPLY_MAGIC } from '../../src/node/nbd/protocol.ts';
 
 const S = 4096;
 const MiB = 1 << 20;
 const SIZE = 16 * MiB;
-const EINVAL = 22;
-const Cmd = { READ: 0, WRITE: 1, DISC: 2, FLUSH: 3, TRIM: 4, CACHE: 5, WRITE_ZEROES: 6, BLOCK_STATUS: 7 } as const;
-const FUA = 1;
-const Opt = { EXPORT_NAME: 1, ABORT: 2, LIST: 3, STARTTLS: 5, INFO: 6, GO: 7, STRUCTURED_REPLY: 8 } as const;
-const Rep = { ACK: 1, INFO: 3, ERR_UNSUP: 0x80000001, ERR_INVALID: 0x80000003, ERR_UNKNOWN: 0x80000006 } as const;
-const IHAVEOPT = 0x49484156454f5054n;
-const REQUEST_MAGIC = 0x25609513;
-const REPLY_MAGIC = 0x67446698;
+const { EINVAL } = Errno;
+const FUA = CmdFlag.FUA;
 /** How long any single wait on the server may take before the case fails. */
 const PATIENCE = 10_000;
 
@@ -123,7 +118,7 @@ class Wire {
 
   async optionReply(): Promise<{ opt: number; type: number; data: Buffer }> {
     const h = await this.read(20);
-    expect(h.readBigUInt64BE(0)).toBe(0x3e889045565a9n);
+    expect(h.readBigUInt64BE(0)).toBe(OPT_REPLY_MAGIC);
     return { opt: h.readUInt32BE(8), type: h.readUInt32BE(12), data: Buffer.from(await this.read(h.readUInt32BE(16))) };
   }
 
@@ -143,7 +138,7 @@ class Wire {
   }
 
   request(type: number, offset: bigint | number, length: number, opts: { flags?: number; payload?: Uint8Array } = {}): bigint {
-    const h = Buffer.alloc(28);
+    const h = Buffer.alloc(REQUEST_BYTES);
     const cookie = this.cookie++;
     h.writeUInt32BE(REQUEST_MAGIC, 0);
     h.writeUInt16BE(opts.flags ?? 0, 4);
@@ -158,7 +153,7 @@ class Wire {
 
   async reply(): Promise<{ error: number; cookie: bigint }> {
     const r = await this.read(16);
-    expect(r.readUInt32BE(0)).toBe(REPLY_MAGIC);
+    expect(r.readUInt32BE(0)).toBe(SIMPLE_REPLY_MAGIC);
     return { error: r.readUInt32BE(4), cookie: r.readBigUInt64BE(8) };
   }
 
@@ -235,13 +230,13 @@ async function floodUnread(w: Wire): Promise<{ sent: number; blocked: boolean; g
   let grewKiB = 0;
   // Up to 256 Ki requests: 256 GiB of replies, far more than the server may hold for one client.
   while (sent < 256 * 1024) {
-    const batch = Buffer.alloc(28 * perBatch);
+    const batch = Buffer.alloc(REQUEST_BYTES * perBatch);
     for (let i = 0; i < perBatch; i++) {
-      batch.writeUInt32BE(REQUEST_MAGIC, i * 28);
-      batch.writeUInt16BE(Cmd.READ, i * 28 + 6);
-      batch.writeBigUInt64BE(BigInt(sent + i + 1), i * 28 + 8);
-      batch.writeBigUInt64BE(BigInt(((sent + i) % 16) * MiB), i * 28 + 16);
-      batch.writeUInt32BE(MiB, i * 28 + 24);
+      batch.writeUInt32BE(REQUEST_MAGIC, i * REQUEST_BYTES);
+      batch.writeUInt16BE(Cmd.READ, i * REQUEST_BYTES + 6);
+      batch.writeBigUInt64BE(BigInt(sent + i + 1), i * REQUEST_BYTES + 8);
+      batch.writeBigUInt64BE(BigInt(((sent + i) % 16) * MiB), i * REQUEST_BYTES + 16);
+      batch.writeUInt32BE(MiB, i * REQUEST_BYTES + 24);
     }
     const taken = await w.sendPatiently(batch, 2000);
     sent += perBatch;

@@ -1,8 +1,7 @@
 // A bare NBD client for tests that need what real clients will not send: misaligned or
 // out-of-range requests, odd options, and exact knowledge of which replies arrived.
 import * as net from 'node:net';
-
-export const NBD = { READ: 0, WRITE: 1, DISC: 2, FLUSH: 3, TRIM: 4, WRITE_ZEROES: 6, FLAG_FUA: 1 } as const;
+import { Cmd, HandshakeFlag, IHAVEOPT, Info, NBDMAGIC, Opt, OPTION_REPLY_BYTES, Rep, REQUEST_BYTES, REQUEST_MAGIC, SIMPLE_REPLY_BYTES } from '../../src/node/nbd/protocol.ts';
 
 export interface Reply {
   error: number;
@@ -35,8 +34,10 @@ export class RawNbd {
     await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
     const c = new RawNbd(sock);
     const hello = await c.read(18);
-    if (hello.readBigUInt64BE(0) !== 0x4e42444d41474943n) throw new Error('bad server magic');
-    sock.write(Buffer.from([0, 0, 0, 3]));
+    if (hello.readBigUInt64BE(0) !== NBDMAGIC) throw new Error('bad server magic');
+    const flags = Buffer.alloc(4);
+    flags.writeUInt32BE(HandshakeFlag.FIXED_NEWSTYLE | HandshakeFlag.NO_ZEROES);
+    sock.write(flags);
     return c;
   }
 
@@ -60,16 +61,16 @@ export class RawNbd {
   /** Send an option; returns the replies up to and including the first that is not NBD_REP_SERVER/INFO. */
   async option(opt: number, data: Buffer = Buffer.alloc(0)): Promise<{ type: number; data: Buffer }[]> {
     const h = Buffer.alloc(16);
-    h.writeBigUInt64BE(0x49484156454f5054n, 0);
+    h.writeBigUInt64BE(IHAVEOPT, 0);
     h.writeUInt32BE(opt, 8);
     h.writeUInt32BE(data.length, 12);
     this.sock.write(Buffer.concat([h, data]));
     const replies = [];
     for (;;) {
-      const r = await this.read(20);
+      const r = await this.read(OPTION_REPLY_BYTES);
       const type = r.readUInt32BE(12);
       replies.push({ type, data: Buffer.from(await this.read(r.readUInt32BE(16))) });
-      if (type !== 2 && type !== 3) return replies;
+      if (type !== Rep.SERVER && type !== Rep.INFO) return replies;
     }
   }
 
@@ -79,10 +80,10 @@ export class RawNbd {
     const data = Buffer.alloc(4 + n.length + 2);
     data.writeUInt32BE(n.length, 0);
     n.copy(data, 4);
-    const replies = await this.option(7, data);
+    const replies = await this.option(Opt.GO, data);
     const last = replies[replies.length - 1]!;
-    if (last.type !== 1) throw new Error(`NBD_OPT_GO failed: reply 0x${last.type.toString(16)}`);
-    const info = replies.find((r) => r.type === 3 && r.data.readUInt16BE(0) === 0)!;
+    if (last.type !== Rep.ACK) throw new Error(`NBD_OPT_GO failed: reply 0x${last.type.toString(16)}`);
+    const info = replies.find((r) => r.type === Rep.INFO && r.data.readUInt16BE(0) === Info.EXPORT)!;
     this.size = Number(info.data.readBigUInt64BE(2));
     this.flags = info.data.readUInt16BE(10);
     this.pump();
@@ -91,7 +92,7 @@ export class RawNbd {
   private async pump(): Promise<void> {
     try {
       for (;;) {
-        const r = await this.read(16);
+        const r = await this.read(SIMPLE_REPLY_BYTES);
         const cookie = r.readBigUInt64BE(8);
         const w = this.waiting.get(cookie)!;
         this.waiting.delete(cookie);
@@ -108,21 +109,21 @@ export class RawNbd {
 
   /** Send one request (pipelined: do not wait for earlier ones); resolves with its reply. */
   request(type: number, offset: number, length: number, opts: { flags?: number; data?: Buffer } = {}): Promise<Reply> {
-    const h = Buffer.alloc(28);
+    const h = Buffer.alloc(REQUEST_BYTES);
     const cookie = this.cookie++;
-    h.writeUInt32BE(0x25609513, 0);
+    h.writeUInt32BE(REQUEST_MAGIC, 0);
     h.writeUInt16BE(opts.flags ?? 0, 4);
     h.writeUInt16BE(type, 6);
     h.writeBigUInt64BE(cookie, 8);
     h.writeBigUInt64BE(BigInt(offset), 16);
     h.writeUInt32BE(length, 24);
-    const reply = new Promise<Reply>((resolve) => this.waiting.set(cookie, { length: type === NBD.READ ? length : 0, resolve }));
+    const reply = new Promise<Reply>((resolve) => this.waiting.set(cookie, { length: type === Cmd.READ ? length : 0, resolve }));
     this.sock.write(opts.data ? Buffer.concat([h, opts.data]) : h);
     return reply;
   }
 
   disconnect(): void {
-    if (!this.closed) this.request(NBD.DISC, 0, 0);
+    if (!this.closed) this.request(Cmd.DISC, 0, 0);
     this.sock.end();
   }
 }

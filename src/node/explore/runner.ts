@@ -36,7 +36,7 @@ import { openTarget, type FileTarget } from '../io/target.ts';
 import { writeHazard } from '../guard/write-guard.ts';
 
 export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../../explore/explorer.ts';
-import { ReportError, ResumeMismatch } from '../../errors.ts';
+import { OptionsError, ReportError, ResumeMismatch, WorkImageRefused } from '../../errors.ts';
 
 /** A regular file opened for reading and writing, as a cursor's device and a replay target. */
 class ImageFile {
@@ -82,7 +82,7 @@ function imageHazard(path: string, log: FileSource): string | undefined {
  */
 async function freshImage(path: string, log: FileSource, reader: LogReader, size?: number): Promise<ImageFile> {
   const hazard = imageHazard(path, log);
-  if (hazard) throw new Error(`refusing to write ${path}: ${hazard}`);
+  if (hazard) throw new WorkImageRefused(path, hazard);
   const reach = ((await scanRange(reader, {})).highestSector + 1) * reader.sectorSize;
   const existing = fs.existsSync(path) ? fs.statSync(path).size : 0;
   fs.writeFileSync(path, '');
@@ -269,7 +269,7 @@ function closeImages(images: readonly ImageFile[]): void {
 
 /** Explore, check and report. Rejects with the log's or the selection's errors before touching any image. */
 export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
-  if ((o.image === undefined) !== (o.exec === undefined)) throw new Error('a working image and a checker go together');
+  if ((o.image === undefined) !== (o.exec === undefined)) throw new OptionsError('a working image and a checker go together');
   const log = openSource(o.log);
   let images: ImageFile[] = [];
   let explorer: Explorer | undefined;

@@ -4,8 +4,8 @@
 // it back something mounted), is a running `serve` holding it? `--force` is the way past each.
 
 import * as fs from 'node:fs';
-import { carriers, sharedDeviceHazard, majorMinor, type Carrier } from '../io/devices.ts';
-import { describePath, type DeviceInfo } from '../io/file.ts';
+import { carriers, sharedDeviceHazard, type Carrier } from '../io/devices.ts';
+import { describePath, majorMinor, type DeviceInfo } from '../io/device-info.ts';
 import { heldBy } from './holds.ts';
 import { heldText, WriteRefused } from '../../errors.ts';
 

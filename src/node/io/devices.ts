@@ -9,7 +9,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DeviceInfo } from './file.ts';
+import { majorMinor, type DeviceInfo } from './device-info.ts';
 
 /** Bytes [start, end) of a whole disk (named as in /sys/block) or of a file (`file DEV:INO`). */
 interface Extent {
@@ -20,13 +20,6 @@ interface Extent {
 
 /** How far to follow slaves and backing files (real stacks are a few levels deep). */
 const MAX_DEPTH = 16;
-
-/** Linux's dev_t split (glibc's major()/minor()). */
-export function majorMinor(dev: number): string {
-  const major = (Math.floor(dev / 256) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
-  const minor = (dev & 0xff) | ((Math.floor(dev / 0x100000) & 0xfff) << 8);
-  return `${major}:${minor}`;
-}
 
 const readNumber = (file: string) => Number(fs.readFileSync(file, 'utf8').trim());
 

@@ -2,7 +2,8 @@
 
 import * as fs from 'node:fs';
 import { type ReplayTarget } from '../../replay/loop.ts';
-import { describe, writevAll, type DeviceInfo } from './file.ts';
+import { describeFd, type DeviceInfo } from './device-info.ts';
+import { writevAll } from './full-io.ts';
 import { WriteBehind } from './write-behind.ts';
 import { zeroer, type ZeroMode } from './zeroing.ts';
 import { TargetTooSmall } from '../../errors.ts';
@@ -41,7 +42,7 @@ function openForReplay(path: string): { fd: number; readable: boolean } {
 export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
   const opened = openForReplay(path);
   const fd = opened.fd;
-  const info = describe(fd);
+  const info = describeFd(fd);
   // On a real disk the reads would cost more than the writes they save; files have holes.
   const readable = opened.readable && !info.isBlockDevice;
   // Bytes past a device's end cannot be written, and past a file's end they already read as

@@ -5,7 +5,9 @@
 // the addon, large ranges go to util-linux's blkdiscard / fallocate (a process start costs
 // ~5 ms, about what writing 8 MiB of zeros costs) and small ones are written as zeros.
 
-import { readFully, writeAll, type DeviceInfo } from './file.ts';
+import type * as fs from 'node:fs';
+import type { DeviceInfo } from './device-info.ts';
+import { readFully, writeAll, writevFull } from './full-io.ts';
 import { childProcess } from './lazy.ts';
 import { loadNative } from './native.ts';
 
@@ -29,9 +31,24 @@ const ENOTTY = 25;
 
 /** Below this many bytes, without the addon, zeros are written rather than a tool started. */
 export const SPAWN_MIN = 8 * 1024 * 1024;
+/** Zeros are written from one shared chunk of this many bytes. */
 const ZERO_CHUNK = 1024 * 1024;
 let zeros: Uint8Array | undefined;
 let scratch: Uint8Array | undefined;
+/** The shared chunk of zeros: only ever read, never written into. */
+const zeroChunk = () => (zeros ??= new Uint8Array(ZERO_CHUNK));
+
+/** `length` bytes of zeros as slices of the shared chunk (for a log entry, or a vectored write). */
+export function zeroParts(length: number): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at < length; at += ZERO_CHUNK) parts.push(zeroChunk().subarray(0, Math.min(ZERO_CHUNK, length - at)));
+  return parts;
+}
+
+/** Write zeros over `length` bytes at `offset` of an open FileHandle, without blocking (serve's TRIM and WRITE_ZEROES). */
+export function writeZerosTo(fh: fs.promises.FileHandle, offset: number, length: number): Promise<void> {
+  return writevFull(fh, zeroParts(length), offset);
+}
 
 /**
  * Zero [offset, stop) chunk by chunk. Where the target can be read, chunks that already read
@@ -39,10 +56,9 @@ let scratch: Uint8Array | undefined;
  * allocating the whole range.
  */
 function writeZeros(fd: number, readable: boolean, offset: number, stop: number): void {
-  zeros ??= new Uint8Array(ZERO_CHUNK);
   if (readable) scratch ??= new Uint8Array(ZERO_CHUNK);
   for (let at = offset; at < stop; at += ZERO_CHUNK) {
-    const chunk = zeros.subarray(0, Math.min(ZERO_CHUNK, stop - at));
+    const chunk = zeroChunk().subarray(0, Math.min(ZERO_CHUNK, stop - at));
     if (readable) {
       const view = scratch!.subarray(0, chunk.length);
       if (readFully(fd, view, at) === chunk.length && Buffer.compare(view, chunk) === 0) continue;

@@ -13,7 +13,7 @@ import { replayLastWrites } from '../../replay/last-write.ts';
 import { Advance, type EntryCursor, type LogReader, type Position } from '../../reader.ts';
 import { overlaps } from '../../replay/loop.ts';
 import { SectorMap, ZEROED } from '../../replay/sector-map.ts';
-import { majorMinor } from '../io/devices.ts';
+import { majorMinor } from '../io/device-info.ts';
 import type { FileTarget } from '../io/target.ts';
 import { LogFormatError } from '../../errors.ts';
 

@@ -4,13 +4,14 @@
 // in the README.
 
 import * as fs from 'node:fs';
-import { Flag, flagNames, flagsHex, HEADER_BYTES } from '../../format.ts';
+import { Flag, flagNames, flagsHex, HEADER_BYTES, SUPER_BYTES } from '../../format.ts';
 import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../../reader.ts';
 import { holdsNo } from '../../range.ts';
 import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../../recover.ts';
 import { overlaps, replay } from '../../replay/loop.ts';
 import { CStdout, getoptLong, strtoull, u64Number, type LongOption, type Out } from './cstyle.ts';
-import { discardSupported, openSource, type FileSource } from '../io/file.ts';
+import { discardSupported } from '../io/device-info.ts';
+import { openSource, type FileSource } from '../io/file.ts';
 import { childProcess } from '../io/lazy.ts';
 import { loadNative } from '../io/native.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './plan.ts';
@@ -87,25 +88,26 @@ class Exit {
   constructor(readonly status: number) {}
 }
 
-export interface Io {
+/** Where replay-log writes (its stdout as C stdio buffers it, its stderr) and the name it gives itself. */
+export interface ReplayLogConsole {
   out: Out;
   err: (line: string) => void;
   prog: string;
 }
 
-export function defaultIo(): Io {
+export function processConsole(): ReplayLogConsole {
   return { out: new CStdout(1), err: (line) => fs.writeSync(2, line + '\n'), prog: 'replay-log' };
 }
 
-function fail(io: Io, line: string): never {
-  io.err(line);
+function fail(con: ReplayLogConsole, line: string): never {
+  con.err(line);
   throw new Exit(1);
 }
 
 /** A mark argument as the bytes strndup keeps. */
 const markArg = (v: string) => Buffer.from(v, 'utf8').subarray(0, MARK_ARG_MAX);
 
-function parseArgs(args: readonly string[], io: Io): Options {
+function parseArgs(args: readonly string[], con: ReplayLogConsole): Options {
   const o: Options = {
     stopFlags: 0,
     startEntry: 0n,
@@ -118,13 +120,13 @@ function parseArgs(args: readonly string[], io: Io): Options {
     verbose: 0,
     force: false,
   };
-  const usage = () => fail(io, USAGE);
+  const usage = () => fail(con, USAGE);
   const number = (v: string, what: string): bigint => {
     const { value, end } = strtoull(v);
-    if (end !== v.length) fail(io, `Invalid ${what} number`);
+    if (end !== v.length) fail(con, `Invalid ${what} number`);
     return value;
   };
-  for (const p of getoptLong(args, 'v', LONG_OPTIONS, io.prog, io.err)) {
+  for (const p of getoptLong(args, 'v', LONG_OPTIONS, con.prog, con.err)) {
     const value = 'value' in p ? (p.value ?? '') : '';
     switch (p.name) {
       case 'v':
@@ -144,7 +146,7 @@ function parseArgs(args: readonly string[], io: Io): Options {
       case 'num-entries': o.numEntries = true; break;
       case 'no-discard': o.discard = false; break;
       case 'fsck': o.fsck = value; break;
-      case 'check': o.check = parseCheck(value, io); break;
+      case 'check': o.check = parseCheck(value, con); break;
       case 'start-sector': o.startSector = u64Number(number(value, 'sector')); break;
       case 'end-sector': o.endSector = u64Number(number(value, 'sector')); break;
       case 'force': o.force = true; break;
@@ -155,11 +157,11 @@ function parseArgs(args: readonly string[], io: Io): Options {
   return o;
 }
 
-function parseCheck(value: string, io: Io): CheckMode {
+function parseCheck(value: string, con: ReplayLogConsole): CheckMode {
   if (value === 'flush') return { kind: 'flag', flag: Flag.FLUSH };
   if (value === 'fua') return { kind: 'flag', flag: Flag.FUA };
   const { value: every, end } = strtoull(value);
-  if (!every || end !== value.length) fail(io, 'Invalid entry number');
+  if (!every || end !== value.length) fail(con, 'Invalid entry number');
   return { kind: 'number', every };
 }
 
@@ -184,17 +186,30 @@ function shouldStop(c: EntryCursor, flags: number, mark?: Uint8Array): boolean {
   return (c.flags & Flag.MARK) !== 0 && markMatches(c.header(), c.dataLen, mark!);
 }
 
-/** Upstream's message for a log problem, followed by where it is. */
-function describeProblem(e: LogFormatError | PastTargetEnd, S: number, version?: number): string {
+/** Byte offsets of the super's magic and version: which of upstream's checks a super problem fails. */
+const SUPER_MAGIC_AT = 0;
+const SUPER_VERSION_AT = 8;
+
+/** What upstream's super read sees: the log's size, and the version field as its int it prints. */
+interface SuperSeen {
+  readonly logSize: number;
+  readonly version: number;
+}
+
+/**
+ * Upstream's message for a log problem, followed by where it is: by the problem's kind and,
+ * for the super, by which of upstream's checks (read, magic, version) it fails first.
+ */
+function describeProblem(e: LogFormatError | PastTargetEnd, S: number, seen?: SuperSeen): string {
   if (!(e instanceof LogFormatError)) return `Error writing data: ${e.message}`;
   switch (e.kind) {
     case 'malformed': return `Malformed entry @${Math.floor(e.offset / S)}: ${e.message}`;
     case 'truncated-header': return `Error reading entry: 0: ${e.message}`;
     case 'truncated-payload': return `Error reading data: 0: ${e.message}`;
     case 'super':
-      if (e.reason.startsWith('bad magic')) return `Magic doesn't match: ${e.message}`;
-      if (e.reason.startsWith('unsupported version')) return `Version mismatch, wanted 1, have ${version}: ${e.message}`;
-      if (e.reason.startsWith('truncated')) return `Error reading super: 0: ${e.message}`;
+      if (seen && seen.logSize < SUPER_BYTES) return `Error reading super: 0: ${e.message}`;
+      if (e.offset === SUPER_MAGIC_AT) return `Magic doesn't match: ${e.message}`;
+      if (e.offset === SUPER_VERSION_AT) return `Version mismatch, wanted 1, have ${seen?.version}: ${e.message}`;
       return e.message;
   }
 }
@@ -214,7 +229,7 @@ const flagsText = (e: Entry) => `0x${flagsHex(e.flags, e.flagsHigh)}(${flagNames
  * Walk from `from` with log_seek_next_entry's -vv lines until `stop` says so: the cursor is
  * then on that entry. False when the counted entries ran out first.
  */
-function seekNext(reader: LogReader, from: Position, o: Options, io: Io, stop: (c: EntryCursor, n: number) => boolean): EntryCursor | undefined {
+function seekNext(reader: LogReader, from: Position, o: Options, con: ReplayLogConsole, stop: (c: EntryCursor, n: number) => boolean): EntryCursor | undefined {
   const S = reader.sectorSize;
   const c = reader.cursor({ from, reuseBuffer: true });
   for (let n = 1; ; ) {
@@ -224,21 +239,21 @@ function seekNext(reader: LogReader, from: Position, o: Options, io: Io, stop: (
       c.fill();
       continue;
     }
-    if (o.verbose > 1) io.out.write(`seek entry ${c.index}@${c.payloadOffset / S}: ${c.sector}, size ${c.nrSectors}, flags ${flagsText(c)}\n`);
+    if (o.verbose > 1) con.out.write(`seek entry ${c.index}@${c.payloadOffset / S}: ${c.sector}, size ${c.nrSectors}, flags ${flagsText(c)}\n`);
     if (stop(c, n++)) return c;
   }
 }
 
 /** Where to start: after --start-mark, or at --start-entry (log_seek_entry). */
-function startPosition(reader: LogReader, o: Options, io: Io): Position {
+function startPosition(reader: LogReader, o: Options, con: ReplayLogConsole): Position {
   const S = reader.sectorSize;
   if (o.startMark !== undefined) {
     const mark = o.startMark;
-    const c = seekNext(reader, reader.first, o, io, (e) => shouldStop(e, Flag.MARK, mark));
-    if (!c) fail(io, "Couldn't find starting mark");
+    const c = seekNext(reader, reader.first, o, con, (e) => shouldStop(e, Flag.MARK, mark));
+    if (!c) fail(con, "Couldn't find starting mark");
     return c.position;
   }
-  if (o.startEntry >= BigInt(reader.nrEntries)) fail(io, 'Invalid entry number');
+  if (o.startEntry >= BigInt(reader.nrEntries)) fail(con, 'Invalid entry number');
   const want = Number(o.startEntry);
   if (want === 0) return reader.first;
   const c = reader.cursor({ reuseBuffer: true });
@@ -246,28 +261,28 @@ function startPosition(reader: LogReader, o: Options, io: Io): Position {
     const step = c.advance();
     if (step === Advance.End) break;
     if (step === Advance.Read) c.fill();
-    else if (step === Advance.Entry && o.verbose > 1) io.out.write(`seek entry ${c.index}@${c.offset / S}: ${c.sector}, size ${c.nrSectors}, flags 0x${flagsHex(c.flags, c.flagsHigh)}\n`);
+    else if (step === Advance.Entry && o.verbose > 1) con.out.write(`seek entry ${c.index}@${c.offset / S}: ${c.sector}, size ${c.nrSectors}, flags 0x${flagsHex(c.flags, c.flagsHigh)}\n`);
   }
   return c.position;
 }
 
-async function findMode(reader: LogReader, from: Position, o: Options, io: Io): Promise<number> {
+async function findMode(reader: LogReader, from: Position, o: Options, con: ReplayLogConsole): Promise<number> {
   const limit = countOf(o.limit);
   let found: EntryCursor | undefined;
   try {
-    found = seekNext(reader, from, o, io, (c, n) => n === limit || shouldStop(c, o.stopFlags, o.endMark));
+    found = seekNext(reader, from, o, con, (c, n) => n === limit || shouldStop(c, o.stopFlags, o.endMark));
   } catch (e) {
     if (!(e instanceof LogFormatError)) throw e;
-    io.err(describeProblem(e, reader.sectorSize) + cutHint(e, o.logfile!));
+    con.err(describeProblem(e, reader.sectorSize) + cutHint(e, o.logfile!));
     return 255; // upstream returns -1 from main here
   }
   if (!found) {
     // Upstream's line, and on it what a crashed log holds past the count.
     const note = await pastEndNote(reader, o);
-    io.err(`Couldn't find entry${note ? `; ${note}` : ''}`);
+    con.err(`Couldn't find entry${note ? `; ${note}` : ''}`);
     return 1;
   }
-  io.out.write(`${found.index}@${found.position.offset / reader.sectorSize}\n`);
+  con.out.write(`${found.index}@${found.position.offset / reader.sectorSize}\n`);
   return 0;
 }
 
@@ -325,19 +340,19 @@ interface Replayed {
  * Without checks in between, the last-write plan where it leaves the same bytes (see
  * replay-log-plan.ts); the -v lines are held back until the plan is known to hold.
  */
-async function replayFast(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<Replayed | undefined> {
+async function replayFast(reader: LogReader, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<Replayed | undefined> {
   if (o.fsck !== undefined || o.force || !discardsReadAsZeros(target)) return undefined;
   const lines: string[] = [];
   const before = replayLines(o, { write: (t) => void lines.push(t), flush() {} }, reader.sectorSize, target);
   const sectors = { start: o.startSector, end: o.endSector };
   const r = await replayLogLastWrites(reader, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) });
   if (!r) return undefined;
-  for (const t of lines) io.out.write(t);
+  for (const t of lines) con.out.write(t);
   return { status: 0, checks: 0, ...r };
 }
 
 /** Entry by entry, in upstream's order, with the fsck runs; a number is the exit status of a log problem. */
-async function replaySequential(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<Replayed | number> {
+async function replaySequential(reader: LogReader, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<Replayed | number> {
   const S = reader.sectorSize;
   const sectors = { start: o.startSector, end: o.endSector };
   const stop = stopsAt(o, countOf(o.limit));
@@ -348,7 +363,7 @@ async function replaySequential(reader: LogReader, target: FileTarget, from: Pos
       from,
       discards: o.discard,
       sectors,
-      before: replayLines(o, io.out, S, target),
+      before: replayLines(o, con.out, S, target),
       visit: (e, _applied, settle) => {
         const n = ++done.entries;
         const last = stop(e, n);
@@ -359,7 +374,7 @@ async function replaySequential(reader: LogReader, target: FileTarget, from: Pos
         done.checks++;
         return settle().then(() => {
           if (runFsck(o.fsck!)) return last ? 'stop' : 'next';
-          io.err(`Fsck errored out on entry ${index}`);
+          con.err(`Fsck errored out on entry ${index}`);
           done.status = 1;
           return 'stop';
         });
@@ -368,14 +383,14 @@ async function replaySequential(reader: LogReader, target: FileTarget, from: Pos
     done.end = r.last ? { index: r.last.index + 1, offset: r.last.payloadOffset + r.last.payloadLength } : from;
   } catch (e) {
     if (!(e instanceof ReplayError)) throw e;
-    io.err(`${describeProblem(e.cause, S)} (${e.progress})${cutHint(e.cause, o.logfile!)}`);
+    con.err(`${describeProblem(e.cause, S)} (${e.progress})${cutHint(e.cause, o.logfile!)}`);
     return 1;
   }
   return done;
 }
 
-async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, io: Io): Promise<number> {
-  const r = (await replayFast(reader, target, from, o, io)) ?? (await replaySequential(reader, target, from, o, io));
+async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<number> {
+  const r = (await replayFast(reader, target, from, o, con)) ?? (await replaySequential(reader, target, from, o, con));
   if (typeof r === 'number') return r;
   if (r.status !== 0) return r.status;
   // Upstream passes silently here; its stdout and status stay as they are, and stderr gets one line.
@@ -384,7 +399,7 @@ async function replayMode(reader: LogReader, target: FileTarget, from: Position,
   // than its own replay).
   const reachedEnd = !r.stopped && (r.end === undefined || r.end.index >= reader.nrEntries);
   const notes = [...vacuous(o, r.checks, r.stopped, r.entries), ...(reachedEnd ? [await pastEndNote(reader, o, r.end)] : [])].filter(Boolean);
-  if (notes.length) io.err(`replay-log: ${notes.join('; ')}`);
+  if (notes.length) con.err(`replay-log: ${notes.join('; ')}`);
   return 0;
 }
 
@@ -416,69 +431,69 @@ const errno = (e: unknown): string => {
 };
 
 /** Open the log and read its super, with upstream's messages for each way that fails. */
-async function openLog(source: FileSource, io: Io): Promise<LogReader> {
+async function readSuper(source: FileSource, con: ReplayLogConsole): Promise<LogReader> {
   try {
     return await LogReader.open(source);
   } catch (e) {
-    if (!(e instanceof LogFormatError)) fail(io, `Error reading super: ${errno(e)}: ${(e as Error).message}`);
-    const head = source.read(0, 16) as Uint8Array;
-    const version = head.length >= 16 ? new DataView(head.buffer, head.byteOffset, 16).getInt32(8, true) : 0;
-    fail(io, describeProblem(e, 512, version));
+    if (!(e instanceof LogFormatError)) fail(con, `Error reading super: ${errno(e)}: ${(e as Error).message}`);
+    const head = source.read(0, SUPER_VERSION_AT + 8) as Uint8Array;
+    const version = head.length >= SUPER_VERSION_AT + 8 ? new DataView(head.buffer, head.byteOffset, head.length).getInt32(SUPER_VERSION_AT, true) : 0;
+    fail(con, describeProblem(e, 512, { logSize: source.size, version }));
   }
 }
 
-export async function replayLogMain(args: readonly string[], io: Io = defaultIo()): Promise<number> {
+export async function replayLogMain(args: readonly string[], con: ReplayLogConsole = processConsole()): Promise<number> {
   let source: FileSource | undefined;
   let target: FileTarget | undefined;
   try {
-    const o = parseArgs(args, io);
+    const o = parseArgs(args, con);
     const logfile = o.logfile!;
     try {
       source = openSource(logfile);
     } catch (e) {
-      return fail(io, `Couldn't open log ${logfile}: ${errno(e)}`);
+      return fail(con, `Couldn't open log ${logfile}: ${errno(e)}`);
     }
     if (o.replayfile !== undefined) {
       // Judged before the target is opened for writing (upstream opens it first thing); find
       // and count modes open it too but never write.
       const writes = !o.find && !o.numEntries;
       const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
-      if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
+      if (hazard) fail(con, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
         target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap' });
       } catch (e) {
-        return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
+        return fail(con, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }
     }
-    const reader = await openLog(source, io);
+    const reader = await readSuper(source, con);
     let from: Position;
     try {
-      from = startPosition(reader, o, io);
+      from = startPosition(reader, o, con);
     } catch (e) {
       if (!(e instanceof LogFormatError)) throw e;
-      return fail(io, describeProblem(e, reader.sectorSize) + cutHint(e, logfile));
+      return fail(con, describeProblem(e, reader.sectorSize) + cutHint(e, logfile));
     }
-    if ((o.fsck === undefined) !== (o.check === undefined)) fail(io, USAGE);
-    if (o.find) return await findMode(reader, from, o, io);
+    if ((o.fsck === undefined) !== (o.check === undefined)) fail(con, USAGE);
+    if (o.find) return await findMode(reader, from, o, con);
     if (o.numEntries) {
-      io.out.write(`${reader.nrEntries}\n`);
+      con.out.write(`${reader.nrEntries}\n`);
       return 0;
     }
     if (!target) {
-      io.out.write(`Log version=1, sectorsize=${reader.sectorSize}, entries=${reader.nrEntries}\n`);
+      con.out.write(`Log version=1, sectorsize=${reader.sectorSize}, entries=${reader.nrEntries}\n`);
       return 0;
     }
-    return await replayMode(reader, target, from, o, io);
+    return await replayMode(reader, target, from, o, con);
   } catch (e) {
     if (e instanceof Exit) return e.status;
     const err = e as NodeJS.ErrnoException;
-    if (err.syscall === 'write' || err.syscall === 'writev') io.err(`Error writing data: ${errno(e)}: ${err.message}`);
-    else if (err.syscall === 'read') io.err(`Error reading data: ${errno(e)}: ${err.message}`);
-    else io.err(`replay-log: ${e instanceof Error ? e.message : String(e)}`);
+    if (err.syscall === 'write' || err.syscall === 'writev') con.err(`Error writing data: ${errno(e)}: ${err.message}`);
+    else if (err.syscall === 'read') con.err(`Error reading data: ${errno(e)}: ${err.message}`);
+    else con.err(`replay-log: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   } finally {
     target?.close();
     source?.close();
-    io.out.flush();
+    con.out.flush();
   }
 }

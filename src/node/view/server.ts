@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { ViewerError } from '../../errors.ts';
 
 export interface ViewerOptions {
   /** The built page (dist/web). */
@@ -48,12 +49,14 @@ export function parseRange(header: string | undefined, size: number): { start: n
 }
 
 function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: string, type: string): void {
-  let size: number;
+  let size: number | undefined;
   try {
     const st = fs.statSync(file);
-    if (!st.isFile()) throw new Error('not a file');
-    size = st.size;
+    if (st.isFile()) size = st.size;
   } catch {
+    // Missing: not found, as a folder is.
+  }
+  if (size === undefined) {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
     return;
   }
@@ -82,7 +85,7 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: str
 
 export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
   const root = path.resolve(opts.root);
-  if (!fs.existsSync(path.join(root, 'index.html'))) throw new Error(`no viewer in ${root} (run npm run build)`);
+  if (!fs.existsSync(path.join(root, 'index.html'))) throw new ViewerError(`no viewer in ${root} (run npm run build)`);
   const log = opts.log === undefined ? undefined : path.resolve(opts.log);
   if (log !== undefined) fs.closeSync(fs.openSync(log, 'r'));
   const logPath = log === undefined ? undefined : `log/${encodeURIComponent(path.basename(log))}`;

@@ -1,0 +1,59 @@
+// What a file or block device is, from stat and sysfs: its size, its identity (dev:ino, the
+// device number) and whether it takes discards. Asked before anything is opened for writing.
+
+import * as fs from 'node:fs';
+
+export interface DeviceInfo {
+  readonly isBlockDevice: boolean;
+  readonly size: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly rdev: number;
+}
+
+/** Linux's dev_t split (glibc's major()/minor()). */
+export function majorMinor(dev: number): string {
+  const major = (Math.floor(dev / 256) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
+  const minor = (dev & 0xff) | ((Math.floor(dev / 0x100000) & 0xfff) << 8);
+  return `${major}:${minor}`;
+}
+
+/** The sysfs folder of a block device (Node cannot issue ioctls such as BLKGETSIZE64). */
+export function sysfsBlock(rdev: number): string {
+  return `/sys/dev/block/${majorMinor(rdev)}`;
+}
+
+function blockDeviceSize(rdev: number): number {
+  return Number(fs.readFileSync(`${sysfsBlock(rdev)}/size`, 'utf8').trim()) * 512;
+}
+
+/** Whether BLKDISCARD would work on the target: block devices whose queue takes discards (a partition asks its disk). */
+export function discardSupported(info: DeviceInfo): boolean {
+  if (!info.isBlockDevice) return false;
+  for (const queue of ['queue', '../queue']) {
+    try {
+      return Number(fs.readFileSync(`${sysfsBlock(info.rdev)}/${queue}/discard_max_bytes`, 'utf8').trim()) > 0;
+    } catch {
+      // Not this folder: a partition keeps its queue in the disk's.
+    }
+  }
+  return false;
+}
+
+function infoOf(st: fs.Stats): DeviceInfo {
+  const isBlockDevice = st.isBlockDevice();
+  return { isBlockDevice, size: isBlockDevice ? blockDeviceSize(st.rdev) : st.size, dev: st.dev, ino: st.ino, rdev: st.rdev };
+}
+
+/** What the open descriptor `fd` is. */
+export const describeFd = (fd: number): DeviceInfo => infoOf(fs.fstatSync(fd));
+
+/** What `path` is, without opening it (so nothing is opened for writing before it is judged); undefined when it does not exist. */
+export function describePath(path: string): DeviceInfo | undefined {
+  try {
+    return infoOf(fs.statSync(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
