@@ -144,7 +144,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
     let target: FileTarget;
     try {
-      target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero' });
+      target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero', direct: true });
     } catch (e) {
       throw new CliError(`cannot open target ${targetPath}: ${(e as Error).message}`);
     }
@@ -187,7 +187,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
       progress.done();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      target.sync();
+      await target.sync();
       target.close();
       summary.seconds = (performance.now() - started) / 1000;
       summary.signal = interrupted ?? null;

@@ -210,7 +210,14 @@ function cutHint(e: LogFormatError | PastTargetEnd, log: string): string {
 /** A u64 count as a number: counts stay below 2^53, so a larger limit or period simply never comes. */
 const countOf = (v: bigint) => (v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v));
 
-const flagsText = (e: Entry) => `0x${flagsHex(e.flags, e.flagsHigh)}(${flagNames(e.flags, e.flagsHigh)})`;
+/** The flags as -v lines show them; a log uses a handful of combinations, each formatted once. */
+const flagTexts = new Map<number, string>();
+function flagsText(e: Entry): string {
+  if (e.flagsHigh) return `0x${flagsHex(e.flags, e.flagsHigh)}(${flagNames(e.flags, e.flagsHigh)})`;
+  let t = flagTexts.get(e.flags);
+  if (t === undefined) flagTexts.set(e.flags, (t = `0x${flagsHex(e.flags, 0)}(${flagNames(e.flags, 0)})`));
+  return t;
+}
 
 /**
  * Walk from `from` with log_seek_next_entry's -vv lines until `stop` says so: the cursor is
@@ -454,7 +461,7 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
       const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
       if (hazard) fail(io, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
-        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap' });
+        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap', direct: true });
       } catch (e) {
         return fail(io, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }
