@@ -22,14 +22,16 @@ export class KnownEntries {
   constructor(
     readonly reader: LogReader,
     private base: LogIndex,
+    /** Whether walks record what they reach (only worth it when the index is stored). */
+    private readonly keeps = true,
   ) {
     this.complete = base.count >= reader.nrEntries;
   }
 
-  /** Nothing known: the first call over a log. */
-  static empty(reader: LogReader): KnownEntries {
+  /** Nothing known: the first call over a log, or (`keeps` false) a log whose index is not stored. */
+  static empty(reader: LogReader, keeps = true): KnownEntries {
     const b = new IndexBuilder('', reader.source.size, reader.sectorSize, reader.nrEntries);
-    return new KnownEntries(reader, b.finish());
+    return new KnownEntries(reader, b.finish(), keeps);
   }
 
   get count(): number {
@@ -68,7 +70,7 @@ export class KnownEntries {
 
   /** Called by the cursor for each entry its live walk reached, in order. */
   record(e: EntryCursor): void {
-    if (e.index !== this.count) return;
+    if (!this.keeps || e.index !== this.count) return;
     this.extension ??= new IndexBuilder('', this.reader.source.size, this.reader.sectorSize, this.reader.nrEntries);
     this.extension.add(e.snapshot());
     this.added++;

@@ -36,7 +36,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefin
 /** The log's known entries: from a stored index when it is this log's, else none yet. */
 export function openIndexCache(reader: LogReader, source: FileSource, dir = cacheDir()): IndexCache {
   const identity = dir === undefined ? undefined : logIdentity(source, superSector(reader, source));
-  if (identity === undefined || dir === undefined) return { known: KnownEntries.empty(reader), save() {} };
+  if (identity === undefined || dir === undefined) return { known: KnownEntries.empty(reader, false), save() {} };
   const file = path.join(dir, `${keyOf(source)}.index`);
   const want = Buffer.from(identity);
   const stored = readStored(file);

@@ -469,7 +469,7 @@ export async function replayLogMain(args: readonly string[], io: Io = defaultIo(
     const reader = await openLog(source, io);
     // Only walks need the entry index; counting and the log's line read the super alone.
     const walks = o.find || (target !== undefined && !o.numEntries);
-    cache = walks ? openIndexCache(reader, source) : { known: KnownEntries.empty(reader), save() {} };
+    cache = walks ? openIndexCache(reader, source) : { known: KnownEntries.empty(reader, false), save() {} };
     const known = cache.known;
     let from: Position;
     try {
