@@ -67,18 +67,37 @@ function emitDeclarations(entries, outDir) {
   if (diagnostics.length) throw new Error(ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => '.', getNewLine: () => '\n' }));
 }
 
-await Promise.all([
-  buildLibrary(),
-  emitDeclarations(LIBRARY, 'dist/types'),
-  // replay-log as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is CommonJS).
-  esbuild.build({
+/**
+ * replay-log as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is
+ * CommonJS), and xfstests starts it once per call. Two start-up costs of esbuild's CommonJS
+ * output are taken out: a namespace import of a built-in (`import * as fs`) becomes a copy of
+ * all its properties (__toESM, about 100 defineProperty calls per import), where the module
+ * itself serves, as no default import is used; and import.meta.url (only createRequire's
+ * argument, which takes a path) is the file's path rather than a URL built at start.
+ */
+async function buildReplayLog() {
+  const out = await esbuild.build({
     ...node,
+    banner: {},
     format: 'cjs',
     entryPoints: ['src/node/replay-log/main.ts'],
     outfile: 'dist/replay-log.cjs',
-    banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-    define: { 'import.meta.url': '__importMetaUrl' },
-  }),
+    define: { 'import.meta.url': '__filename' },
+    write: false,
+  });
+  let text = out.outputFiles[0].text;
+  const namespaces = [...text.matchAll(/var (\w+) = __toESM\(require\("(node:\w+)"\), 1\);/g)];
+  for (const [, name] of namespaces) {
+    if (text.includes(`${name}.default`)) throw new Error(`build: replay-log uses the default export of a built-in (${name}); keep esbuild's __toESM for it`);
+  }
+  text = text.replace(/__toESM\(require\("(node:\w+)"\), 1\)/g, 'require("$1")');
+  writeFileSync('dist/replay-log.cjs', text);
+}
+
+await Promise.all([
+  buildLibrary(),
+  emitDeclarations(LIBRARY, 'dist/types'),
+  buildReplayLog(),
   esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
 ]);
 

@@ -16,6 +16,11 @@ export function attachLoop(dir: string, name: string, bytes: number): LoopDevice
   const backing = path.join(dir, `${name}-${process.pid}.loop`);
   fs.writeFileSync(backing, '');
   fs.truncateSync(backing, bytes);
+  return attachFile(backing);
+}
+
+/** A loop device over an existing file (removed with the device by `detach`), or why there is none. */
+export function attachFile(backing: string): LoopDevice | { skip: string } {
   try {
     const dev = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();
     return {

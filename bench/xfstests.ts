@@ -10,11 +10,14 @@
 //
 // The mount and fsck the tests run between calls are left out: they cost the same whatever
 // replays. Every call's stdout and each device's final bytes are compared with the C tool's.
+// The log sits on a loop device too, as xfstests' LOGWRITES_DEV is a block device.
 //
-//   REPLAY_LOG_C=/path/to/replay-log node bench/run.mjs xfstests [--steps N] [--logs a,b] [--dir D]
+//   REPLAY_LOG_C=/path/to/replay-log node bench/run.mjs xfstests [--steps N] [--logs a,b] [--dir D] [--log-file]
 //
-// --steps cuts generic/482's loop after N steps (default: all). Ours runs with this
-// machine's NODE_EXTRA_CA_CERTS (when set) and without it.
+// --steps cuts generic/482's loop after N steps (default: all); --log-file reads the log from
+// a file instead. Ours runs with this machine's NODE_EXTRA_CA_CERTS (when set) and without it,
+// and without its entry index kept between calls (LOGWRITES_CACHE=off, a fresh cache folder
+// otherwise). The floor is bare Node's start (`node -e 0`) once per call.
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,7 +28,7 @@ import { LogReader } from '../src/reader.ts';
 import { openSource } from '../src/node/io/file.ts';
 import { sha256File } from '../test/support/fixtures.ts';
 import { generateDiscardLog } from '../test/support/generate.ts';
-import { attachLoop, type LoopDevice } from './loop-device.ts';
+import { attachFile, attachLoop, type LoopDevice } from './loop-device.ts';
 import { median, table } from './stats.ts';
 
 const ROOT = process.cwd();
@@ -36,6 +39,7 @@ const opt = (name: string) => {
 };
 const STEPS = Number(opt('steps') ?? Infinity);
 const LOGS = (opt('logs') ?? 'ext4-fsync-many,btrfs-512,discard-heavy').split(',');
+const LOG_FILE = argv.includes('--log-file');
 const DIR = fs.mkdtempSync(path.join(opt('dir') ?? os.tmpdir(), 'logwrites-xfstests-'));
 
 interface Tool {
@@ -51,9 +55,22 @@ function tools(): Tool[] {
   else console.log(`REPLAY_LOG_C is ${c ? `${c}, which does not exist` : 'not set'}: no C tool to compare with`);
   const ours = [process.execPath, path.join(ROOT, 'bin/replay-log.js')];
   const { NODE_EXTRA_CA_CERTS, ...bare } = process.env;
-  if (NODE_EXTRA_CA_CERTS) out.push({ name: 'ours, NODE_EXTRA_CA_CERTS set', cmd: ours, env: process.env });
-  out.push({ name: 'ours', cmd: ours, env: bare });
+  const cache = { ...bare, LOGWRITES_CACHE_DIR: fs.mkdtempSync(path.join(DIR, 'cache-')) };
+  if (NODE_EXTRA_CA_CERTS) out.push({ name: 'ours, NODE_EXTRA_CA_CERTS set', cmd: ours, env: { ...cache, NODE_EXTRA_CA_CERTS } });
+  out.push({ name: 'ours', cmd: ours, env: cache });
+  out.push({ name: 'ours, no index kept', cmd: ours, env: { ...bare, LOGWRITES_CACHE: 'off' } });
   return out;
+}
+
+/** Bare Node's start, the floor under each of our calls (median of 21, NODE_EXTRA_CA_CERTS unset). */
+function nodeFloor(): number {
+  const { NODE_EXTRA_CA_CERTS: _, ...env } = process.env;
+  const times = Array.from({ length: 21 }, () => {
+    const t = performance.now();
+    spawnSync(process.execPath, ['-e', '0'], { env });
+    return performance.now() - t;
+  });
+  return median(times);
 }
 
 interface Call {
@@ -125,7 +142,7 @@ function btrfs192(runners: Runner[], log: string): void {
   each(runners, 'check', (dev) => ['--log', log, '--replay', dev, '--check', 'fua', '--fsck', 'true']);
 }
 
-function report(title: string, runners: Runner[]): void {
+function report(title: string, runners: Runner[], floor: number): void {
   const base = runners[0]!;
   const total = (r: Runner) => r.calls.reduce((s, c) => s + c.ms, 0);
   const kinds = [...new Set(base.calls.map((c) => c.kind))];
@@ -139,6 +156,8 @@ function report(title: string, runners: Runner[]): void {
       `${(total(r) / total(base)).toFixed(2)}x`,
     ]);
   }
+  const calls = base.calls.length;
+  rows.push(['floor: bare node -e 0 per call', String(calls), ((calls * floor) / 1000).toFixed(2), ...kinds.map(() => floor.toFixed(1)), `${((calls * floor) / total(base)).toFixed(2)}x`]);
   console.log(`\n${title}\n${table(rows)}`);
   const hashes = runners.map((r) => sha256File(r.device.dev).slice(0, 16));
   console.log(`device bytes after the last call: ${hashes.every((h) => h === hashes[0]) ? `equal (sha256 ${hashes[0]})` : `DIFFER: ${hashes.join(' ')}`}`);
@@ -163,9 +182,20 @@ async function logFor(name: string): Promise<{ log: string; bytes: number }> {
 }
 
 async function benchLog(name: string): Promise<void> {
-  const { log, bytes } = await logFor(name);
+  const { log: file, bytes } = await logFor(name);
   const devices: LoopDevice[] = [];
   try {
+    let log = file;
+    if (!LOG_FILE) {
+      const d = attachFile(file);
+      if ('skip' in d) {
+        console.log(`  skipped: ${d.skip}`);
+        return;
+      }
+      devices.push(d);
+      log = d.dev;
+    }
+    const floor = nodeFloor();
     const runners: Runner[] = [];
     for (const [i, t] of tools().entries()) {
       const d = attachLoop(DIR, `${name}-${i}`, bytes);
@@ -177,12 +207,12 @@ async function benchLog(name: string): Promise<void> {
       runners.push(new Runner(t, d));
     }
     const steps = generic482(runners, log);
-    report(`generic/482's loop (${steps} FUA steps${Number.isFinite(STEPS) ? `, cut at --steps ${STEPS}` : ''})`, runners);
-    const marks = await marksOf(log);
+    report(`generic/482's loop (${steps} FUA steps${Number.isFinite(STEPS) ? `, cut at --steps ${STEPS}` : ''}), log on ${LOG_FILE ? 'a file' : 'a loop device'}`, runners, floor);
+    const marks = await marksOf(file);
     generic455(runners, log, marks);
-    report(`generic/455's find + replay per mark (${marks.length} marks)`, runners);
+    report(`generic/455's find + replay per mark (${marks.length} marks)`, runners, floor);
     btrfs192(runners, log);
-    report("btrfs/192's single pass, --check fua --fsck true", runners);
+    report("btrfs/192's single pass, --check fua --fsck true", runners, floor);
   } finally {
     for (const d of devices) d.detach();
   }

@@ -23,6 +23,12 @@ const INLINE_ZEROS = 16 * 1024;
 let zeros: Uint8Array | undefined;
 /** Payloads are read into one buffer of this size where the source can (readInto), not one allocation each. */
 const ARENA = 2 * MAX_RUN;
+/**
+ * When every payload the plan needs lies within this many log bytes, and they are at least
+ * a quarter of them, the stretch is read in one call: xfstests' calls replay a few
+ * megabytes from thousands of places each, and one read costs less than a read per place.
+ */
+const ONE_READ = 32 * 1024 * 1024;
 
 export interface LastWriteResult {
   readonly bytesWritten: number;
@@ -38,7 +44,9 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
   let runEnd = 0;
   let bytesWritten = 0;
   let bytesZeroed = 0;
-  const arena = reader.source.readInto ? new Uint8Array(ARENA) : undefined;
+  const stretch = payloadStretch(map, S);
+  const whole = reader.source.readInto && stretch.end - stretch.start <= ONE_READ && stretch.bytes * 4 >= stretch.end - stretch.start ? readStretch(reader, stretch) : undefined;
+  const arena = reader.source.readInto && !whole ? new Uint8Array(ARENA) : undefined;
   let used = 0;
   const flush = async () => {
     if (parts.length) await target.write(runStart, parts);
@@ -47,6 +55,7 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
   };
   /** Log bytes [offset, offset + length): fewer only where the log ends. */
   const read = async (offset: number, length: number): Promise<Uint8Array> => {
+    if (whole) return whole.bytes.subarray(offset - whole.start, Math.max(offset - whole.start, Math.min(whole.bytes.length, offset - whole.start + length)));
     if (!arena) return reader.source.read(offset, length);
     // The run's pieces point into the arena: write them out before it is reused.
     if (used + length > ARENA) await flush();
@@ -109,4 +118,32 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
   await flush();
   await target.sync();
   return { bytesWritten, bytesZeroed, complete: true };
+}
+
+interface Stretch {
+  /** Log bytes [start, end) hold every payload the plan reads. */
+  readonly start: number;
+  readonly end: number;
+  /** The payload bytes within it. */
+  readonly bytes: number;
+}
+
+function payloadStretch(map: SectorMap, S: number): Stretch {
+  let start = Infinity;
+  let end = 0;
+  let bytes = 0;
+  for (const x of map.extents()) {
+    if (x.source === ZEROED) continue;
+    start = Math.min(start, x.source);
+    end = Math.max(end, x.source + x.nrSectors * S);
+    bytes += x.nrSectors * S;
+  }
+  return { start: Math.min(start, end), end, bytes };
+}
+
+/** The stretch in one read; fewer bytes where the log ends (the plan's reads then come up short). */
+function readStretch(reader: LogReader, s: Stretch): { start: number; bytes: Uint8Array } {
+  const bytes = new Uint8Array(s.end - s.start);
+  const got = reader.source.readInto!(s.start, bytes);
+  return { start: s.start, bytes: bytes.subarray(0, got) };
 }

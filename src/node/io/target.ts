@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { type ReplayTarget } from '../../replay/loop.ts';
 import { describeFd, type DeviceInfo } from './device-info.ts';
 import { writevAll } from './full-io.ts';
+import { DirectWriter } from './direct.ts';
 import { WriteBehind } from './write-behind.ts';
 import { zeroer, type ZeroMode } from './zeroing.ts';
 import { TargetTooSmall } from '../../errors.ts';
@@ -25,6 +26,11 @@ export interface TargetOptions {
   writeBehind?: boolean;
   /** What a discard does to the target (see ZeroMode): reads as zeros (default) or is the device's own discard. */
   discard?: ZeroMode;
+  /**
+   * On a block device, write aligned runs with O_DIRECT, several in flight (see DirectWriter);
+   * other writes, and other targets, go through the page cache.
+   */
+  direct?: boolean;
 }
 
 /** Open read-write where allowed (zeroing can then skip what already reads as zeros), else write-only. */
@@ -52,25 +58,35 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
   const fits = (offset: number, length: number) => {
     if (!grow && offset + length > info.size) throw new TargetTooSmall(path, offset + length, info.size);
   };
-  const behind = opts.writeBehind ? new WriteBehind(fd) : undefined;
+  const direct = opts.direct ? DirectWriter.open(path, info) : undefined;
+  const behind = opts.writeBehind && !direct ? new WriteBehind(fd) : undefined;
   const zeroRange = zeroer(fd, info, readable, opts.discard ?? 'zero');
+  const buffered = (offset: number, parts: Uint8Array[]) => {
+    const bytes = writevAll(fd, parts, offset);
+    behind?.wrote(bytes);
+    if (!info.isBlockDevice) end = Math.max(end, offset + bytes);
+  };
   return {
     fd,
     info,
     ...(grow ? {} : { size: info.size }),
     write(offset, parts) {
-      fits(offset, parts.reduce((n, p) => n + p.length, 0));
-      const bytes = writevAll(fd, parts, offset);
-      behind?.wrote(bytes);
-      if (!info.isBlockDevice) end = Math.max(end, offset + bytes);
+      const length = parts.reduce((n, p) => n + p.length, 0);
+      fits(offset, length);
+      if (!direct) return buffered(offset, parts);
+      if (direct.fits(offset, length)) return direct.write(offset, parts);
+      // Unaligned: after what is in flight, so that the device sees the writes in order.
+      return direct.drain().then(() => buffered(offset, parts));
     },
     zero(offset, length) {
       fits(offset, length);
-      zeroRange(offset, Math.min(offset + length, end));
+      if (!direct) return zeroRange(offset, Math.min(offset + length, end));
+      return direct.drain().then(() => zeroRange(offset, Math.min(offset + length, end)));
     },
-    sync: () => fs.fsyncSync(fd),
+    sync: () => (direct ? direct.drain().then(() => fs.fsyncSync(fd)) : fs.fsyncSync(fd)),
     close: () => {
       behind?.close();
+      direct?.close();
       fs.closeSync(fd);
     },
   };

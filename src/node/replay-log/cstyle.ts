@@ -140,7 +140,9 @@ export class CStdout implements Out {
     try {
       const st = fs.fstatSync(fd);
       if (st.blksize > 0 && st.blksize < 8192) blksize = st.blksize;
-      terminal = st.isCharacterDevice() && tty().isatty(fd);
+      // /dev/null and the other memory devices (major 1) are never terminals; asking saves
+      // loading node:tty (and net and stream under it), a third of a start onto /dev/null.
+      terminal = st.isCharacterDevice() && Math.floor(st.rdev / 256) % 4096 !== 1 && tty().isatty(fd);
     } catch {
       // A closed stdout: writes will fail later, as they would in C.
     }

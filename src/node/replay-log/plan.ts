@@ -10,7 +10,8 @@
 import * as fs from 'node:fs';
 import { Flag } from '../../format.ts';
 import { replayLastWrites } from '../../replay/last-write.ts';
-import { Advance, type EntryCursor, type LogReader, type Position } from '../../reader.ts';
+import { Advance, type Position } from '../../reader.ts';
+import type { EntryView, KnownEntries } from '../../entry-index/known.ts';
 import { overlaps } from '../../replay/loop.ts';
 import { SectorMap, ZEROED } from '../../replay/sector-map.ts';
 import { majorMinor } from '../io/device-info.ts';
@@ -27,9 +28,9 @@ export interface PlanOptions {
   discards: boolean;
   sectors: { start: number; end: number };
   /** Called for every entry in log order, as the sequential replay calls it. */
-  before: (entry: EntryCursor, applies: boolean) => void;
+  before: (entry: EntryView, applies: boolean) => void;
   /** After the n-th entry (counting from 1): whether it is the last one. */
-  stop: (entry: EntryCursor, n: number) => boolean;
+  stop: (entry: EntryView, n: number) => boolean;
 }
 
 /** What the plan covered: like the sequential replay's visits. */
@@ -48,10 +49,11 @@ export interface Planned {
  * payload, an entry past the target's end): that replay then runs instead, with upstream's
  * output up to the problem.
  */
-async function plan(reader: LogReader, target: FileTarget, o: PlanOptions): Promise<(Planned & { map: SectorMap }) | undefined> {
+async function plan(known: KnownEntries, target: FileTarget, o: PlanOptions): Promise<(Planned & { map: SectorMap }) | undefined> {
+  const reader = known.reader;
   const S = reader.sectorSize;
   const map = new SectorMap(S);
-  const c = reader.cursor({ from: o.from, reuseBuffer: true });
+  const c = known.cursor(o.from);
   try {
     for (let n = 1; ; n++) {
       let step = c.advance();
@@ -80,9 +82,9 @@ async function plan(reader: LogReader, target: FileTarget, o: PlanOptions): Prom
  * Replay by the last-write plan; undefined (nothing written, `before` calls to be forgotten)
  * when the sequential replay must run instead.
  */
-export async function replayLogLastWrites(reader: LogReader, target: FileTarget, o: PlanOptions): Promise<Planned | undefined> {
-  const planned = await plan(reader, target, o);
+export async function replayLogLastWrites(known: KnownEntries, target: FileTarget, o: PlanOptions): Promise<Planned | undefined> {
+  const planned = await plan(known, target, o);
   if (!planned) return undefined;
-  await replayLastWrites(reader, target, planned.map);
+  await replayLastWrites(known.reader, target, planned.map);
   return { entries: planned.entries, stopped: planned.stopped, end: planned.end };
 }

@@ -5,7 +5,9 @@
 
 import * as fs from 'node:fs';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, SUPER_BYTES } from '../../format.ts';
-import { Advance, LogReader, type Entry, type EntryCursor, type Position } from '../../reader.ts';
+import { Advance, LogReader, type Entry, type Position } from '../../reader.ts';
+import { KnownEntries, type EntryView } from '../../entry-index/known.ts';
+import { openIndexCache, type IndexCache } from '../io/index-cache.ts';
 import { holdsNo } from '../../range.ts';
 import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../../recover.ts';
 import { overlaps, replay } from '../../replay/loop.ts';
@@ -180,7 +182,7 @@ function markMatches(header: Uint8Array, dataLen: number, mark: Uint8Array): boo
 }
 
 /** should_stop(): the entry has one of `flags`; when MARK is among them, it is that mark. */
-function shouldStop(c: EntryCursor, flags: number, mark?: Uint8Array): boolean {
+function shouldStop(c: EntryView, flags: number, mark?: Uint8Array): boolean {
   if (!(c.flags & flags)) return false;
   if (!(flags & Flag.MARK)) return true;
   return (c.flags & Flag.MARK) !== 0 && markMatches(c.header(), c.dataLen, mark!);
@@ -223,15 +225,22 @@ function cutHint(e: LogFormatError | PastTargetEnd, log: string): string {
 /** A u64 count as a number: counts stay below 2^53, so a larger limit or period simply never comes. */
 const countOf = (v: bigint) => (v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v));
 
-const flagsText = (e: Entry) => `0x${flagsHex(e.flags, e.flagsHigh)}(${flagNames(e.flags, e.flagsHigh)})`;
+/** The flags as -v lines show them; a log uses a handful of combinations, each formatted once. */
+const flagTexts = new Map<number, string>();
+function flagsText(e: Entry): string {
+  if (e.flagsHigh) return `0x${flagsHex(e.flags, e.flagsHigh)}(${flagNames(e.flags, e.flagsHigh)})`;
+  let t = flagTexts.get(e.flags);
+  if (t === undefined) flagTexts.set(e.flags, (t = `0x${flagsHex(e.flags, 0)}(${flagNames(e.flags, 0)})`));
+  return t;
+}
 
 /**
  * Walk from `from` with log_seek_next_entry's -vv lines until `stop` says so: the cursor is
  * then on that entry. False when the counted entries ran out first.
  */
-function seekNext(reader: LogReader, from: Position, o: Options, con: ReplayLogConsole, stop: (c: EntryCursor, n: number) => boolean): EntryCursor | undefined {
-  const S = reader.sectorSize;
-  const c = reader.cursor({ from, reuseBuffer: true });
+function seekNext(known: KnownEntries, from: Position, o: Options, con: ReplayLogConsole, stop: (c: EntryView, n: number) => boolean): EntryView | undefined {
+  const S = known.reader.sectorSize;
+  const c = known.cursor(from);
   for (let n = 1; ; ) {
     const step = c.advance();
     if (step === Advance.End) return undefined;
@@ -245,19 +254,22 @@ function seekNext(reader: LogReader, from: Position, o: Options, con: ReplayLogC
 }
 
 /** Where to start: after --start-mark, or at --start-entry (log_seek_entry). */
-function startPosition(reader: LogReader, o: Options, con: ReplayLogConsole): Position {
+function startPosition(known: KnownEntries, o: Options, con: ReplayLogConsole): Position {
+  const reader = known.reader;
   const S = reader.sectorSize;
   if (o.startMark !== undefined) {
     const mark = o.startMark;
-    const c = seekNext(reader, reader.first, o, con, (e) => shouldStop(e, Flag.MARK, mark));
+    const c = seekNext(known, reader.first, o, con, (e) => shouldStop(e, Flag.MARK, mark));
     if (!c) fail(con, "Couldn't find starting mark");
     return c.position;
   }
   if (o.startEntry >= BigInt(reader.nrEntries)) fail(con, 'Invalid entry number');
   const want = Number(o.startEntry);
   if (want === 0) return reader.first;
-  const c = reader.cursor({ reuseBuffer: true });
-  while (c.position.index < want) {
+  // Without -vv's line per skipped entry, a known entry is a lookup.
+  if (o.verbose < 2 && want <= known.count) return known.positionOf(want);
+  const c = known.cursor();
+  while (c.index + 1 < want) {
     const step = c.advance();
     if (step === Advance.End) break;
     if (step === Advance.Read) c.fill();
@@ -266,11 +278,12 @@ function startPosition(reader: LogReader, o: Options, con: ReplayLogConsole): Po
   return c.position;
 }
 
-async function findMode(reader: LogReader, from: Position, o: Options, con: ReplayLogConsole): Promise<number> {
+async function findMode(known: KnownEntries, from: Position, o: Options, con: ReplayLogConsole): Promise<number> {
+  const reader = known.reader;
   const limit = countOf(o.limit);
-  let found: EntryCursor | undefined;
+  let found: EntryView | undefined;
   try {
-    found = seekNext(reader, from, o, con, (c, n) => n === limit || shouldStop(c, o.stopFlags, o.endMark));
+    found = seekNext(known, from, o, con, (c, n) => n === limit || shouldStop(c, o.stopFlags, o.endMark));
   } catch (e) {
     if (!(e instanceof LogFormatError)) throw e;
     con.err(describeProblem(e, reader.sectorSize) + cutHint(e, o.logfile!));
@@ -306,7 +319,7 @@ function runFsck(cmd: string): boolean {
  * The -v/-vv lines for each entry replayed or skipped, as upstream prints them, onto `out`.
  * Upstream tries BLKDISCARD first and, with -v, says once when the target refuses it.
  */
-function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: EntryCursor) => void {
+function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: Entry) => void {
   const sectors = { start: o.startSector, end: o.endSector };
   let discardRefused = o.verbose > 0 && !discardSupported(target.info);
   return (e) => {
@@ -324,7 +337,7 @@ function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: E
 }
 
 /** Whether the entry is the last to replay: the n-th (--limit), or one --next-* / --end-mark stops at. */
-const stopsAt = (o: Options, limit: number) => (e: EntryCursor, n: number) => n === limit || shouldStop(e, o.stopFlags, o.endMark);
+const stopsAt = (o: Options, limit: number) => (e: EntryView, n: number) => n === limit || shouldStop(e, o.stopFlags, o.endMark);
 
 /** What a replay did, for the notes on checks and stops that never fired. */
 interface Replayed {
@@ -340,12 +353,13 @@ interface Replayed {
  * Without checks in between, the last-write plan where it leaves the same bytes (see
  * replay-log-plan.ts); the -v lines are held back until the plan is known to hold.
  */
-async function replayFast(reader: LogReader, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<Replayed | undefined> {
+async function replayFast(known: KnownEntries, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<Replayed | undefined> {
+  const reader = known.reader;
   if (o.fsck !== undefined || o.force || !discardsReadAsZeros(target)) return undefined;
   const lines: string[] = [];
   const before = replayLines(o, { write: (t) => void lines.push(t), flush() {} }, reader.sectorSize, target);
   const sectors = { start: o.startSector, end: o.endSector };
-  const r = await replayLogLastWrites(reader, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) });
+  const r = await replayLogLastWrites(known, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) });
   if (!r) return undefined;
   for (const t of lines) con.out.write(t);
   return { status: 0, checks: 0, ...r };
@@ -389,8 +403,9 @@ async function replaySequential(reader: LogReader, target: FileTarget, from: Pos
   return done;
 }
 
-async function replayMode(reader: LogReader, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<number> {
-  const r = (await replayFast(reader, target, from, o, con)) ?? (await replaySequential(reader, target, from, o, con));
+async function replayMode(known: KnownEntries, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<number> {
+  const reader = known.reader;
+  const r = (await replayFast(known, target, from, o, con)) ?? (await replaySequential(reader, target, from, o, con));
   if (typeof r === 'number') return r;
   if (r.status !== 0) return r.status;
   // Upstream passes silently here; its stdout and status stay as they are, and stderr gets one line.
@@ -445,6 +460,7 @@ async function readSuper(source: FileSource, con: ReplayLogConsole): Promise<Log
 export async function replayLogMain(args: readonly string[], con: ReplayLogConsole = processConsole()): Promise<number> {
   let source: FileSource | undefined;
   let target: FileTarget | undefined;
+  let cache: IndexCache | undefined;
   try {
     const o = parseArgs(args, con);
     const logfile = o.logfile!;
@@ -460,21 +476,25 @@ export async function replayLogMain(args: readonly string[], con: ReplayLogConso
       const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
       if (hazard) fail(con, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
-        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap' });
+        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap', direct: true });
       } catch (e) {
         return fail(con, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }
     }
     const reader = await readSuper(source, con);
+    // Only walks need the entry index; counting and the log's line read the super alone.
+    const walks = o.find || (target !== undefined && !o.numEntries);
+    cache = walks ? openIndexCache(reader, source) : { known: KnownEntries.empty(reader, false), save() {} };
+    const known = cache.known;
     let from: Position;
     try {
-      from = startPosition(reader, o, con);
+      from = startPosition(known, o, con);
     } catch (e) {
       if (!(e instanceof LogFormatError)) throw e;
       return fail(con, describeProblem(e, reader.sectorSize) + cutHint(e, logfile));
     }
     if ((o.fsck === undefined) !== (o.check === undefined)) fail(con, USAGE);
-    if (o.find) return await findMode(reader, from, o, con);
+    if (o.find) return await findMode(known, from, o, con);
     if (o.numEntries) {
       con.out.write(`${reader.nrEntries}\n`);
       return 0;
@@ -483,7 +503,7 @@ export async function replayLogMain(args: readonly string[], con: ReplayLogConso
       con.out.write(`Log version=1, sectorsize=${reader.sectorSize}, entries=${reader.nrEntries}\n`);
       return 0;
     }
-    return await replayMode(reader, target, from, o, con);
+    return await replayMode(known, target, from, o, con);
   } catch (e) {
     if (e instanceof Exit) return e.status;
     const err = e as NodeJS.ErrnoException;
@@ -492,6 +512,7 @@ export async function replayLogMain(args: readonly string[], con: ReplayLogConso
     else con.err(`replay-log: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   } finally {
+    cache?.save();
     target?.close();
     source?.close();
     con.out.flush();

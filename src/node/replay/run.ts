@@ -153,7 +153,7 @@ export async function replayOnto(reader: LogReader, source: FileSource, targetPa
   guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
   let target: FileTarget;
   try {
-    target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero' });
+    target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero', direct: true });
   } catch (e) {
     throw new TargetError(`cannot open target ${targetPath}: ${(e as Error).message}`);
   }
@@ -193,7 +193,7 @@ export async function replayOnto(reader: LogReader, source: FileSource, targetPa
   } finally {
     progress?.done();
     stopListening();
-    target.sync();
+    await target.sync();
     target.close();
     summary.seconds = (performance.now() - started) / 1000;
     summary.signal = interrupted ?? null;

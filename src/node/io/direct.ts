@@ -1,0 +1,167 @@
+// Writes to a block device that bypass its page cache (O_DIRECT), several in flight.
+//
+// Through the page cache, a write that covers part of a 4 KiB page makes the kernel read the
+// page first, and everything is written again by the final fsync; a replay of scattered
+// small writes onto a loop device then costs twice what its bytes do. O_DIRECT needs the
+// buffer, the offset and the length aligned to the device's logical block size: the bytes
+// are copied into slots of a WebAssembly.Memory, whose backing store is page-aligned, and
+// written from there on libuv's threads while the replay goes on planning the next run.
+// Writes that overlap one in flight wait for it, so the device ends as if they were in order.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { majorMinor, type DeviceInfo } from './device-info.ts';
+
+/** Bytes per slot: the largest write (the last-write plan's runs are at most 8 MiB). */
+const SLOT = 8 * 1024 * 1024;
+/** Writes in flight: libuv's default thread pool has four threads. */
+const SLOTS = 4;
+const PAGE = 65536;
+
+interface InFlight {
+  readonly start: number;
+  readonly end: number;
+  readonly slot: number;
+  readonly done: Promise<void>;
+}
+
+export class DirectWriter {
+  private readonly memory = new WebAssembly.Memory({ initial: (SLOT * SLOTS) / PAGE, maximum: (SLOT * SLOTS) / PAGE });
+  private readonly free: number[] = [...Array(SLOTS).keys()];
+  private readonly inFlight = new Set<InFlight>();
+  private failure: unknown;
+
+  private constructor(
+    private readonly fd: number,
+    /** Offsets and lengths must be multiples of this. */
+    readonly block: number,
+  ) {}
+
+  /** A writer for the block device at `file`, or undefined when it cannot take O_DIRECT writes. */
+  static open(file: string, info: DeviceInfo, sys = '/sys'): DirectWriter | undefined {
+    const flag = fs.constants.O_DIRECT;
+    if (!info.isBlockDevice || !flag) return undefined;
+    const block = logicalBlockSize(info, sys);
+    if (!block || SLOT % block) return undefined;
+    try {
+      return new DirectWriter(fs.openSync(file, fs.constants.O_WRONLY | flag), block);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether a write of `length` bytes at `offset` can go this way. */
+  fits(offset: number, length: number): boolean {
+    return offset % this.block === 0 && length % this.block === 0;
+  }
+
+  /** Start writing `parts` (back to back from `offset`); resolves once it is under way. */
+  async write(offset: number, parts: readonly Uint8Array[]): Promise<void> {
+    let at = offset;
+    let part = 0;
+    let within = 0;
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    while (at < offset + total) {
+      const length = Math.min(SLOT, offset + total - at);
+      await this.clear(at, at + length);
+      const slot = await this.slot();
+      const view = new Uint8Array(this.memory.buffer, slot * SLOT, length);
+      for (let filled = 0; filled < length; ) {
+        const p = parts[part]!;
+        const n = Math.min(p.length - within, length - filled);
+        view.set(p.subarray(within, within + n), filled);
+        filled += n;
+        within += n;
+        if (within === p.length) {
+          part++;
+          within = 0;
+        }
+      }
+      this.issue(at, view, slot);
+      at += length;
+    }
+  }
+
+  /** Every write issued so far is done (and the first failure, if any, is thrown). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.inFlight].map((w) => w.done));
+    this.check();
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+
+  private issue(start: number, view: Uint8Array, slot: number): void {
+    const w: InFlight = { start, end: start + view.length, slot, done: writeAll(this.fd, view, start) };
+    this.inFlight.add(w);
+    void w.done.then(
+      () => this.release(w),
+      (e) => {
+        this.failure ??= e;
+        this.release(w);
+      },
+    );
+  }
+
+  private release(w: InFlight): void {
+    this.inFlight.delete(w);
+    this.free.push(w.slot);
+  }
+
+  /** Wait for writes in flight over [start, end): a later write must land after them. */
+  private async clear(start: number, end: number): Promise<void> {
+    const overlapping = [...this.inFlight].filter((w) => w.start < end && start < w.end);
+    if (overlapping.length) await Promise.all(overlapping.map((w) => w.done.catch(() => {})));
+    this.check();
+  }
+
+  private async slot(): Promise<number> {
+    while (!this.free.length) await Promise.race([...this.inFlight].map((w) => w.done.catch(() => {})));
+    this.check();
+    return this.free.pop()!;
+  }
+
+  private check(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/** The whole view, however many writes that takes. */
+function writeAll(fd: number, view: Uint8Array, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const next = (done: number) => {
+      if (done === view.length) return resolve();
+      fs.write(fd, view, done, view.length - done, position + done, (e, n) => {
+        if (e) return reject(e);
+        try {
+        // Nothing written and no error: the synchronous call says why (ENOSPC, EIO) or writes.
+          if (n === 0) n = fs.writeSync(fd, view, done, view.length - done, position + done);
+        } catch (err) {
+          return reject(err);
+        }
+        next(done + n);
+      });
+    };
+    next(0);
+  });
+}
+
+/** The device's logical block size from sysfs (a partition's is its disk's), or undefined. */
+function logicalBlockSize(info: DeviceInfo, sys: string): number | undefined {
+  let dir: string;
+  try {
+    dir = fs.realpathSync(path.join(sys, 'dev/block', majorMinor(info.rdev)));
+  } catch {
+    return undefined;
+  }
+  for (const q of ['queue/logical_block_size', '../queue/logical_block_size']) {
+    try {
+      const n = Number(fs.readFileSync(path.join(dir, q), 'utf8').trim());
+      if (n > 0) return n;
+    } catch {
+      // Not there: a partition keeps its queue on the disk, one level up.
+    }
+  }
+  return undefined;
+}
