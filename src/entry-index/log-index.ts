@@ -3,7 +3,7 @@
 // a copy, and can be scanned in tight loops. With it, starting at an entry or a mark is a
 // lookup: `positionOf` gives the place LogReader.batches({ from }) resumes at.
 
-import { Flag, flagNames, type FlagName } from '../format.ts';
+import { Flag, flagNames, hasUnknownFlags, type FlagName } from '../format.ts';
 import type { Entry, Position } from '../reader.ts';
 import type { Point } from '../range.ts';
 
@@ -100,7 +100,7 @@ export class IndexBuilder {
     this.nrSectors[i] = e.nrSectors;
     this.flags[i] = e.flags;
     for (const name of FLAG_NAMES) if (e.flags & Flag[name]) this.counts[name]++;
-    if (e.flags & ~31 || e.flagsHigh) {
+    if (hasUnknownFlags(e.flags, e.flagsHigh)) {
       if (e.flagsHigh) this.highFlags.set(i, e.flagsHigh);
       this.warn({ entry: i, offset: e.offset, message: `unknown flag bits (${flagNames(e.flags, e.flagsHigh)})` });
     }
