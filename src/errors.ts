@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'ETOOSMALL'
   | 'EREPLAY'
   | 'ECANCELLED'
+  | 'EARG'
+  | 'ECLOSED'
   | 'EEMPTY'
   | 'ESTATEID'
   | 'EMERGE'
@@ -242,6 +244,40 @@ export class HttpSourceError extends LogwritesError {
   constructor(url: string, what: string) {
     super(`${url}: ${what}`);
   }
+}
+
+// --- core additions ---------------------------------------------------------------------
+
+/** An argument a core function refuses: a bad sector size, flag name or size text, a request out of range. */
+export class BadArgument extends LogwritesError {
+  readonly code = 'EARG';
+  override readonly name = 'BadArgument';
+}
+
+/** A log writer used after it was closed. */
+export class LogClosed extends LogwritesError {
+  readonly code = 'ECLOSED';
+  override readonly name = 'LogClosed';
+  constructor() {
+    super('log closed');
+  }
+}
+
+/**
+ * A payload the log does not hold whole: an entry's (its header named), or the data a sector
+ * map points at for a device sector (the last-write plan reads by log offset, not by entry).
+ */
+export type CutPayload =
+  | Pick<Entry, 'index' | 'offset' | 'payloadOffset' | 'payloadLength'>
+  | { readonly deviceSector: number; readonly need: number };
+
+/** The one error for a payload cut short: `logEnd` is where the log (or what was read of it) ends. */
+export function truncatedPayload(p: CutPayload, logEnd: number): LogFormatError {
+  if ('deviceSector' in p) {
+    return new LogFormatError(logEnd, `truncated payload: the data of device sector ${p.deviceSector} needs the log to reach byte ${p.need}, it ends at ${logEnd}`, undefined, 'truncated-payload');
+  }
+  const need = p.payloadOffset + p.payloadLength;
+  return new LogFormatError(p.offset, `truncated payload: ${p.payloadLength} bytes need the log to reach byte ${need}, it ends at ${logEnd}`, p.index, 'truncated-payload');
 }
 
 // --- commands and servers ---------------------------------------------------------------

@@ -4,6 +4,7 @@
 import { Flag } from '../format.ts';
 import { parsePointText } from '../range.ts';
 import { pointEntry, type LogIndex } from '../entry-index/log-index.ts';
+import { RangeNotFound } from '../errors.ts';
 
 export interface RowFilter {
   /** Entries carrying any of these flag bits (0 or absent: no flag filter). */
@@ -84,6 +85,6 @@ export function parseEntryBound(index: LogIndex, text: string): number | undefin
   if (!t) return undefined;
   const p = parsePointText(t) ?? { mark: t };
   const i = pointEntry(index, p);
-  if (i < 0) throw new Error(`no entry number or mark named '${t.replace(/^mark:/, '')}'`);
+  if (i < 0) throw new RangeNotFound(`no entry number or mark named '${t.replace(/^mark:/, '')}'`);
   return i;
 }

@@ -23,7 +23,7 @@ export { describeState, formatStateId, parseStateId, stateId, type Included, typ
 export { byLogOrder, emptySummary, inShard, mergeReports, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './report.ts';
 export { autoShard, SHARD_VARIABLES, type ShardEnvironment } from './shard.ts';
 export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './strategies.ts';
-import { EmptySelection, StateIdError } from '../errors.ts';
+import { BadArgument, EmptySelection, StateIdError } from '../errors.ts';
 export { MergeError, ShardError, StateIdError } from '../errors.ts';
 
 /** A byte source that answers at once (a file, memory): cursors run synchronously. */
@@ -31,7 +31,7 @@ export function syncBytes(source: ByteSource): SyncBytes {
   return {
     read(offset, length) {
       const got = source.read(offset, length);
-      if (got instanceof Promise) throw new Error('exploring needs a log that reads synchronously (a file or bytes in memory)');
+      if (got instanceof Promise) throw new BadArgument('exploring needs a log that reads synchronously (a file or bytes in memory)');
       return got;
     },
   };

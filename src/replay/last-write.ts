@@ -6,7 +6,7 @@
 import type { LogReader } from '../reader.ts';
 import type { ReplayTarget } from './loop.ts';
 import { ZEROED, type SectorMap } from './sector-map.ts';
-import { LogFormatError } from '../errors.ts';
+import { truncatedPayload } from '../errors.ts';
 
 /** Largest single write the plan issues (bigger runs are split). */
 const MAX_RUN = 8 * 1024 * 1024;
@@ -99,7 +99,7 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
       await endRunUnlessAt(at + done, piece);
       const bytes = await read(x.source + done, piece);
       if (bytes.length < piece) {
-        throw new LogFormatError(x.source + done + bytes.length, `truncated payload: log ends inside the data of device sector ${x.sector + done / S}`, undefined, 'truncated-payload');
+        throw truncatedPayload({ deviceSector: x.sector + done / S, need: x.source + done + piece }, x.source + done + bytes.length);
       }
       await add(at + done, bytes);
       done += piece;

@@ -2,7 +2,7 @@
 
 import { Flag } from '../format.ts';
 import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
-import { LogFormatError, PastTargetEnd, ReplayError } from '../errors.ts';
+import { LogFormatError, PastTargetEnd, ReplayError, truncatedPayload } from '../errors.ts';
 
 /** Where replayed bytes go: a file, a block device, memory. Offsets are bytes. */
 export interface ReplayTarget {
@@ -165,7 +165,7 @@ export async function replay(reader: LogReader, target: ReplayTarget, opts: Repl
 async function streamPayload(reader: LogReader, target: ReplayTarget, run: Run, c: EntryCursor): Promise<void> {
   const end = c.payloadOffset + c.payloadLength;
   if (end > reader.source.size) {
-    throw new LogFormatError(c.offset, `truncated payload: ${c.payloadLength} bytes need the log to reach byte ${end}, it ends at ${reader.source.size}`, c.index, 'truncated-payload');
+    throw truncatedPayload(c, reader.source.size);
   }
   await run.flush();
   let at = c.sector * reader.sectorSize;
