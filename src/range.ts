@@ -5,7 +5,7 @@
 import { Flag, flagNames } from './format.ts';
 import type { Entry, LogReader, Position } from './reader.ts';
 import { overlaps } from './replay/loop.ts';
-import { SectorMap, ZEROED } from './replay/sector-map.ts';
+import { contentSource, SectorMap } from './replay/sector-map.ts';
 import { PastTarget, RangeNotFound } from './errors.ts';
 
 /**
@@ -113,7 +113,7 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
       }
       highestSector = Math.max(highestSector, e.sector + nrSectors - 1);
       payloadBytes += e.payloadLength;
-      map?.set(e.sector, nrSectors, discard ? ZEROED : e.payloadOffset);
+      map?.set(e.sector, nrSectors, contentSource(e));
     }
     reachedTo = isTo;
     if (isTo || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
