@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ECANCELLED'
   | 'EARG'
   | 'ECLOSED'
+  | 'ENOPOINT'
   | 'EEMPTY'
   | 'ESTATEID'
   | 'EMERGE'
@@ -278,6 +279,18 @@ export function truncatedPayload(p: CutPayload, logEnd: number): LogFormatError 
   }
   const need = p.payloadOffset + p.payloadLength;
   return new LogFormatError(p.offset, `truncated payload: ${p.payloadLength} bytes need the log to reach byte ${need}, it ends at ${logEnd}`, p.index, 'truncated-payload');
+}
+
+/** A point (an entry, a mark, `end`) no entry of the log is at; `role` is the end of a range it was asked as. */
+export class PointNotFound extends LogwritesError {
+  readonly code = 'ENOPOINT';
+  override readonly name = 'PointNotFound';
+  constructor(
+    readonly point: string,
+    readonly role?: 'from' | 'to',
+  ) {
+    super(`${point} is not in the log`);
+  }
 }
 
 // --- commands and servers ---------------------------------------------------------------

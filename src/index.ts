@@ -16,3 +16,6 @@ export * from './diff.ts';
 export * from './writer.ts';
 export * from './kernels/load.ts';
 export * from './entry-index/steps.ts';
+export * from './units.ts';
+export * from './commands/info.ts';
+export * from './commands/digest.ts';

@@ -10,6 +10,7 @@ import type { LogReader } from '../reader.ts';
 import { replay } from '../replay/loop.ts';
 import { memoryTarget, type ImageWatcher } from './memory-target.ts';
 import { BadArgument, Cancelled } from '../errors.ts';
+import { hex64 } from '../units.ts';
 
 /** Devices larger than this are not replayed into page memory. */
 export const MAX_IMAGE_BYTES = 1024 * 1024 * 1024;
@@ -75,7 +76,7 @@ export class DeviceState {
 
   /** The point the image is at now (at -1 before any entry). */
   point(): Point {
-    return { at: this.at, fingerprint: this.fp.value().toString(16).padStart(16, '0') };
+    return { at: this.at, fingerprint: hex64(this.fp.value()) };
   }
 
   /** Bring the image to the state right after entry `at`. */

@@ -2,7 +2,7 @@
 // entry numbers, computed in one pass over the columns.
 
 import { Flag } from '../format.ts';
-import { parsePointText } from '../range.ts';
+import { parsePointText, touchesSectors } from '../range.ts';
 import { pointEntry, type LogIndex } from '../entry-index/log-index.ts';
 import { RangeNotFound } from '../errors.ts';
 
@@ -40,10 +40,7 @@ export function filterRows(index: LogIndex, f: RowFilter): Rows {
   for (let i = from; i <= to; i++) {
     const fl = flags[i]!;
     if (anyFlag && !(fl & wantFlags) && !(f.plain && fl === 0)) continue;
-    if (f.sectors) {
-      const len = nrSectors[i]!;
-      if (len === 0 || sector[i]! + len <= f.sectors.start || sector[i]! > f.sectors.end) continue;
-    }
+    if (f.sectors && !touchesSectors(sector[i]!, nrSectors[i]!, f.sectors)) continue;
     if (markOk && !markOk(i, fl)) continue;
     out[n++] = i;
   }
