@@ -7,7 +7,8 @@ import { parseEntryBound } from '../src/browser/rows.ts';
 import type { Call } from '../src/browser/client.ts';
 import type { CallName, DiffFs, Result } from '../src/browser/protocol.ts';
 import type { App } from './app.ts';
-import { byId, bytes, h, hex, int, parseSize } from './dom.ts';
+import { byId, bytes, h, hex, int } from './dom.ts';
+import { parseSize } from '../src/units.ts';
 
 const SHOWN_RUNS = 500;
 /** Entries listed per changed range before "and N more". */
@@ -25,7 +26,7 @@ export function mountState(app: App): void {
   let running: number | undefined;
 
   const deviceBytes = () => {
-    const n = parseSize(field('size').value);
+    const n = parseSize(field('size').value) ?? NaN;
     if (!(n > 0)) throw new Error(`device size: '${field('size').value}' is not a size like 67108864 or 64M`);
     if (n > MAX_IMAGE_BYTES) throw new Error(`a ${bytes(n)} device is too large to replay in page memory (the limit is 1 GiB); use logwrites replay instead`);
     if (n % app.loaded!.summary.sectorSize) throw new Error(`device size ${int(n)} is not a whole number of ${app.loaded!.summary.sectorSize}-byte sectors`);
