@@ -15,7 +15,6 @@ export type ErrorCode =
   | 'ELOGFULL'
   | 'ENOTFOUND'
   | 'EPASTTARGET'
-  | 'EPASTEND'
   | 'ETOOSMALL'
   | 'EREPLAY'
   | 'ECANCELLED'
@@ -27,7 +26,6 @@ export type ErrorCode =
   | 'EMERGE'
   | 'ESHARD'
   | 'EFSMETA'
-  | 'EIMAGESMALL'
   | 'ECALL'
   | 'EHTTP'
   | 'EUSAGE'
@@ -105,51 +103,45 @@ export class RangeNotFound extends LogwritesError {
 
 // --- targets and replay -----------------------------------------------------------------
 
-/** An entry of the range reaches past the end of the target. */
+/** How big the target an entry did not fit was: in sectors (a range's check), or in bytes with where the entry ends (the replay loop's). */
+export type TargetExtent = { readonly sectors: number } | { readonly bytes: number; readonly end: number };
+
+/**
+ * An entry reaching past the end of a fixed-size target: found by a range's check before
+ * anything is written, or by the replay loop when nothing checked before it.
+ */
 export class PastTarget extends LogwritesError {
   readonly code = 'EPASTTARGET';
   override readonly name = 'PastTarget';
   constructor(
     readonly entry: Entry,
-    readonly targetSectors: number,
+    readonly target: TargetExtent,
   ) {
-    super(`entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} ${sectorsText(entry.sector, entry.nrSectors)}, past the end of the target (${plural(targetSectors, 'sector')})`);
+    super(
+      'sectors' in target
+        ? `entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} ${sectorsText(entry.sector, entry.nrSectors)}, past the end of the target (${plural(target.sectors, 'sector')})`
+        : `entry ${entry.index} at byte ${entry.offset}: reaches target byte ${target.end}, past the end of the ${target.bytes}-byte target`,
+    );
   }
 }
 
-/** An entry that would write or zero bytes past the end of a fixed-size target. */
-export class PastTargetEnd extends LogwritesError {
-  readonly code = 'EPASTEND';
-  override readonly name = 'PastTargetEnd';
-  constructor(
-    readonly entry: number,
-    readonly offset: number,
-    readonly end: number,
-    readonly size: number,
-  ) {
-    super(`entry ${entry} at byte ${offset}: reaches target byte ${end}, past the end of the ${size}-byte target`);
-  }
-}
-
-/** A fixed-size target refused a write or discard reaching past its end (whoever issued it). */
+/**
+ * A fixed-size target refused a write or discard reaching past its end, whoever issued it:
+ * a file or device (`target` names it), or the viewer's in-memory image (`target` undefined).
+ */
 export class TargetTooSmall extends LogwritesError {
   readonly code = 'ETOOSMALL';
   override readonly name = 'TargetTooSmall';
   constructor(
-    readonly target: string,
+    readonly target: string | undefined,
     readonly end: number,
     readonly size: number,
   ) {
-    super(`${target}: a write reaches byte ${end}, past the end of the ${size}-byte target`);
-  }
-}
-
-/** The viewer's in-memory image is smaller than a write of the log. */
-export class ImageTooSmall extends LogwritesError {
-  readonly code = 'EIMAGESMALL';
-  override readonly name = 'ImageTooSmall';
-  constructor(end: number, size: number) {
-    super(`a write reaches byte ${end}, past the end of the ${size}-byte image: choose a larger device size`);
+    super(
+      target === undefined
+        ? `a write reaches byte ${end}, past the end of the ${size}-byte image: choose a larger device size`
+        : `${target}: a write reaches byte ${end}, past the end of the ${size}-byte target`,
+    );
   }
 }
 
@@ -158,7 +150,7 @@ export class ReplayError extends LogwritesError {
   readonly code = 'EREPLAY';
   override readonly name = 'ReplayError';
   constructor(
-    override readonly cause: LogFormatError | PastTargetEnd,
+    override readonly cause: LogFormatError | PastTarget,
     readonly progress: string,
     readonly last?: Entry,
   ) {

@@ -108,7 +108,7 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
       let nrSectors = e.nrSectors;
       const t = spec.target;
       if (t && e.sector + nrSectors > t.sectors) {
-        if (!t.force) throw new PastTarget(e, t.sectors);
+        if (!t.force) throw new PastTarget(e, { sectors: t.sectors });
         if (discard) nrSectors = Math.max(0, t.sectors - e.sector);
       }
       highestSector = Math.max(highestSector, e.sector + nrSectors - 1);

@@ -2,7 +2,7 @@
 
 import { Flag } from '../format.ts';
 import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
-import { LogFormatError, PastTargetEnd, ReplayError, truncatedPayload } from '../errors.ts';
+import { LogFormatError, PastTarget, ReplayError, truncatedPayload } from '../errors.ts';
 
 /** Where replayed bytes go: a file, a block device, memory. Offsets are bytes. */
 export interface ReplayTarget {
@@ -124,7 +124,7 @@ export async function replay(reader: LogReader, target: ReplayTarget, opts: Repl
       if (applies) {
         const length = c.nrSectors * S;
         const at = c.sector * S;
-        if (target.size !== undefined && at + length > target.size) throw new PastTargetEnd(c.index, c.offset, at + length, target.size);
+        if (target.size !== undefined && at + length > target.size) throw new PastTarget(c.snapshot(), { bytes: target.size, end: at + length });
         if (c.flags & Flag.DISCARD) {
           await run.flush();
           await target.zero(at, length);
@@ -151,7 +151,7 @@ export async function replay(reader: LogReader, target: ReplayTarget, opts: Repl
   } catch (e) {
     // Leave the target as of the last good entry, and say which one that was.
     await settle();
-    if (e instanceof LogFormatError || e instanceof PastTargetEnd) {
+    if (e instanceof LogFormatError || e instanceof PastTarget) {
       const progress = lastIndex >= 0 ? `entry ${lastIndex} was the last one applied` : 'nothing was applied';
       throw new ReplayError(e, progress, last());
     }

@@ -22,7 +22,7 @@ import { replayLogMain } from '../../src/node/replay-log/replay-log.ts';
 import { concatSource, fixedTarget, rng } from './hostile.ts';
 import { loadBase } from './bases.ts';
 import { mutate } from './mutate.ts';
-import { Cancelled, CliError, ImageTooSmall, LogFormatError, RangeNotFound, ReplayError } from '../../src/errors.ts';
+import { Cancelled, CliError, TargetTooSmall, LogFormatError, RangeNotFound, ReplayError } from '../../src/errors.ts';
 
 export interface DriverConfig {
   bases: { name: string; path: string }[];
@@ -43,7 +43,7 @@ export interface Failure {
   input?: string;
 }
 
-const TYPED = [LogFormatError, ReplayError, RangeNotFound, CliError, Cancelled, ImageTooSmall];
+const TYPED = [LogFormatError, ReplayError, RangeNotFound, CliError, Cancelled, TargetTooSmall];
 /**
  * Ops that spend more CPU than this on a log of a few hundred KiB are hangs in the making.
  * CPU, not wall time: an fsync stalled behind other work on the machine is not our loop.

@@ -16,7 +16,7 @@ import { loadNative } from '../io/native.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './plan.ts';
 import { openTarget, type FileTarget } from '../io/target.ts';
 import { writeHazard } from '../guard/write-guard.ts';
-import { LogFormatError, ReplayError, type PastTargetEnd } from '../../errors.ts';
+import { LogFormatError, ReplayError, type PastTarget } from '../../errors.ts';
 
 const LONG_OPTIONS: LongOption[] = [
   { name: 'next-flush', arg: 'none' },
@@ -185,7 +185,7 @@ function shouldStop(c: EntryCursor, flags: number, mark?: Uint8Array): boolean {
 }
 
 /** Upstream's message for a log problem, followed by where it is. */
-function describeProblem(e: LogFormatError | PastTargetEnd, S: number, version?: number): string {
+function describeProblem(e: LogFormatError | PastTarget, S: number, version?: number): string {
   if (!(e instanceof LogFormatError)) return `Error writing data: ${e.message}`;
   switch (e.kind) {
     case 'malformed': return `Malformed entry @${Math.floor(e.offset / S)}: ${e.message}`;
@@ -200,7 +200,7 @@ function describeProblem(e: LogFormatError | PastTargetEnd, S: number, version?:
 }
 
 /** For a log that ends inside a counted entry, what to run (added to the line upstream prints). */
-function cutHint(e: LogFormatError | PastTargetEnd, log: string): string {
+function cutHint(e: LogFormatError | PastTarget, log: string): string {
   const cut = e instanceof LogFormatError && (e.kind === 'truncated-header' || e.kind === 'truncated-payload');
   return cut ? `; the log ends inside a counted entry, as a crashed log can (see: ${recoverHint(log)})` : '';
 }
