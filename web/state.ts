@@ -1,6 +1,6 @@
 // The State panel: replay into memory up to a point, download that image, diff two points.
 
-import { MAX_IMAGE_BYTES, type Diff, type Point, type SectorPair } from '../src/browser/device-state.ts';
+import { MAX_IMAGE_BYTES, type Diff, type StatePoint, type SectorPair } from '../src/browser/device-state.ts';
 import { attribute, type Touch } from '../src/diff.ts';
 import type { LogIndex } from '../src/entry-index/log-index.ts';
 import { parseEntryBound } from '../src/browser/rows.ts';
@@ -61,7 +61,7 @@ export function mountState(app: App): void {
     }
   };
 
-  const pointLine = (label: string, p: Point) =>
+  const pointLine = (label: string, p: StatePoint) =>
     h('p', {}, `${label} entry ${int(p.at)}: fingerprint `, h('code', { class: 'fingerprint', 'data-at': p.at }, p.fingerprint));
 
   form.addEventListener('submit', (ev) => {

@@ -15,7 +15,8 @@ import { hex64 } from '../units.ts';
 /** Devices larger than this are not replayed into page memory. */
 export const MAX_IMAGE_BYTES = 1024 * 1024 * 1024;
 
-export interface Point {
+/** A state of the device: after which entry, and its fingerprint. */
+export interface StatePoint {
   /** The last entry applied. */
   readonly at: number;
   /** Hex of the order-independent device fingerprint. */
@@ -27,8 +28,8 @@ export type SectorRuns = [number, number][];
 
 export interface Diff {
   /** The earlier point and the later one: a diff always runs forward in the log. */
-  readonly a: Point;
-  readonly b: Point;
+  readonly a: StatePoint;
+  readonly b: StatePoint;
   readonly runs: SectorRuns;
   /** The points were asked for later one first, so a and b are the other way round. */
   readonly swapped: boolean;
@@ -37,8 +38,8 @@ export interface Diff {
 /** One sector's bytes at both points of a diff. */
 export interface SectorPair {
   readonly sector: number;
-  readonly a: Point;
-  readonly b: Point;
+  readonly a: StatePoint;
+  readonly b: StatePoint;
   readonly before: Uint8Array;
   readonly after: Uint8Array;
 }
@@ -51,7 +52,7 @@ export class DeviceState {
   private at = -1;
   private readonly watchers: ImageWatcher[];
   /** The last diff's first-touch copies, for comparing its sectors while the image is still at its later point. */
-  private lastDiff?: { readonly a: Point; readonly b: Point; readonly undo: FirstTouch };
+  private lastDiff?: { readonly a: StatePoint; readonly b: StatePoint; readonly undo: FirstTouch };
 
   constructor(
     private readonly reader: LogReader,
@@ -75,12 +76,12 @@ export class DeviceState {
   }
 
   /** The point the image is at now (at -1 before any entry). */
-  point(): Point {
+  point(): StatePoint {
     return { at: this.at, fingerprint: hex64(this.fp.value()) };
   }
 
   /** Bring the image to the state right after entry `at`. */
-  async goTo(at: number, signal?: AbortSignal): Promise<Point> {
+  async goTo(at: number, signal?: AbortSignal): Promise<StatePoint> {
     const last = Math.min(this.reader.nrEntries, this.offsets.length) - 1;
     if (!(at >= 0 && at <= last)) throw new BadArgument(`entry ${at} is outside the replayable entries 0..${last} (replay stops at nr_entries)`);
     if (at < this.at) this.reset();

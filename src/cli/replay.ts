@@ -14,7 +14,7 @@ import { describePath } from '../node/io/file.ts';
 import { openTarget, type FileTarget } from '../node/io/target.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
 import { EXIT_CHECK, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
-import { Progress } from './progress.ts';
+import { ProgressBar } from './progress-bar.ts';
 import { CliError, PastTarget } from '../errors.ts';
 
 /** When to run the checker: after entries with these flags, or every N entries. */
@@ -81,7 +81,7 @@ function stopper(flag: () => boolean): () => Promise<boolean> {
   };
 }
 
-async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayCliOptions, progress: Progress, stop: () => Promise<boolean>, summary: ReplaySummary) {
+async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayCliOptions, progress: ProgressBar, stop: () => Promise<boolean>, summary: ReplaySummary) {
   const lastIndex = range.last!.index;
   let n = 0;
   const r = await replay(reader, target, {
@@ -170,7 +170,7 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const started = performance.now();
-    const progress = new Progress(o.progress ?? process.stderr.isTTY, range.entries, range.payloadBytes);
+    const progress = new ProgressBar(o.progress ?? process.stderr.isTTY, range.entries, range.payloadBytes);
     const stop = stopper(() => interrupted !== undefined);
     try {
       if (!range.last) return summary;

@@ -1,6 +1,6 @@
-// A one-line progress bar on stderr for long operations, drawn only on a terminal.
+// A one-line progress bar on stderr for long operations, drawn only on a terminal (ProgressBar: the viewer's worker has its own Progress, a call's reports).
 
-export class Progress {
+export class ProgressBar {
   private readonly started = performance.now();
   private lastDraw = 0;
 
