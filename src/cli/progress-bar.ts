@@ -1,4 +1,4 @@
-// A one-line progress bar on stderr for long operations, drawn only on a terminal (ProgressBar: the viewer's worker has its own Progress, a call's reports).
+// A one-line progress bar on stderr for long operations, drawn only on a terminal.
 
 export class ProgressBar {
   private readonly started = performance.now();

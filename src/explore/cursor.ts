@@ -5,7 +5,9 @@
 // prefix's content ("base"). Moving from one state to another rewrites only the segments of
 // the writes that changed, and only where the segment's owner changed; the first time a
 // segment leaves base its base bytes go into the undo log, so going back costs what going
-// forth did. Nothing is ever replayed from the start or copied whole.
+// forth did. Nothing is ever replayed from the start or copied whole, which is why the cursor
+// does not go through the replay loop (replay/loop.ts): it moves between states of one epoch
+// in any order, where the loop only runs forward from a position.
 
 import type { Epoch, EpochWrite } from './epochs.ts';
 import type { Included } from './state.ts';

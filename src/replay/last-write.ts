@@ -1,7 +1,9 @@
 // Replay to a point by writing only what the point holds: the last version of every sector
 // the range touched, in device order, merged into large sequential writes. Overwritten
 // versions are never read or written, so a log that rewrites its sectors often costs a
-// fraction of entry-by-entry replay.
+// fraction of entry-by-entry replay. That is why this plan does not go through the replay
+// loop (loop.ts): it applies no entry, only the SectorMap that scanRange built from them,
+// with the same rule for what an entry leaves (sector-map.ts's contentSource).
 
 import type { LogReader } from '../reader.ts';
 import type { ReplayTarget } from './loop.ts';

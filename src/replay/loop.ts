@@ -1,4 +1,9 @@
-// Replaying a log onto a target: the one loop every replay in this project goes through.
+// Replaying a log onto a target entry by entry: the one loop every such replay goes through
+// (`replay --plan sequential`, replay-log, digest's fingerprint, the viewer's device state).
+// Two plans write a state without applying entries in turn, and say why in their own files:
+// the last-write plan writes a SectorMap's extents (each sector once, in device order: the
+// speed of the default plan), and explore's cursor moves a device between crash states by
+// the segments whose owner changed (with an undo log, so no state is replayed from the start).
 
 import { Flag } from '../format.ts';
 import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
