@@ -26,7 +26,10 @@ export type ErrorCode =
   | 'EMERGE'
   | 'ESHARD'
   | 'EFSMETA'
-  | 'ECALL'
+  | 'EKERNEL'
+  | 'EBADCALL'
+  | 'EINTERNAL'
+  | 'EIMAGESMALL'
   | 'EHTTP'
   | 'EUSAGE'
   | 'ERESUME'
@@ -125,23 +128,29 @@ export class PastTarget extends LogwritesError {
   }
 }
 
-/**
- * A fixed-size target refused a write or discard reaching past its end, whoever issued it:
- * a file or device (`target` names it), or the viewer's in-memory image (`target` undefined).
- */
+/** A fixed-size target refused a write or discard reaching past its end (whoever issued it). */
 export class TargetTooSmall extends LogwritesError {
   readonly code = 'ETOOSMALL';
   override readonly name = 'TargetTooSmall';
   constructor(
-    readonly target: string | undefined,
+    readonly target: string,
     readonly end: number,
     readonly size: number,
   ) {
-    super(
-      target === undefined
-        ? `a write reaches byte ${end}, past the end of the ${size}-byte image: choose a larger device size`
-        : `${target}: a write reaches byte ${end}, past the end of the ${size}-byte target`,
-    );
+    super(`${target}: a write reaches byte ${end}, past the end of the ${size}-byte target`);
+  }
+}
+
+/**
+ * The viewer's in-memory image is smaller than a write of the log. Kept apart from
+ * TargetTooSmall: the user chose this size in the page and is told to choose another, and the
+ * page tells it by its own code across the worker boundary.
+ */
+export class ImageTooSmall extends LogwritesError {
+  readonly code = 'EIMAGESMALL';
+  override readonly name = 'ImageTooSmall';
+  constructor(end: number, size: number) {
+    super(`a write reaches byte ${end}, past the end of the ${size}-byte image: choose a larger device size`);
   }
 }
 
@@ -216,19 +225,41 @@ export class FsError extends LogwritesError {
   }
 }
 
-// --- the viewer -------------------------------------------------------------------------
+// --- platform additions -----------------------------------------------------------------
 
-/** A call to the viewer's worker that failed there, or was cancelled. */
-export class CallFailed extends LogwritesError {
-  readonly code = 'ECALL';
-  override readonly name = 'CallFailed';
-  constructor(
-    message: string,
-    readonly cancelled: boolean,
-  ) {
-    super(message);
+/**
+ * A kernel called outside what it takes (a sector size that is not one, a write of part of a
+ * sector, a fingerprint used after dispose()), or the wasm module aborting (its memory cannot grow).
+ */
+export class KernelError extends LogwritesError {
+  readonly code = 'EKERNEL';
+  override readonly name = 'KernelError';
+}
+
+/** A call the viewer's worker cannot answer: no log open, no state yet, an entry the log does not have. */
+export class BadCall extends LogwritesError {
+  readonly code = 'EBADCALL';
+  override readonly name = 'BadCall';
+}
+
+/**
+ * Something not of this family, thrown where a boundary carries data only (the viewer's
+ * worker): a bug or the platform's own error. It crosses as EINTERNAL with its message.
+ */
+export class InternalError extends LogwritesError {
+  readonly code = 'EINTERNAL';
+  override readonly name = 'InternalError';
+  constructor(override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+
+  /** `e` itself when it is of the family, else `e` as an InternalError. */
+  static wrap(e: unknown): LogwritesError {
+    return e instanceof LogwritesError ? e : new InternalError(e);
   }
 }
+
+// --- the viewer -------------------------------------------------------------------------
 
 /** A log served over HTTP that cannot be read by ranges. */
 export class HttpSourceError extends LogwritesError {

@@ -15,6 +15,7 @@ export * from './replay/last-write.ts';
 export * from './diff.ts';
 export * from './writer.ts';
 export * from './kernels/load.ts';
+export * from './errors.ts';
 export * from './entry-index/steps.ts';
 export * from './units.ts';
 export * from './commands/info.ts';

@@ -59,7 +59,7 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
   it('digest fingerprints the device at every mark as it stands there', async () => {
     const reader = await LogReader.open(memorySource(bytes));
     const points: DigestPoint[] = [];
-    await digestPoints(reader, { flags: Flag.MARK }, (p) => points.push(p));
+    await digestPoints(reader, { flags: Flag.MARK }, jsKernels, (p) => points.push(p));
     expect(points.map((p) => p.mark)).toEqual(m.marks_in_log);
     const S = m.sectorsize;
     for (const p of [points[0]!, points.at(-1)!]) {

@@ -3,7 +3,7 @@
 
 import type { Kernels } from '../kernels/load.ts';
 import type { ReplayTarget } from '../replay/loop.ts';
-import { TargetTooSmall } from '../errors.ts';
+import { ImageTooSmall } from '../errors.ts';
 
 /** Told about each change to the image: `before` while the old bytes are still there. */
 export interface ImageWatcher {
@@ -15,7 +15,7 @@ export interface ImageWatcher {
 
 export function memoryTarget(image: Uint8Array, kernels: Pick<Kernels, 'apply'>, watchers: readonly ImageWatcher[] = []): ReplayTarget {
   const check = (offset: number, length: number) => {
-    if (offset + length > image.length) throw new TargetTooSmall(undefined, offset + length, image.length);
+    if (offset + length > image.length) throw new ImageTooSmall(offset + length, image.length);
   };
   return {
     write(offset, parts) {

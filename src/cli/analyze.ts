@@ -74,7 +74,7 @@ export function registerAnalyze(program: Command): void {
     .action(async (path: string, o: { at: string; json?: boolean }) => {
       const at = parseDigestAt(o.at);
       await withLog(path, async ({ reader }) =>
-        digestPoints(reader, at, (p) => {
+        digestPoints(reader, at, await (await import('../node/kernels.ts')).loadNodeKernels(), (p) => {
           if (o.json) stdout.json(p);
           else stdout.line(`${String(p.entry).padStart(8)}  ${p.fingerprint}  ${p.flags}${p.mark !== undefined ? ` ${p.mark}` : ''}`);
         }),

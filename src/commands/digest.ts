@@ -3,7 +3,7 @@
 // that hashes what it is given instead of storing it.
 
 import { flagNames } from '../format.ts';
-import { loadKernels, type Fingerprint } from '../kernels/load.ts';
+import type { Fingerprint, Kernels } from '../kernels/load.ts';
 import type { LogReader } from '../reader.ts';
 import { replay, type ReplayTarget } from '../replay/loop.ts';
 import { ReplayError } from '../errors.ts';
@@ -39,11 +39,11 @@ export function fingerprintTarget(fp: Fingerprint, sectorSize: number): ReplayTa
 
 /**
  * The device-state fingerprint at every point `at` chooses and after the last entry, in one
- * pass over the log. A problem in the log throws the LogFormatError itself: there is no
- * target whose state to report.
+ * pass over the log, with the caller's kernels (the platform picks them). A problem in the
+ * log throws the LogFormatError itself: there is no target whose state to report.
  */
-export async function digestPoints(reader: LogReader, at: DigestAt, emit: (p: DigestPoint) => void): Promise<void> {
-  const fp = (await loadKernels()).fingerprint(reader.sectorSize);
+export async function digestPoints(reader: LogReader, at: DigestAt, kernels: Pick<Kernels, 'fingerprint'>, emit: (p: DigestPoint) => void): Promise<void> {
+  const fp = kernels.fingerprint(reader.sectorSize);
   const chosen = 'every' in at ? (index: number) => (index + 1) % at.every === 0 : (_: number, flags: number) => (flags & at.flags) !== 0;
   let lastEmitted = -1;
   try {
