@@ -3,9 +3,8 @@
 // on a fresh device in practice); sectors rewritten with the bytes they already held are
 // not changes.
 
-import { Flag } from './format.ts';
 import type { Entry, LogReader } from './reader.ts';
-import { SectorMap, UNTOUCHED, ZEROED } from './replay/sector-map.ts';
+import { contentSource, SectorMap, UNTOUCHED, ZEROED } from './replay/sector-map.ts';
 
 export interface ChangedRange {
   readonly sector: number;
@@ -37,7 +36,7 @@ export async function diffPoints(reader: LogReader, a: number, b: number): Promi
   for await (const e of reader.entries()) {
     if (e.index > b) break;
     if (!e.nrSectors) continue;
-    const source = e.flags & Flag.DISCARD ? ZEROED : e.payloadOffset;
+    const source = contentSource(e);
     if (e.index <= a) before.set(e.sector, e.nrSectors, source);
     else {
       after.set(e.sector, e.nrSectors, source);

@@ -15,10 +15,12 @@ export type ErrorCode =
   | 'ELOGFULL'
   | 'ENOTFOUND'
   | 'EPASTTARGET'
-  | 'EPASTEND'
   | 'ETOOSMALL'
   | 'EREPLAY'
   | 'ECANCELLED'
+  | 'EARG'
+  | 'ECLOSED'
+  | 'ENOPOINT'
   | 'EEMPTY'
   | 'ESTATEID'
   | 'EMERGE'
@@ -112,29 +114,25 @@ export class RangeNotFound extends LogwritesError {
 
 // --- targets and replay -----------------------------------------------------------------
 
-/** An entry of the range reaches past the end of the target. */
+/** How big the target an entry did not fit was: in sectors (a range's check), or in bytes with where the entry ends (the replay loop's). */
+export type TargetExtent = { readonly sectors: number } | { readonly bytes: number; readonly end: number };
+
+/**
+ * An entry reaching past the end of a fixed-size target: found by a range's check before
+ * anything is written, or by the replay loop when nothing checked before it.
+ */
 export class PastTarget extends LogwritesError {
   readonly code = 'EPASTTARGET';
   override readonly name = 'PastTarget';
   constructor(
     readonly entry: Entry,
-    readonly targetSectors: number,
+    readonly target: TargetExtent,
   ) {
-    super(`entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} ${sectorsText(entry.sector, entry.nrSectors)}, past the end of the target (${plural(targetSectors, 'sector')})`);
-  }
-}
-
-/** An entry that would write or zero bytes past the end of a fixed-size target. */
-export class PastTargetEnd extends LogwritesError {
-  readonly code = 'EPASTEND';
-  override readonly name = 'PastTargetEnd';
-  constructor(
-    readonly entry: number,
-    readonly offset: number,
-    readonly end: number,
-    readonly size: number,
-  ) {
-    super(`entry ${entry} at byte ${offset}: reaches target byte ${end}, past the end of the ${size}-byte target`);
+    super(
+      'sectors' in target
+        ? `entry ${entry.index} at byte ${entry.offset} ${entry.flags & Flag.DISCARD ? 'discards' : 'writes'} ${sectorsText(entry.sector, entry.nrSectors)}, past the end of the target (${plural(target.sectors, 'sector')})`
+        : `entry ${entry.index} at byte ${entry.offset}: reaches target byte ${target.end}, past the end of the ${target.bytes}-byte target`,
+    );
   }
 }
 
@@ -151,7 +149,11 @@ export class TargetTooSmall extends LogwritesError {
   }
 }
 
-/** The viewer's in-memory image is smaller than a write of the log. */
+/**
+ * The viewer's in-memory image is smaller than a write of the log. Kept apart from
+ * TargetTooSmall: the user chose this size in the page and is told to choose another, and the
+ * page tells it by its own code across the worker boundary.
+ */
 export class ImageTooSmall extends LogwritesError {
   readonly code = 'EIMAGESMALL';
   override readonly name = 'ImageTooSmall';
@@ -165,7 +167,7 @@ export class ReplayError extends LogwritesError {
   readonly code = 'EREPLAY';
   override readonly name = 'ReplayError';
   constructor(
-    override readonly cause: LogFormatError | PastTargetEnd,
+    override readonly cause: LogFormatError | PastTarget,
     readonly progress: string,
     readonly last?: Entry,
   ) {
@@ -273,6 +275,52 @@ export class HttpSourceError extends LogwritesError {
   override readonly name = 'HttpSourceError';
   constructor(url: string, what: string) {
     super(`${url}: ${what}`);
+  }
+}
+
+// --- core additions ---------------------------------------------------------------------
+
+/** An argument a core function refuses: a bad sector size, flag name or size text, a request out of range. */
+export class BadArgument extends LogwritesError {
+  readonly code = 'EARG';
+  override readonly name = 'BadArgument';
+}
+
+/** A log writer used after it was closed. */
+export class LogClosed extends LogwritesError {
+  readonly code = 'ECLOSED';
+  override readonly name = 'LogClosed';
+  constructor() {
+    super('log closed');
+  }
+}
+
+/**
+ * A payload the log does not hold whole: an entry's (its header named), or the data a sector
+ * map points at for a device sector (the last-write plan reads by log offset, not by entry).
+ */
+export type CutPayload =
+  | Pick<Entry, 'index' | 'offset' | 'payloadOffset' | 'payloadLength'>
+  | { readonly deviceSector: number; readonly need: number };
+
+/** The one error for a payload cut short: `logEnd` is where the log (or what was read of it) ends. */
+export function truncatedPayload(p: CutPayload, logEnd: number): LogFormatError {
+  if ('deviceSector' in p) {
+    return new LogFormatError(logEnd, `truncated payload: the data of device sector ${p.deviceSector} needs the log to reach byte ${p.need}, it ends at ${logEnd}`, undefined, 'truncated-payload');
+  }
+  const need = p.payloadOffset + p.payloadLength;
+  return new LogFormatError(p.offset, `truncated payload: ${p.payloadLength} bytes need the log to reach byte ${need}, it ends at ${logEnd}`, p.index, 'truncated-payload');
+}
+
+/** A point (an entry, a mark, `end`) no entry of the log is at; `role` is the end of a range it was asked as. */
+export class PointNotFound extends LogwritesError {
+  readonly code = 'ENOPOINT';
+  override readonly name = 'PointNotFound';
+  constructor(
+    readonly point: string,
+    readonly role?: 'from' | 'to',
+  ) {
+    super(`${point} is not in the log`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { LogFormatError } from './errors.ts';
+import { BadArgument, LogFormatError } from './errors.ts';
 // The dm-log-writes on-disk format, version 1: everything about its bytes lives here.
 //
 // Layout (all integers little-endian, S = sectorsize from the super):
@@ -16,6 +16,11 @@ export const MIN_SECTORSIZE = 512;
 export const MAX_SECTORSIZE = 16 * 1024 * 1024;
 export const END_MARK = 'dm-log-writes-end';
 
+/** Byte offset of each field of the super (struct log_write_super) from the log's start. */
+export const SuperField = { MAGIC: 0, VERSION: 8, NR_ENTRIES: 16, SECTORSIZE: 24 } as const;
+/** Byte offset of each field of an entry header (struct log_write_entry) in its sector. */
+export const HeaderField = { SECTOR: 0, NR_SECTORS: 8, FLAGS: 16, DATA_LEN: 24 } as const;
+
 export const Flag = {
   FLUSH: 1,
   FUA: 2,
@@ -25,7 +30,11 @@ export const Flag = {
 } as const;
 export type FlagName = keyof typeof Flag;
 const FLAG_ORDER: readonly FlagName[] = ['FLUSH', 'FUA', 'DISCARD', 'MARK', 'METADATA'];
-const KNOWN_FLAGS = 31;
+/** Every flag bit the format defines; any other bit is unknown to it. */
+export const KNOWN_FLAGS = 31;
+
+/** Whether an entry's flags carry bits the format does not define (above bit 4, or in the high word). */
+export const hasUnknownFlags = (flags: number, flagsHigh = 0) => (flags & ~KNOWN_FLAGS) !== 0 || flagsHigh !== 0;
 
 export interface LogSuper {
   readonly version: number;
@@ -68,17 +77,17 @@ export function decodeSuper(bytes: Uint8Array): LogSuper {
     throw new LogFormatError(0, `truncated super: log is ${bytes.length} bytes, super needs ${SUPER_BYTES}`);
   }
   const dv = view(bytes);
-  const magic = dv.getBigUint64(0, true);
+  const magic = dv.getBigUint64(SuperField.MAGIC, true);
   if (magic !== MAGIC) {
     throw new LogFormatError(0, `bad magic 0x${magic.toString(16)} (want 0x${MAGIC.toString(16)}): not a dm-log-writes log`);
   }
-  const version = dv.getBigUint64(8, true);
-  if (version !== BigInt(VERSION)) throw new LogFormatError(8, `unsupported version ${version} (want ${VERSION})`);
-  const nrEntries = u64(dv, 16);
-  if (Number.isNaN(nrEntries)) throw new LogFormatError(16, 'nr_entries is absurd (over 2^53)');
-  const sectorSize = dv.getUint32(24, true);
+  const version = dv.getBigUint64(SuperField.VERSION, true);
+  if (version !== BigInt(VERSION)) throw new LogFormatError(SuperField.VERSION, `unsupported version ${version} (want ${VERSION})`);
+  const nrEntries = u64(dv, SuperField.NR_ENTRIES);
+  if (Number.isNaN(nrEntries)) throw new LogFormatError(SuperField.NR_ENTRIES, 'nr_entries is absurd (over 2^53)');
+  const sectorSize = dv.getUint32(SuperField.SECTORSIZE, true);
   if (!isValidSectorSize(sectorSize)) {
-    throw new LogFormatError(24, `bad sectorsize ${sectorSize} (want a power of two from 512 to 16 MiB)`);
+    throw new LogFormatError(SuperField.SECTORSIZE, `bad sectorsize ${sectorSize} (want a power of two from 512 to 16 MiB)`);
   }
   return { version: VERSION, nrEntries, sectorSize };
 }
@@ -86,10 +95,10 @@ export function decodeSuper(bytes: Uint8Array): LogSuper {
 export function encodeSuper(s: Pick<LogSuper, 'nrEntries' | 'sectorSize'>): Uint8Array {
   const out = new Uint8Array(s.sectorSize);
   const dv = view(out);
-  dv.setBigUint64(0, MAGIC, true);
-  dv.setBigUint64(8, BigInt(VERSION), true);
-  dv.setBigUint64(16, BigInt(s.nrEntries), true);
-  dv.setUint32(24, s.sectorSize, true);
+  dv.setBigUint64(SuperField.MAGIC, MAGIC, true);
+  dv.setBigUint64(SuperField.VERSION, BigInt(VERSION), true);
+  dv.setBigUint64(SuperField.NR_ENTRIES, BigInt(s.nrEntries), true);
+  dv.setUint32(SuperField.SECTORSIZE, s.sectorSize, true);
   return out;
 }
 
@@ -108,24 +117,24 @@ export function decodeHeader(sector: Uint8Array, sectorSize: number, at: number,
   const bad = (reason: string, where = at): never => {
     throw new LogFormatError(where, reason, index);
   };
-  const flags = dv.getUint32(16, true);
-  const flagsHigh = dv.getUint32(20, true);
-  const nrLo = dv.getUint32(8, true);
-  const nrHi = dv.getUint32(12, true);
+  const flags = dv.getUint32(HeaderField.FLAGS, true);
+  const flagsHigh = dv.getUint32(HeaderField.FLAGS + 4, true);
+  const nrLo = dv.getUint32(HeaderField.NR_SECTORS, true);
+  const nrHi = dv.getUint32(HeaderField.NR_SECTORS + 4, true);
   if (flags === 0 && flagsHigh === 0 && nrLo === 0 && nrHi === 0) bad('malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)');
   const isMark = flags === Flag.MARK && flagsHigh === 0;
   if (!isMark && sector[HEADER_BYTES] !== 0) bad('malformed entry: header not zero padded');
-  const sectorNo = u64(dv, 0);
-  const nrSectors = u64(dv, 8);
-  const dataLen = u64(dv, 24);
+  const sectorNo = u64(dv, HeaderField.SECTOR);
+  const nrSectors = u64(dv, HeaderField.NR_SECTORS);
+  const dataLen = u64(dv, HeaderField.DATA_LEN);
   if (Number.isNaN(sectorNo) || Number.isNaN(nrSectors) || !Number.isSafeInteger(nrSectors * sectorSize)) {
-    bad(`absurd sector ${dv.getBigUint64(0, true)} or nr_sectors ${dv.getBigUint64(8, true)}`);
+    bad(`absurd sector ${dv.getBigUint64(HeaderField.SECTOR, true)} or nr_sectors ${dv.getBigUint64(HeaderField.NR_SECTORS, true)}`);
   }
   if (!Number.isSafeInteger((sectorNo + nrSectors) * sectorSize)) bad('write extends past 2^53 bytes');
   let mark: string | undefined;
   if (flags & Flag.MARK) {
     const room = sectorSize - HEADER_BYTES - 1;
-    if (!(dataLen <= room)) bad(`mark length ${dv.getBigUint64(24, true)} leaves no terminator in a ${sectorSize}-byte sector`);
+    if (!(dataLen <= room)) bad(`mark length ${dv.getBigUint64(HeaderField.DATA_LEN, true)} leaves no terminator in a ${sectorSize}-byte sector`);
     const text = sector.subarray(HEADER_BYTES, HEADER_BYTES + dataLen);
     const nul = text.indexOf(0);
     mark = utf8Decoder.decode(nul >= 0 ? text.subarray(0, nul) : text);
@@ -148,12 +157,12 @@ export interface HeaderFields {
 export function encodeHeader(h: HeaderFields, sectorSize: number): Uint8Array {
   const out = new Uint8Array(sectorSize);
   const dv = view(out);
-  dv.setBigUint64(0, BigInt(h.sector), true);
-  dv.setBigUint64(8, BigInt(h.nrSectors), true);
-  dv.setBigUint64(16, BigInt(h.flags), true);
+  dv.setBigUint64(HeaderField.SECTOR, BigInt(h.sector), true);
+  dv.setBigUint64(HeaderField.NR_SECTORS, BigInt(h.nrSectors), true);
+  dv.setBigUint64(HeaderField.FLAGS, BigInt(h.flags), true);
   if (h.mark !== undefined) {
     const text = utf8.encode(h.mark).subarray(0, sectorSize - HEADER_BYTES - 1);
-    dv.setBigUint64(24, BigInt(text.length), true);
+    dv.setBigUint64(HeaderField.DATA_LEN, BigInt(text.length), true);
     out.set(text, HEADER_BYTES);
   }
   return out;
@@ -183,7 +192,7 @@ export function parseFlags(list: string): number {
   for (const raw of list.split(/[,|]/)) {
     const name = raw.trim().toUpperCase();
     if (!name) continue;
-    if (!(name in Flag)) throw new Error(`unknown flag '${raw}' (known: ${FLAG_ORDER.join(', ')})`);
+    if (!(name in Flag)) throw new BadArgument(`unknown flag '${raw}' (known: ${FLAG_ORDER.join(', ')})`);
     mask |= Flag[name as FlagName];
   }
   return mask;

@@ -17,3 +17,6 @@ export * from './writer.ts';
 export * from './kernels/load.ts';
 export * from './errors.ts';
 export * from './entry-index/steps.ts';
+export * from './units.ts';
+export * from './commands/info.ts';
+export * from './commands/digest.ts';

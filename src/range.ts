@@ -5,8 +5,8 @@
 import { Flag, flagNames } from './format.ts';
 import type { Entry, LogReader, Position } from './reader.ts';
 import { overlaps } from './replay/loop.ts';
-import { SectorMap, ZEROED } from './replay/sector-map.ts';
-import { PastTarget, RangeNotFound } from './errors.ts';
+import { contentSource, SectorMap } from './replay/sector-map.ts';
+import { PastTarget, PointNotFound, RangeNotFound } from './errors.ts';
 
 /**
  * A point in a log: an entry number, the entry of a mark (`nth`: its nth occurrence in the
@@ -108,12 +108,12 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
       let nrSectors = e.nrSectors;
       const t = spec.target;
       if (t && e.sector + nrSectors > t.sectors) {
-        if (!t.force) throw new PastTarget(e, t.sectors);
+        if (!t.force) throw new PastTarget(e, { sectors: t.sectors });
         if (discard) nrSectors = Math.max(0, t.sectors - e.sector);
       }
       highestSector = Math.max(highestSector, e.sector + nrSectors - 1);
       payloadBytes += e.payloadLength;
-      map?.set(e.sector, nrSectors, discard ? ZEROED : e.payloadOffset);
+      map?.set(e.sector, nrSectors, contentSource(e));
     }
     reachedTo = isTo;
     if (isTo || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
@@ -121,4 +121,49 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
   if (!start) throw new RangeNotFound(`${pointText(spec.from!)} is not in the log`);
   if (spec.to && !reachedTo) throw new RangeNotFound(`${pointText(spec.to)} is not in the log${spec.from ? ` after ${pointText(spec.from)}` : ''}`);
   return { start, entries, highestSector, payloadBytes, ...(last ? { last } : {}), ...(map ? { map } : {}) };
+}
+
+/** Whether an entry writing or discarding `nrSectors` from `sector` touches `range` (inclusive); zero-length entries never do. */
+export const touchesSectors = (sector: number, nrSectors: number, range: { readonly start: number; readonly end: number }) =>
+  nrSectors > 0 && sector + nrSectors > range.start && sector <= range.end;
+
+/** Which entries a listing shows: `list`, `marks` and the viewer's table filter the same way. */
+export interface EntryFilter {
+  /** First entry (inclusive). */
+  from?: Point;
+  /** Last entry (inclusive): the walk ends there. */
+  to?: Point;
+  /** Only entries with any of these flags. */
+  flags?: number;
+  /** Only entries touching these device sectors (inclusive). */
+  sectors?: { start: number; end: number };
+}
+
+/**
+ * Entries within [from, to] that pass the filters, in log order (`pastEnd`: valid entries past
+ * nr_entries too). A bound the log does not hold throws PointNotFound naming it, after the
+ * entries before it were yielded.
+ */
+export async function* filterEntries(reader: LogReader, f: EntryFilter, pastEnd = false): AsyncGenerator<Entry> {
+  checkOrder(f.from, f.to);
+  let started = !f.from;
+  const atFrom = f.from && pointFinder(f.from, reader.nrEntries);
+  const atTo = f.to && pointFinder(f.to, reader.nrEntries);
+  for await (const e of reader.entries({ pastEnd })) {
+    const isFrom = atFrom ? atFrom(e) : false;
+    const isTo = atTo ? atTo(e) : false;
+    started ||= isFrom;
+    if (started && (!f.flags || e.flags & f.flags) && (!f.sectors || touchesSectors(e.sector, e.nrSectors, f.sectors))) yield e;
+    if (started && isTo) return;
+  }
+  if (f.from && !started) throw new PointNotFound(pointText(f.from), 'from');
+  if (f.to) throw new PointNotFound(pointText(f.to), 'to');
+}
+
+/** The entry number a point names: a counted entry number at once, anything else by one header walk. */
+export async function resolvePoint(reader: LogReader, p: Point): Promise<number> {
+  if ('entry' in p && p.entry < reader.nrEntries) return p.entry;
+  const at = pointFinder(p, reader.nrEntries);
+  for await (const e of reader.entries()) if (at(e)) return e.index;
+  throw new PointNotFound(pointText(p));
 }

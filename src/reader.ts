@@ -6,8 +6,8 @@
 // The hot paths (mark search, replay) walk with an EntryCursor, which decodes each header in
 // place and allocates nothing per entry; `batches` and `entries` wrap it in objects.
 
-import { decodeHeader, decodeSuper, Flag, HEADER_BYTES, SUPER_BYTES, type EntryHeader, type LogSuper } from './format.ts';
-import { LogFormatError } from './errors.ts';
+import { decodeHeader, decodeSuper, Flag, HEADER_BYTES, HeaderField, SUPER_BYTES, type EntryHeader, type LogSuper } from './format.ts';
+import { LogFormatError, truncatedPayload } from './errors.ts';
 
 /** Random access to the bytes of a log: a file, a block device, a Blob, an HTTP resource. */
 export interface ByteSource {
@@ -146,11 +146,11 @@ export class EntryCursor implements Entry {
     const b = this.buffer;
     // The common header is read straight from the bytes; anything unusual (marks, zeroed or
     // unpadded sectors, lengths past 2^53) goes through decodeHeader, which has the rules.
-    const nrLo = u32(b, at + 8);
-    const nrHi = u32(b, at + 12);
-    const flags = u32(b, at + 16);
-    const flagsHigh = u32(b, at + 20);
-    const sector = u32(b, at + 4) * U32 + u32(b, at);
+    const nrLo = u32(b, at + HeaderField.NR_SECTORS);
+    const nrHi = u32(b, at + HeaderField.NR_SECTORS + 4);
+    const flags = u32(b, at + HeaderField.FLAGS);
+    const flagsHigh = u32(b, at + HeaderField.FLAGS + 4);
+    const sector = u32(b, at + HeaderField.SECTOR + 4) * U32 + u32(b, at + HeaderField.SECTOR);
     const nrSectors = nrHi * U32 + nrLo;
     const plain =
       (flags | flagsHigh | nrLo | nrHi) !== 0 &&
@@ -158,7 +158,7 @@ export class EntryCursor implements Entry {
       b[at + HEADER_BYTES] === 0 &&
       (sector + nrSectors) * S <= Number.MAX_SAFE_INTEGER &&
       !this.opts.checkPadding;
-    let dataLen = u32(b, at + 28) * U32 + u32(b, at + 24);
+    let dataLen = u32(b, at + HeaderField.DATA_LEN + 4) * U32 + u32(b, at + HeaderField.DATA_LEN);
     let mark: string | undefined;
     if (!plain) {
       try {
@@ -355,7 +355,7 @@ export class LogReader {
       const len = Math.min(step, end - at);
       const piece = await this.source.read(at, len);
       if (piece.length < len) {
-        throw new LogFormatError(entry.offset, `truncated payload: ${entry.payloadLength} bytes need the log to reach byte ${end}, it ends at ${at + piece.length}`, entry.index, 'truncated-payload');
+        throw truncatedPayload(entry, at + piece.length);
       }
       yield piece;
     }

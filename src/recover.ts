@@ -6,12 +6,9 @@
 // walk is stricter than a normal read (every padding byte must be zero, every payload whole),
 // since there nothing but the header itself vouches for an entry.
 
-import { decodeHeader, payloadBytes } from './format.ts';
+import { decodeHeader, payloadBytes, SuperField } from './format.ts';
 import { Advance, type ByteSource, type Entry, type LogReader, type Position } from './reader.ts';
-import { LogFormatError } from './errors.ts';
-
-/** Byte offset of nr_entries (a u64) in the super. */
-const NR_ENTRIES_AT = 16;
+import { LogFormatError, truncatedPayload } from './errors.ts';
 
 export interface Recovery {
   readonly sectorSize: number;
@@ -36,7 +33,7 @@ export async function recover(reader: LogReader): Promise<Recovery> {
   const take = (e: Entry): boolean => {
     const end = e.payloadOffset + e.payloadLength;
     if (end > size) {
-      stopped ??= new LogFormatError(e.offset, `truncated payload: ${e.payloadLength} bytes need the log to reach byte ${end}, it ends at ${size}`, e.index, 'truncated-payload').message;
+      stopped ??= truncatedPayload(e, size).message;
       return false;
     }
     at = { index: e.index + 1, offset: end };
@@ -142,7 +139,7 @@ export function crashNote(logPath: string, c: CrashSigns): string {
  */
 export function validPrefix(source: ByteSource, signs: CrashSigns): ByteSource {
   // The reader reads the super from byte 0 and entries only after it.
-  const patch = (offset: number, bytes: Uint8Array) => (offset === 0 && bytes.length >= NR_ENTRIES_AT + 8 ? superWithCount(bytes, signs.validEntries) : bytes);
+  const patch = (offset: number, bytes: Uint8Array) => (offset === 0 && bytes.length >= SuperField.NR_ENTRIES + 8 ? superWithCount(bytes, signs.validEntries) : bytes);
   const clip = (offset: number, length: number) => Math.max(0, Math.min(length, signs.end - offset));
   return {
     size: signs.end,
@@ -174,6 +171,6 @@ async function whyNotNext(reader: LogReader, at: Position): Promise<string> {
 export function superWithCount(original: Uint8Array, nrEntries: number): Uint8Array {
   // A copy even of a Buffer (whose slice() is a view).
   const out = new Uint8Array(original);
-  new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(NR_ENTRIES_AT, BigInt(nrEntries), true);
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(SuperField.NR_ENTRIES, BigInt(nrEntries), true);
   return out;
 }

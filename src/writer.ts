@@ -7,7 +7,7 @@
 // itself, when it completes; FUA writes are logged as they complete; marks at once.
 
 import { encodeHeader, encodeSuper, END_MARK, Flag, isValidSectorSize, type HeaderFields } from './format.ts';
-import { LogFullError } from './errors.ts';
+import { BadArgument, LogClosed, LogFullError } from './errors.ts';
 
 /** Where log bytes go. Writes at distinct offsets may run concurrently. */
 export interface LogDevice {
@@ -121,7 +121,7 @@ export class LogWriter {
     private readonly device: LogDevice,
     opts: LogWriterOptions,
   ) {
-    if (!isValidSectorSize(opts.sectorSize)) throw new Error(`bad sectorsize ${opts.sectorSize}`);
+    if (!isValidSectorSize(opts.sectorSize)) throw new BadArgument(`bad sectorsize ${opts.sectorSize}`);
     this.S = opts.sectorSize;
     // The kernel measures the log device in whole 512-byte sectors.
     this.capacity = opts.capacity === undefined ? Infinity : Math.floor(opts.capacity / SECTOR) * SECTOR;
@@ -159,7 +159,7 @@ export class LogWriter {
    * list here. Throws LogFullError (under `onFull: 'fail'`) when its entry would not fit.
    */
   issue(io: Io): Pending {
-    if (this.closed) throw new Error('log closed');
+    if (this.closed) throw new LogClosed();
     const block = this.block(io);
     const flushes = io.kind === 'flush' || io.preflush ? this.takeUnflushed() : undefined;
     if (!flushes) return { block, fua: !!io.fua };
@@ -213,7 +213,7 @@ export class LogWriter {
    * Throws LogFullError (under `onFull: 'fail'`) when it would not fit.
    */
   async mark(text: string): Promise<void> {
-    if (this.closed) throw new Error('log closed');
+    if (this.closed) throw new LogClosed();
     await this.log([this.markBlock(text)]);
   }
 
@@ -236,7 +236,7 @@ export class LogWriter {
     if (io.kind === 'discard') return this.entry({ sector: io.sector, nrSectors: io.nrSectors, flags }, [], true);
     let len = 0;
     for (const d of io.data) len += d.length;
-    if (len % this.S) throw new Error(`write of ${len} bytes is not a multiple of the ${this.S}-byte sectorsize`);
+    if (len % this.S) throw new BadArgument(`write of ${len} bytes is not a multiple of the ${this.S}-byte sectorsize`);
     return this.entry({ sector: io.sector, nrSectors: len / this.S, flags }, io.data, true);
   }
 

@@ -35,12 +35,4 @@ export function bytes(n: number): string {
   return u === 0 ? `${int(n)} bytes` : `${v.toFixed(v < 10 ? 2 : 1)} ${UNITS[u]}`;
 }
 
-/** `64M`, `1G`, `4096`, `512K` (binary multiples) to bytes; NaN when it is none of these. */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
-  if (!m) return NaN;
-  const scale = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.round(Number(m[1]) * scale);
-}
-
 export const hex = (n: number) => `0x${n.toString(16)}`;

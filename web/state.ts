@@ -1,13 +1,14 @@
 // The State panel: replay into memory up to a point, download that image, diff two points.
 
-import { MAX_IMAGE_BYTES, type Diff, type Point, type SectorPair } from '../src/browser/device-state.ts';
+import { MAX_IMAGE_BYTES, type Diff, type StatePoint, type SectorPair } from '../src/browser/device-state.ts';
 import { attribute, type Touch } from '../src/diff.ts';
 import type { LogIndex } from '../src/entry-index/log-index.ts';
 import { parseEntryBound } from '../src/browser/rows.ts';
 import type { Call } from '../src/browser/client.ts';
 import type { CallName, DiffFs, Result } from '../src/browser/protocol.ts';
 import type { App } from './app.ts';
-import { byId, bytes, h, hex, int, parseSize } from './dom.ts';
+import { byId, bytes, h, hex, int } from './dom.ts';
+import { parseSize } from '../src/units.ts';
 
 const SHOWN_RUNS = 500;
 /** Entries listed per changed range before "and N more". */
@@ -25,7 +26,7 @@ export function mountState(app: App): void {
   let running: number | undefined;
 
   const deviceBytes = () => {
-    const n = parseSize(field('size').value);
+    const n = parseSize(field('size').value) ?? NaN;
     if (!(n > 0)) throw new Error(`device size: '${field('size').value}' is not a size like 67108864 or 64M`);
     if (n > MAX_IMAGE_BYTES) throw new Error(`a ${bytes(n)} device is too large to replay in page memory (the limit is 1 GiB); use logwrites replay instead`);
     if (n % app.loaded!.summary.sectorSize) throw new Error(`device size ${int(n)} is not a whole number of ${app.loaded!.summary.sectorSize}-byte sectors`);
@@ -60,7 +61,7 @@ export function mountState(app: App): void {
     }
   };
 
-  const pointLine = (label: string, p: Point) =>
+  const pointLine = (label: string, p: StatePoint) =>
     h('p', {}, `${label} entry ${int(p.at)}: fingerprint `, h('code', { class: 'fingerprint', 'data-at': p.at }, p.fingerprint));
 
   form.addEventListener('submit', (ev) => {

@@ -9,12 +9,14 @@ import type { Kernels } from '../kernels/load.ts';
 import type { LogReader } from '../reader.ts';
 import { replay } from '../replay/loop.ts';
 import { memoryTarget, type ImageWatcher } from './memory-target.ts';
-import { Cancelled } from '../errors.ts';
+import { BadArgument, Cancelled } from '../errors.ts';
+import { hex64 } from '../units.ts';
 
 /** Devices larger than this are not replayed into page memory. */
 export const MAX_IMAGE_BYTES = 1024 * 1024 * 1024;
 
-export interface Point {
+/** A state of the device: after which entry, and its fingerprint. */
+export interface StatePoint {
   /** The last entry applied. */
   readonly at: number;
   /** Hex of the order-independent device fingerprint. */
@@ -26,8 +28,8 @@ export type SectorRuns = [number, number][];
 
 export interface Diff {
   /** The earlier point and the later one: a diff always runs forward in the log. */
-  readonly a: Point;
-  readonly b: Point;
+  readonly a: StatePoint;
+  readonly b: StatePoint;
   readonly runs: SectorRuns;
   /** The points were asked for later one first, so a and b are the other way round. */
   readonly swapped: boolean;
@@ -36,8 +38,8 @@ export interface Diff {
 /** One sector's bytes at both points of a diff. */
 export interface SectorPair {
   readonly sector: number;
-  readonly a: Point;
-  readonly b: Point;
+  readonly a: StatePoint;
+  readonly b: StatePoint;
   readonly before: Uint8Array;
   readonly after: Uint8Array;
 }
@@ -50,7 +52,7 @@ export class DeviceState {
   private at = -1;
   private readonly watchers: ImageWatcher[];
   /** The last diff's first-touch copies, for comparing its sectors while the image is still at its later point. */
-  private lastDiff?: { readonly a: Point; readonly b: Point; readonly undo: FirstTouch };
+  private lastDiff?: { readonly a: StatePoint; readonly b: StatePoint; readonly undo: FirstTouch };
 
   constructor(
     private readonly reader: LogReader,
@@ -60,7 +62,7 @@ export class DeviceState {
     size: number,
   ) {
     if (size > MAX_IMAGE_BYTES) {
-      throw new Error(`the device is ${size} bytes; states are replayed in memory only up to ${MAX_IMAGE_BYTES} bytes (1 GiB)`);
+      throw new BadArgument(`the device is ${size} bytes; states are replayed in memory only up to ${MAX_IMAGE_BYTES} bytes (1 GiB)`);
     }
     this.image = new Uint8Array(size);
     this.fp = kernels.fingerprint(reader.sectorSize);
@@ -74,14 +76,14 @@ export class DeviceState {
   }
 
   /** The point the image is at now (at -1 before any entry). */
-  point(): Point {
-    return { at: this.at, fingerprint: this.fp.value().toString(16).padStart(16, '0') };
+  point(): StatePoint {
+    return { at: this.at, fingerprint: hex64(this.fp.value()) };
   }
 
   /** Bring the image to the state right after entry `at`. */
-  async goTo(at: number, signal?: AbortSignal): Promise<Point> {
+  async goTo(at: number, signal?: AbortSignal): Promise<StatePoint> {
     const last = Math.min(this.reader.nrEntries, this.offsets.length) - 1;
-    if (!(at >= 0 && at <= last)) throw new Error(`entry ${at} is outside the replayable entries 0..${last} (replay stops at nr_entries)`);
+    if (!(at >= 0 && at <= last)) throw new BadArgument(`entry ${at} is outside the replayable entries 0..${last} (replay stops at nr_entries)`);
     if (at < this.at) this.reset();
     if (at > this.at) {
       const next = this.at + 1;
@@ -115,7 +117,7 @@ export class DeviceState {
   /** Sector `sector` after entry `a` and after entry `b` (a diff of the two first, unless the last one was of them). */
   async compareSector(a: number, b: number, sector: number, signal?: AbortSignal): Promise<SectorPair> {
     const S = this.reader.sectorSize;
-    if (!(sector >= 0 && (sector + 1) * S <= this.image.length)) throw new Error(`sector ${sector} is outside the ${this.image.length / S}-sector device`);
+    if (!(sector >= 0 && (sector + 1) * S <= this.image.length)) throw new BadArgument(`sector ${sector} is outside the ${this.image.length / S}-sector device`);
     const [lo, hi] = a <= b ? [a, b] : [b, a];
     const d = this.lastDiff;
     if (!d || d.a.at !== lo || d.b.at !== hi || this.at !== hi) await this.diff(lo, hi, signal);

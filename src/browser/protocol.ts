@@ -1,7 +1,7 @@
 // The messages between the viewer page and its worker: each call names its arguments, its
 // progress reports and its result, so both ends are checked against one table.
 
-import type { Diff, Point, SectorPair } from './device-state.ts';
+import type { Diff, StatePoint as Point, SectorPair } from './device-state.ts';
 import type { LogIndex, Summary } from '../entry-index/log-index.ts';
 import type { GroupSummary } from '../fs/summary.ts';
 import type { EntryClasses } from '../fs/classes.ts';

@@ -2,8 +2,9 @@
 // entry numbers, computed in one pass over the columns.
 
 import { Flag } from '../format.ts';
-import { parsePointText } from '../range.ts';
+import { parsePointText, touchesSectors } from '../range.ts';
 import { pointEntry, type LogIndex } from '../entry-index/log-index.ts';
+import { RangeNotFound } from '../errors.ts';
 
 export interface RowFilter {
   /** Entries carrying any of these flag bits (0 or absent: no flag filter). */
@@ -39,10 +40,7 @@ export function filterRows(index: LogIndex, f: RowFilter): Rows {
   for (let i = from; i <= to; i++) {
     const fl = flags[i]!;
     if (anyFlag && !(fl & wantFlags) && !(f.plain && fl === 0)) continue;
-    if (f.sectors) {
-      const len = nrSectors[i]!;
-      if (len === 0 || sector[i]! + len <= f.sectors.start || sector[i]! > f.sectors.end) continue;
-    }
+    if (f.sectors && !touchesSectors(sector[i]!, nrSectors[i]!, f.sectors)) continue;
     if (markOk && !markOk(i, fl)) continue;
     out[n++] = i;
   }
@@ -84,6 +82,6 @@ export function parseEntryBound(index: LogIndex, text: string): number | undefin
   if (!t) return undefined;
   const p = parsePointText(t) ?? { mark: t };
   const i = pointEntry(index, p);
-  if (i < 0) throw new Error(`no entry number or mark named '${t.replace(/^mark:/, '')}'`);
+  if (i < 0) throw new RangeNotFound(`no entry number or mark named '${t.replace(/^mark:/, '')}'`);
   return i;
 }

@@ -3,22 +3,12 @@
 import type { Command } from 'commander';
 import { diffPoints } from '../diff.ts';
 import { Flag, flagNames } from '../format.ts';
-import { pointFinder, pointText, type Point } from '../range.ts';
-import type { LogReader } from '../reader.ts';
+import { pointText, resolvePoint, type Point } from '../range.ts';
 import { bytesText, sectorsText } from '../units.ts';
 import { parseCount, parsePoint, POINT_HELP, stdout, withLog } from './common.ts';
 import { blameRows, diffWhat, FS_OPTION, piecesJson, summaryText, whatText } from './fs-what.ts';
 import { CliError } from '../errors.ts';
-
-/** The entry number a point names (one header pass). */
-async function resolve(reader: LogReader, p: Point): Promise<number> {
-  if ('entry' in p && p.entry < reader.nrEntries) return p.entry;
-  const at = pointFinder(p, reader.nrEntries);
-  for await (const e of reader.entries()) if (at(e)) return e.index;
-  throw new CliError(`${pointText(p)} is not in the log`);
-}
-
-export type DigestAt = { flags: number } | { every: number };
+import { digestPoints, type DigestAt } from '../commands/digest.ts';
 
 export function parseDigestAt(text: string): DigestAt {
   const every = /^every\s*(\d+)$/.exec(text) ?? /^(\d+)$/.exec(text);
@@ -27,49 +17,6 @@ export function parseDigestAt(text: string): DigestAt {
   const mask = text.split(',').reduce((m, w) => m | (flags[w.trim().toLowerCase()] ?? NaN), 0);
   if (Number.isNaN(mask) || !mask) throw new CliError(`--at takes marks, flush, fua (comma-separated) or every N, not '${text}'`);
   return { flags: mask };
-}
-
-export interface DigestPoint {
-  entry: number;
-  flags: string;
-  mark?: string;
-  fingerprint: string;
-}
-
-/** The device-state fingerprint at every chosen point and at the end, in one pass. */
-export async function digestPoints(reader: LogReader, at: DigestAt, emit: (p: DigestPoint) => void): Promise<void> {
-  const { loadNodeKernels } = await import('../node/kernels.ts');
-  const fp = (await loadNodeKernels()).fingerprint(reader.sectorSize);
-  const point = (e: { index: number; flags: number; flagsHigh: number; mark?: string }) => ({
-    entry: e.index,
-    flags: flagNames(e.flags, e.flagsHigh),
-    ...(e.mark === undefined ? {} : { mark: e.mark }),
-    fingerprint: fp.value().toString(16).padStart(16, '0'),
-  });
-  try {
-    let last: Parameters<typeof point>[0] | undefined;
-    let lastEmitted = -1;
-    for await (const batch of reader.batches({ payloads: true })) {
-      for (const e of batch.entries) {
-        if (e.nrSectors && e.flags & Flag.DISCARD) fp.zero(e.sector, e.nrSectors);
-        else if (e.payloadLength) {
-          let sector = e.sector;
-          for await (const piece of reader.payload(e, batch)) {
-            fp.write(sector, piece);
-            sector += piece.length / reader.sectorSize;
-          }
-        }
-        last = e;
-        if ('every' in at ? (e.index + 1) % at.every === 0 : e.flags & at.flags) {
-          emit(point(e));
-          lastEmitted = e.index;
-        }
-      }
-    }
-    if (last && last.index !== lastEmitted) emit(point(last));
-  } finally {
-    fp.dispose();
-  }
 }
 
 export function registerAnalyze(program: Command): void {
@@ -84,7 +31,7 @@ export function registerAnalyze(program: Command): void {
     .addHelpText('after', '\nThe device is taken to be all zeros before the first entry. With --fs, changes are named in the\nstate at b and grouped by file and structure.\n\nExample:\n  $ logwrites diff log.img mark:mkfs mark:fsync --fs')
     .action(async (path: string, a: Point, b: Point, o: { json?: boolean; fs?: boolean }) => {
       await withLog(path, async ({ reader }) => {
-        const [ia, ib] = [await resolve(reader, a), await resolve(reader, b)];
+        const [ia, ib] = [await resolvePoint(reader, a), await resolvePoint(reader, b)];
         if (ib <= ia) throw new CliError(`${pointText(b)} (entry ${ib}) is not after ${pointText(a)} (entry ${ia})`);
         const ranges = await diffPoints(reader, ia, ib);
         const fs = o.fs ? await diffWhat(reader, ib, ranges) : undefined;
@@ -127,7 +74,7 @@ export function registerAnalyze(program: Command): void {
     .action(async (path: string, o: { at: string; json?: boolean }) => {
       const at = parseDigestAt(o.at);
       await withLog(path, async ({ reader }) =>
-        digestPoints(reader, at, (p) => {
+        digestPoints(reader, at, await (await import('../node/kernels.ts')).loadNodeKernels(), (p) => {
           if (o.json) stdout.json(p);
           else stdout.line(`${String(p.entry).padStart(8)}  ${p.fingerprint}  ${p.flags}${p.mark !== undefined ? ` ${p.mark}` : ''}`);
         }),

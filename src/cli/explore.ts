@@ -11,6 +11,7 @@ import { onStopSignals } from '../node/io/signals.ts';
 import { EXIT_CHECK } from './exit.ts';
 import { parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
 import { CliError } from '../errors.ts';
+import { parseSize as sizeOf } from '../units.ts';
 
 interface ExploreCliOptions {
   image?: string;
@@ -53,9 +54,9 @@ function parseShard(text: string): Shard | 'auto' {
 }
 
 function parseSize(text: string): number {
-  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(text);
-  if (!m) throw new InvalidArgumentError(`'${text}' is not a size (bytes, or with K, M, G, T)`);
-  return Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2]?.[0] ?? ' ').toUpperCase());
+  const n = sizeOf(text);
+  if (n === undefined) throw new InvalidArgumentError(`'${text}' is not a size (bytes, or with K, M, G, T)`);
+  return n;
 }
 
 function seconds(text: string): number {

@@ -1,69 +1,15 @@
 // Looking at a log without replaying it: info, list, marks, find.
 
 import type { Command } from 'commander';
-import { Flag, flagNames, parseFlags, type FlagName } from '../format.ts';
+import { Flag, flagNames, parseFlags } from '../format.ts';
 import type { Entry, LogReader } from '../reader.ts';
-import { overlaps } from '../replay/loop.ts';
 import { bytesText, sectorsText } from '../units.ts';
-import { checkOrder, holdsNo, pointFinder, pointText, type Point } from '../range.ts';
+import { filterEntries, holdsNo, type EntryFilter } from '../range.ts';
 import { entryJson, parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
 import { FS_OPTION, withFs } from './fs-what.ts';
-import { CliError } from '../errors.ts';
-
-export interface LogInfo {
-  sectorSize: number;
-  nrEntries: number;
-  entries: number;
-  trailingEntries: number;
-  flagCounts: Record<FlagName, number>;
-  payloadBytes: number;
-  writtenBytes: number;
-  discardedBytes: number;
-  highestSector: number | null;
-  marks: number;
-  firstMark: string | null;
-  lastMark: string | null;
-  logBytes: number;
-  usedBytes: number;
-}
-
-/** One pass over every entry, those past nr_entries included. */
-export async function logInfo(reader: LogReader): Promise<LogInfo> {
-  const S = reader.sectorSize;
-  const flagCounts = { FLUSH: 0, FUA: 0, DISCARD: 0, MARK: 0, METADATA: 0 };
-  const info: LogInfo = {
-    sectorSize: S,
-    nrEntries: reader.nrEntries,
-    entries: 0,
-    trailingEntries: 0,
-    flagCounts,
-    payloadBytes: 0,
-    writtenBytes: 0,
-    discardedBytes: 0,
-    highestSector: null,
-    marks: 0,
-    firstMark: null,
-    lastMark: null,
-    logBytes: reader.source.size,
-    usedBytes: S,
-  };
-  for await (const e of reader.entries({ pastEnd: true })) {
-    if (e.index < reader.nrEntries) info.entries++;
-    else info.trailingEntries++;
-    for (const name of Object.keys(flagCounts) as FlagName[]) if (e.flags & Flag[name]) flagCounts[name]++;
-    info.payloadBytes += e.payloadLength;
-    if (e.flags & Flag.DISCARD) info.discardedBytes += e.nrSectors * S;
-    else info.writtenBytes += e.payloadLength;
-    if (e.nrSectors) info.highestSector = Math.max(info.highestSector ?? 0, e.sector + e.nrSectors - 1);
-    if (e.mark !== undefined) {
-      info.marks++;
-      info.firstMark ??= e.mark;
-      info.lastMark = e.mark;
-    }
-    info.usedBytes = e.payloadOffset + e.payloadLength;
-  }
-  return info;
-}
+import { CliError, PointNotFound } from '../errors.ts';
+import { logInfo, type LogInfo } from '../commands/info.ts';
+import { hex32, hex64 } from '../units.ts';
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
@@ -80,28 +26,13 @@ function printInfo(path: string, i: LogInfo): void {
   for (const [k, v] of rows) stdout.line(`${k.padEnd(11)}${v}`);
 }
 
-export interface ListFilter {
-  from?: Point;
-  to?: Point;
-  flags?: number;
-  sectors?: { start: number; end: number };
-}
-
-/** Entries within [from, to] that pass the filters; the walk ends after `to`. */
-export async function* filtered(reader: LogReader, f: ListFilter, pastEnd = false): AsyncGenerator<Entry> {
-  checkOrder(f.from, f.to);
-  let started = !f.from;
-  const atFrom = f.from && pointFinder(f.from, reader.nrEntries);
-  const atTo = f.to && pointFinder(f.to, reader.nrEntries);
-  for await (const e of reader.entries({ pastEnd })) {
-    const isFrom = atFrom ? atFrom(e) : false;
-    const isTo = atTo ? atTo(e) : false;
-    started ||= isFrom;
-    if (started && (!f.flags || e.flags & f.flags) && (!f.sectors || (e.nrSectors && overlaps(e, f.sectors)))) yield e;
-    if (started && isTo) return;
+/** The core's filterEntries, with a missing bound named as the option that gave it. */
+export async function* filtered(reader: LogReader, f: EntryFilter, pastEnd = false): AsyncGenerator<Entry> {
+  try {
+    yield* filterEntries(reader, f, pastEnd);
+  } catch (e) {
+    throw e instanceof PointNotFound && e.role ? new CliError(`--${e.role} ${e.message}`) : e;
   }
-  if (f.from && !started) throw new CliError(`--from ${pointText(f.from)} is not in the log`);
-  if (f.to) throw new CliError(`--to ${pointText(f.to)} is not in the log`);
 }
 
 function tableRow(e: Entry, S: number): string {
@@ -138,7 +69,7 @@ export function registerInspect(program: Command): void {
     .option(...FS_OPTION)
     .option('--json', 'NDJSON, one entry per line')
     .addHelpText('after', '\nExamples:\n  $ logwrites list log.img --flags FUA --from mark:mkfs\n  $ logwrites list log.img --sectors 0..2047 --checksum --json\n  $ logwrites list log.img --fs --from mark:files --to mark:big')
-    .action(async (path: string, o: ListFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean; fs?: boolean }) => {
+    .action(async (path: string, o: EntryFilter & { checksum?: boolean; json?: boolean; pastEnd?: boolean; fs?: boolean }) => {
       await withLog(path, async ({ reader }) => {
         // Every point is found (a header walk) before the first row is printed.
         if (o.from || o.to) for await (const _ of filtered(reader, o, o.pastEnd));
@@ -220,6 +151,6 @@ async function checksummer(reader: LogReader) {
       crc = k.crc32c(piece, crc);
       x.update(piece);
     }
-    return { crc32c: crc.toString(16).padStart(8, '0'), xxh64: x.digest().toString(16).padStart(16, '0') };
+    return { crc32c: hex32(crc), xxh64: hex64(x.digest()) };
   };
 }

@@ -7,7 +7,7 @@ import { signalStatus } from '../node/io/signals.ts';
 import { replayOnto, replayPlan, type CheckAt, type ReplayOptions, type ReplaySummary } from '../node/replay/run.ts';
 import { EXIT_CHECK } from './exit.ts';
 import { parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
-import { ProgressBar } from './progress.ts';
+import { ProgressBar } from './progress-bar.ts';
 import { CliError } from '../errors.ts';
 
 /** When to run the checker, from --check: after entries with these flags, or every N entries. */

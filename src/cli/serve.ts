@@ -5,15 +5,12 @@ import type { Command } from 'commander';
 import { controlRequest } from '../node/serve/control.ts';
 import { startServer, type ServeOptions } from '../node/serve/lifecycle.ts';
 import { nextStopSignal } from '../node/io/signals.ts';
-import { bytesText } from '../units.ts';
+import { bytesText, parseSize as sizeOf } from '../units.ts';
 import { ServeError } from '../errors.ts';
-
-const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
 /** `64M`, `1G`, `4096`: binary multiples, as the sizes of dd and qemu-img. */
 export function parseSize(text: string): number {
-  const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(text.trim());
-  const n = m ? Number(m[1]) * UNITS[m[2]!.toUpperCase()]! : NaN;
+  const n = sizeOf(text) ?? NaN;
   if (!Number.isSafeInteger(n) || n <= 0) throw new ServeError(`bad size '${text}' (want a number with an optional K, M, G or T suffix)`);
   return n;
 }

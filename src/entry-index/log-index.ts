@@ -3,7 +3,7 @@
 // a copy, and can be scanned in tight loops. With it, starting at an entry or a mark is a
 // lookup: `positionOf` gives the place LogReader.batches({ from }) resumes at.
 
-import { Flag, flagNames, type FlagName } from '../format.ts';
+import { Flag, flagNames, hasUnknownFlags, type FlagName } from '../format.ts';
 import type { Entry, Position } from '../reader.ts';
 import type { Point } from '../range.ts';
 
@@ -32,11 +32,16 @@ export interface Summary {
   readonly trailing: number;
   readonly flagCounts: Readonly<Record<FlagName, number>>;
   readonly payloadBytes: number;
+  /** Bytes the discards zero on the device (they carry no payload). */
+  readonly discardedBytes: number;
   /** One past the highest device sector written or discarded, in log sectors. */
   readonly deviceSectors: number;
   /** Log bytes covered by the walk so far (where the next header would start). */
   readonly bytesIndexed: number;
   readonly marks: number;
+  /** The first and last mark's text (undefined when there are none). */
+  readonly firstMark?: string;
+  readonly lastMark?: string;
   readonly warnings: readonly Warning[];
   readonly complete: boolean;
 }
@@ -62,20 +67,22 @@ export function emptyCounts(): Record<FlagName, number> {
   return Object.fromEntries(FLAG_NAMES.map((n) => [n, 0])) as Record<FlagName, number>;
 }
 
-/** Grows the columns by doubling and keeps the running summary. */
-export class IndexBuilder {
-  private cap = 4096;
+/**
+ * The running summary of a walk: what `info` prints and the viewer's summary panel shows, one
+ * computation for both. It keeps no per-entry columns (IndexBuilder adds those), so a walk
+ * that needs only the figures costs no memory per entry.
+ */
+export class LogTally {
   private n = 0;
-  private offset = new Float64Array(this.cap);
-  private sector = new Float64Array(this.cap);
-  private nrSectors = new Float64Array(this.cap);
-  private flags = new Uint32Array(this.cap);
-  private readonly marks: MarkRef[] = [];
-  private readonly highFlags = new Map<number, number>();
   private readonly counts = emptyCounts();
   private readonly warnings: Warning[] = [];
   private payload = 0;
+  private discarded = 0;
   private deviceSectors = 0;
+  private marks = 0;
+  private firstMark: string | undefined;
+  private lastMark: string | undefined;
+  private firstTrailing = 0;
   private end: number;
   private cutOff = false;
 
@@ -93,19 +100,17 @@ export class IndexBuilder {
   }
 
   add(e: Entry): void {
-    if (this.n === this.cap) this.grow();
     const i = this.n++;
-    this.offset[i] = e.offset;
-    this.sector[i] = e.sector;
-    this.nrSectors[i] = e.nrSectors;
-    this.flags[i] = e.flags;
+    if (i === this.nrEntries) this.firstTrailing = e.offset;
     for (const name of FLAG_NAMES) if (e.flags & Flag[name]) this.counts[name]++;
-    if (e.flags & ~31 || e.flagsHigh) {
-      if (e.flagsHigh) this.highFlags.set(i, e.flagsHigh);
-      this.warn({ entry: i, offset: e.offset, message: `unknown flag bits (${flagNames(e.flags, e.flagsHigh)})` });
+    if (hasUnknownFlags(e.flags, e.flagsHigh)) this.warn({ entry: i, offset: e.offset, message: `unknown flag bits (${flagNames(e.flags, e.flagsHigh)})` });
+    if (e.mark !== undefined) {
+      this.marks++;
+      this.firstMark ??= e.mark;
+      this.lastMark = e.mark;
     }
-    if (e.mark !== undefined) this.marks.push({ index: i, text: e.mark });
     if (e.nrSectors > 0) this.deviceSectors = Math.max(this.deviceSectors, e.sector + e.nrSectors);
+    if (e.flags & Flag.DISCARD) this.discarded += e.nrSectors * this.sectorSize;
     // Large payloads are skipped, not read, so the file can end inside one: count what is
     // there and say what is missing, so no figure exceeds the file.
     const end = e.payloadOffset + e.payloadLength;
@@ -134,6 +139,78 @@ export class IndexBuilder {
     if (this.warnings.length < 100) this.warnings.push(w);
   }
 
+  summary(complete: boolean): Summary {
+    const trailing = Math.max(0, this.n - this.nrEntries);
+    const warnings = [...this.warnings];
+    if (complete && trailing) {
+      warnings.push({
+        entry: this.nrEntries,
+        offset: this.firstTrailing,
+        message: `${trailing} valid entr${trailing === 1 ? 'y' : 'ies'} past nr_entries (the super was not rewritten after them: a live or crashed log)`,
+      });
+    }
+    return {
+      name: this.name,
+      logBytes: this.logBytes,
+      version: 1,
+      sectorSize: this.sectorSize,
+      nrEntries: this.nrEntries,
+      entries: this.n,
+      trailing,
+      flagCounts: { ...this.counts },
+      payloadBytes: this.payload,
+      discardedBytes: this.discarded,
+      deviceSectors: this.deviceSectors,
+      bytesIndexed: this.end,
+      marks: this.marks,
+      ...(this.firstMark === undefined ? {} : { firstMark: this.firstMark, lastMark: this.lastMark! }),
+      warnings,
+      complete,
+    };
+  }
+}
+
+/** Grows the columns by doubling; the running summary is a LogTally's. */
+export class IndexBuilder {
+  private cap = 4096;
+  private n = 0;
+  private offset = new Float64Array(this.cap);
+  private sector = new Float64Array(this.cap);
+  private nrSectors = new Float64Array(this.cap);
+  private flags = new Uint32Array(this.cap);
+  private readonly marks: MarkRef[] = [];
+  private readonly highFlags = new Map<number, number>();
+  private readonly tally: LogTally;
+
+  constructor(
+    name: string,
+    logBytes: number,
+    private readonly sectorSize: number,
+    private readonly nrEntries: number,
+  ) {
+    this.tally = new LogTally(name, logBytes, sectorSize, nrEntries);
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  add(e: Entry): void {
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
+    this.offset[i] = e.offset;
+    this.sector[i] = e.sector;
+    this.nrSectors[i] = e.nrSectors;
+    this.flags[i] = e.flags;
+    if (e.flagsHigh) this.highFlags.set(i, e.flagsHigh);
+    if (e.mark !== undefined) this.marks.push({ index: i, text: e.mark });
+    this.tally.add(e);
+  }
+
+  warn(problem: Warning): void {
+    this.tally.warn(problem);
+  }
+
   private grow(): void {
     this.cap *= 2;
     const widen = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
@@ -148,31 +225,7 @@ export class IndexBuilder {
   }
 
   summary(complete: boolean): Summary {
-    const trailing = Math.max(0, this.n - this.nrEntries);
-    const warnings = [...this.warnings];
-    if (complete && trailing) {
-      warnings.push({
-        entry: this.nrEntries,
-        offset: this.offset[this.nrEntries]!,
-        message: `${trailing} valid entr${trailing === 1 ? 'y' : 'ies'} past nr_entries (the super was not rewritten after them: a live or crashed log)`,
-      });
-    }
-    return {
-      name: this.name,
-      logBytes: this.logBytes,
-      version: 1,
-      sectorSize: this.sectorSize,
-      nrEntries: this.nrEntries,
-      entries: this.n,
-      trailing,
-      flagCounts: { ...this.counts },
-      payloadBytes: this.payload,
-      deviceSectors: this.deviceSectors,
-      bytesIndexed: this.end,
-      marks: this.marks.length,
-      warnings,
-      complete,
-    };
+    return this.tally.summary(complete);
   }
 
   /** The finished index, trimmed to size (the copy is cheap next to the walk). */

@@ -5,10 +5,13 @@
 // prefix's content ("base"). Moving from one state to another rewrites only the segments of
 // the writes that changed, and only where the segment's owner changed; the first time a
 // segment leaves base its base bytes go into the undo log, so going back costs what going
-// forth did. Nothing is ever replayed from the start or copied whole.
+// forth did. Nothing is ever replayed from the start or copied whole, which is why the cursor
+// does not go through the replay loop (replay/loop.ts): it moves between states of one epoch
+// in any order, where the loop only runs forward from a position.
 
 import type { Epoch, EpochWrite } from './epochs.ts';
 import type { Included } from './state.ts';
+import { BadArgument, truncatedPayload } from '../errors.ts';
 
 /** Synchronous positional I/O on a device (a working image, or a fingerprint that only hashes). */
 export interface Device {
@@ -113,10 +116,10 @@ export class Cursor {
 
   /** Put the device in state `included` of `epoch`, this epoch or a later one. */
   goto(epoch: Epoch, included: Included): void {
-    if (epoch.index < this.epoch_.index) throw new Error(`cannot go back from epoch ${this.epoch_.index} to epoch ${epoch.index}: it is durable`);
+    if (epoch.index < this.epoch_.index) throw new BadArgument(`cannot go back from epoch ${this.epoch_.index} to epoch ${epoch.index}: it is durable`);
     while (this.epoch_ !== epoch) {
       const next = this.epoch_.next;
-      if (!next) throw new Error(`epoch ${epoch.index} does not follow epoch ${this.epoch_.index}`);
+      if (!next) throw new BadArgument(`epoch ${epoch.index} does not follow epoch ${this.epoch_.index}`);
       this.move(new Uint8Array(this.epoch_.writes.length).fill(1));
       this.onDurable?.(this.epoch_);
       this.enter(next);
@@ -140,7 +143,7 @@ export class Cursor {
 
   private move(target: Included): void {
     const { segments, of } = this.layout;
-    if (target.length !== this.included.length) throw new Error(`state has ${target.length} writes, epoch ${this.epoch_.index} has ${this.included.length}`);
+    if (target.length !== this.included.length) throw new BadArgument(`state has ${target.length} writes, epoch ${this.epoch_.index} has ${this.included.length}`);
     const g = ++this.generation;
     for (let w = 0; w < target.length; w++) {
       if (target[w] === this.included[w]) continue;
@@ -172,8 +175,9 @@ export class Cursor {
     if (owner === BASE) return this.device.write(at, this.undo.get(seg)!);
     const w: EpochWrite = this.epoch_.writes[owner]!;
     if (w.discard) return this.device.zero(at, length);
-    const data = this.log.read(w.payloadOffset + (s.sector - w.sector) * S, length);
-    if (data.length < length) throw new Error(`log ends inside the payload of entry ${w.entry}`);
+    const from = w.payloadOffset + (s.sector - w.sector) * S;
+    const data = this.log.read(from, length);
+    if (data.length < length) throw truncatedPayload({ deviceSector: s.sector, need: from + length }, from + data.length);
     this.device.write(at, data);
   }
 }

@@ -11,7 +11,7 @@
 import { Flag } from '../format.ts';
 import type { Fingerprint, Kernels } from '../kernels/load.ts';
 import type { ByteSource, LogReader } from '../reader.ts';
-import { SectorMap, UNTOUCHED, ZEROED } from '../replay/sector-map.ts';
+import { contentSource, SectorMap, UNTOUCHED, ZEROED } from '../replay/sector-map.ts';
 import { Cursor, type Device, type SyncBytes } from './cursor.ts';
 import { EpochFilter, isWrite, readEpochs, type Epoch, type EpochSelection } from './epochs.ts';
 import { epochStates, type Strategy } from './strategies.ts';
@@ -23,7 +23,7 @@ export { describeState, formatStateId, parseStateId, stateId, type Included, typ
 export { byLogOrder, emptySummary, inShard, mergeReports, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './report.ts';
 export { autoShard, SHARD_VARIABLES, type ShardEnvironment } from './shard.ts';
 export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './strategies.ts';
-import { EmptySelection, StateIdError } from '../errors.ts';
+import { BadArgument, EmptySelection, StateIdError } from '../errors.ts';
 export { MergeError, ShardError, StateIdError } from '../errors.ts';
 
 /** A byte source that answers at once (a file, memory): cursors run synchronously. */
@@ -31,7 +31,7 @@ export function syncBytes(source: ByteSource): SyncBytes {
   return {
     read(offset, length) {
       const got = source.read(offset, length);
-      if (got instanceof Promise) throw new Error('exploring needs a log that reads synchronously (a file or bytes in memory)');
+      if (got instanceof Promise) throw new BadArgument('exploring needs a log that reads synchronously (a file or bytes in memory)');
       return got;
     },
   };
@@ -58,7 +58,7 @@ function mapRead(map: SectorMap, log: SyncBytes, S: number, offset: number, leng
 
 /** Record an epoch's writes, in order, as durable. */
 function makeDurable(map: SectorMap, epoch: Epoch): void {
-  for (const w of epoch.writes) map.set(w.sector, w.nrSectors, w.discard ? ZEROED : w.payloadOffset);
+  for (const w of epoch.writes) map.set(w.sector, w.nrSectors, contentSource(w));
 }
 
 /** A fingerprint seen as a device: writes hash, reads give the durable prefix's bytes (all a cursor reads is base content). */
@@ -203,7 +203,7 @@ export async function materializeState(reader: LogReader, id: string): Promise<M
     if (w.flags & Flag.FUA) throw new StateIdError(`state ${id}: entry ${x} is a FUA write, durable before the crash point`);
   }
   const map = new SectorMap(reader.sectorSize);
-  for (const w of writes) if (!excluded.has(w.index)) map.set(w.sector, w.nrSectors, w.flags & Flag.DISCARD ? ZEROED : w.payloadOffset);
+  for (const w of writes) if (!excluded.has(w.index)) map.set(w.sector, w.nrSectors, contentSource(w));
   return {
     map,
     epoch,

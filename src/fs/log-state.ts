@@ -12,7 +12,7 @@
 
 import { Flag } from '../format.ts';
 import { Advance, type ByteSource, type Entry, type LogReader } from '../reader.ts';
-import { SectorMap, UNTOUCHED, ZEROED } from '../replay/sector-map.ts';
+import { contentSource, SectorMap, UNTOUCHED, ZEROED } from '../replay/sector-map.ts';
 import { lowerBound } from '../explore/cursor.ts';
 import { annotate } from './detect.ts';
 import { newContext, type Annotator, type Piece, type WriteContext } from './what.ts';
@@ -57,7 +57,7 @@ export async function stateAt(reader: LogReader, last: number): Promise<SectorMa
 }
 
 function record(map: SectorMap, e: Pick<Entry, 'sector' | 'nrSectors' | 'flags' | 'payloadOffset'>): void {
-  if (e.nrSectors) map.set(e.sector, e.nrSectors, e.flags & Flag.DISCARD ? ZEROED : e.payloadOffset);
+  if (e.nrSectors) map.set(e.sector, e.nrSectors, contentSource(e));
 }
 
 export interface AnnotatedEntry {

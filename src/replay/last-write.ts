@@ -1,12 +1,14 @@
 // Replay to a point by writing only what the point holds: the last version of every sector
 // the range touched, in device order, merged into large sequential writes. Overwritten
 // versions are never read or written, so a log that rewrites its sectors often costs a
-// fraction of entry-by-entry replay.
+// fraction of entry-by-entry replay. That is why this plan does not go through the replay
+// loop (loop.ts): it applies no entry, only the SectorMap that scanRange built from them,
+// with the same rule for what an entry leaves (sector-map.ts's contentSource).
 
 import type { LogReader } from '../reader.ts';
 import type { ReplayTarget } from './loop.ts';
 import { ZEROED, type SectorMap } from './sector-map.ts';
-import { LogFormatError } from '../errors.ts';
+import { truncatedPayload } from '../errors.ts';
 
 /** Largest single write the plan issues (bigger runs are split). */
 const MAX_RUN = 8 * 1024 * 1024;
@@ -108,7 +110,7 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
       await endRunUnlessAt(at + done, piece);
       const bytes = await read(x.source + done, piece);
       if (bytes.length < piece) {
-        throw new LogFormatError(x.source + done + bytes.length, `truncated payload: log ends inside the data of device sector ${x.sector + done / S}`, undefined, 'truncated-payload');
+        throw truncatedPayload({ deviceSector: x.sector + done / S, need: x.source + done + piece }, x.source + done + bytes.length);
       }
       await add(at + done, bytes);
       done += piece;

@@ -1,8 +1,13 @@
-// Replaying a log onto a target: the one loop every replay in this project goes through.
+// Replaying a log onto a target entry by entry: the one loop every such replay goes through
+// (`replay --plan sequential`, replay-log, digest's fingerprint, the viewer's device state).
+// Two plans write a state without applying entries in turn, and say why in their own files:
+// the last-write plan writes a SectorMap's extents (each sector once, in device order: the
+// speed of the default plan), and explore's cursor moves a device between crash states by
+// the segments whose owner changed (with an undo log, so no state is replayed from the start).
 
 import { Flag } from '../format.ts';
 import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
-import { LogFormatError, PastTargetEnd, ReplayError } from '../errors.ts';
+import { LogFormatError, PastTarget, ReplayError, truncatedPayload } from '../errors.ts';
 
 /** Where replayed bytes go: a file, a block device, memory. Offsets are bytes. */
 export interface ReplayTarget {
@@ -124,7 +129,7 @@ export async function replay(reader: LogReader, target: ReplayTarget, opts: Repl
       if (applies) {
         const length = c.nrSectors * S;
         const at = c.sector * S;
-        if (target.size !== undefined && at + length > target.size) throw new PastTargetEnd(c.index, c.offset, at + length, target.size);
+        if (target.size !== undefined && at + length > target.size) throw new PastTarget(c.snapshot(), { bytes: target.size, end: at + length });
         if (c.flags & Flag.DISCARD) {
           await run.flush();
           await target.zero(at, length);
@@ -151,7 +156,7 @@ export async function replay(reader: LogReader, target: ReplayTarget, opts: Repl
   } catch (e) {
     // Leave the target as of the last good entry, and say which one that was.
     await settle();
-    if (e instanceof LogFormatError || e instanceof PastTargetEnd) {
+    if (e instanceof LogFormatError || e instanceof PastTarget) {
       const progress = lastIndex >= 0 ? `entry ${lastIndex} was the last one applied` : 'nothing was applied';
       throw new ReplayError(e, progress, last());
     }
@@ -165,7 +170,7 @@ export async function replay(reader: LogReader, target: ReplayTarget, opts: Repl
 async function streamPayload(reader: LogReader, target: ReplayTarget, run: Run, c: EntryCursor): Promise<void> {
   const end = c.payloadOffset + c.payloadLength;
   if (end > reader.source.size) {
-    throw new LogFormatError(c.offset, `truncated payload: ${c.payloadLength} bytes need the log to reach byte ${end}, it ends at ${reader.source.size}`, c.index, 'truncated-payload');
+    throw truncatedPayload(c, reader.source.size);
   }
   await run.flush();
   let at = c.sector * reader.sectorSize;

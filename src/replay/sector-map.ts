@@ -6,8 +6,19 @@
 // Discards of whole pages (mkfs discards the whole device) are kept as runs of page numbers
 // instead, so they cost nothing per sector; an allocated page takes precedence over a run.
 
+import { Flag } from '../format.ts';
+
 export const UNTOUCHED = 0;
 export const ZEROED = -1;
+
+/** What an entry (or an explore write) leaves in its sectors: a discard zeros them, a write leaves its payload. */
+export type Content = { readonly payloadOffset: number } & ({ readonly flags: number } | { readonly discard: boolean });
+
+/** The source a SectorMap records for `w`'s sectors: ZEROED for a discard, else where its payload lies in the log. */
+export function contentSource(w: Content): number {
+  const discard = 'discard' in w ? w.discard : (w.flags & Flag.DISCARD) !== 0;
+  return discard ? ZEROED : w.payloadOffset;
+}
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
 

@@ -37,6 +37,7 @@ import { writeHazard } from '../guard/write-guard.ts';
 
 export type { ExplorePlan, ExploreReport, ExploreSummary, FailedState, Shard } from '../../explore/explorer.ts';
 import { OptionsError, ReportError, ResumeMismatch, WorkImageRefused } from '../../errors.ts';
+import { hex64 as hex } from '../../units.ts';
 
 /** A regular file opened for reading and writing, as a cursor's device and a replay target. */
 class ImageFile {
@@ -155,7 +156,6 @@ export interface ExploreRunOptions extends ExploreSpec {
   readonly signal?: AbortSignal;
 }
 
-const hex = (fp: bigint) => fp.toString(16).padStart(16, '0');
 const MAX_READ = 8 << 20;
 
 /** The log by content, wherever it lies: sha256 of its bytes through the end of its last entry. */

@@ -13,7 +13,7 @@ import { replayLastWrites } from '../../replay/last-write.ts';
 import { Advance, type Position } from '../../reader.ts';
 import type { EntryView, KnownEntries } from '../../entry-index/known.ts';
 import { overlaps } from '../../replay/loop.ts';
-import { SectorMap, ZEROED } from '../../replay/sector-map.ts';
+import { contentSource, SectorMap } from '../../replay/sector-map.ts';
 import { majorMinor } from '../io/device-info.ts';
 import type { FileTarget } from '../io/target.ts';
 import { LogFormatError } from '../../errors.ts';
@@ -68,7 +68,7 @@ async function plan(known: KnownEntries, target: FileTarget, o: PlanOptions): Pr
       if (applies) {
         if (target.size !== undefined && (c.sector + c.nrSectors) * S > target.size) return undefined;
         if (c.payloadOffset + c.payloadLength > reader.source.size) return undefined;
-        map.set(c.sector, c.nrSectors, discard ? ZEROED : c.payloadOffset);
+        map.set(c.sector, c.nrSectors, contentSource(c));
       }
       if (o.stop(c, n)) return { map, entries: n, stopped: true, end: c.position };
     }

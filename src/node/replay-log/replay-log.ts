@@ -4,7 +4,7 @@
 // in the README.
 
 import * as fs from 'node:fs';
-import { Flag, flagNames, flagsHex, HEADER_BYTES, SUPER_BYTES } from '../../format.ts';
+import { Flag, flagNames, flagsHex, HEADER_BYTES, SUPER_BYTES, SuperField } from '../../format.ts';
 import { Advance, LogReader, type Entry, type Position } from '../../reader.ts';
 import { KnownEntries, type EntryView } from '../../entry-index/known.ts';
 import { openIndexCache, type IndexCache } from '../io/index-cache.ts';
@@ -19,7 +19,7 @@ import { loadNative } from '../io/native.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './plan.ts';
 import { openTarget, type FileTarget } from '../io/target.ts';
 import { writeHazard } from '../guard/write-guard.ts';
-import { LogFormatError, ReplayError, type PastTargetEnd } from '../../errors.ts';
+import { LogFormatError, ReplayError, type PastTarget } from '../../errors.ts';
 
 const LONG_OPTIONS: LongOption[] = [
   { name: 'next-flush', arg: 'none' },
@@ -188,10 +188,6 @@ function shouldStop(c: EntryView, flags: number, mark?: Uint8Array): boolean {
   return (c.flags & Flag.MARK) !== 0 && markMatches(c.header(), c.dataLen, mark!);
 }
 
-/** Byte offsets of the super's magic and version: which of upstream's checks a super problem fails. */
-const SUPER_MAGIC_AT = 0;
-const SUPER_VERSION_AT = 8;
-
 /** What upstream's super read sees: the log's size, and the version field as its int it prints. */
 interface SuperSeen {
   readonly logSize: number;
@@ -202,7 +198,7 @@ interface SuperSeen {
  * Upstream's message for a log problem, followed by where it is: by the problem's kind and,
  * for the super, by which of upstream's checks (read, magic, version) it fails first.
  */
-function describeProblem(e: LogFormatError | PastTargetEnd, S: number, seen?: SuperSeen): string {
+function describeProblem(e: LogFormatError | PastTarget, S: number, seen?: SuperSeen): string {
   if (!(e instanceof LogFormatError)) return `Error writing data: ${e.message}`;
   switch (e.kind) {
     case 'malformed': return `Malformed entry @${Math.floor(e.offset / S)}: ${e.message}`;
@@ -210,14 +206,14 @@ function describeProblem(e: LogFormatError | PastTargetEnd, S: number, seen?: Su
     case 'truncated-payload': return `Error reading data: 0: ${e.message}`;
     case 'super':
       if (seen && seen.logSize < SUPER_BYTES) return `Error reading super: 0: ${e.message}`;
-      if (e.offset === SUPER_MAGIC_AT) return `Magic doesn't match: ${e.message}`;
-      if (e.offset === SUPER_VERSION_AT) return `Version mismatch, wanted 1, have ${seen?.version}: ${e.message}`;
+      if (e.offset === SuperField.MAGIC) return `Magic doesn't match: ${e.message}`;
+      if (e.offset === SuperField.VERSION) return `Version mismatch, wanted 1, have ${seen?.version}: ${e.message}`;
       return e.message;
   }
 }
 
 /** For a log that ends inside a counted entry, what to run (added to the line upstream prints). */
-function cutHint(e: LogFormatError | PastTargetEnd, log: string): string {
+function cutHint(e: LogFormatError | PastTarget, log: string): string {
   const cut = e instanceof LogFormatError && (e.kind === 'truncated-header' || e.kind === 'truncated-payload');
   return cut ? `; the log ends inside a counted entry, as a crashed log can (see: ${recoverHint(log)})` : '';
 }
@@ -451,8 +447,8 @@ async function readSuper(source: FileSource, con: ReplayLogConsole): Promise<Log
     return await LogReader.open(source);
   } catch (e) {
     if (!(e instanceof LogFormatError)) fail(con, `Error reading super: ${errno(e)}: ${(e as Error).message}`);
-    const head = source.read(0, SUPER_VERSION_AT + 8) as Uint8Array;
-    const version = head.length >= SUPER_VERSION_AT + 8 ? new DataView(head.buffer, head.byteOffset, head.length).getInt32(SUPER_VERSION_AT, true) : 0;
+    const head = source.read(0, SuperField.VERSION + 8) as Uint8Array;
+    const version = head.length >= SuperField.VERSION + 8 ? new DataView(head.buffer, head.byteOffset, head.length).getInt32(SuperField.VERSION, true) : 0;
     fail(con, describeProblem(e, 512, { logSize: source.size, version }));
   }
 }

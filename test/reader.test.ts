@@ -1,0 +1,100 @@
+// The reader (src/reader.ts) on kernel logs and small built ones: the entries it walks are
+// the ones an independent reading of the format finds, payloads are the log's bytes, and a
+// cut or over-long log reads as the format says.
+import * as fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Flag } from '../src/format.ts';
+import { Advance, LogReader, memorySource, type Entry } from '../src/reader.ts';
+import { LogFormatError } from '../src/errors.ts';
+import { KERNEL_FIXTURES, kernelLog, manifest } from './support/fixtures.ts';
+import { oracleRead } from './support/oracle.ts';
+import { oddLogs, SAMPLE_ENTRIES, sampleLog } from './support/sample-logs.ts';
+
+const fields = (e: Entry) => [e.index, e.offset, e.sector, e.nrSectors, e.flags, e.mark];
+
+describe.each(KERNEL_FIXTURES)('%s', (name) => {
+  const bytes = new Uint8Array(fs.readFileSync(kernelLog(name)));
+  const oracle = oracleRead(kernelLog(name));
+
+  it('walks the entries the independent reader finds, with their payloads, in batches and with the cursor alike', async () => {
+    const reader = await LogReader.open(memorySource(bytes));
+    expect([reader.sectorSize, reader.nrEntries]).toEqual([manifest(name).sectorsize, manifest(name).nr_entries]);
+    const walked: Entry[] = [];
+    for await (const b of reader.batches({ payloads: true, chunkSize: 1 << 16 })) {
+      for (const e of b.entries) {
+        walked.push(e);
+        const o = oracle.entries[e.index]!;
+        expect(e.payloadLength).toBe(o.payload?.length ?? 0);
+        if (o.payload) expect(Buffer.from(await reader.payloadBytes(e, b)).equals(o.payload), `payload of entry ${e.index}`).toBe(true);
+      }
+    }
+    expect(walked.map(fields)).toEqual(oracle.entries.map((o) => [o.index, o.offset, o.sector, o.nrSectors, o.flags, o.mark]));
+    const c = reader.cursor();
+    const seen: unknown[] = [];
+    for (let step = c.advance(); step !== Advance.End; step = c.advance()) {
+      if (step === Advance.Read) await c.fill();
+      else seen.push(fields(c));
+    }
+    expect(seen).toEqual(walked.map(fields));
+  });
+
+  it('resumes a walk at any entry', async () => {
+    const reader = await LogReader.open(memorySource(bytes));
+    const mid = oracle.entries[Math.floor(oracle.entries.length / 2)]!;
+    const rest: unknown[] = [];
+    for await (const e of reader.entries({ from: { index: mid.index, offset: mid.offset } })) rest.push(e.index);
+    expect(rest).toEqual(oracle.entries.slice(mid.index).map((o) => o.index));
+  });
+});
+
+describe('small logs', () => {
+  const S = 512;
+  const log = sampleLog(S);
+
+  it('reads a payload cut by the end of the log as a truncated payload of that entry', async () => {
+    const big = SAMPLE_ENTRIES.findIndex((e) => e.nrSectors === 8);
+    const cut = log.offsets[big]! + S + 3 * S;
+    const reader = await LogReader.open(memorySource(log.bytes.subarray(0, cut)));
+    // The cut entry is yielded (its header is whole); reading its payload is what fails.
+    let last: Entry | undefined;
+    for await (const x of reader.entries()) if ((last = x).index === big) break;
+    const e = last!;
+    const err = await reader.payloadBytes(e).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(LogFormatError);
+    expect((err as LogFormatError).kind).toBe('truncated-payload');
+    expect((err as LogFormatError).message).toBe(`entry ${big} at byte ${e.offset}: truncated payload: ${8 * S} bytes need the log to reach byte ${e.payloadOffset + 8 * S}, it ends at ${cut}`);
+  });
+
+  it('stops at nr_entries unless asked to read past it, then stops silently where entries stop', async () => {
+    const tail = oddLogs().find((l) => l.name === 'uncounted-tail')!;
+    const reader = await LogReader.open(memorySource(tail.bytes));
+    const count = async (pastEnd: boolean) => {
+      let n = 0;
+      for await (const _ of reader.entries({ pastEnd })) n++;
+      return n;
+    };
+    expect(await count(false)).toBe(6);
+    expect(await count(true)).toBe(SAMPLE_ENTRIES.length);
+  });
+
+  it('refuses a malformed counted entry after yielding the good ones before it', async () => {
+    const bytes = log.bytes.slice();
+    bytes.fill(0, log.offsets[4]!, log.offsets[4]! + S);
+    const reader = await LogReader.open(memorySource(bytes));
+    const got: number[] = [];
+    const err = await (async () => {
+      for await (const e of reader.entries()) got.push(e.index);
+    })().catch((x: unknown) => x);
+    expect(got).toEqual([0, 1, 2, 3]);
+    expect((err as LogFormatError).message).toBe(`entry 4 at byte ${log.offsets[4]}: malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)`);
+  });
+
+  it('decodes marks and discards as written', async () => {
+    const reader = await LogReader.open(memorySource(log.bytes));
+    const entries: Entry[] = [];
+    for await (const e of reader.entries()) entries.push(e);
+    expect(entries.filter((e) => e.flags & Flag.MARK).map((e) => e.mark)).toEqual(['one', 'two', 'dm-log-writes-end']);
+    const discard = entries.find((e) => e.flags & Flag.DISCARD)!;
+    expect([discard.nrSectors, discard.payloadLength, discard.payloadOffset]).toEqual([1, 0, discard.offset + S]);
+  });
+});
