@@ -1,11 +1,10 @@
-// WebAssembly kernels for logwrites: CRC-32C, XXH64, batch apply and the state fingerprint.
+// WebAssembly kernels for logwrites: CRC-32C, XXH64 and the state fingerprint.
 // The host (src/kernels/wasm.ts) copies input into a scratch area and calls these with raw
 // pointers; everything else is allocated with heap.alloc/free (TLSF, "minimal" runtime).
 
 export { crc32c } from './crc32c';
 export { xxh64, xxh64Init, xxh64Update, xxh64Digest, XXH64_STATE_BYTES } from './xxh64';
 export { fpNew, fpFree, fpClone, fpValue, fpWrite, fpZero } from './fingerprint';
-export { apply, OP_BYTES } from './apply';
 
 /** Room in front of the scratch area, for fpWrite's index prefix. */
 const HEADROOM: usize = 16;
@@ -24,8 +23,4 @@ export function scratch(size: usize): usize {
 
 export function alloc(size: usize): usize {
   return heap.alloc(size);
-}
-
-export function free(p: usize): void {
-  heap.free(p);
 }

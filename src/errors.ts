@@ -24,8 +24,10 @@ export type ErrorCode =
   | 'EMERGE'
   | 'ESHARD'
   | 'EFSMETA'
+  | 'EKERNEL'
+  | 'EBADCALL'
+  | 'EINTERNAL'
   | 'EIMAGESMALL'
-  | 'ECALL'
   | 'EHTTP'
   | 'EUSAGE'
   | 'ERESUME'
@@ -221,19 +223,41 @@ export class FsError extends LogwritesError {
   }
 }
 
-// --- the viewer -------------------------------------------------------------------------
+// --- platform additions -----------------------------------------------------------------
 
-/** A call to the viewer's worker that failed there, or was cancelled. */
-export class CallFailed extends LogwritesError {
-  readonly code = 'ECALL';
-  override readonly name = 'CallFailed';
-  constructor(
-    message: string,
-    readonly cancelled: boolean,
-  ) {
-    super(message);
+/**
+ * A kernel called outside what it takes (a sector size that is not one, a write of part of a
+ * sector, a fingerprint used after dispose()), or the wasm module aborting (its memory cannot grow).
+ */
+export class KernelError extends LogwritesError {
+  readonly code = 'EKERNEL';
+  override readonly name = 'KernelError';
+}
+
+/** A call the viewer's worker cannot answer: no log open, no state yet, an entry the log does not have. */
+export class BadCall extends LogwritesError {
+  readonly code = 'EBADCALL';
+  override readonly name = 'BadCall';
+}
+
+/**
+ * Something not of this family, thrown where a boundary carries data only (the viewer's
+ * worker): a bug or the platform's own error. It crosses as EINTERNAL with its message.
+ */
+export class InternalError extends LogwritesError {
+  readonly code = 'EINTERNAL';
+  override readonly name = 'InternalError';
+  constructor(override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+
+  /** `e` itself when it is of the family, else `e` as an InternalError. */
+  static wrap(e: unknown): LogwritesError {
+    return e instanceof LogwritesError ? e : new InternalError(e);
   }
 }
+
+// --- the viewer -------------------------------------------------------------------------
 
 /** A log served over HTTP that cannot be read by ranges. */
 export class HttpSourceError extends LogwritesError {

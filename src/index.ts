@@ -15,4 +15,5 @@ export * from './replay/last-write.ts';
 export * from './diff.ts';
 export * from './writer.ts';
 export * from './kernels/load.ts';
+export * from './errors.ts';
 export * from './entry-index/steps.ts';

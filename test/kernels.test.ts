@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import { xxhash64 } from 'hash-wasm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { jsKernels, loadKernels, type ApplyOp, type Fingerprint, type Kernels } from '../src/kernels/load.ts';
-import { instantiateWasm, type BatchOp } from '../src/kernels/wasm.ts';
 import { CHROMIUM, launch } from './support/browser.ts';
 import { ROOT } from './support/fixtures.ts';
 
@@ -308,37 +307,6 @@ describe('wasm and js agree', () => {
   });
 });
 
-describe('wasm apply into a linear-memory image', () => {
-  it('equals the TypeScript apply on random batches, and refuses ops past the image', async () => {
-    const k = await instantiateWasm();
-    const size = 4096;
-    const img = k.linearImage(size);
-    const model = new Uint8Array(size);
-    for (let round = 0; round < 50; round++) {
-      const batch = noise(3000, round + 1);
-      const ops: BatchOp[] = [];
-      const applied: ApplyOp[] = [];
-      for (let i = 0; i < 20; i++) {
-        const length = (i * 97 + round * 13) % 700;
-        const offset = (i * 389 + round * 71) % (size - length);
-        if ((i + round) % 4 === 0) {
-          ops.push({ kind: 'zero', offset, length });
-          applied.push({ kind: 'zero', offset, length });
-        } else {
-          const at = (i * 131) % (batch.length - length);
-          ops.push({ kind: 'write', offset, at, length });
-          applied.push({ kind: 'write', offset, data: batch.subarray(at, at + length) });
-        }
-      }
-      img.applyBatch(batch, ops);
-      jsKernels.apply(model, applied);
-      expect(img.bytes()).toEqual(model);
-    }
-    expect(() => img.applyBatch(new Uint8Array(10), [{ kind: 'zero', offset: size - 1, length: 2 }])).toThrow(/past the 4096-byte image/);
-    img.dispose();
-  });
-});
-
 describe('loadKernels', () => {
   afterEach(() => {
     vi.unstubAllEnvs();
@@ -348,10 +316,10 @@ describe('loadKernels', () => {
   it('falls back to TypeScript with LOGWRITES_NO_WASM=1, and caches', async () => {
     vi.stubEnv('LOGWRITES_NO_WASM', '1');
     vi.resetModules();
-    const fresh = await import('../src/kernels/load.ts');
-    const k = await fresh.loadKernels();
+    const fresh = await import('../src/node/kernels.ts');
+    const k = await fresh.loadNodeKernels();
     expect(k.kind).toBe('js');
-    expect(await fresh.loadKernels()).toBe(k);
+    expect(await fresh.loadNodeKernels()).toBe(k);
   });
 });
 

@@ -27,7 +27,7 @@ import { serveViewer } from '../src/browser/service.ts';
 import { parseRange, startViewer } from '../src/node/view/server.ts';
 import { kernelLog, manifest, scratchDir } from './support/fixtures.ts';
 import { oracleRead, oracleReplay } from './support/oracle.ts';
-import { CallFailed, Cancelled, HttpSourceError, LogwritesError } from '../src/errors.ts';
+import { Cancelled, HttpSourceError, InternalError, LogwritesError, RemoteError } from '../src/errors.ts';
 
 const dir = scratchDir('web-unit');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -146,6 +146,23 @@ describe('worker protocol on the ext4-512 kernel log', () => {
     await expect(conn.client.call('state', { at: 5, deviceBytes: 2 ** 31 }).done).rejects.toThrow(/1 GiB/);
     await expect(conn.client.call('state', { at: 200, deviceBytes: 4096 }).done).rejects.toThrow(/past the end of the 4096-byte image/);
   });
+
+  it('rejects with the worker error rebuilt: its code, name and message', async () => {
+    await expect(conn.client.call('entry', { index: 1e9, page: 0 }).done).rejects.toMatchObject({ code: 'EBADCALL', name: 'BadCall' });
+    await expect(conn.client.call('state', { at: 200, deviceBytes: 4096 }).done).rejects.toMatchObject({ code: 'EIMAGESMALL', name: 'ImageTooSmall' });
+    // What is not of the family crosses as EINTERNAL, its message kept.
+    const { port1, port2 } = new MessageChannel();
+    try {
+      port1.addEventListener('message', (ev) => port1.postMessage({ id: ev.data.id, kind: 'error', error: InternalError.wrap(new TypeError('boom')).toJSON() }));
+      port1.start();
+      const err = await new ViewerClient(port2).call('classes', {}).done.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RemoteError);
+      expect(err).toMatchObject({ code: 'EINTERNAL', name: 'InternalError', message: 'boom' });
+    } finally {
+      port1.close();
+      port2.close();
+    }
+  });
 });
 
 describe('opening', () => {
@@ -163,8 +180,8 @@ describe('opening', () => {
       const call = conn.client.call('open', { source: { kind: 'blob', blob, name: 'b' } }, () => conn.client.cancel(id));
       id = call.id;
       const err = await call.done.catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(CallFailed);
-      expect((err as CallFailed).cancelled).toBe(true);
+      expect(err).toBeInstanceOf(RemoteError);
+      expect((err as RemoteError).code).toBe('ECANCELLED');
     } finally {
       conn.close();
     }

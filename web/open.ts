@@ -2,6 +2,7 @@
 // `logwrites view` passes). Indexing runs in the worker; the bar shows progress and cancels.
 
 import type { SourceSpec } from '../src/browser/protocol.ts';
+import { LogwritesError } from '../src/errors.ts';
 import type { App } from './app.ts';
 import { byId, bytes } from './dom.ts';
 import { renderSummary } from './summary.ts';
@@ -55,14 +56,15 @@ export function mountOpen(app: App): void {
     } catch (e) {
       if (current !== call.id) return;
       const message = (e as Error).message;
+      const cancelled = e instanceof LogwritesError && e.code === 'ECANCELLED';
       // The worker let go of any log opened before, so the page shows none rather than
       // the old log's panels under this one's name and partial summary.
       app.unload();
       main.classList.add('empty');
       name.textContent = '';
       bar.hidden = true;
-      error.textContent = message === 'cancelled' ? `${source.name}: opening cancelled; no log is open` : `${source.name}: ${message}`;
-      document.body.dataset.state = message === 'cancelled' ? 'cancelled' : 'error';
+      error.textContent = cancelled ? `${source.name}: opening cancelled; no log is open` : `${source.name}: ${message}`;
+      document.body.dataset.state = cancelled ? 'cancelled' : 'error';
     } finally {
       if (current === call.id) current = undefined;
     }

@@ -1,7 +1,8 @@
-// The page's end of the worker protocol: calls return promises, progress goes to a callback.
+// The page's end of the worker protocol: calls return promises, progress goes to a callback,
+// and a failed call rejects with the worker's error rebuilt (a RemoteError: its code, name, message).
 
 import type { Args, CallName, Port, Progress, Reply, Result } from './protocol.ts';
-import { CallFailed } from '../errors.ts';
+import { LogwritesError } from '../errors.ts';
 
 
 interface Pending {
@@ -43,6 +44,6 @@ export class ViewerClient {
     if (r.kind === 'progress') return p.progress?.(r.progress);
     this.pending.delete(r.id);
     if (r.kind === 'result') p.resolve(r.result);
-    else p.reject(new CallFailed(r.error, r.cancelled));
+    else p.reject(LogwritesError.fromJSON(r.error));
   }
 }

@@ -12,4 +12,4 @@ export { DeviceState, MAX_IMAGE_BYTES, type Diff as StateDiff, type Point as Sta
 export { serveViewer } from './service.ts';
 export { ViewerClient, type Call } from './client.ts';
 export type { Args, CallName, Calls, EntryDetail, Opened, Port, Progress, Result, SourceSpec } from './protocol.ts';
-export { CallFailed, HttpSourceError, ImageTooSmall } from '../errors.ts';
+export { BadCall, HttpSourceError, ImageTooSmall, InternalError, LogwritesError, RemoteError, type ErrorCode, type ErrorJSON } from '../errors.ts';

@@ -6,6 +6,7 @@ import type { LogIndex, Summary } from '../entry-index/log-index.ts';
 import type { GroupSummary } from '../fs/summary.ts';
 import type { EntryClasses } from '../fs/classes.ts';
 import type { FsName, What } from '../fs/what.ts';
+import type { ErrorJSON } from '../errors.ts';
 
 /** What an entry's bytes are to the file system (see src/fs/log-state.ts for the state used). */
 export interface EntryFs {
@@ -83,7 +84,7 @@ export type Request = { [K in CallName]: { readonly id: number; readonly call: K
 export type Reply =
   | { readonly id: number; readonly kind: 'progress'; readonly progress: unknown }
   | { readonly id: number; readonly kind: 'result'; readonly result: unknown }
-  | { readonly id: number; readonly kind: 'error'; readonly error: string; readonly cancelled: boolean };
+  | { readonly id: number; readonly kind: 'error'; readonly error: ErrorJSON };
 
 /** What both a Worker (or its global scope) and a MessagePort offer. */
 export interface Port {

@@ -15,7 +15,7 @@ import { annotateEntries } from '../fs/log-state.ts';
 import { describeRanges, piecesJson, summarize, summaryText } from '../fs/summary.ts';
 import { memorySource } from '../reader.ts';
 import { entryClasses, type EntryClasses } from '../fs/classes.ts';
-import { Cancelled } from '../errors.ts';
+import { BadCall, InternalError } from '../errors.ts';
 
 interface OpenLog {
   readonly reader: LogReader;
@@ -68,8 +68,8 @@ class ViewerService {
       const [result, transfer] = await this.run(req, abort.signal, progress);
       port.postMessage({ id: req.id, kind: 'result', result }, transfer);
     } catch (e) {
-      const cancelled = e instanceof Cancelled;
-      port.postMessage({ id: req.id, kind: 'error', error: cancelled ? 'cancelled' : (e as Error).message, cancelled });
+      // The page branches on the code (ECANCELLED, ...); a stray error keeps its message.
+      port.postMessage({ id: req.id, kind: 'error', error: InternalError.wrap(e).toJSON() });
     } finally {
       this.running.delete(req.id);
     }
@@ -101,7 +101,7 @@ class ViewerService {
         });
       case 'image':
         return this.queued(async () => {
-          if (!this.state) throw new Error('no state yet: replay to a point first');
+          if (!this.state) throw new BadCall('no state yet: replay to a point first');
           return [{ blob: new Blob([this.state.image]), point: this.state.point() }, []];
         });
       case 'cancel':
@@ -125,14 +125,14 @@ class ViewerService {
   }
 
   private opened(): OpenLog {
-    if (!this.log) throw new Error('no log open');
+    if (!this.log) throw new BadCall('no log open');
     return this.log;
   }
 
   /** Entry `i` of the open log, from its header. */
   private async entryAt(i: number): Promise<Entry> {
     const { reader, offsets } = this.opened();
-    if (!(i >= 0 && i < offsets.length)) throw new Error(`no entry ${i} (the log has ${offsets.length})`);
+    if (!(i >= 0 && i < offsets.length)) throw new BadCall(`no entry ${i} (the log has ${offsets.length})`);
     const S = reader.sectorSize;
     const offset = offsets[i]!;
     const header = decodeHeader(await reader.source.read(offset, S), S, offset, i);
@@ -146,7 +146,7 @@ class ViewerService {
       const result: EntryFs = { fs: a.fs ?? null, state: a.state, pieces: piecesJson(a.pieces) };
       return [result, []];
     }
-    throw new Error(`entry ${i} was not reached`);
+    throw new BadCall(`entry ${i} was not reached`);
   }
 
   private async classes(): Promise<Outcome> {

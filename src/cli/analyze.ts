@@ -38,8 +38,8 @@ export interface DigestPoint {
 
 /** The device-state fingerprint at every chosen point and at the end, in one pass. */
 export async function digestPoints(reader: LogReader, at: DigestAt, emit: (p: DigestPoint) => void): Promise<void> {
-  const { loadKernels } = await import('../kernels/load.ts');
-  const fp = (await loadKernels()).fingerprint(reader.sectorSize);
+  const { loadNodeKernels } = await import('../node/kernels.ts');
+  const fp = (await loadNodeKernels()).fingerprint(reader.sectorSize);
   const point = (e: { index: number; flags: number; flagsHigh: number; mark?: string }) => ({
     entry: e.index,
     flags: flagNames(e.flags, e.flagsHigh),

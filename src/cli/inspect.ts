@@ -210,8 +210,8 @@ export function registerInspect(program: Command): void {
 
 /** crc32c and xxh64 of an entry's payload, with the kernels loaded once. */
 async function checksummer(reader: LogReader) {
-  const { loadKernels } = await import('../kernels/load.ts');
-  const k = await loadKernels();
+  const { loadNodeKernels } = await import('../node/kernels.ts');
+  const k = await loadNodeKernels();
   return async (e: Entry) => {
     if (!e.payloadLength) return { crc32c: null, xxh64: null };
     let crc = 0;

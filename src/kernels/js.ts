@@ -1,4 +1,4 @@
-// The plain TypeScript kernels: used where WebAssembly is unavailable or LOGWRITES_NO_WASM=1.
+// The plain TypeScript kernels: used where WebAssembly is unavailable or loadKernels is told { wasm: false }.
 
 import { apply } from './apply.ts';
 import { crc32c } from './crc32c.ts';

@@ -1,5 +1,6 @@
 // The kernel interface: one shape for the WebAssembly kernels and their TypeScript fallback.
 
+import { KernelError } from '../errors.ts';
 import { isValidSectorSize, MAX_SECTORSIZE, MIN_SECTORSIZE } from '../format.ts';
 
 export interface Xxh64Stream {
@@ -42,12 +43,12 @@ export interface Kernels {
 
 export function checkSectorSize(sectorSize: number): void {
   if (!isValidSectorSize(sectorSize)) {
-    throw new RangeError(`fingerprint sector size ${sectorSize} is not a power of two from ${MIN_SECTORSIZE} to ${MAX_SECTORSIZE}`);
+    throw new KernelError(`fingerprint sector size ${sectorSize} is not a power of two from ${MIN_SECTORSIZE} to ${MAX_SECTORSIZE}`);
   }
 }
 
 export function checkSectorData(sectorSize: number, data: Uint8Array): void {
   if (data.length % sectorSize !== 0) {
-    throw new RangeError(`fingerprint write of ${data.length} bytes is not a whole number of ${sectorSize}-byte sectors`);
+    throw new KernelError(`fingerprint write of ${data.length} bytes is not a whole number of ${sectorSize}-byte sectors`);
   }
 }

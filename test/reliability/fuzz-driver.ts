@@ -1,7 +1,8 @@
 // The fuzzing loop, run in a child process (bundled by fuzz.test.ts) so that a hang or a
 // runaway allocation kills a child, not the test runner. For each seed: damage a base log,
 // then run every reader of the project on it in-process and judge the outcome:
-// a typed error, or a correct result; nothing else, and nothing written outside the target.
+// an error of the family (LogwritesError: it has a code), or a correct result; nothing else,
+// and nothing written outside the target.
 //
 // argv: <config.json>. Writes the seed it is on to config.progress before each case, one
 // JSON line per failure to stdout, and a final {"summary": ...} line.
@@ -12,7 +13,7 @@ import { DeviceState } from '../../src/browser/device-state.ts';
 import { filtered, logInfo } from '../../src/cli/inspect.ts';
 import { replayCommand } from '../../src/cli/replay.ts';
 import { Flag } from '../../src/format.ts';
-import { loadKernels } from '../../src/kernels/load.ts';
+import { loadNodeKernels } from '../../src/node/kernels.ts';
 import { scanRange } from '../../src/range.ts';
 import { LogReader, memorySource, type Entry } from '../../src/reader.ts';
 import { recover, superWithCount } from '../../src/recover.ts';
@@ -21,7 +22,7 @@ import { replayLogMain } from '../../src/node/replay-log/replay-log.ts';
 import { concatSource, fixedTarget, rng } from './hostile.ts';
 import { loadBase } from './bases.ts';
 import { mutate } from './mutate.ts';
-import { Cancelled, CliError, ImageTooSmall, LogFormatError, RangeNotFound, ReplayError } from '../../src/errors.ts';
+import { CliError, LogFormatError, LogwritesError, RangeNotFound } from '../../src/errors.ts';
 
 export interface DriverConfig {
   bases: { name: string; path: string }[];
@@ -42,7 +43,6 @@ export interface Failure {
   input?: string;
 }
 
-const TYPED = [LogFormatError, ReplayError, RangeNotFound, CliError, Cancelled, ImageTooSmall];
 /**
  * Ops that spend more CPU than this on a log of a few hundred KiB are hangs in the making.
  * CPU, not wall time: an fsync stalled behind other work on the machine is not our loop.
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   process.on('SIGXFSZ', () => {});
   const cfg: DriverConfig = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8'));
   const bases = await Promise.all(cfg.bases.map((b) => loadBase(b.name, b.path)));
-  const kernels = await loadKernels();
+  const kernels = await loadNodeKernels();
   const counts: Record<string, number> = {};
   const failures: Failure[] = [];
   let cases = 0;
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
       process.stdout.write(JSON.stringify(f) + '\n');
     };
     const rssBefore = process.resourceUsage().maxRSS;
-    /** Run one op: a typed error is a fine outcome; anything else, or slowness, is a failure. */
+    /** Run one op: an error of the family (LogwritesError) is a fine outcome; anything else, or slowness, is a failure. */
     const run = async (op: string, fn: () => Promise<void>) => {
       ops++;
       fs.writeFileSync(cfg.progress, `${seed} ${op}`);
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
         await fn();
         counts[`${op}:ok`] = (counts[`${op}:ok`] ?? 0) + 1;
       } catch (e) {
-        if (TYPED.some((T) => e instanceof T)) counts[`${op}:typed`] = (counts[`${op}:typed`] ?? 0) + 1;
+        if (e instanceof LogwritesError) counts[`${op}:${e.code}`] = (counts[`${op}:${e.code}`] ?? 0) + 1;
         else fail(op, `untyped ${(e as Error)?.name}: ${(e as Error)?.message ?? e}`);
       }
       const used = process.cpuUsage(t0);

@@ -26,7 +26,7 @@ import {
   type Shard,
   type Stopped,
 } from '../../explore/explorer.ts';
-import { loadKernels } from '../../kernels/load.ts';
+import { loadNodeKernels } from '../kernels.ts';
 import { replayLastWrites } from '../../replay/last-write.ts';
 import { LogReader } from '../../reader.ts';
 import { scanRange } from '../../range.ts';
@@ -278,7 +278,7 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
     const plan = await planOf(o, log, reader);
     const differs = o.resume ? planDifference(o.resume.plan, plan) : [];
     if (differs.length) throw new ResumeMismatch(`the report to resume is of another log or plan (it differs in ${differs.join(', ')})`);
-    explorer = await Explorer.open(reader, await loadKernels(), o);
+    explorer = await Explorer.open(reader, await loadNodeKernels(), o);
     const tally = new Tally(plan, o.resume);
     const checkedBefore = new Set(o.resume?.checked ?? []);
     // Checkers run bounded (in process groups of their own) either way; a run without a signal is never stopped.
