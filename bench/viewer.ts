@@ -5,6 +5,8 @@
 // the same log through `logwrites view` (HTTP range requests), and in a 420 px wide window
 // (the narrow layout), each timed from the page's start to the index in and the timeline drawn;
 // the HTTP path's limit is the log fetched end to end in the page, in the source's ranges.
+// Each run also says where the CPU went while indexing, by process and thread (the server is
+// this process), which is what told the HTTP path's extra time apart.
 //
 //   node bench/run.mjs viewer [GiB=1] [runs=3]
 import { spawnSync } from 'node:child_process';
@@ -56,9 +58,8 @@ function generate(file: string): number {
   return n;
 }
 
-/** RSS of the renderer processes under this process (the page and its worker live there). */
-function rendererRss(): number {
-  let total = 0;
+/** The processes under this one (the browser's) and this one (the server), with their command lines. */
+function myProcesses(): { pid: number; cmdline: string }[] {
   const parent = new Map<number, number>();
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -73,15 +74,64 @@ function rendererRss(): number {
     for (let p = pid, hops = 0; p > 1 && hops < 20; p = parent.get(p) ?? 0, hops++) if (p === process.pid) return true;
     return false;
   };
+  const out: { pid: number; cmdline: string }[] = [];
   for (const pid of parent.keys()) {
     try {
-      if (!mine(pid) || !fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) continue;
-      total += Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+      if (mine(pid)) out.push({ pid, cmdline: fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') });
+    } catch {
+      // Gone already.
+    }
+  }
+  return out;
+}
+
+/** RSS of the renderer processes under this process (the page and its workers live there). */
+function rendererRss(): number {
+  let total = 0;
+  for (const { pid, cmdline } of myProcesses()) {
+    try {
+      if (cmdline.includes('--type=renderer')) total += Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
     } catch {
       // Gone already.
     }
   }
   return total;
+}
+
+/**
+ * CPU time so far of every thread of the browser and of this process (which serves the log),
+ * in ms, by thread id and named by process kind and thread name ("renderer/DedicatedWorker").
+ */
+function cpuByThread(): Map<string, number> {
+  const ms = new Map<string, number>();
+  const kind = (cmdline: string) =>
+    /--utility-sub-type=network/.test(cmdline) ? 'network' : (/--type=([\w-]+)/.exec(cmdline)?.[1] ?? (cmdline.includes('chromium') ? 'browser' : 'node (server, playwright)'));
+  for (const { pid, cmdline } of [{ pid: process.pid, cmdline: '' }, ...myProcesses()]) {
+    try {
+      for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
+        // utime + stime, in clock ticks of 10 ms.
+        ms.set(`${kind(cmdline)}/${name}#${tid}`, (Number(f[11]) + Number(f[12])) * 10);
+      }
+    } catch {
+      // Gone already.
+    }
+  }
+  return ms;
+}
+
+/** Where the CPU went between two cpuByThread() snapshots: the busiest thread kinds, and the total. */
+function cpuSpent(before: Map<string, number>, after: Map<string, number>): string {
+  const by = new Map<string, number>();
+  for (const [key, t] of after) {
+    const name = key.slice(0, key.lastIndexOf('#'));
+    by.set(name, (by.get(name) ?? 0) + t - (before.get(key) ?? 0));
+  }
+  const rows = [...by].filter(([, t]) => t >= 100).sort((a, b) => b[1] - a[1]);
+  const total = [...by.values()].reduce((a, b) => a + b, 0);
+  return `${(total / 1000).toFixed(1)} s: ${rows.map(([n, t]) => `${n} ${(t / 1000).toFixed(2)}`).join(', ')}`;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -111,6 +161,8 @@ async function main() {
     const httpFetch: number[] = [];
     const narrow: number[] = [];
     const narrowDrawn: number[] = [];
+    /** Per run, the CPU the indexing took by thread kind: the HTTP path's extra work shows where it is. */
+    const cpu = { picker: [] as string[], http: [] as string[] };
     const viewer = await startViewer({ root: path.dirname(VIEWER), log: file });
     fs.mkdirSync(SHOTS, { recursive: true });
     /** From the log chosen (or, over HTTP, the page asking for it) to the index in and the timeline drawn. */
@@ -129,8 +181,10 @@ async function main() {
         await page.goto(`file://${VIEWER}`);
         await page.waitForTimeout(300);
         base.push(rendererRss());
+        const pickerCpu = cpuByThread();
         await page.setInputFiles('#file', file);
         await page.waitForSelector('body[data-state=ready]', { timeout: 120_000 });
+        cpu.picker.push(cpuSpent(pickerCpu, cpuByThread()));
         const marks = await page.evaluate(() => {
           const at = (name: string) => performance.getEntriesByName(name)[0]!.startTime;
           return { chosen: at('logwrites:chosen'), summary: at('logwrites:summary'), indexed: at('logwrites:indexed') };
@@ -160,8 +214,10 @@ async function main() {
         await page.close();
 
         const overHttp = await browser.context.newPage();
+        const httpCpu = cpuByThread();
         await overHttp.goto(viewer.url);
         await overHttp.waitForSelector('body[data-state=ready]', { timeout: 120_000 });
+        cpu.http.push(cpuSpent(httpCpu, cpuByThread()));
         await overHttp.waitForFunction(() => performance.getEntriesByName('logwrites:plotted').length > 0);
         http.push((await timings(overHttp)).indexed);
         // What the page shows of this log, for a human to look at.
@@ -169,7 +225,8 @@ async function main() {
         await overHttp.waitForTimeout(500);
         httpRss.push(rendererRss());
         // The HTTP path's limit: the same log fetched end to end in the page, in the source's
-        // 32 MiB ranges, two in flight, nothing parsed.
+        // 32 MiB ranges, two in flight, each read into one buffer as the source reads them (a
+        // BYOB reader), nothing parsed.
         const logUrl = new URL(viewer.url).searchParams.get('log')!;
         httpFetch.push(
           await overHttp.evaluate(
@@ -180,8 +237,14 @@ async function main() {
               const one = async () => {
                 for (let at = next; at < size; at = next) {
                   next += 32 << 20;
-                  const n = (await (await fetch(url, { headers: { Range: `bytes=${at}-${Math.min(size, at + (32 << 20)) - 1}` } })).arrayBuffer()).byteLength;
-                  sum += n;
+                  const end = Math.min(size, at + (32 << 20));
+                  const body = (await fetch(url, { headers: { Range: `bytes=${at}-${end - 1}` } })).body!.getReader({ mode: 'byob' });
+                  let buffer = new ArrayBuffer(end - at);
+                  for (let got = 0; got < buffer.byteLength; ) {
+                    const { value } = await body.read(new Uint8Array(buffer, got));
+                    if (!value?.length) break;
+                    [buffer, got, sum] = [value.buffer as ArrayBuffer, got + value.length, sum + value.length];
+                  }
                 }
               };
               await Promise.all([one(), one()]);
@@ -225,6 +288,9 @@ async function main() {
     console.log(`  over logwrites view (HTTP)     ${median(http).toFixed(0)} ms  (${(median(http) / ix).toFixed(2)}x the file picker; target < 1.5x), renderer memory ${mib(median(httpRss)).toFixed(0)} MiB`);
     console.log(`  HTTP fetch end to end in page  ${median(httpFetch).toFixed(0)} ms  (${rate(median(httpFetch))}; ${(median(httpFetch) / ix).toFixed(2)}x the file picker's index; index over HTTP / fetch ${(median(http) / median(httpFetch)).toFixed(2)}x)`);
     console.log(`  420 px window: full index      ${median(narrow).toFixed(0)} ms, timeline drawn ${median(narrowDrawn).toFixed(0)} ms after`);
+    console.log(`  load average (1, 5, 15 min)    ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} on ${os.cpus().length} cores`);
+    console.log(`\nCPU while indexing, by thread (s; each run):`);
+    for (let r = 0; r < runs; r++) console.log(`  file picker ${cpu.picker[r]}\n  over HTTP   ${cpu.http[r]}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -17,6 +17,8 @@ import { ViewerClient } from '../src/browser/client.ts';
 import { DeviceState, toRuns } from '../src/browser/device-state.ts';
 import { attribute, diffPoints } from '../src/diff.ts';
 import { httpSource } from '../src/browser/http-source.ts';
+import { fetchRange } from '../src/browser/range-fetch.ts';
+import { rangesThrough, serveRanges } from '../src/browser/range-worker.ts';
 import { indexLog } from '../src/entry-index/build.ts';
 import type { LogIndex, Summary } from '../src/entry-index/log-index.ts';
 import { PAGE_BYTES } from '../src/browser/protocol.ts';
@@ -25,7 +27,7 @@ import { serveViewer } from '../src/browser/service.ts';
 import { parseRange, startViewer } from '../src/node/view/server.ts';
 import { kernelLog, manifest, scratchDir } from './support/fixtures.ts';
 import { oracleRead, oracleReplay } from './support/oracle.ts';
-import { Cancelled, InternalError, RemoteError } from '../src/errors.ts';
+import { Cancelled, HttpSourceError, InternalError, LogwritesError, RemoteError } from '../src/errors.ts';
 
 const dir = scratchDir('web-unit');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -359,6 +361,109 @@ describe('the HTTP range source against logwrites view', () => {
     expect(Buffer.from(first).equals(whole.subarray(0, 1 << 20))).toBe(true);
     expect(Buffer.from(second).equals(whole.subarray((1 << 20) - 1000, (2 << 20) - 1000))).toBe(true);
     expect(Buffer.from(third).equals(whole.subarray((2 << 20) + 5000, (3 << 20) + 5000))).toBe(true);
+  });
+});
+
+describe('range reads (in this thread or a fetch worker)', () => {
+  const log = kernelLog('ext4-512');
+  const whole = fs.readFileSync(log);
+  const root = path.join(dir, 'web-ranges');
+  let viewer: Awaited<ReturnType<typeof startViewer>>;
+  let url: string;
+  beforeAll(async () => {
+    fs.mkdirSync(root);
+    fs.writeFileSync(path.join(root, 'index.html'), '<!doctype html><title>t</title>');
+    viewer = await startViewer({ root, log });
+    url = new URL(new URL(viewer.url).searchParams.get('log')!, viewer.url).href;
+  });
+  afterAll(() => viewer.close());
+
+  /** A fetch worker on the far end of a MessageChannel (the page starts a real Worker). */
+  const fetchWorker = (fetchFn: typeof fetch = fetch) => {
+    const { port1, port2 } = new MessageChannel();
+    serveRanges(port2, fetchFn);
+    return { fetchRange: rangesThrough(port1), close: () => (port1.close(), port2.close()) };
+  };
+
+  it('serves ranges byte for byte across the pieces it reads and writes, and the whole file without one', async () => {
+    const at = (1 << 20) - 7;
+    const end = (3 << 20) + 5;
+    expect(Buffer.from(await fetchRange(url, at, end)).equals(whole.subarray(at, end))).toBe(true);
+    expect(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(whole)).toBe(true);
+  });
+
+  it('lets go of the file when a client goes away mid-range', async () => {
+    const held = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === log;
+      } catch {
+        return false;
+      }
+    }).length;
+    const before = held();
+    const abort = new AbortController();
+    const res = await fetch(url, { headers: { Range: `bytes=0-${whole.length - 1}` }, signal: abort.signal });
+    await res.body!.getReader().read();
+    abort.abort();
+    await expect.poll(held, { timeout: 5000 }).toBe(before);
+    expect(Buffer.from(await fetchRange(url, 0, 4096)).equals(whole.subarray(0, 4096))).toBe(true);
+  });
+
+  it('reads a body into one buffer with a BYOB reader, or whole where the body has none, and refuses one shorter than the range', async () => {
+    const bytes = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+    const byteStream = (b: Uint8Array) => new ReadableStream({ type: 'bytes', start: (c) => (c.enqueue(b.slice(0, 1000)), c.enqueue(b.slice(1000)), c.close()) });
+    const answer = (body: () => BodyInit, status = 206): typeof fetch => async () => new Response(body(), { status });
+    expect(await fetchRange('u', 0, 3000, answer(() => byteStream(bytes)))).toEqual(bytes);
+    const plainStream = new ReadableStream({ start: (c) => (c.enqueue(bytes.slice(0, 1000)), c.enqueue(bytes.slice(1000)), c.close()) });
+    expect(await fetchRange('u', 0, 3000, answer(() => plainStream))).toEqual(bytes);
+    await expect(fetchRange('u', 100, 3100, answer(() => byteStream(bytes.subarray(0, 2000))))).rejects.toThrow('u: range request for bytes 100-3099 answered 2000 bytes, want 3000');
+    await expect(fetchRange('u', 0, 10, answer(() => bytes, 200))).rejects.toThrow('u: range request for bytes 0-9 answered 200');
+    const down: typeof fetch = async () => {
+      throw new TypeError('Failed to fetch');
+    };
+    await expect(fetchRange('u', 0, 10, down)).rejects.toThrow(new HttpSourceError('u', 'range request for bytes 0-9 failed: Failed to fetch'));
+  });
+
+  it('indexes through a fetch worker exactly as in this thread', async () => {
+    const worker = fetchWorker();
+    try {
+      const index = async (opts?: Parameters<typeof httpSource>[2]) => {
+        const { index, summary } = await indexLog(await LogReader.open(await httpSource(url, fetch, opts)), { name: 'h', chunkSize: 1 << 20 });
+        return { summary, offsets: [...index.offset] };
+      };
+      const here = await index();
+      expect(here.summary.entries).toBe(manifest('ext4-512').nr_entries);
+      expect(await index({ fetchRange: worker.fetchRange })).toEqual(here);
+      expect(Buffer.from(await worker.fetchRange(url, 5, 70_000)).equals(whole.subarray(5, 70_000))).toBe(true);
+    } finally {
+      worker.close();
+    }
+  });
+
+  it('a fetch worker that fails mid-log ends the index there, with a warning naming the entry, its offset and the range', async () => {
+    const cut = 2 << 20;
+    const failing: typeof fetch = (input, init) => {
+      const start = Number(/bytes=(\d+)-/.exec(new Headers(init?.headers).get('range') ?? '')?.[1]);
+      if (start >= cut) return Promise.reject(new TypeError('Failed to fetch'));
+      return fetch(input, init);
+    };
+    const worker = fetchWorker(failing);
+    try {
+      const source = await httpSource(url, fetch, { fetchRange: worker.fetchRange });
+      const { index, summary } = await indexLog(await LogReader.open(source), { name: 'h', chunkSize: 1 << 20 });
+      const entries = oracleRead(log).entries;
+      expect(index.count).toBeGreaterThan(0);
+      expect(index.count).toBeLessThan(entries.length);
+      expect([...index.offset]).toEqual(entries.slice(0, index.count).map((e) => e.offset));
+      const w = summary.warnings.at(-1)!;
+      expect(w.entry).toBe(index.count);
+      expect(w.offset).toBe(entries[index.count]!.offset);
+      expect(w.message).toMatch(new RegExp(`^not read further: ${url.replace(/[.?]/g, '\\$&')}: range request for bytes \\d+-\\d+ failed: Failed to fetch$`));
+      // Across the worker boundary the error keeps its code.
+      await expect(worker.fetchRange(url, cut, cut + 10)).rejects.toSatisfy((e: LogwritesError) => e.code === 'EHTTP');
+    } finally {
+      worker.close();
+    }
   });
 });
 

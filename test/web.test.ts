@@ -361,4 +361,33 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
       await viewer.close();
     }
   });
+
+  it('over HTTP, a range that fails mid-log ends the index there and the summary names the entry and offset', async () => {
+    const viewer = await startViewer({ root: path.dirname(VIEWER), log });
+    const cut = 2 << 20;
+    try {
+      const p = await browser.context.newPage();
+      const aborted: string[] = [];
+      // The fetch worker's requests are the page's: refused past `cut`, as a dropped connection.
+      await p.route('**/log/**', (route) => {
+        const range = route.request().headers().range ?? '';
+        if (Number(/^bytes=(\d+)-/.exec(range)?.[1]) >= cut) return aborted.push(range), route.abort('connectionreset');
+        return route.continue();
+      });
+      await p.goto(viewer.url);
+      await p.waitForSelector('body[data-state=ready]', { timeout: 30_000 });
+      expect(aborted.length).toBeGreaterThan(0);
+      const entries = oracleRead(log).entries;
+      const count = Number((await p.locator('[data-k=entries]').innerText()).replace(/,/g, ''));
+      expect(count).toBeGreaterThan(0);
+      expect(count).toBeLessThan(entries.length);
+      const warning = await p.locator('#warnings li').last().innerText();
+      expect(warning).toContain(`entry ${count} at byte ${int(entries[count]!.offset)}: not read further: `);
+      expect(warning).toMatch(/range request for bytes \d+-\d+ failed/);
+      await p.screenshot({ path: path.join(SHOTS, 'http-cut-off.png') });
+      await p.close();
+    } finally {
+      await viewer.close();
+    }
+  });
 });

@@ -6,7 +6,7 @@ import type { Kernels } from '../kernels/load.ts';
 import { LogReader, type Entry } from '../reader.ts';
 import { blobSource } from './blob-source.ts';
 import { DeviceState } from './device-state.ts';
-import { httpSource } from './http-source.ts';
+import { httpSource, type HttpSourceOptions } from './http-source.ts';
 import { indexLog } from '../entry-index/build.ts';
 import { indexBuffers } from '../entry-index/log-index.ts';
 import { PAGE_BYTES, type Args, type DiffFs, type EntryDetail, type EntryFs, type Port, type Request, type SourceSpec } from './protocol.ts';
@@ -36,8 +36,8 @@ const WALK_CHUNK = 4 * 1024 * 1024;
 
 type Outcome = [result: unknown, transfer: Transferable[]];
 
-export function serveViewer(port: Port, loadKernels: () => Promise<Kernels>): void {
-  const service = new ViewerService(loadKernels);
+export function serveViewer(port: Port, loadKernels: () => Promise<Kernels>, http: HttpSourceOptions = {}): void {
+  const service = new ViewerService(loadKernels, http);
   port.addEventListener('message', (ev) => void service.handle(ev.data as Request, port));
   port.start?.();
 }
@@ -53,7 +53,10 @@ class ViewerService {
   private readonly kernels: Promise<Kernels>;
   private checksums?: { index: number; crc32c: string; xxh64: string };
 
-  constructor(loadKernels: () => Promise<Kernels>) {
+  constructor(
+    loadKernels: () => Promise<Kernels>,
+    private readonly http: HttpSourceOptions,
+  ) {
     this.kernels = loadKernels();
   }
 
@@ -113,7 +116,7 @@ class ViewerService {
     this.state = undefined;
     this.log = undefined;
     this.checksums = undefined;
-    const source = spec.kind === 'blob' ? blobSource(spec.blob) : await httpSource(spec.url);
+    const source = spec.kind === 'blob' ? blobSource(spec.blob) : await httpSource(spec.url, fetch, this.http);
     const reader = await LogReader.open(source);
     const { index, summary } = await indexLog(reader, { name: spec.name, signal, onProgress: progress, chunkSize: WALK_CHUNK });
     this.log = { reader, offsets: index.offset.slice() };

@@ -3,7 +3,7 @@
 
 import type { LogReader } from '../reader.ts';
 import { IndexBuilder, type LogIndex, type Summary } from './log-index.ts';
-import { Cancelled, LogFormatError } from '../errors.ts';
+import { Cancelled, LogFormatError, LogwritesError } from '../errors.ts';
 
 
 export interface IndexOptions {
@@ -28,9 +28,13 @@ export async function indexLog(reader: LogReader, opts: IndexOptions): Promise<{
   let turned = last;
   // The super alone is worth showing while the first chunk is read.
   opts.onProgress?.(b.summary(false));
+  /** Where the walk goes on: the entry after the last one added. */
+  let next = { entry: 0, offset: reader.first.offset };
   try {
     for await (const batch of reader.batches({ pastEnd: true, chunkSize: opts.chunkSize })) {
       for (const e of batch.entries) b.add(e);
+      const tail = batch.entries.at(-1);
+      if (tail) next = { entry: tail.index + 1, offset: tail.payloadOffset + tail.payloadLength };
       const now = Date.now();
       if (now - turned >= TURN_MS) {
         // Reads that complete without a task (in-memory Blobs, chunks read ahead) would
@@ -45,8 +49,10 @@ export async function indexLog(reader: LogReader, opts: IndexOptions): Promise<{
       }
     }
   } catch (e) {
-    if (!(e instanceof LogFormatError)) throw e;
-    b.warn({ entry: e.entry, offset: e.offset, message: e.reason });
+    if (e instanceof LogFormatError) b.warn({ entry: e.entry, offset: e.offset, message: e.reason });
+    // A read that failed (an HTTP range cut off) ends the index where it stopped, said so.
+    else if (e instanceof LogwritesError && !(e instanceof Cancelled)) b.warn({ entry: next.entry, offset: next.offset, message: `not read further: ${e.message}` });
+    else throw e;
   }
   return { index: b.finish(), summary: b.summary(true) };
 }

@@ -76,11 +76,46 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: str
     res.end();
     return;
   }
-  // 1 MiB pieces: with the default 64 KiB, a 4 MiB range took 64 writes to the socket.
-  const stream = fs.createReadStream(file, { start, end, highWaterMark: 1 << 20 });
-  stream.on('error', () => res.destroy());
-  res.on('close', () => stream.destroy());
-  stream.pipe(res);
+  sendBytes(file, start, end + 1, res).catch(() => res.destroy());
+}
+
+/** Bytes per read and per socket write: with 64 KiB, a 4 MiB range took 64 writes to the socket. */
+const PIECE = 1 << 20;
+
+/**
+ * Bytes [start, end) of `file` to `res`, read into two buffers by turns, each read again once
+ * the socket has taken it. A read stream allocated a fresh buffer for every piece, whose pages
+ * faulted in on first touch: serving the 1.1 GiB log took 0.75-0.9 s of CPU with 17-40k page
+ * faults, now 0.56-0.73 s with 3-12k (curl, 32 MiB ranges two at a time, a loaded machine).
+ * CPU matters here: the server shares the machine's cores with the browser reading from it.
+ */
+async function sendBytes(file: string, start: number, end: number, res: http.ServerResponse): Promise<void> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafeSlow(Math.min(PIECE, end - start)), Buffer.allocUnsafeSlow(Math.min(PIECE, end - start))];
+    const written: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+    /** Set when a write failed (the client went away): nothing more is read. */
+    let failed: Error | null | undefined;
+    for (let at = start, turn = 0; at < end; at += PIECE, turn ^= 1) {
+      await written[turn];
+      if (failed || res.destroyed) return;
+      const buffer = buffers[turn]!;
+      const want = Math.min(PIECE, end - at);
+      const { bytesRead } = await fh.read(buffer, 0, want, at);
+      // A file that shrank under us: the client sees a short body, never other bytes.
+      if (bytesRead < want) throw new Error('file shrank');
+      written[turn] = new Promise((resolve) =>
+        res.write(buffer.subarray(0, want), (e) => {
+          failed ??= e;
+          resolve();
+        }),
+      );
+    }
+    await Promise.all(written);
+    if (!failed) res.end();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
