@@ -17,6 +17,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
+    // A page under load (browser tests beside device tests on 2 cores) can take seconds to
+    // repaint; expect.poll's default second made such tests flaky, not wrong.
+    expect: { poll: { timeout: 15_000 } },
     hookTimeout: 120_000,
     // Tests that drive real block devices, FUSE or servers use fixed resources; files run in
     // parallel, tests within a file in order.
