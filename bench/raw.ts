@@ -4,7 +4,10 @@
 // last-write plan writes (its unique bytes: the physical limit). Medians; the device is
 // discarded whole between runs, so that each starts equal.
 //
-//   REPLAY_LOG_C=/path/to/replay-log node bench/run.mjs raw [--mib 1152] [--runs 3] [--dir /dev/shm]
+//   REPLAY_LOG_C=/path/to/replay-log node bench/run.mjs raw [--mib 1152] [--runs 3] [--dir /dev/shm] [--unaligned]
+//
+// --unaligned puts the writes at any sector instead of on 4 KiB pages. Ours also runs with
+// LOGWRITES_NO_DIRECT=1 ("page cache"), every write through the page cache.
 //
 // --dir holds the loop device's backing file and the log: tmpfs by default, so that other
 // jobs' disk traffic on a shared machine does not decide the figures (say which you ran).
@@ -25,19 +28,20 @@ const opt = (name: string, fallback: string) => {
 };
 const MIB = Number(opt('mib', '1152'));
 const RUNS = Number(opt('runs', '3'));
+const UNALIGNED = argv.includes('--unaligned');
 const DIR = fs.mkdtempSync(path.join(opt('dir', fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()), 'logwrites-raw-'));
 const DEVICE = 4 * 1024 ** 3;
 const S = 512;
 const WRITE = 4096;
 
-/** Deterministic random 4 KiB slots over the device. */
+/** Deterministic random 4 KiB slots over the device (with --unaligned, at any sector: most cover parts of two pages). */
 function slots(): (i: number) => number {
   let x = 2463534242;
   return () => {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    return ((x >>> 0) % (DEVICE / WRITE)) * (WRITE / S);
+    return UNALIGNED ? (x >>> 0) % (DEVICE / S - WRITE / S) : ((x >>> 0) % (DEVICE / WRITE)) * (WRITE / S);
   };
 }
 
@@ -57,15 +61,18 @@ try {
     const writes = Math.round((MIB * 1024 * 1024) / (WRITE + S));
     const { entries } = generateLog(log, { sectorSize: S, writes, writeBytes: WRITE, sectorOf: slots(), flushEvery: 64, markEvery: 4096 });
     const logMiB = fs.statSync(log).size / 1048576;
-    console.log(`bench/raw: ${writes} random 4 KiB writes, ${entries} entries, ${logMiB.toFixed(0)} MiB log, onto a 4 GiB loop device over ${DIR}; medians of ${RUNS}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`bench/raw: ${writes} random 4 KiB writes${UNALIGNED ? ' at any sector' : ' on 4 KiB pages'}, ${entries} entries, ${logMiB.toFixed(0)} MiB log, onto a 4 GiB loop device over ${DIR}; medians of ${RUNS}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const { NODE_EXTRA_CA_CERTS: _, ...bare } = process.env;
-    const node = (bin: string, args: string[]): readonly [string, string[], NodeJS.ProcessEnv] => [process.execPath, [path.join(ROOT, 'bin', bin), ...args], bare];
+    const node = (bin: string, args: string[], env: NodeJS.ProcessEnv = bare): readonly [string, string[], NodeJS.ProcessEnv] => [process.execPath, [path.join(ROOT, 'bin', bin), ...args], env];
+    const buffered = { ...bare, LOGWRITES_NO_DIRECT: '1' };
     const tools: [string, readonly [string, string[], NodeJS.ProcessEnv]][] = [];
     const c = process.env.REPLAY_LOG_C;
     if (c && fs.existsSync(c)) tools.push(['C tool', [c, ['--log', log, '--replay', loop.dev], process.env]]);
     else console.log('REPLAY_LOG_C is not set (or missing): no C tool to compare with');
     tools.push(['replay-log', node('replay-log.js', ['--log', log, '--replay', loop.dev])]);
     tools.push(['logwrites replay', node('logwrites.js', ['replay', log, loop.dev, '--json'])]);
+    tools.push(['replay-log, page cache', node('replay-log.js', ['--log', log, '--replay', loop.dev], buffered)]);
+    tools.push(['logwrites replay, page cache', node('logwrites.js', ['replay', log, loop.dev, '--json'], buffered)]);
     const times = new Map<string, number[]>();
     let unique = 0;
     for (let r = 0; r < RUNS; r++) {

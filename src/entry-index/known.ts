@@ -8,6 +8,7 @@
 import { Flag, HEADER_BYTES } from '../format.ts';
 import { Advance, type EntryCursor, type LogReader, type Position } from '../reader.ts';
 import { IndexBuilder, type LogIndex } from './log-index.ts';
+import { LogFormatError } from '../errors.ts';
 
 /** What a walk reads of the entry it is on: EntryCursor's surface, served by either cursor. */
 export type EntryView = Pick<EntryCursor, 'index' | 'offset' | 'sector' | 'nrSectors' | 'flags' | 'flagsHigh' | 'dataLen' | 'payloadOffset' | 'payloadLength' | 'position' | 'advance' | 'fill' | 'header'>;
@@ -66,6 +67,22 @@ export class KnownEntries {
     const S = index.sectorSize;
     const payload = index.flags[n - 1]! & Flag.DISCARD ? 0 : index.nrSectors[n - 1]! * S;
     return { index: n, offset: index.offset[n - 1]! + S + payload };
+  }
+
+  /**
+   * Walk past the known entries to the last counted one, recording them, so that later calls
+   * never walk again; a damaged entry stops it there (later walks meet it and say so).
+   */
+  completeAll(): void {
+    if (this.complete) return;
+    const c = this.cursor(this.endPosition());
+    try {
+      for (let step = c.advance(); step !== Advance.End; step = c.advance()) {
+        if (step === Advance.Read && c.fill()) throw new TypeError(SYNC_ONLY);
+      }
+    } catch (e) {
+      if (!(e instanceof LogFormatError)) throw e;
+    }
   }
 
   /** Called by the cursor for each entry its live walk reached, in order. */
@@ -189,8 +206,10 @@ class KnownCursor implements EntryView {
   }
 }
 
+const SYNC_ONLY = 'the entry index reads headers synchronously: its source must read synchronously';
+
 function readSync(reader: LogReader, at: number, length: number): Uint8Array {
   const got = reader.source.read(at, length);
   if (got instanceof Uint8Array) return got;
-  throw new TypeError('the entry index reads headers synchronously: its source must read synchronously');
+  throw new TypeError(SYNC_ONLY);
 }

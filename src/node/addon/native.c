@@ -1,6 +1,7 @@
-// What Node lacks and replay needs at native speed, in one optional addon (src/node/native.ts):
-// the ioctls and fallocate modes for discards at device speed (src/node/zeroing.ts), and
-// system(3) for replay-log's --fsck (glibc's vfork-based spawn costs ~1.5 ms where Node's
+// What Node lacks and replay needs at native speed, in one optional addon (src/node/io/native.ts):
+// the ioctls and fallocate modes for discards at device speed (src/node/io/zeroing.ts),
+// sync_file_range for the stored entry index's check of a device log (src/node/io/log-identity.ts),
+// and system(3) for replay-log's --fsck (glibc's vfork-based spawn costs ~1.5 ms where Node's
 // spawnSync forks its whole address space, ~9 ms). Without it, both fall back (see there).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +45,24 @@ static napi_value Zero(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/**
+ * writeback(fd): write the file's dirty pages out and wait for them, without the cache flush
+ * fdatasync sends the device (sync_file_range): 0, or minus the errno.
+ */
+static napi_value Writeback(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "writeback(fd) takes one number");
+    return NULL;
+  }
+  int r = sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+  napi_value result;
+  napi_create_int32(env, r < 0 ? -errno : 0, &result);
+  return result;
+}
+
 /** system(command): the wait status system(3) returns, or -1. */
 static napi_value System(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -64,6 +83,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "zero", NAPI_AUTO_LENGTH, Zero, NULL, &fn);
   napi_set_named_property(env, exports, "zero", fn);
+  napi_create_function(env, "writeback", NAPI_AUTO_LENGTH, Writeback, NULL, &fn);
+  napi_set_named_property(env, exports, "writeback", fn);
   napi_create_function(env, "system", NAPI_AUTO_LENGTH, System, NULL, &fn);
   napi_set_named_property(env, exports, "system", fn);
   return exports;

@@ -1,8 +1,9 @@
 // Writes to a block device that bypass its page cache (O_DIRECT), several in flight.
 //
 // Through the page cache, a write that covers part of a 4 KiB page makes the kernel read the
-// page first, and everything is written again by the final fsync; a replay of scattered
-// small writes onto a loop device then costs twice what its bytes do. O_DIRECT needs the
+// page first; a replay of scattered small writes at 512-byte offsets onto a loop device then
+// costs twice what its bytes do. Such writes (and only those: whole pages are cheaper in the
+// page cache) go around it. O_DIRECT needs the
 // buffer, the offset and the length aligned to the device's logical block size: the bytes
 // are copied into slots of a WebAssembly.Memory, whose backing store is page-aligned, and
 // written from there on libuv's threads while the replay goes on planning the next run.
@@ -17,6 +18,8 @@ const SLOT = 8 * 1024 * 1024;
 /** Writes in flight: libuv's default thread pool has four threads. */
 const SLOTS = 4;
 const PAGE = 65536;
+/** The page cache's page: writes covering part of one are read-modify-write there. */
+const CACHE_PAGE = 4096;
 
 interface InFlight {
   readonly start: number;
@@ -50,9 +53,15 @@ export class DirectWriter {
     }
   }
 
-  /** Whether a write of `length` bytes at `offset` can go this way. */
-  fits(offset: number, length: number): boolean {
-    return offset % this.block === 0 && length % this.block === 0;
+  /**
+   * Whether a write of `length` bytes at `offset` is worth sending this way: it can be (it is
+   * aligned to the device's blocks) and the page cache would read a page first (it covers
+   * part of a page). Whole pages are cheaper through the page cache: bench/raw's 4 KiB-aligned
+   * writes took 6.5 s this way against 3.0 s buffered, four in flight on a loop device.
+   */
+  pays(offset: number, length: number): boolean {
+    const aligned = offset % this.block === 0 && length % this.block === 0;
+    return aligned && (offset % CACHE_PAGE !== 0 || length % CACHE_PAGE !== 0);
   }
 
   /** Start writing `parts` (back to back from `offset`); resolves once it is under way. */

@@ -8,6 +8,8 @@ import { createRequire } from 'node:module';
 export interface Native {
   /** 0, or minus the errno. `op`: 0 BLKDISCARD, 1 BLKZEROOUT, 2 punch a hole (native.c). */
   zero(fd: number, op: number, offset: number, length: number): number;
+  /** Write the file's dirty pages out, without a device cache flush (sync_file_range): 0, or minus the errno. */
+  writeback(fd: number): number;
   /** system(3)'s wait status, or -1. */
   system(command: string): number;
 }

@@ -27,8 +27,8 @@ export interface TargetOptions {
   /** What a discard does to the target (see ZeroMode): reads as zeros (default) or is the device's own discard. */
   discard?: ZeroMode;
   /**
-   * On a block device, write aligned runs with O_DIRECT, several in flight (see DirectWriter);
-   * other writes, and other targets, go through the page cache.
+   * On a block device, write runs that cover part of a page with O_DIRECT, several in flight
+   * (see DirectWriter); whole pages, and other targets, go through the page cache.
    */
   direct?: boolean;
 }
@@ -58,8 +58,9 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
   const fits = (offset: number, length: number) => {
     if (!grow && offset + length > info.size) throw new TargetTooSmall(path, offset + length, info.size);
   };
-  const direct = opts.direct ? DirectWriter.open(path, info) : undefined;
-  const behind = opts.writeBehind && !direct ? new WriteBehind(fd) : undefined;
+  // LOGWRITES_NO_DIRECT=1 keeps every write in the page cache (to compare, as bench/raw does).
+  const direct = opts.direct && process.env.LOGWRITES_NO_DIRECT !== '1' ? DirectWriter.open(path, info) : undefined;
+  const behind = opts.writeBehind ? new WriteBehind(fd) : undefined;
   const zeroRange = zeroer(fd, info, readable, opts.discard ?? 'zero');
   const buffered = (offset: number, parts: Uint8Array[]) => {
     const bytes = writevAll(fd, parts, offset);
@@ -74,8 +75,8 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
       const length = parts.reduce((n, p) => n + p.length, 0);
       fits(offset, length);
       if (!direct) return buffered(offset, parts);
-      if (direct.fits(offset, length)) return direct.write(offset, parts);
-      // Unaligned: after what is in flight, so that the device sees the writes in order.
+      if (direct.pays(offset, length)) return direct.write(offset, parts);
+      // Through the page cache, after what is in flight, so that the device sees the writes in order.
       return direct.drain().then(() => buffered(offset, parts));
     },
     zero(offset, length) {

@@ -153,7 +153,7 @@ export async function replayOnto(reader: LogReader, source: FileSource, targetPa
   guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
   let target: FileTarget;
   try {
-    target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero', direct: true });
+    target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero', direct: true, writeBehind: true });
   } catch (e) {
     throw new TargetError(`cannot open target ${targetPath}: ${(e as Error).message}`);
   }
