@@ -19,7 +19,9 @@ const node = {
   ...common,
   platform: 'node',
   target: 'node20',
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
 };
 
 // The library's entry points (logwrites, logwrites/node, logwrites/browser) in one build: the
@@ -64,7 +66,14 @@ function emitDeclarations(entries, outDir) {
     mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true });
     writeFileSync(file, rewrite(text));
   });
-  if (diagnostics.length) throw new Error(ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => '.', getNewLine: () => '\n' }));
+  if (diagnostics.length)
+    throw new Error(
+      ts.formatDiagnostics(diagnostics, {
+        getCanonicalFileName: (f) => f,
+        getCurrentDirectory: () => '.',
+        getNewLine: () => '\n',
+      }),
+    );
 }
 
 /**
@@ -88,7 +97,10 @@ async function buildReplayLog() {
   let text = out.outputFiles[0].text;
   const namespaces = [...text.matchAll(/var (\w+) = __toESM\(require\("(node:\w+)"\), 1\);/g)];
   for (const [, name] of namespaces) {
-    if (text.includes(`${name}.default`)) throw new Error(`build: replay-log uses the default export of a built-in (${name}); keep esbuild's __toESM for it`);
+    if (text.includes(`${name}.default`))
+      throw new Error(
+        `build: replay-log uses the default export of a built-in (${name}); keep esbuild's __toESM for it`,
+      );
   }
   text = text.replace(/__toESM\(require\("(node:\w+)"\), 1\)/g, 'require("$1")');
   writeFileSync('dist/replay-log.cjs', text);
@@ -106,12 +118,18 @@ await Promise.all([
 // failure only warns: without it, zeroing falls back to util-linux tools and writes of zeros.
 function buildAddon() {
   const prefix = path.dirname(path.dirname(process.execPath));
-  const gyp = process.env.npm_config_node_gyp ?? path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+  const gyp =
+    process.env.npm_config_node_gyp ?? path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
   const nodedir = existsSync(path.join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
   const dir = 'src/node/addon';
-  const r = existsSync(gyp) ? spawnSync(process.execPath, [gyp, 'rebuild', '--silent', ...nodedir, '-C', dir], { encoding: 'utf8' }) : undefined;
+  const r = existsSync(gyp)
+    ? spawnSync(process.execPath, [gyp, 'rebuild', '--silent', ...nodedir, '-C', dir], { encoding: 'utf8' })
+    : undefined;
   if (r?.status === 0) copyFileSync(`${dir}/build/Release/native.node`, 'dist/native.node');
-  else console.warn(`build: the optional native addon was not built (${r ? r.stderr.trim().split('\n').pop() : 'no node-gyp'}); discards fall back to util-linux tools and zero writes, --fsck to spawnSync`);
+  else
+    console.warn(
+      `build: the optional native addon was not built (${r ? r.stderr.trim().split('\n').pop() : 'no node-gyp'}); discards fall back to util-linux tools and zero writes, --fsck to spawnSync`,
+    );
 }
 buildAddon();
 

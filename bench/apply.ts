@@ -49,7 +49,11 @@ function makeBatches(mix: Mix, seed: number): Batch[] {
       const payload = kind === 'discard' ? 0 : length;
       if (at + S + payload > BATCH) break;
       at += S; // the header sector
-      ops.push(kind === 'discard' ? { kind: 'zero', offset, length } : { kind: 'write', offset, data: bytes.subarray(at, at + length) });
+      ops.push(
+        kind === 'discard'
+          ? { kind: 'zero', offset, length }
+          : { kind: 'write', offset, data: bytes.subarray(at, at + length) },
+      );
       at += payload;
     }
     return { bytes, ops };
@@ -58,7 +62,9 @@ function makeBatches(mix: Mix, seed: number): Batch[] {
 
 const image = new Uint8Array(IMAGE).fill(1); // touched, so no run pays page faults
 const nBatches = Math.round((mib * MiB) / BATCH);
-console.log(`apply: ${nBatches} batches of ${BATCH / MiB} MiB (${(nBatches * BATCH) / MiB} MiB of log) into a ${IMAGE / MiB} MiB image, median of ${rounds} rounds, Node ${process.version}\n`);
+console.log(
+  `apply: ${nBatches} batches of ${BATCH / MiB} MiB (${(nBatches * BATCH) / MiB} MiB of log) into a ${IMAGE / MiB} MiB image, median of ${rounds} rounds, Node ${process.version}\n`,
+);
 
 for (const [name, mix] of Object.entries(mixes)) {
   const batches = makeBatches(mix, 7);
@@ -78,7 +84,12 @@ for (const [name, mix] of Object.entries(mixes)) {
       ['candidate', 'MiB/s of log', 'min..max', 'vs limit'],
       ...candidates.map((c) => {
         const v = speeds.get(c.name)!;
-        return [c.name, median(v).toFixed(0), `${Math.min(...v).toFixed(0)}..${Math.max(...v).toFixed(0)}`, (median(v) / limit).toFixed(2)];
+        return [
+          c.name,
+          median(v).toFixed(0),
+          `${Math.min(...v).toFixed(0)}..${Math.max(...v).toFixed(0)}`,
+          (median(v) / limit).toFixed(2),
+        ];
       }),
     ]),
   );

@@ -27,7 +27,16 @@ const check = (name: string, got: unknown, want: unknown) => {
 check('wasm crc32c', wasm.crc32c(data), crc);
 check('hash-wasm crc32c', parseInt(hwCrc.init().update(data).digest(), 16), crc);
 check('wasm xxh64', wasm.xxh64(data), xxh);
-check('js xxh64', jsKernels.xxh64(data.subarray(0, 4 * MiB)), BigInt(`0x${hwXxh.init().update(data.subarray(0, 4 * MiB)).digest()}`));
+check(
+  'js xxh64',
+  jsKernels.xxh64(data.subarray(0, 4 * MiB)),
+  BigInt(
+    `0x${hwXxh
+      .init()
+      .update(data.subarray(0, 4 * MiB))
+      .digest()}`,
+  ),
+);
 
 /** The whole data written as one device's sectors, then the state fingerprint read. */
 const fingerprint = (k: Kernels) => {
@@ -68,7 +77,13 @@ console.log(
     ...candidates.map((c) => {
       const v = speeds.get(c.name)!;
       const peer = c.group === 'crc32c' || c.group === 'xxh64' ? (med.get(c.name)! / bestPeer(c.group)).toFixed(2) : '';
-      return [c.name, med.get(c.name)!.toFixed(0), `${Math.min(...v).toFixed(0)}..${Math.max(...v).toFixed(0)}`, peer, (med.get(c.name)! / memcpy).toFixed(3)];
+      return [
+        c.name,
+        med.get(c.name)!.toFixed(0),
+        `${Math.min(...v).toFixed(0)}..${Math.max(...v).toFixed(0)}`,
+        peer,
+        (med.get(c.name)! / memcpy).toFixed(3),
+      ];
     }),
   ]),
 );
@@ -78,7 +93,9 @@ const ratio = (a: string, b: string) => {
   return median(x.map((v, i) => v / y[i]!)).toFixed(2);
 };
 console.log(`\nmedian per-round ratios`);
-console.log(`ours wasm / hash-wasm: crc32c ${ratio('crc32c ours wasm', 'crc32c hash-wasm')}x, xxh64 ${ratio('xxh64 ours wasm', 'xxh64 hash-wasm')}x`);
+console.log(
+  `ours wasm / hash-wasm: crc32c ${ratio('crc32c ours wasm', 'crc32c hash-wasm')}x, xxh64 ${ratio('xxh64 ours wasm', 'xxh64 hash-wasm')}x`,
+);
 console.log(
   `ours wasm / ours js:   crc32c ${ratio('crc32c ours wasm', 'crc32c ours js')}x, xxh64 ${ratio('xxh64 ours wasm', 'xxh64 ours js')}x, ` +
     `fingerprint ${ratio('fingerprint ours wasm (4 KiB sectors)', 'fingerprint ours js (4 KiB sectors)')}x`,

@@ -26,7 +26,15 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Cursor, Explorer, materializeState, seededRandom, syncBytes, type Device, type Strategy } from '../src/explore/explorer.ts';
+import {
+  Cursor,
+  Explorer,
+  materializeState,
+  seededRandom,
+  syncBytes,
+  type Device,
+  type Strategy,
+} from '../src/explore/explorer.ts';
 import { encodeHeader, encodeSuper, Flag } from '../src/format.ts';
 import { loadKernels } from '../src/kernels/load.ts';
 import { replayLastWrites } from '../src/replay/last-write.ts';
@@ -99,13 +107,22 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
 const STRATEGIES: Strategy[] = [{ kind: 'random', states: 4, seed: 1 }];
 
 /** Undo-based stepping with `true` as the checker: the real command path. */
-async function undoRun(log: string, jobs: number): Promise<{ statesPerSecond: number; checkedPerSecond: number; generated: number; unique: number; checked: number }> {
+async function undoRun(
+  log: string,
+  jobs: number,
+): Promise<{ statesPerSecond: number; checkedPerSecond: number; generated: number; unique: number; checked: number }> {
   const image = path.join(DIR, 'work.img');
   const t = performance.now();
   const r = await exploreLog({ log, image, exec: 'true', jobs, strategies: STRATEGIES, selection: {}, size: DEVICE });
   const seconds = (performance.now() - t) / 1000;
   fs.rmSync(image, { force: true });
-  return { statesPerSecond: r.summary.generated / seconds, checkedPerSecond: r.summary.checked / seconds, generated: r.summary.generated, unique: r.summary.unique, checked: r.summary.checked };
+  return {
+    statesPerSecond: r.summary.generated / seconds,
+    checkedPerSecond: r.summary.checked / seconds,
+    generated: r.summary.generated,
+    unique: r.summary.unique,
+    checked: r.summary.checked,
+  };
 }
 
 /** The same states, stepping only (no checker): what the cursor itself costs, and the bytes it moves. */
@@ -165,7 +182,10 @@ async function scratchRun(log: string, ids: string[]): Promise<number> {
 /** The state ids of the run, and an even sample of them. */
 async function stateIds(log: string): Promise<string[]> {
   const source = openSource(log);
-  const explorer = await Explorer.open(await LogReader.open(source), await loadKernels(), { strategies: STRATEGIES, selection: {} });
+  const explorer = await Explorer.open(await LogReader.open(source), await loadKernels(), {
+    strategies: STRATEGIES,
+    selection: {},
+  });
   const ids: string[] = [];
   for await (const s of explorer.states()) ids.push(s.id);
   explorer.dispose();
@@ -190,10 +210,18 @@ const AFTER_MKFS = { from: { mark: 'mkfs' } };
 const E2FSCK = 'e2fsck -fn {image} >/dev/null 2>&1';
 
 /** Seconds and counts of one run on the ext4 fixture after mkfs, one checker at a time. */
-async function ext4Run(strategies: Strategy[], exec?: string): Promise<{ seconds: number; generated: number; unique: number; checked: number }> {
+async function ext4Run(
+  strategies: Strategy[],
+  exec?: string,
+): Promise<{ seconds: number; generated: number; unique: number; checked: number }> {
   const image = path.join(DIR, 'ext4.img');
   const t = performance.now();
-  const r = await exploreLog({ log: kernelLog('ext4-512'), strategies, selection: AFTER_MKFS, ...(exec ? { image, exec, size: EXT4_SIZE } : {}) });
+  const r = await exploreLog({
+    log: kernelLog('ext4-512'),
+    strategies,
+    selection: AFTER_MKFS,
+    ...(exec ? { image, exec, size: EXT4_SIZE } : {}),
+  });
   const seconds = (performance.now() - t) / 1000;
   fs.rmSync(image, { force: true });
   return { seconds, generated: r.summary.generated, unique: r.summary.unique, checked: r.summary.checked };
@@ -229,7 +257,18 @@ function upstreamFlushChecks(): number | undefined {
   // Timed from the start, as ours is: the device up to mkfs, then a check at every FLUSH.
   const t = performance.now();
   spawnSync(tool, ['--log', log, '--replay', image, '--end-mark', 'mkfs']);
-  const r = spawnSync(tool, ['--log', log, '--replay', image, '--start-mark', 'mkfs', '--check', 'flush', '--fsck', `e2fsck -fn ${image} >/dev/null 2>&1 && echo >> ${counter}`]);
+  const r = spawnSync(tool, [
+    '--log',
+    log,
+    '--replay',
+    image,
+    '--start-mark',
+    'mkfs',
+    '--check',
+    'flush',
+    '--fsck',
+    `e2fsck -fn ${image} >/dev/null 2>&1 && echo >> ${counter}`,
+  ]);
   const seconds = (performance.now() - t) / 1000;
   const checks = fs.readFileSync(counter, 'utf8').length;
   fs.rmSync(image, { force: true });
@@ -239,7 +278,15 @@ function upstreamFlushChecks(): number | undefined {
 
 async function ext4Bench(): Promise<void> {
   const strategies: Strategy[] = [{ kind: 'prefix' }, { kind: 'omit-one' }];
-  const rows: Record<string, number[]> = { rate: [], count: [], moves: [], fsck: [], alone: [], flush: [], upstream: [] };
+  const rows: Record<string, number[]> = {
+    rate: [],
+    count: [],
+    moves: [],
+    fsck: [],
+    alone: [],
+    flush: [],
+    upstream: [],
+  };
   let counts = { generated: 0, unique: 0, checked: 0 };
   for (let run = 0; run < RUNS; run++) {
     const count = await ext4Run(strategies);
@@ -256,14 +303,26 @@ async function ext4Bench(): Promise<void> {
     rows.alone!.push(await e2fsckAlone(Math.min(fsck.checked, 100)));
     rows.flush!.push(flush.checked / flush.seconds);
     if (up !== undefined) rows.upstream!.push(up);
-    console.log(`run ${run + 1}: e2fsck -fn ${fmt(fsck.checked / fsck.seconds)} states/s (${fsck.checked} checked in ${fsck.seconds.toFixed(1)} s), e2fsck alone ${fmt(rows.alone!.at(-1)!)}/s, at each FLUSH ${fmt(flush.checked / flush.seconds)}/s${up !== undefined ? ` (C tool ${fmt(up)}/s)` : ''}`);
+    console.log(
+      `run ${run + 1}: e2fsck -fn ${fmt(fsck.checked / fsck.seconds)} states/s (${fsck.checked} checked in ${fsck.seconds.toFixed(1)} s), e2fsck alone ${fmt(rows.alone!.at(-1)!)}/s, at each FLUSH ${fmt(flush.checked / flush.seconds)}/s${up !== undefined ? ` (C tool ${fmt(up)}/s)` : ''}`,
+    );
   }
   const pct = (k: string) => `${(median(rows[k]!) * 100).toFixed(0)}%`;
-  console.log(`\nmedians of ${RUNS} runs, kernel ext4-512 log after mkfs, prefix + omit-one, e2fsck -fn, one checker at a time:`);
-  console.log(`  checked                          ${fmt(median(rows.rate!))} states/s (${counts.generated} generated, ${counts.unique} unique, ${counts.checked} checked)`);
-  console.log(`  ceiling: e2fsck alone            ${fmt(median(rows.alone!))} checks/s on one unchanging image; explore at ${((median(rows.rate!) / median(rows.alone!)) * 100).toFixed(0)}% of it`);
-  console.log(`  time: generating + fingerprinting ${pct('count')}, moving the image + starting a checker (as \`true\`) ${pct('moves')}, e2fsck's own work ${pct('fsck')}`);
-  const up = rows.upstream!.length ? ` vs the C tool ${fmt(median(rows.upstream!))} checks/s (replay-log --check flush --fsck): ${fmt(median(rows.flush!) / median(rows.upstream!))}x` : ' (set REPLAY_LOG_C for the C tool)';
+  console.log(
+    `\nmedians of ${RUNS} runs, kernel ext4-512 log after mkfs, prefix + omit-one, e2fsck -fn, one checker at a time:`,
+  );
+  console.log(
+    `  checked                          ${fmt(median(rows.rate!))} states/s (${counts.generated} generated, ${counts.unique} unique, ${counts.checked} checked)`,
+  );
+  console.log(
+    `  ceiling: e2fsck alone            ${fmt(median(rows.alone!))} checks/s on one unchanging image; explore at ${((median(rows.rate!) / median(rows.alone!)) * 100).toFixed(0)}% of it`,
+  );
+  console.log(
+    `  time: generating + fingerprinting ${pct('count')}, moving the image + starting a checker (as \`true\`) ${pct('moves')}, e2fsck's own work ${pct('fsck')}`,
+  );
+  const up = rows.upstream!.length
+    ? ` vs the C tool ${fmt(median(rows.upstream!))} checks/s (replay-log --check flush --fsck): ${fmt(median(rows.flush!) / median(rows.upstream!))}x`
+    : ' (set REPLAY_LOG_C for the C tool)';
   console.log(`  at each FLUSH (--strategy flush) ${fmt(median(rows.flush!))} checks/s${up}`);
 }
 
@@ -280,12 +339,25 @@ const log = path.join(DIR, 'explore.log');
 try {
   const t = performance.now();
   const entries = generate(log);
-  console.log(`log: ${EPOCHS} epochs x ${PER_EPOCH} writes of ${WRITE} B (${entries} entries, ${(fs.statSync(log).size / 1048576).toFixed(0)} MiB), generated in ${((performance.now() - t) / 1000).toFixed(1)} s; kernels: ${(await loadKernels()).kind}`);
+  console.log(
+    `log: ${EPOCHS} epochs x ${PER_EPOCH} writes of ${WRITE} B (${entries} entries, ${(fs.statSync(log).size / 1048576).toFixed(0)} MiB), generated in ${((performance.now() - t) / 1000).toFixed(1)} s; kernels: ${(await loadKernels()).kind}`,
+  );
   const ids = await stateIds(log);
   const sample = Array.from({ length: SAMPLE }, (_, i) => ids[Math.floor(((i + 0.5) * ids.length) / SAMPLE)]!);
-  console.log(`states: ${ids.length} (4 random per epoch + each FLUSH); from-scratch sample: ${SAMPLE} states spread evenly`);
+  console.log(
+    `states: ${ids.length} (4 random per epoch + each FLUSH); from-scratch sample: ${SAMPLE} states spread evenly`,
+  );
 
-  const rows: Record<string, number[]> = { undo1: [], undo2: [], checked1: [], step: [], scratch: [], spawn: [], bytes: [], ratio: [] };
+  const rows: Record<string, number[]> = {
+    undo1: [],
+    undo2: [],
+    checked1: [],
+    step: [],
+    scratch: [],
+    spawn: [],
+    bytes: [],
+    ratio: [],
+  };
   let counts = { generated: 0, unique: 0, checked: 0 };
   for (let run = 0; run < RUNS; run++) {
     const u1 = await undoRun(log, 1);
@@ -303,21 +375,38 @@ try {
     rows.spawn!.push(sp);
     // The ratio within one run: on a shared machine the load drifts between runs more than within one.
     rows.ratio!.push(u1.statesPerSecond / sc);
-    console.log(`run ${run + 1}: undo ${fmt(u1.statesPerSecond)} states/s (jobs 2: ${fmt(u2.statesPerSecond)}), stepping only ${fmt(st.statesPerSecond)} states/s, from scratch ${fmt(sc)} states/s, sh -c true ${fmt(sp)}/s`);
+    console.log(
+      `run ${run + 1}: undo ${fmt(u1.statesPerSecond)} states/s (jobs 2: ${fmt(u2.statesPerSecond)}), stepping only ${fmt(st.statesPerSecond)} states/s, from scratch ${fmt(sc)} states/s, sh -c true ${fmt(sp)}/s`,
+    );
   }
   const undo = median(rows.undo1!);
   console.log(`\nmedians of ${RUNS} runs, checker \`true\`:`);
-  console.log(`  undo-based stepping, --jobs 1   ${fmt(undo)} states/s (${fmt(median(rows.checked1!))} checks/s: ${counts.generated} generated, ${counts.unique} unique, ${counts.checked} checked)`);
+  console.log(
+    `  undo-based stepping, --jobs 1   ${fmt(undo)} states/s (${fmt(median(rows.checked1!))} checks/s: ${counts.generated} generated, ${counts.unique} unique, ${counts.checked} checked)`,
+  );
   console.log(`  undo-based stepping, --jobs 2   ${fmt(median(rows.undo2!))} states/s`);
-  console.log(`  rebuilt from scratch per state  ${fmt(median(rows.scratch!))} states/s (last-write plan, fresh sparse image)`);
-  console.log(`  ratio undo / from scratch       ${fmt(median(rows.ratio!))}x (median of the per-run ratios; target >= 50x)`);
-  console.log(`  stepping alone (no checker)     ${fmt(median(rows.step!))} states/s, ${fmt(median(rows.bytes!) / 1024)} KiB moved per state`);
-  console.log(`  ceiling: sh -c true             ${fmt(median(rows.spawn!))}/s; checks/s at ${((median(rows.checked1!) / median(rows.spawn!)) * 100).toFixed(0)}% of it`);
-  console.log(`  de-duplication                  ${((1 - counts.unique / counts.generated) * 100).toFixed(1)}% of states skipped`);
+  console.log(
+    `  rebuilt from scratch per state  ${fmt(median(rows.scratch!))} states/s (last-write plan, fresh sparse image)`,
+  );
+  console.log(
+    `  ratio undo / from scratch       ${fmt(median(rows.ratio!))}x (median of the per-run ratios; target >= 50x)`,
+  );
+  console.log(
+    `  stepping alone (no checker)     ${fmt(median(rows.step!))} states/s, ${fmt(median(rows.bytes!) / 1024)} KiB moved per state`,
+  );
+  console.log(
+    `  ceiling: sh -c true             ${fmt(median(rows.spawn!))}/s; checks/s at ${((median(rows.checked1!) / median(rows.spawn!)) * 100).toFixed(0)}% of it`,
+  );
+  console.log(
+    `  de-duplication                  ${((1 - counts.unique / counts.generated) * 100).toFixed(1)}% of states skipped`,
+  );
 
   const everyOrder: Strategy[] = [{ kind: 'prefix' }, { kind: 'omit-one' }];
-  const pct = (d: { generated: number; unique: number }) => `${((1 - d.unique / d.generated) * 100).toFixed(1)}% of ${d.generated}`;
-  console.log(`  de-duplication, prefix + omit-one: this log ${pct(await dedup(log, everyOrder))}, kernel ext4-512 log ${pct(await dedup(kernelLog('ext4-512'), everyOrder))} skipped`);
+  const pct = (d: { generated: number; unique: number }) =>
+    `${((1 - d.unique / d.generated) * 100).toFixed(1)}% of ${d.generated}`;
+  console.log(
+    `  de-duplication, prefix + omit-one: this log ${pct(await dedup(log, everyOrder))}, kernel ext4-512 log ${pct(await dedup(kernelLog('ext4-512'), everyOrder))} skipped`,
+  );
   console.log('');
   await ext4Bench();
 } finally {

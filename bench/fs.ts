@@ -107,7 +107,8 @@ for (let r = 0; r < RUNS + WARMUP; r++) {
   const q = await time(fq);
   const k = await time(() => spawnSync('/bin/sh', ['-c', `cat ${log} > /dev/null`]));
   const x = C ? await time(() => cReplay(C)) : NaN;
-  if (process.argv.includes('--verbose')) console.log(`run ${r}: annotate ${a.toFixed(0)} ms, replay ${b.toFixed(0)} / ${q.toFixed(0)} ms`);
+  if (process.argv.includes('--verbose'))
+    console.log(`run ${r}: annotate ${a.toFixed(0)} ms, replay ${b.toFixed(0)} / ${q.toFixed(0)} ms`);
   if (r < WARMUP) continue;
   ours.push(a);
   rep.push(b);
@@ -119,14 +120,21 @@ for (let r = 0; r < RUNS + WARMUP; r++) {
   c.push(x);
 }
 const ms = (x: number) => `${x.toFixed(1)} ms`;
-console.log(`ext4-fsync-many: ${shape.entries} entries annotated (${shape.pieces} answers) in ${shape.states} states; medians of ${RUNS} runs`);
+console.log(
+  `ext4-fsync-many: ${shape.entries} entries annotated (${shape.pieces} answers) in ${shape.states} states; medians of ${RUNS} runs`,
+);
 const row = (what: string, wall: number[], cpus: number[]) =>
   `${what.padEnd(30)}${ms(median(wall)).padStart(10)} wall ${ms(median(cpus)).padStart(10)} cpu` +
-  (wall === ours ? '' : `   annotate/replay ${(median(ours) / median(wall)).toFixed(2)} wall, ${(median(oursCpu) / median(cpus)).toFixed(2)} cpu`);
+  (wall === ours
+    ? ''
+    : `   annotate/replay ${(median(ours) / median(wall)).toFixed(2)} wall, ${(median(oursCpu) / median(cpus)).toFixed(2)} cpu`);
 console.log(row('annotate every entry (--fs)', ours, oursCpu));
 console.log(row('one replay, last-write plan', rep, repCpu));
 console.log(row('one replay, sequential plan', seq, seqCpu));
-if (C) console.log(`${'one replay, C replay-log (CLI)'.padEnd(30)}${ms(median(c)).padStart(10)} wall   annotate/C ${(median(ours) / median(c)).toFixed(2)} wall`);
+if (C)
+  console.log(
+    `${'one replay, C replay-log (CLI)'.padEnd(30)}${ms(median(c)).padStart(10)} wall   annotate/C ${(median(ours) / median(c)).toFixed(2)} wall`,
+  );
 else console.log('one replay (C replay-log)     not timed: set REPLAY_LOG_C to its path');
 console.log(`cat log > /dev/null (floor)   ${ms(median(cat))} (includes a process start)`);
 fs.rmSync(dir, { recursive: true, force: true });

@@ -40,7 +40,14 @@ try {
   const slots = DEVICE / WRITE;
   const writes = slots * REWRITES;
   // A fixed permutation-ish walk: each round visits every slot once, in a scrambled order.
-  generateLog(log, { sectorSize: S, writes, writeBytes: WRITE, sectorOf: (i) => (((i % slots) * 40503) % slots) * (WRITE / S), flushEvery: 64, markEvery: writes });
+  generateLog(log, {
+    sectorSize: S,
+    writes,
+    writeBytes: WRITE,
+    sectorOf: (i) => (((i % slots) * 40503) % slots) * (WRITE / S),
+    flushEvery: 64,
+    markEvery: writes,
+  });
   const logBytes = fs.statSync(log).size;
   const payload = writes * WRITE;
   execFileSync('cat', [log], { stdio: ['ignore', 'ignore', 'ignore'] }); // warm the page cache
@@ -50,26 +57,58 @@ try {
     fs.writeFileSync(img, '');
     fs.truncateSync(img, DEVICE);
   };
-  const t = { lastWrite: [] as number[], sequential: [] as number[], ddPayload: [] as number[], ddDevice: [] as number[] };
+  const t = {
+    lastWrite: [] as number[],
+    sequential: [] as number[],
+    ddPayload: [] as number[],
+    ddDevice: [] as number[],
+  };
   for (let r = 0; r < RUNS; r++) {
     fresh();
-    t.lastWrite.push(await timeAsync(() => replayCommand(log, img, { discard: 'zero', plan: 'last-write', to: { mark: `m${writes}` } })));
+    t.lastWrite.push(
+      await timeAsync(() =>
+        replayCommand(log, img, { discard: 'zero', plan: 'last-write', to: { mark: `m${writes}` } }),
+      ),
+    );
     fresh();
-    t.sequential.push(await timeAsync(() => replayCommand(log, img, { discard: 'zero', plan: 'sequential', to: { mark: `m${writes}` } })));
+    t.sequential.push(
+      await timeAsync(() =>
+        replayCommand(log, img, { discard: 'zero', plan: 'sequential', to: { mark: `m${writes}` } }),
+      ),
+    );
     fs.rmSync(img);
-    t.ddPayload.push(time(() => execFileSync('dd', [`if=${log}`, `of=${img}`, 'bs=1M', `count=${payload / MiB}`, 'conv=fsync'], { stdio: 'ignore' })));
+    t.ddPayload.push(
+      time(() =>
+        execFileSync('dd', [`if=${log}`, `of=${img}`, 'bs=1M', `count=${payload / MiB}`, 'conv=fsync'], {
+          stdio: 'ignore',
+        }),
+      ),
+    );
     fs.rmSync(img);
-    t.ddDevice.push(time(() => execFileSync('dd', [`if=${log}`, `of=${img}`, 'bs=1M', `count=${DEVICE / MiB}`, 'conv=fsync'], { stdio: 'ignore' })));
+    t.ddDevice.push(
+      time(() =>
+        execFileSync('dd', [`if=${log}`, `of=${img}`, 'bs=1M', `count=${DEVICE / MiB}`, 'conv=fsync'], {
+          stdio: 'ignore',
+        }),
+      ),
+    );
   }
   const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
-  console.log(`log: ${(logBytes / MiB).toFixed(0)} MiB, ${writes} writes of ${WRITE / 1024} KiB over a ${DEVICE / MiB} MiB device (each sector written ${REWRITES} times); medians of ${RUNS} runs`);
-  const row = (name: string, secs: number, bytes: number) => console.log(`${name.padEnd(34)} ${secs.toFixed(3).padStart(7)} s  ${(bytes / MiB / secs).toFixed(0).padStart(6)} MiB/s of log payload`);
+  console.log(
+    `log: ${(logBytes / MiB).toFixed(0)} MiB, ${writes} writes of ${WRITE / 1024} KiB over a ${DEVICE / MiB} MiB device (each sector written ${REWRITES} times); medians of ${RUNS} runs`,
+  );
+  const row = (name: string, secs: number, bytes: number) =>
+    console.log(
+      `${name.padEnd(34)} ${secs.toFixed(3).padStart(7)} s  ${(bytes / MiB / secs).toFixed(0).padStart(6)} MiB/s of log payload`,
+    );
   row('replay --plan last-write', m.lastWrite, payload);
   row('replay --plan sequential', m.sequential, payload);
   row('dd of the payload bytes (fsync)', m.ddPayload, payload);
   row('dd of the device bytes (fsync)', m.ddDevice, payload);
   console.log(`sequential / last-write: ${(m.sequential / m.lastWrite).toFixed(1)}x (target >= 3x)`);
-  console.log(`last-write / dd of the device's bytes: ${(m.lastWrite / m.ddDevice).toFixed(2)}x; sequential / dd of the payload: ${(m.sequential / m.ddPayload).toFixed(2)}x`);
+  console.log(
+    `last-write / dd of the device's bytes: ${(m.lastWrite / m.ddDevice).toFixed(2)}x; sequential / dd of the payload: ${(m.sequential / m.ddPayload).toFixed(2)}x`,
+  );
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -29,7 +29,9 @@ const opt = (name: string, fallback: string) => {
 const MIB = Number(opt('mib', '1152'));
 const RUNS = Number(opt('runs', '3'));
 const UNALIGNED = argv.includes('--unaligned');
-const DIR = fs.mkdtempSync(path.join(opt('dir', fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()), 'logwrites-raw-'));
+const DIR = fs.mkdtempSync(
+  path.join(opt('dir', fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir()), 'logwrites-raw-'),
+);
 const DEVICE = 4 * 1024 ** 3;
 const S = 512;
 const WRITE = 4096;
@@ -59,11 +61,31 @@ try {
   } else {
     const log = path.join(DIR, 'random-4k.log');
     const writes = Math.round((MIB * 1024 * 1024) / (WRITE + S));
-    const { entries } = generateLog(log, { sectorSize: S, writes, writeBytes: WRITE, sectorOf: slots(), flushEvery: 64, markEvery: 4096 });
+    const { entries } = generateLog(log, {
+      sectorSize: S,
+      writes,
+      writeBytes: WRITE,
+      sectorOf: slots(),
+      flushEvery: 64,
+      markEvery: 4096,
+    });
     const logMiB = fs.statSync(log).size / 1048576;
-    console.log(`bench/raw: ${writes} random 4 KiB writes${UNALIGNED ? ' at any sector' : ' on 4 KiB pages'}, ${entries} entries, ${logMiB.toFixed(0)} MiB log, onto a 4 GiB loop device over ${DIR}; medians of ${RUNS}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `bench/raw: ${writes} random 4 KiB writes${UNALIGNED ? ' at any sector' : ' on 4 KiB pages'}, ${entries} entries, ${logMiB.toFixed(0)} MiB log, onto a 4 GiB loop device over ${DIR}; medians of ${RUNS}; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
     const { NODE_EXTRA_CA_CERTS: _, ...bare } = process.env;
-    const node = (bin: string, args: string[], env: NodeJS.ProcessEnv = bare): readonly [string, string[], NodeJS.ProcessEnv] => [process.execPath, [path.join(ROOT, 'bin', bin), ...args], env];
+    const node = (
+      bin: string,
+      args: string[],
+      env: NodeJS.ProcessEnv = bare,
+    ): readonly [string, string[], NodeJS.ProcessEnv] => [
+      process.execPath,
+      [path.join(ROOT, 'bin', bin), ...args],
+      env,
+    ];
     const buffered = { ...bare, LOGWRITES_NO_DIRECT: '1' };
     const tools: [string, readonly [string, string[], NodeJS.ProcessEnv]][] = [];
     const c = process.env.REPLAY_LOG_C;
@@ -84,14 +106,31 @@ try {
       }
       resetLoop(loop);
       const mib = Math.ceil(unique / 1048576);
-      times.set('dd oflag=direct', [...(times.get('dd oflag=direct') ?? []), time('dd', [`if=${log}`, `of=${loop.dev}`, 'bs=1M', `count=${mib}`, 'oflag=direct', 'status=none']).seconds]);
+      times.set('dd oflag=direct', [
+        ...(times.get('dd oflag=direct') ?? []),
+        time('dd', [`if=${log}`, `of=${loop.dev}`, 'bs=1M', `count=${mib}`, 'oflag=direct', 'status=none']).seconds,
+      ]);
     }
     const base = median(times.get('C tool') ?? times.get('dd oflag=direct')!);
     const dd = median(times.get('dd oflag=direct')!);
     const rows = [['', 'median s', 'runs', `vs ${times.has('C tool') ? 'C tool' : 'dd'}`, 'vs dd']];
-    for (const [name, ts] of times) rows.push([name, median(ts).toFixed(2), ts.map((t) => t.toFixed(2)).join(' '), `${(median(ts) / base).toFixed(2)}x`, `${(median(ts) / dd).toFixed(2)}x`]);
-    console.log(`unique bytes (the last-write plan's writes): ${(unique / 1048576).toFixed(0)} MiB; dd writes that many\n${table(rows)}`);
-    console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    for (const [name, ts] of times)
+      rows.push([
+        name,
+        median(ts).toFixed(2),
+        ts.map((t) => t.toFixed(2)).join(' '),
+        `${(median(ts) / base).toFixed(2)}x`,
+        `${(median(ts) / dd).toFixed(2)}x`,
+      ]);
+    console.log(
+      `unique bytes (the last-write plan's writes): ${(unique / 1048576).toFixed(0)} MiB; dd writes that many\n${table(rows)}`,
+    );
+    console.log(
+      `load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   }
 } finally {
   if (!('skip' in loop)) loop.detach();

@@ -81,7 +81,11 @@ function generate(spec: Spec, file: string): { entries: number; bytes: number } 
     entries++;
   };
   for (let w = 0; w < spec.writes; w++) {
-    header({ sector: Math.floor(random() * slots) * perWrite, nrSectors: perWrite, flags: w % 97 === 0 ? Flag.FUA : 0 });
+    header({
+      sector: Math.floor(random() * slots) * perWrite,
+      nrSectors: perWrite,
+      flags: w % 97 === 0 ? Flag.FUA : 0,
+    });
     payload.writeUInt32LE(w, 0);
     put(payload);
     if ((w + 1) % 64 === 0) header({ sector: 0, nrSectors: 0, flags: Flag.FLUSH });
@@ -124,7 +128,11 @@ function run(cmd: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
 }
 
-const quiet = { out: { write() {}, flush() {} }, err: (l: string) => void process.stderr.write(`${l}\n`), prog: 'replay-log' };
+const quiet = {
+  out: { write() {}, flush() {} },
+  err: (l: string) => void process.stderr.write(`${l}\n`),
+  prog: 'replay-log',
+};
 async function inProcess(args: string[]): Promise<void> {
   const status = await replayLogMain(args, quiet);
   if (status !== 0) throw new Error(`replay-log ${args.join(' ')} exited ${status}`);
@@ -183,7 +191,9 @@ async function benchOne(spec: Spec, startup: number): Promise<void> {
   const t0 = process.hrtime.bigint();
   const { entries } = generate(spec, log);
   const logBytes = fs.statSync(log).size;
-  console.log(`\n${spec.name}: ${spec.writes} writes of ${spec.writeBytes} B, ${entries} entries, ${mib(logBytes).toFixed(0)} MiB log (generated in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s)`);
+  console.log(
+    `\n${spec.name}: ${spec.writes} writes of ${spec.writeBytes} B, ${entries} entries, ${mib(logBytes).toFixed(0)} MiB log (generated in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s)`,
+  );
   const target = path.join(DIR, `${spec.name}.img`);
   const ddOut = path.join(DIR, `${spec.name}.dd`);
 
@@ -203,7 +213,9 @@ async function benchOne(spec: Spec, startup: number): Promise<void> {
   const ddSync = ddRun('conv=fsync');
   fs.rmSync(ddOut, { force: true });
   const common = { bytes: logBytes, entries };
-  console.log(`  cat log > /dev/null ${cat.toFixed(3)} s, dd log into a new file ${dd.toFixed(3)} s (${ddSync.toFixed(3)} s with conv=fsync), node start-up ${startup.toFixed(3)} s`);
+  console.log(
+    `  cat log > /dev/null ${cat.toFixed(3)} s, dd log into a new file ${dd.toFixed(3)} s (${ddSync.toFixed(3)} s with conv=fsync), node start-up ${startup.toFixed(3)} s`,
+  );
 
   const ours = ['node', path.join(ROOT, 'bin/replay-log.js')];
   const tools: [string, string[]][] = [['ours (cli)', ours]];
@@ -212,19 +224,49 @@ async function benchOne(spec: Spec, startup: number): Promise<void> {
   const find = ['--log', log, '--find', '--end-mark', LAST_MARK];
   const count = ['--log', log, '--num-entries'];
   for (const [name, cmd] of tools) {
-    report({ what: `find --end-mark last, ${name}`, seconds: timeRuns(() => run(cmd[0]!, [...cmd.slice(1), ...find])), base: cat, baseName: 'cat', ...common });
+    report({
+      what: `find --end-mark last, ${name}`,
+      seconds: timeRuns(() => run(cmd[0]!, [...cmd.slice(1), ...find])),
+      base: cat,
+      baseName: 'cat',
+      ...common,
+    });
   }
-  report({ what: 'find --end-mark last, ours (in-process)', seconds: await timeRunsAsync(() => inProcess(find)), base: cat, baseName: 'cat', ...common });
+  report({
+    what: 'find --end-mark last, ours (in-process)',
+    seconds: await timeRunsAsync(() => inProcess(find)),
+    base: cat,
+    baseName: 'cat',
+    ...common,
+  });
   for (const [name, cmd] of tools) {
-    report({ what: `--num-entries, ${name}`, seconds: timeRuns(() => run(cmd[0]!, [...cmd.slice(1), ...count])), base: cat, baseName: 'cat', ...common });
+    report({
+      what: `--num-entries, ${name}`,
+      seconds: timeRuns(() => run(cmd[0]!, [...cmd.slice(1), ...count])),
+      base: cat,
+      baseName: 'cat',
+      ...common,
+    });
   }
 
   const replayArgs = (dev: string) => ['--log', log, '--replay', dev];
   for (const [name, cmd] of tools) {
-    const s = timeRuns(() => run(cmd[0]!, [...cmd.slice(1), ...replayArgs(target)]), () => freshSparse(target));
+    const s = timeRuns(
+      () => run(cmd[0]!, [...cmd.slice(1), ...replayArgs(target)]),
+      () => freshSparse(target),
+    );
     report({ what: `replay onto a sparse file, ${name}`, seconds: s, base: dd, baseName: 'dd', ...common });
   }
-  report({ what: 'replay onto a sparse file, ours (in-process)', seconds: await timeRunsAsync(() => inProcess(replayArgs(target)), () => freshSparse(target)), base: dd, baseName: 'dd', ...common });
+  report({
+    what: 'replay onto a sparse file, ours (in-process)',
+    seconds: await timeRunsAsync(
+      () => inProcess(replayArgs(target)),
+      () => freshSparse(target),
+    ),
+    base: dd,
+    baseName: 'dd',
+    ...common,
+  });
   fs.rmSync(target, { force: true });
 
   const backing = path.join(DIR, `${spec.name}.loop`);
@@ -235,7 +277,10 @@ async function benchOne(spec: Spec, startup: number): Promise<void> {
   }
   try {
     for (const [name, cmd] of tools) {
-      const s = timeRuns(() => run(cmd[0]!, [...cmd.slice(1), ...replayArgs(dev)]), () => resetLoop(dev));
+      const s = timeRuns(
+        () => run(cmd[0]!, [...cmd.slice(1), ...replayArgs(dev)]),
+        () => resetLoop(dev),
+      );
       report({ what: `replay onto a loop device, ${name}`, seconds: s, base: dd, baseName: 'dd', ...common });
     }
   } finally {
@@ -244,7 +289,8 @@ async function benchOne(spec: Spec, startup: number): Promise<void> {
 }
 
 try {
-  if (!fs.existsSync(path.join(ROOT, 'dist/replay-log.cjs'))) throw new Error('dist/replay-log.cjs is missing: run `npm run build` first');
+  if (!fs.existsSync(path.join(ROOT, 'dist/replay-log.cjs')))
+    throw new Error('dist/replay-log.cjs is missing: run `npm run build` first');
   const startup = timeRuns(() => run('node', ['-e', '0']));
   console.log(`bench/replay: medians of ${RUNS} runs, page cache warm, in ${DIR}`);
   for (const spec of SPECS) if (!ONLY || ONLY === spec.name) await benchOne(spec, startup);

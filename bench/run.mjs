@@ -13,7 +13,14 @@ if (!name) {
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Inside the package, so that the bundle's external imports (commander, hash-wasm) resolve.
-const outfile = path.join(here, '..', 'node_modules', '.cache', 'logwrites-bench', `${name.replace(/\W/g, '_')}-${process.pid}.mjs`);
+const outfile = path.join(
+  here,
+  '..',
+  'node_modules',
+  '.cache',
+  'logwrites-bench',
+  `${name.replace(/\W/g, '_')}-${process.pid}.mjs`,
+);
 await esbuild.build({
   entryPoints: [path.join(here, `${name}.ts`)],
   outfile,

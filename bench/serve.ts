@@ -92,16 +92,28 @@ async function main(): Promise<void> {
   fs.closeSync(fd);
 
   const targets: [string, () => Promise<number>][] = [
-    ['dd conv=fdatasync (disk limit)', async () => {
-      fresh();
-      const t0 = performance.now();
-      const r = spawnSync('dd', [`if=${src}`, `of=${data}`, 'bs=1M', 'conv=fdatasync,notrunc', 'status=none']);
-      if (r.status !== 0) throw new Error('dd failed');
-      return (performance.now() - t0) / 1000;
-    }],
+    [
+      'dd conv=fdatasync (disk limit)',
+      async () => {
+        fresh();
+        const t0 = performance.now();
+        const r = spawnSync('dd', [`if=${src}`, `of=${data}`, 'bs=1M', 'conv=fdatasync,notrunc', 'status=none']);
+        if (r.status !== 0) throw new Error('dd failed');
+        return (performance.now() - t0) / 1000;
+      },
+    ],
     ['logwrites serve', () => timed(ours)],
     ['qemu-nbd raw (no log)', () => timed(qemuNbd(['--format=raw', data]))],
-    ['qemu-nbd blklogwrites', () => timed(qemuNbd(['--image-opts', `driver=blklogwrites,file.driver=file,file.filename=${data},log.driver=file,log.filename=${log},log-sector-size=512`]))],
+    [
+      'qemu-nbd blklogwrites',
+      () =>
+        timed(
+          qemuNbd([
+            '--image-opts',
+            `driver=blklogwrites,file.driver=file,file.filename=${data},log.driver=file,log.filename=${log},log-sector-size=512`,
+          ]),
+        ),
+    ],
   ];
   const times = new Map<string, number[]>(targets.map(([n]) => [n, []]));
   for (let r = 0; r < runs; r++) {
@@ -113,7 +125,9 @@ async function main(): Promise<void> {
   const peer = mibs.get('qemu-nbd blklogwrites')!;
   console.log(`nbdcopy --flush of ${sizeMiB} MiB random data, median of ${runs} runs:`);
   for (const [name, v] of mibs) {
-    console.log(`  ${name.padEnd(32)} ${v.toFixed(0).padStart(6)} MiB/s   ${(v / limit).toFixed(2)}x disk limit   ${(v / peer).toFixed(2)}x blklogwrites`);
+    console.log(
+      `  ${name.padEnd(32)} ${v.toFixed(0).padStart(6)} MiB/s   ${(v / limit).toFixed(2)}x disk limit   ${(v / peer).toFixed(2)}x blklogwrites`,
+    );
   }
 }
 

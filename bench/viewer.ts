@@ -90,7 +90,8 @@ function rendererRss(): number {
   let total = 0;
   for (const { pid, cmdline } of myProcesses()) {
     try {
-      if (cmdline.includes('--type=renderer')) total += Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+      if (cmdline.includes('--type=renderer'))
+        total += Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
     } catch {
       // Gone already.
     }
@@ -105,7 +106,10 @@ function rendererRss(): number {
 function cpuByThread(): Map<string, number> {
   const ms = new Map<string, number>();
   const kind = (cmdline: string) =>
-    /--utility-sub-type=network/.test(cmdline) ? 'network' : (/--type=([\w-]+)/.exec(cmdline)?.[1] ?? (cmdline.includes('chromium') ? 'browser' : 'node (server, playwright)'));
+    /--utility-sub-type=network/.test(cmdline)
+      ? 'network'
+      : (/--type=([\w-]+)/.exec(cmdline)?.[1] ??
+        (cmdline.includes('chromium') ? 'browser' : 'node (server, playwright)'));
   for (const { pid, cmdline } of [{ pid: process.pid, cmdline: '' }, ...myProcesses()]) {
     try {
       for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
@@ -206,7 +210,8 @@ async function main() {
             const f = (document.getElementById('bench-file') as HTMLInputElement).files![0]!;
             const t0 = performance.now();
             let sum = 0;
-            for (let at = 0; at < f.size; at += 8 << 20) sum += (await f.slice(at, at + (8 << 20)).arrayBuffer()).byteLength;
+            for (let at = 0; at < f.size; at += 8 << 20)
+              sum += (await f.slice(at, at + (8 << 20)).arrayBuffer()).byteLength;
             if (sum !== f.size) throw new Error('short read');
             return performance.now() - t0;
           }),
@@ -238,7 +243,9 @@ async function main() {
                 for (let at = next; at < size; at = next) {
                   next += 32 << 20;
                   const end = Math.min(size, at + (32 << 20));
-                  const body = (await fetch(url, { headers: { Range: `bytes=${at}-${end - 1}` } })).body!.getReader({ mode: 'byob' });
+                  const body = (await fetch(url, { headers: { Range: `bytes=${at}-${end - 1}` } })).body!.getReader({
+                    mode: 'byob',
+                  });
                   let buffer = new ArrayBuffer(end - at);
                   for (let got = 0; got < buffer.byteLength; ) {
                     const { value } = await body.read(new Uint8Array(buffer, got));
@@ -279,16 +286,31 @@ async function main() {
     const rate = (ms: number) => `${(mib(size) / (ms / 1000)).toFixed(0)} MiB/s`;
     console.log(`\nmedians of ${runs} runs (${mib(size).toFixed(0)} MiB log, ${n} entries):`);
     console.log(`  file chosen -> summary shown   ${median(summary).toFixed(0)} ms`);
-    console.log(`  file chosen -> full index      ${ix.toFixed(0)} ms  (${rate(ix)}, ${((n / ix) * 1000).toFixed(0)} entries/s; target < 3000 ms)`);
-    console.log(`  renderer memory after index    ${mib(median(rss)).toFixed(0)} MiB anonymous RSS (page + worker; target < 200 MB), ${mib(median(base)).toFixed(0)} MiB before opening`);
+    console.log(
+      `  file chosen -> full index      ${ix.toFixed(0)} ms  (${rate(ix)}, ${((n / ix) * 1000).toFixed(0)} entries/s; target < 3000 ms)`,
+    );
+    console.log(
+      `  renderer memory after index    ${mib(median(rss)).toFixed(0)} MiB anonymous RSS (page + worker; target < 200 MB), ${mib(median(base)).toFixed(0)} MiB before opening`,
+    );
     console.log(`  Blob read end to end in page   ${median(blob).toFixed(0)} ms  (${rate(median(blob))})`);
     console.log(`  cat of the file                ${median(cat).toFixed(0)} ms  (${rate(median(cat))})`);
     console.log(`  index / Blob read              ${(ix / median(blob)).toFixed(2)}x`);
     console.log(`  index / cat                    ${(ix / median(cat)).toFixed(2)}x`);
-    console.log(`  over logwrites view (HTTP)     ${median(http).toFixed(0)} ms  (${(median(http) / ix).toFixed(2)}x the file picker; target < 1.5x), renderer memory ${mib(median(httpRss)).toFixed(0)} MiB`);
-    console.log(`  HTTP fetch end to end in page  ${median(httpFetch).toFixed(0)} ms  (${rate(median(httpFetch))}; ${(median(httpFetch) / ix).toFixed(2)}x the file picker's index; index over HTTP / fetch ${(median(http) / median(httpFetch)).toFixed(2)}x)`);
-    console.log(`  420 px window: full index      ${median(narrow).toFixed(0)} ms, timeline drawn ${median(narrowDrawn).toFixed(0)} ms after`);
-    console.log(`  load average (1, 5, 15 min)    ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} on ${os.cpus().length} cores`);
+    console.log(
+      `  over logwrites view (HTTP)     ${median(http).toFixed(0)} ms  (${(median(http) / ix).toFixed(2)}x the file picker; target < 1.5x), renderer memory ${mib(median(httpRss)).toFixed(0)} MiB`,
+    );
+    console.log(
+      `  HTTP fetch end to end in page  ${median(httpFetch).toFixed(0)} ms  (${rate(median(httpFetch))}; ${(median(httpFetch) / ix).toFixed(2)}x the file picker's index; index over HTTP / fetch ${(median(http) / median(httpFetch)).toFixed(2)}x)`,
+    );
+    console.log(
+      `  420 px window: full index      ${median(narrow).toFixed(0)} ms, timeline drawn ${median(narrowDrawn).toFixed(0)} ms after`,
+    );
+    console.log(
+      `  load average (1, 5, 15 min)    ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(', ')} on ${os.cpus().length} cores`,
+    );
     console.log(`\nCPU while indexing, by thread (s; each run):`);
     for (let r = 0; r < runs; r++) console.log(`  file picker ${cpu.picker[r]}\n  over HTTP   ${cpu.http[r]}`);
   } finally {

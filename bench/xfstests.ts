@@ -56,7 +56,8 @@ function tools(): Tool[] {
   const ours = [process.execPath, path.join(ROOT, 'bin/replay-log.js')];
   const { NODE_EXTRA_CA_CERTS, ...bare } = process.env;
   const cache = { ...bare, LOGWRITES_CACHE_DIR: fs.mkdtempSync(path.join(DIR, 'cache-')) };
-  if (NODE_EXTRA_CA_CERTS) out.push({ name: 'ours, NODE_EXTRA_CA_CERTS set', cmd: ours, env: { ...cache, NODE_EXTRA_CA_CERTS } });
+  if (NODE_EXTRA_CA_CERTS)
+    out.push({ name: 'ours, NODE_EXTRA_CA_CERTS set', cmd: ours, env: { ...cache, NODE_EXTRA_CA_CERTS } });
   out.push({ name: 'ours', cmd: ours, env: cache });
   out.push({ name: 'ours, no index kept', cmd: ours, env: { ...bare, LOGWRITES_CACHE: 'off' } });
   return out;
@@ -99,7 +100,10 @@ class Runner {
 function each(runners: Runner[], kind: string, args: (dev: string) => string[]): string | undefined {
   const outs = runners.map((r) => r.run(kind, args(r.device.dev)));
   for (let i = 1; i < outs.length; i++) {
-    if (outs[i] !== outs[0]) throw new Error(`${runners[i]!.tool.name} and ${runners[0]!.tool.name} differ on ${kind} ${args('DEV').join(' ')}`);
+    if (outs[i] !== outs[0])
+      throw new Error(
+        `${runners[i]!.tool.name} and ${runners[0]!.tool.name} differ on ${kind} ${args('DEV').join(' ')}`,
+      );
   }
   return outs[0];
 }
@@ -114,7 +118,9 @@ function generic482(runners: Runner[], log: string): number {
     const end = cur;
     each(runners, 'replay', (dev) => ['-vv', '--log', log, '--replay', dev, '--limit', String(end + 1)]);
     steps++;
-    cur = entryOf(each(runners, 'find', () => ['--find', '--log', log, '--next-fua', '--start-entry', String(end + 1)]));
+    cur = entryOf(
+      each(runners, 'find', () => ['--find', '--log', log, '--next-fua', '--start-entry', String(end + 1)]),
+    );
   }
   return steps;
 }
@@ -157,10 +163,18 @@ function report(title: string, runners: Runner[], floor: number): void {
     ]);
   }
   const calls = base.calls.length;
-  rows.push(['floor: bare node -e 0 per call', String(calls), ((calls * floor) / 1000).toFixed(2), ...kinds.map(() => floor.toFixed(1)), `${((calls * floor) / total(base)).toFixed(2)}x`]);
+  rows.push([
+    'floor: bare node -e 0 per call',
+    String(calls),
+    ((calls * floor) / 1000).toFixed(2),
+    ...kinds.map(() => floor.toFixed(1)),
+    `${((calls * floor) / total(base)).toFixed(2)}x`,
+  ]);
   console.log(`\n${title}\n${table(rows)}`);
   const hashes = runners.map((r) => sha256File(r.device.dev).slice(0, 16));
-  console.log(`device bytes after the last call: ${hashes.every((h) => h === hashes[0]) ? `equal (sha256 ${hashes[0]})` : `DIFFER: ${hashes.join(' ')}`}`);
+  console.log(
+    `device bytes after the last call: ${hashes.every((h) => h === hashes[0]) ? `equal (sha256 ${hashes[0]})` : `DIFFER: ${hashes.join(' ')}`}`,
+  );
   for (const r of runners) r.calls.length = 0;
 }
 
@@ -169,13 +183,17 @@ async function logFor(name: string): Promise<{ log: string; bytes: number }> {
     const log = path.join(DIR, 'discard-heavy.log');
     const bytes = 256 * 1024 * 1024;
     const { entries } = generateDiscardLog(log, { sectorSize: 512, deviceBytes: bytes, steps: 400 });
-    console.log(`\ndiscard-heavy: generated, ${entries} entries (400 FUA steps, 1201 discards of odd offsets and lengths after a discard of the whole device), 256 MiB device`);
+    console.log(
+      `\ndiscard-heavy: generated, ${entries} entries (400 FUA steps, 1201 discards of odd offsets and lengths after a discard of the whole device), 256 MiB device`,
+    );
     return { log, bytes };
   }
   // Bundled into node_modules/.cache by bench/run.mjs: the fixtures are found from the package root.
   const dir = path.join(ROOT, 'test/fixtures/kernel', name);
   const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-  console.log(`\n${name}: kernel log, ${m.nr_entries} entries, FUA ${m.flag_counts.FUA ?? 0}, DISCARD ${m.flag_counts.DISCARD ?? 0}, ${m.device_size / 1048576} MiB device, sectorsize ${m.sectorsize}`);
+  console.log(
+    `\n${name}: kernel log, ${m.nr_entries} entries, FUA ${m.flag_counts.FUA ?? 0}, DISCARD ${m.flag_counts.DISCARD ?? 0}, ${m.device_size / 1048576} MiB device, sectorsize ${m.sectorsize}`,
+  );
   const log = path.join(DIR, `${name}.log`);
   fs.writeFileSync(log, zlib.gunzipSync(fs.readFileSync(path.join(dir, 'log.img.gz'))));
   return { log, bytes: m.device_size };
@@ -207,7 +225,11 @@ async function benchLog(name: string): Promise<void> {
       runners.push(new Runner(t, d));
     }
     const steps = generic482(runners, log);
-    report(`generic/482's loop (${steps} FUA steps${Number.isFinite(STEPS) ? `, cut at --steps ${STEPS}` : ''}), log on ${LOG_FILE ? 'a file' : 'a loop device'}`, runners, floor);
+    report(
+      `generic/482's loop (${steps} FUA steps${Number.isFinite(STEPS) ? `, cut at --steps ${STEPS}` : ''}), log on ${LOG_FILE ? 'a file' : 'a loop device'}`,
+      runners,
+      floor,
+    );
     const marks = await marksOf(file);
     generic455(runners, log, marks);
     report(`generic/455's find + replay per mark (${marks.length} marks)`, runners, floor);
@@ -219,9 +241,19 @@ async function benchLog(name: string): Promise<void> {
 }
 
 try {
-  console.log(`bench/xfstests: one call after another, each timed with its process start; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `bench/xfstests: one call after another, each timed with its process start; load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   for (const name of LOGS) await benchLog(name);
-  console.log(`\nload average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nload average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 } finally {
   fs.rmSync(DIR, { recursive: true, force: true });
 }

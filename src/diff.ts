@@ -47,7 +47,10 @@ export async function diffPoints(reader: LogReader, a: number, b: number): Promi
   const changed: { sector: number; nrSectors: number }[] = [];
   for (const x of after.extents()) {
     for (let s = x.sector; s < x.sector + x.nrSectors; s++) {
-      const [old, now] = await Promise.all([sectorBytes(reader, before, s, zeros), sectorBytes(reader, after, s, zeros)]);
+      const [old, now] = await Promise.all([
+        sectorBytes(reader, before, s, zeros),
+        sectorBytes(reader, after, s, zeros),
+      ]);
       if (equal(old, now)) continue;
       const last = changed[changed.length - 1];
       if (last && last.sector + last.nrSectors === s) last.nrSectors++;
@@ -58,7 +61,10 @@ export async function diffPoints(reader: LogReader, a: number, b: number): Promi
 }
 
 /** Each changed range with the entries (of `touches`, in log order) that wrote or discarded part of it. */
-export function attribute(changed: readonly { sector: number; nrSectors: number }[], touches: Iterable<Touch>): ChangedRange[] {
+export function attribute(
+  changed: readonly { sector: number; nrSectors: number }[],
+  touches: Iterable<Touch>,
+): ChangedRange[] {
   // Each touch finds its first changed range by bisection and walks the ranges it covers.
   const result: ChangedRange[] = changed.map((r) => ({ sector: r.sector, nrSectors: r.nrSectors, entries: [] }));
   for (const t of touches) {
@@ -69,7 +75,8 @@ export function attribute(changed: readonly { sector: number; nrSectors: number 
       if (result[mid]!.sector + result[mid]!.nrSectors <= t.sector) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < result.length && result[i]!.sector < t.sector + t.nrSectors; i++) result[i]!.entries.push(t.index);
+    for (let i = lo; i < result.length && result[i]!.sector < t.sector + t.nrSectors; i++)
+      result[i]!.entries.push(t.index);
   }
   return result;
 }

@@ -93,7 +93,9 @@ export class LogFormatError extends LogwritesError {
     readonly entry?: number,
     readonly kind: ProblemKind = entry === undefined ? 'super' : 'malformed',
   ) {
-    super(`${entry !== undefined ? `entry ${entry}` : kind === 'super' ? 'super' : 'log'} at byte ${offset}: ${reason}`);
+    super(
+      `${entry !== undefined ? `entry ${entry}` : kind === 'super' ? 'super' : 'log'} at byte ${offset}: ${reason}`,
+    );
   }
 }
 
@@ -306,10 +308,20 @@ export type CutPayload =
 /** The one error for a payload cut short: `logEnd` is where the log (or what was read of it) ends. */
 export function truncatedPayload(p: CutPayload, logEnd: number): LogFormatError {
   if ('deviceSector' in p) {
-    return new LogFormatError(logEnd, `truncated payload: the data of device sector ${p.deviceSector} needs the log to reach byte ${p.need}, it ends at ${logEnd}`, undefined, 'truncated-payload');
+    return new LogFormatError(
+      logEnd,
+      `truncated payload: the data of device sector ${p.deviceSector} needs the log to reach byte ${p.need}, it ends at ${logEnd}`,
+      undefined,
+      'truncated-payload',
+    );
   }
   const need = p.payloadOffset + p.payloadLength;
-  return new LogFormatError(p.offset, `truncated payload: ${p.payloadLength} bytes need the log to reach byte ${need}, it ends at ${logEnd}`, p.index, 'truncated-payload');
+  return new LogFormatError(
+    p.offset,
+    `truncated payload: ${p.payloadLength} bytes need the log to reach byte ${need}, it ends at ${logEnd}`,
+    p.index,
+    'truncated-payload',
+  );
 }
 
 /** A point (an entry, a mark, `end`) no entry of the log is at; `role` is the end of a range it was asked as. */
@@ -387,7 +399,8 @@ export class HeldError extends LogwritesError {
   }
 }
 
-export const heldText = (name: string, h: Holder) => `${name} is held by a running logwrites serve (pid ${h.pid}, as its ${h.role} ${h.path})`;
+export const heldText = (name: string, h: Holder) =>
+  `${name} is held by a running logwrites serve (pid ${h.pid}, as its ${h.role} ${h.path})`;
 
 // --- node side
 

@@ -57,7 +57,6 @@ export interface EntryHeader {
 /** What is wrong, coarsely: replay-log maps these onto upstream's messages. */
 export type ProblemKind = 'super' | 'malformed' | 'truncated-header' | 'truncated-payload';
 
-
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 /** A u64 as a JS number, or NaN when it does not fit in 53 bits (no real log gets near). */
@@ -79,15 +78,22 @@ export function decodeSuper(bytes: Uint8Array): LogSuper {
   const dv = view(bytes);
   const magic = dv.getBigUint64(SuperField.MAGIC, true);
   if (magic !== MAGIC) {
-    throw new LogFormatError(0, `bad magic 0x${magic.toString(16)} (want 0x${MAGIC.toString(16)}): not a dm-log-writes log`);
+    throw new LogFormatError(
+      0,
+      `bad magic 0x${magic.toString(16)} (want 0x${MAGIC.toString(16)}): not a dm-log-writes log`,
+    );
   }
   const version = dv.getBigUint64(SuperField.VERSION, true);
-  if (version !== BigInt(VERSION)) throw new LogFormatError(SuperField.VERSION, `unsupported version ${version} (want ${VERSION})`);
+  if (version !== BigInt(VERSION))
+    throw new LogFormatError(SuperField.VERSION, `unsupported version ${version} (want ${VERSION})`);
   const nrEntries = u64(dv, SuperField.NR_ENTRIES);
   if (Number.isNaN(nrEntries)) throw new LogFormatError(SuperField.NR_ENTRIES, 'nr_entries is absurd (over 2^53)');
   const sectorSize = dv.getUint32(SuperField.SECTORSIZE, true);
   if (!isValidSectorSize(sectorSize)) {
-    throw new LogFormatError(SuperField.SECTORSIZE, `bad sectorsize ${sectorSize} (want a power of two from 512 to 16 MiB)`);
+    throw new LogFormatError(
+      SuperField.SECTORSIZE,
+      `bad sectorsize ${sectorSize} (want a power of two from 512 to 16 MiB)`,
+    );
   }
   return { version: VERSION, nrEntries, sectorSize };
 }
@@ -112,7 +118,13 @@ const utf8 = new TextEncoder();
  * that fits the sector with its terminator, and lengths that fit 2^53 bytes. `checkPadding`
  * also reads every padding byte (S bytes per entry: worth it when verifying, not when seeking).
  */
-export function decodeHeader(sector: Uint8Array, sectorSize: number, at: number, index: number, checkPadding = false): EntryHeader {
+export function decodeHeader(
+  sector: Uint8Array,
+  sectorSize: number,
+  at: number,
+  index: number,
+  checkPadding = false,
+): EntryHeader {
   const dv = view(sector);
   const bad = (reason: string, where = at): never => {
     throw new LogFormatError(where, reason, index);
@@ -121,20 +133,26 @@ export function decodeHeader(sector: Uint8Array, sectorSize: number, at: number,
   const flagsHigh = dv.getUint32(HeaderField.FLAGS + 4, true);
   const nrLo = dv.getUint32(HeaderField.NR_SECTORS, true);
   const nrHi = dv.getUint32(HeaderField.NR_SECTORS + 4, true);
-  if (flags === 0 && flagsHigh === 0 && nrLo === 0 && nrHi === 0) bad('malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)');
+  if (flags === 0 && flagsHigh === 0 && nrLo === 0 && nrHi === 0)
+    bad('malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)');
   const isMark = flags === Flag.MARK && flagsHigh === 0;
   if (!isMark && sector[HEADER_BYTES] !== 0) bad('malformed entry: header not zero padded');
   const sectorNo = u64(dv, HeaderField.SECTOR);
   const nrSectors = u64(dv, HeaderField.NR_SECTORS);
   const dataLen = u64(dv, HeaderField.DATA_LEN);
   if (Number.isNaN(sectorNo) || Number.isNaN(nrSectors) || !Number.isSafeInteger(nrSectors * sectorSize)) {
-    bad(`absurd sector ${dv.getBigUint64(HeaderField.SECTOR, true)} or nr_sectors ${dv.getBigUint64(HeaderField.NR_SECTORS, true)}`);
+    bad(
+      `absurd sector ${dv.getBigUint64(HeaderField.SECTOR, true)} or nr_sectors ${dv.getBigUint64(HeaderField.NR_SECTORS, true)}`,
+    );
   }
   if (!Number.isSafeInteger((sectorNo + nrSectors) * sectorSize)) bad('write extends past 2^53 bytes');
   let mark: string | undefined;
   if (flags & Flag.MARK) {
     const room = sectorSize - HEADER_BYTES - 1;
-    if (!(dataLen <= room)) bad(`mark length ${dv.getBigUint64(HeaderField.DATA_LEN, true)} leaves no terminator in a ${sectorSize}-byte sector`);
+    if (!(dataLen <= room))
+      bad(
+        `mark length ${dv.getBigUint64(HeaderField.DATA_LEN, true)} leaves no terminator in a ${sectorSize}-byte sector`,
+      );
     const text = sector.subarray(HEADER_BYTES, HEADER_BYTES + dataLen);
     const nul = text.indexOf(0);
     mark = utf8Decoder.decode(nul >= 0 ? text.subarray(0, nul) : text);

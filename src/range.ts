@@ -12,7 +12,10 @@ import { PastTarget, PointNotFound, RangeNotFound } from './errors.ts';
  * A point in a log: an entry number, the entry of a mark (`nth`: its nth occurrence in the
  * log, for a repeated mark), or the last counted entry.
  */
-export type Point = { readonly entry: number } | { readonly mark: string; readonly nth?: number } | { readonly end: true };
+export type Point =
+  | { readonly entry: number }
+  | { readonly mark: string; readonly nth?: number }
+  | { readonly end: true };
 
 /** `123`, `mark:<name>`, `mark:<name>#2` (the second such mark), `end`; undefined for anything else. */
 export function parsePointText(text: string): Point | undefined {
@@ -26,7 +29,8 @@ export function parsePointText(text: string): Point | undefined {
   return undefined;
 }
 
-export const pointText = (p: Point) => ('end' in p ? 'end' : 'mark' in p ? `mark:${p.mark}${p.nth ? `#${p.nth}` : ''}` : String(p.entry));
+export const pointText = (p: Point) =>
+  'end' in p ? 'end' : 'mark' in p ? `mark:${p.mark}${p.nth ? `#${p.nth}` : ''}` : String(p.entry);
 
 /**
  * Whether each entry of a walk from entry 0 is at `p`: to be called on every entry, in order
@@ -40,7 +44,8 @@ export function pointFinder(p: Point, nrEntries: number): (e: Entry) => boolean 
 }
 
 /** Why a check or stop on entries with these flags never fired: `the range holds no FUA entry`. */
-export const holdsNo = (flags: number, where = 'the range') => `${where} holds no ${flagNames(flags).split('|').join(' or ')} entry`;
+export const holdsNo = (flags: number, where = 'the range') =>
+  `${where} holds no ${flagNames(flags).split('|').join(' or ')} entry`;
 
 export interface RangeSpec {
   /** First entry (inclusive); the log's first entry when absent. */
@@ -75,11 +80,10 @@ export interface ScannedRange {
   readonly map?: SectorMap;
 }
 
-
-
 /** Entry numbers that end a range before it starts are refused before any walk (marks may repeat, so only a walk can tell). */
 export function checkOrder(from?: Point, to?: Point): void {
-  if (from && to && 'entry' in from && 'entry' in to && to.entry < from.entry) throw new RangeNotFound(`the range ${from.entry}..${to.entry} ends before it starts`);
+  if (from && to && 'entry' in from && 'entry' in to && to.entry < from.entry)
+    throw new RangeNotFound(`the range ${from.entry}..${to.entry} ends before it starts`);
 }
 
 /** Walk the headers of the range once: where it starts, where it ends, what it touches. */
@@ -119,13 +123,19 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
     if (isTo || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
   }
   if (!start) throw new RangeNotFound(`${pointText(spec.from!)} is not in the log`);
-  if (spec.to && !reachedTo) throw new RangeNotFound(`${pointText(spec.to)} is not in the log${spec.from ? ` after ${pointText(spec.from)}` : ''}`);
+  if (spec.to && !reachedTo)
+    throw new RangeNotFound(
+      `${pointText(spec.to)} is not in the log${spec.from ? ` after ${pointText(spec.from)}` : ''}`,
+    );
   return { start, entries, highestSector, payloadBytes, ...(last ? { last } : {}), ...(map ? { map } : {}) };
 }
 
 /** Whether an entry writing or discarding `nrSectors` from `sector` touches `range` (inclusive); zero-length entries never do. */
-export const touchesSectors = (sector: number, nrSectors: number, range: { readonly start: number; readonly end: number }) =>
-  nrSectors > 0 && sector + nrSectors > range.start && sector <= range.end;
+export const touchesSectors = (
+  sector: number,
+  nrSectors: number,
+  range: { readonly start: number; readonly end: number },
+) => nrSectors > 0 && sector + nrSectors > range.start && sector <= range.end;
 
 /** Which entries a listing shows: `list`, `marks` and the viewer's table filter the same way. */
 export interface EntryFilter {
@@ -153,7 +163,8 @@ export async function* filterEntries(reader: LogReader, f: EntryFilter, pastEnd 
     const isFrom = atFrom ? atFrom(e) : false;
     const isTo = atTo ? atTo(e) : false;
     started ||= isFrom;
-    if (started && (!f.flags || e.flags & f.flags) && (!f.sectors || touchesSectors(e.sector, e.nrSectors, f.sectors))) yield e;
+    if (started && (!f.flags || e.flags & f.flags) && (!f.sectors || touchesSectors(e.sector, e.nrSectors, f.sectors)))
+      yield e;
     if (started && isTo) return;
   }
   if (f.from && !started) throw new PointNotFound(pointText(f.from), 'from');

@@ -6,7 +6,16 @@
 // The hot paths (mark search, replay) walk with an EntryCursor, which decodes each header in
 // place and allocates nothing per entry; `batches` and `entries` wrap it in objects.
 
-import { decodeHeader, decodeSuper, Flag, HEADER_BYTES, HeaderField, SUPER_BYTES, type EntryHeader, type LogSuper } from './format.ts';
+import {
+  decodeHeader,
+  decodeSuper,
+  Flag,
+  HEADER_BYTES,
+  HeaderField,
+  SUPER_BYTES,
+  type EntryHeader,
+  type LogSuper,
+} from './format.ts';
 import { LogFormatError, truncatedPayload } from './errors.ts';
 
 /** Random access to the bytes of a log: a file, a block device, a Blob, an HTTP resource. */
@@ -139,7 +148,12 @@ export class EntryCursor implements Entry {
     if (!counted && !this.opts.pastEnd) return Advance.End;
     if (pos + S > this.size) {
       if (!counted) return Advance.End;
-      throw new LogFormatError(pos, `truncated log: header needs bytes up to ${pos + S}, log ends at ${this.size}`, this.next, 'truncated-header');
+      throw new LogFormatError(
+        pos,
+        `truncated log: header needs bytes up to ${pos + S}, log ends at ${this.size}`,
+        this.next,
+        'truncated-header',
+      );
     }
     const at = pos - this.base;
     if (at < 0 || pos + S > this.base + this.length) return this.wantRead(pos + S);
@@ -211,7 +225,8 @@ export class EntryCursor implements Entry {
     const want = Math.min(Math.max(usual, this.need - pos), this.size - pos);
     const source = this.source;
     if (source.readInto) {
-      if (!this.opts.reuseBuffer || this.buffer.length < want) this.buffer = new Uint8Array(this.opts.reuseBuffer ? Math.max(want, this.chunk) : want);
+      if (!this.opts.reuseBuffer || this.buffer.length < want)
+        this.buffer = new Uint8Array(this.opts.reuseBuffer ? Math.max(want, this.chunk) : want);
       this.took(pos, source.readInto(pos, this.buffer.subarray(0, want)));
       return;
     }

@@ -40,7 +40,8 @@ export async function recover(reader: LogReader): Promise<Recovery> {
     return true;
   };
   try {
-    counted: for await (const b of reader.batches({ payloads: true })) for (const e of b.entries) if (!take(e)) break counted;
+    counted: for await (const b of reader.batches({ payloads: true }))
+      for (const e of b.entries) if (!take(e)) break counted;
   } catch (e) {
     if (!(e instanceof LogFormatError)) throw e;
     stopped = e.message;
@@ -69,7 +70,8 @@ export async function recover(reader: LogReader): Promise<Recovery> {
  * walk is strict (padding checked, payloads whole), since nothing but the header vouches there.
  */
 async function* pastEnd(reader: LogReader, at: Position): AsyncGenerator<Entry> {
-  for await (const b of reader.batches({ from: at, payloads: true, pastEnd: true, checkPadding: true })) yield* b.entries;
+  for await (const b of reader.batches({ from: at, payloads: true, pastEnd: true, checkPadding: true }))
+    yield* b.entries;
 }
 
 /** What a crash left in a log, as a command that reads it should say: see `crashSigns`. */
@@ -91,7 +93,12 @@ export interface CrashSigns {
 export async function crashSigns(reader: LogReader): Promise<CrashSigns | undefined> {
   const size = reader.source.size;
   let at: Position = reader.first;
-  const signs = (validEntries: number, end: number, cutAt?: CrashSigns['cutAt']): CrashSigns => ({ nrEntries: reader.nrEntries, validEntries, end, ...(cutAt ? { cutAt } : {}) });
+  const signs = (validEntries: number, end: number, cutAt?: CrashSigns['cutAt']): CrashSigns => ({
+    nrEntries: reader.nrEntries,
+    validEntries,
+    end,
+    ...(cutAt ? { cutAt } : {}),
+  });
   try {
     // The cursor walks without allocating per entry: this runs before every command.
     const c = reader.cursor({ reuseBuffer: true });
@@ -100,11 +107,13 @@ export async function crashSigns(reader: LogReader): Promise<CrashSigns | undefi
         await c.fill();
         continue;
       }
-      if (c.payloadOffset + c.payloadLength > size) return signs(c.index, at.offset, { index: c.index, offset: c.offset });
+      if (c.payloadOffset + c.payloadLength > size)
+        return signs(c.index, at.offset, { index: c.index, offset: c.offset });
       at = c.position;
     }
   } catch (e) {
-    if (e instanceof LogFormatError && e.kind === 'truncated-header') return signs(at.index, at.offset, { index: at.index, offset: at.offset });
+    if (e instanceof LogFormatError && e.kind === 'truncated-header')
+      return signs(at.index, at.offset, { index: at.index, offset: at.offset });
     if (e instanceof LogFormatError) return undefined;
     throw e;
   }
@@ -115,7 +124,9 @@ export async function crashSigns(reader: LogReader): Promise<CrashSigns | undefi
 export async function pastEndSigns(reader: LogReader, at: Position): Promise<CrashSigns | undefined> {
   let last: Entry | undefined;
   for await (const e of pastEnd(reader, at)) last = e;
-  return last ? { nrEntries: reader.nrEntries, validEntries: last.index + 1, end: last.payloadOffset + last.payloadLength } : undefined;
+  return last
+    ? { nrEntries: reader.nrEntries, validEntries: last.index + 1, end: last.payloadOffset + last.payloadLength }
+    : undefined;
 }
 
 /** A path as the shell reads it back. */
@@ -139,7 +150,8 @@ export function crashNote(logPath: string, c: CrashSigns): string {
  */
 export function validPrefix(source: ByteSource, signs: CrashSigns): ByteSource {
   // The reader reads the super from byte 0 and entries only after it.
-  const patch = (offset: number, bytes: Uint8Array) => (offset === 0 && bytes.length >= SuperField.NR_ENTRIES + 8 ? superWithCount(bytes, signs.validEntries) : bytes);
+  const patch = (offset: number, bytes: Uint8Array) =>
+    offset === 0 && bytes.length >= SuperField.NR_ENTRIES + 8 ? superWithCount(bytes, signs.validEntries) : bytes;
   const clip = (offset: number, length: number) => Math.max(0, Math.min(length, signs.end - offset));
   return {
     size: signs.end,

@@ -17,7 +17,8 @@ export function bytesText(n: number): string {
 }
 
 /** Device sectors, inclusive: `sector 5` or `sectors 5..12` (what --sectors 5..12 takes). */
-export const sectorsText = (start: number, count: number) => (count === 1 ? `sector ${start}` : `sectors ${start}..${start + count - 1}`);
+export const sectorsText = (start: number, count: number) =>
+  count === 1 ? `sector ${start}` : `sectors ${start}..${start + count - 1}`;
 
 /** A 64-bit fingerprint or checksum (xxh64) as 16 hex digits: how digest, explore, list and the viewer print them. */
 export const hex64 = (v: bigint) => v.toString(16).padStart(16, '0');

@@ -68,7 +68,6 @@ export interface Pending {
   readonly turn?: FlushTurn;
 }
 
-
 const SECTOR = 512;
 
 function flagsOf(io: Io): number {
@@ -310,7 +309,9 @@ export class LogWriter {
         if (run.length) write(runAt, run);
         run = [];
         runAt = this.next;
-        jobs.push(barrier.then(async () => this.device.write(at, (await staged.ok) ? [b.header] : [b.header, ...b.payload])));
+        jobs.push(
+          barrier.then(async () => this.device.write(at, (await staged.ok) ? [b.header] : [b.header, ...b.payload])),
+        );
       } else run.push(b.header, ...b.payload);
     }
     if (run.length) write(runAt, run);

@@ -30,7 +30,10 @@ describe.each(badLogs())('$name', (bad) => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expectOneLine(r.stderr, where);
-    if (bad.problem !== 'super') expect(r.stderr).toMatch(/\((entry \d+ was the last one applied|nothing was applied)\)(; the log ends inside a counted entry, as a crashed log can \(see: logwrites recover .*\))?\n$/);
+    if (bad.problem !== 'super')
+      expect(r.stderr).toMatch(
+        /\((entry \d+ was the last one applied|nothing was applied)\)(; the log ends inside a counted entry, as a crashed log can \(see: logwrites recover .*\))?\n$/,
+      );
     expect(fs.statSync(img).size).toBe(SAMPLE_DEVICE);
   });
 
@@ -62,8 +65,12 @@ describe('where the problem is', () => {
     expect((await run('nonzero-padding', '--replay', 'IMG')).r.stderr).toBe(
       `Malformed entry @${offsets[5]! / S}: entry 5 at byte ${offsets[5]}: malformed entry: header not zero padded (entry 4 was the last one applied)\n`,
     );
-    expect((await run('truncated-header', '--replay', 'IMG')).r.stderr).toMatch(new RegExp(`^Error reading entry: 0: entry 5 at byte ${offsets[5]}: truncated log`));
-    expect((await run('truncated-payload', '--replay', 'IMG')).r.stderr).toMatch(new RegExp(`^Error reading data: 0: entry 5 at byte ${offsets[5]}: truncated payload`));
+    expect((await run('truncated-header', '--replay', 'IMG')).r.stderr).toMatch(
+      new RegExp(`^Error reading entry: 0: entry 5 at byte ${offsets[5]}: truncated log`),
+    );
+    expect((await run('truncated-payload', '--replay', 'IMG')).r.stderr).toMatch(
+      new RegExp(`^Error reading data: 0: entry 5 at byte ${offsets[5]}: truncated payload`),
+    );
     expect((await run('bad-magic')).r.stderr).toMatch(/^Magic doesn't match: super at byte 0/);
     expect((await run('version-2')).r.stderr).toMatch(/^Version mismatch, wanted 1, have 2: super at byte 8/);
     expect((await run('truncated-super')).r.stderr).toMatch(/^Error reading super: 0: super at byte 0/);
@@ -80,7 +87,9 @@ describe('where the problem is', () => {
   it('refuses an entry past the end of the target before writing it; --force grows a file as upstream does', async () => {
     const { r, img } = await run('write-past-target', '-v', '--replay', 'IMG');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^Error writing data: entry 8 at byte \d+: reaches target byte 516096, past the end of the 65536-byte target \(entry 7 was the last one applied\)\n$/);
+    expect(r.stderr).toMatch(
+      /^Error writing data: entry 8 at byte \d+: reaches target byte 516096, past the end of the 65536-byte target \(entry 7 was the last one applied\)\n$/,
+    );
     expect(fs.statSync(img).size).toBe(SAMPLE_DEVICE);
     const forced = await run('write-past-target', '--replay', 'IMG', '--force');
     expect(forced.r.status).toBe(0);
@@ -88,10 +97,18 @@ describe('where the problem is', () => {
   });
 
   it('is not bothered by problems past where it stops', async () => {
-    expect((await run('truncated-payload', '--find', '--end-mark', 'one')).r).toEqual({ status: 0, stdout: `3@${offsets[4]! / S}\n`, stderr: '' });
+    expect((await run('truncated-payload', '--find', '--end-mark', 'one')).r).toEqual({
+      status: 0,
+      stdout: `3@${offsets[4]! / S}\n`,
+      stderr: '',
+    });
     expect((await run('nr-entries-past-file', '--find', '--end-mark', 'dm-log-writes-end')).r.status).toBe(0);
     expect((await run('zeroed-header', '--replay', 'IMG', '--end-mark', 'one')).r.status).toBe(0);
     // Upstream reads no entry to print the info line or the count.
-    expect((await run('nr-entries-past-file')).r).toEqual({ status: 0, stdout: 'Log version=1, sectorsize=512, entries=1000\n', stderr: '' });
+    expect((await run('nr-entries-past-file')).r).toEqual({
+      status: 0,
+      stdout: 'Log version=1, sectorsize=512, entries=1000\n',
+      stderr: '',
+    });
   });
 });

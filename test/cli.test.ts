@@ -15,7 +15,10 @@ const dir = scratchDir('cli');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function logwrites(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], {
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const json = (...args: string[]) => {
@@ -24,7 +27,12 @@ const json = (...args: string[]) => {
   expect(r.status).toBe(0);
   return JSON.parse(r.stdout);
 };
-const ndjson = (...args: string[]) => logwrites(...args, '--json').stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const ndjson = (...args: string[]) =>
+  logwrites(...args, '--json')
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 describe.each(KERNEL_FIXTURES)('%s', (name) => {
@@ -34,7 +42,13 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
 
   it('info counts what the kernel logged', () => {
     const i = json('info', log);
-    expect(i).toMatchObject({ sectorSize: m.sectorsize, nrEntries: m.nr_entries, entries: m.nr_entries, trailingEntries: 0, marks: m.marks_in_log.length });
+    expect(i).toMatchObject({
+      sectorSize: m.sectorsize,
+      nrEntries: m.nr_entries,
+      entries: m.nr_entries,
+      trailingEntries: 0,
+      marks: m.marks_in_log.length,
+    });
     for (const [flag, n] of Object.entries(m.flag_counts)) expect(i.flagCounts[flag], flag).toBe(n);
     expect(i.lastMark).toBe('dm-log-writes-end');
   });
@@ -86,7 +100,8 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
     expect(points.map((p: { mark?: string }) => p.mark)).toEqual(m.marks_in_log);
     const fp = jsKernels.fingerprint(m.sectorsize);
     const dev = oracleReplay(log, m.device_size);
-    for (let s = 0; s < m.device_size / m.sectorsize; s++) fp.write(s, dev.subarray(s * m.sectorsize, (s + 1) * m.sectorsize));
+    for (let s = 0; s < m.device_size / m.sectorsize; s++)
+      fp.write(s, dev.subarray(s * m.sectorsize, (s + 1) * m.sectorsize));
     expect(points.at(-1).fingerprint).toBe(fp.value().toString(16).padStart(16, '0'));
   });
 });
@@ -99,26 +114,37 @@ describe('diff, blame, checks, errors', () => {
   const idx = (mark: string) => oracle.entries.find((e) => e.mark === mark)!.index;
 
   it('diff names exactly the sectors whose bytes changed', () => {
-    const ranges: { sector: number; nrSectors: number; entries: number[] }[] = json('diff', log, 'mark:files', 'mark:overwrite');
+    const ranges: { sector: number; nrSectors: number; entries: number[] }[] = json(
+      'diff',
+      log,
+      'mark:files',
+      'mark:overwrite',
+    );
     const a = oracleReplay(log, m.device_size, idx('files'));
     const b = oracleReplay(log, m.device_size, idx('overwrite'));
     const changed: number[] = [];
-    for (let s = 0; s < m.device_size / 512; s++) if (!a.subarray(s * 512, s * 512 + 512).equals(b.subarray(s * 512, s * 512 + 512))) changed.push(s);
+    for (let s = 0; s < m.device_size / 512; s++)
+      if (!a.subarray(s * 512, s * 512 + 512).equals(b.subarray(s * 512, s * 512 + 512))) changed.push(s);
     expect(ranges.flatMap((r) => Array.from({ length: r.nrSectors }, (_, i) => r.sector + i))).toEqual(changed);
     for (const r of ranges) for (const e of r.entries) expect(e).toBeGreaterThan(idx('files'));
   });
 
   it('blame lists every entry touching a sector, in order', () => {
     const sector = oracle.entries.find((e) => e.index > 100 && e.payload)!.sector;
-    const want = oracle.entries.filter((e) => e.nrSectors && sector >= e.sector && sector < e.sector + e.nrSectors).map((e) => e.index);
+    const want = oracle.entries
+      .filter((e) => e.nrSectors && sector >= e.sector && sector < e.sector + e.nrSectors)
+      .map((e) => e.index);
     expect(ndjson('blame', log, String(sector)).map((x: { entry: number }) => x.entry)).toEqual(want);
   });
 
   it('checks at each FUA with a real fsck, and reports a failing checker with status 2', () => {
     const img = zeroImage(dir, 'check.img', m.device_size);
     expect(logwrites('replay', log, img, '--to', 'mark:mkfs').status).toBe(0);
-    const fsck = spawnSync('sh', ['-c', 'command -v e2fsck']).status === 0 ? 'e2fsck -fn "$LOGWRITES_TARGET" >/dev/null' : 'true';
-    const ok = JSON.parse(logwrites('replay', log, img, '--from', 'mark:mkfs', '--check', 'fua', '--exec', fsck, '--json').stdout);
+    const fsck =
+      spawnSync('sh', ['-c', 'command -v e2fsck']).status === 0 ? 'e2fsck -fn "$LOGWRITES_TARGET" >/dev/null' : 'true';
+    const ok = JSON.parse(
+      logwrites('replay', log, img, '--from', 'mark:mkfs', '--check', 'fua', '--exec', fsck, '--json').stdout,
+    );
     expect(ok.checks).toBe(oracle.entries.filter((e) => e.index >= idx('mkfs') && e.flags & 2).length);
     expect(ok.failures).toEqual([]);
     const bad = logwrites('replay', log, img, '--check', '7', '--exec', 'echo broken at $LOGWRITES_ENTRY; exit 3');
@@ -131,7 +157,9 @@ describe('diff, blame, checks, errors', () => {
     const small = zeroImage(dir, 'small.img', 1 << 20);
     const r = logwrites('replay', log, small);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^logwrites: refusing to replay: entry \d+ at byte \d+ (writes|discards) sectors \d+\.\.\d+, past the end of the target \(2048 sectors\) \(--force to do it anyway\)\n$/);
+    expect(r.stderr).toMatch(
+      /^logwrites: refusing to replay: entry \d+ at byte \d+ (writes|discards) sectors \d+\.\.\d+, past the end of the target \(2048 sectors\) \(--force to do it anyway\)\n$/,
+    );
     expect(fs.readFileSync(small).every((b) => b === 0)).toBe(true);
   });
 
@@ -142,16 +170,38 @@ describe('diff, blame, checks, errors', () => {
     bytes.fill(0, victim.offset, victim.offset + 32);
     fs.writeFileSync(bad, bytes);
     const img = zeroImage(dir, 'untouched.img', m.device_size);
-    for (const args of [['info', bad], ['list', bad], ['replay', bad, img]]) {
+    for (const args of [
+      ['info', bad],
+      ['list', bad],
+      ['replay', bad, img],
+    ]) {
       const r = logwrites(...args);
       expect(r.status, args.join(' ')).toBe(1);
-      expect(r.stderr).toBe(`logwrites: entry 10 at byte ${victim.offset}: malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)\n`);
+      expect(r.stderr).toBe(
+        `logwrites: entry 10 at byte ${victim.offset}: malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)\n`,
+      );
     }
     expect(sha256File(img)).toBe(sha256File(zeroImage(dir, 'zero.img', m.device_size)));
   });
 
   it('documents every command with an example', () => {
-    for (const cmd of ['info', 'list', 'marks', 'find', 'replay', 'diff', 'blame', 'digest', 'explore', 'serve', 'mark', 'status', 'view', 'plot', 'recover']) {
+    for (const cmd of [
+      'info',
+      'list',
+      'marks',
+      'find',
+      'replay',
+      'diff',
+      'blame',
+      'digest',
+      'explore',
+      'serve',
+      'mark',
+      'status',
+      'view',
+      'plot',
+      'recover',
+    ]) {
       const r = logwrites(cmd, '--help');
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/\$ logwrites /);
@@ -163,7 +213,15 @@ it('reads payloads in whole sectors, even 16 MiB ones, and digests such a log', 
   const S = 16 << 20;
   const log = path.join(dir, 'big-sectors.log');
   const payload = Buffer.alloc(2 * S, 3);
-  fs.writeFileSync(log, Buffer.concat([encodeSuper({ nrEntries: 2, sectorSize: S }), encodeHeader({ sector: 1, nrSectors: 2, flags: 0 }, S), payload, encodeHeader({ sector: 0, nrSectors: 0, flags: 8, mark: 'end' }, S)]));
+  fs.writeFileSync(
+    log,
+    Buffer.concat([
+      encodeSuper({ nrEntries: 2, sectorSize: S }),
+      encodeHeader({ sector: 1, nrSectors: 2, flags: 0 }, S),
+      payload,
+      encodeHeader({ sector: 0, nrSectors: 0, flags: 8, mark: 'end' }, S),
+    ]),
+  );
   const reader = await LogReader.open(memorySource(fs.readFileSync(log)));
   const first = (await reader.entries().next()).value!;
   const pieces: number[] = [];
@@ -171,5 +229,7 @@ it('reads payloads in whole sectors, even 16 MiB ones, and digests such a log', 
   expect(pieces).toEqual([S, S]);
   const fp = jsKernels.fingerprint(S);
   fp.write(1, payload);
-  expect(ndjson('digest', log).map((p: { fingerprint: string }) => p.fingerprint)).toEqual([fp.value().toString(16).padStart(16, '0')]);
+  expect(ndjson('digest', log).map((p: { fingerprint: string }) => p.fingerprint)).toEqual([
+    fp.value().toString(16).padStart(16, '0'),
+  ]);
 });

@@ -84,54 +84,103 @@ function run(bin: 'replay-log' | 'logwrites', args: string[], addon: boolean): s
 }
 
 /** The ways a replay to entry `p` can run, each with the command line that runs it. */
-const commands: { name: string; bin: 'replay-log' | 'logwrites'; args: (log: string, dev: string, p: number) => string[] }[] = [
-  { name: 'replay-log -vv --limit (last-write plan, BLKDISCARD)', bin: 'replay-log', args: (log, dev, p) => ['-vv', '--log', log, '--replay', dev, '--limit', String(p + 1)] },
-  { name: 'replay-log --check (sequential, BLKDISCARD)', bin: 'replay-log', args: (log, dev, p) => ['--log', log, '--replay', dev, '--limit', String(p + 1), '--check', '1000000', '--fsck', 'true'] },
-  { name: 'logwrites replay --discard zero', bin: 'logwrites', args: (log, dev, p) => ['replay', log, dev, '--to', String(p), '--discard', 'zero'] },
-  { name: 'logwrites replay --discard unmap', bin: 'logwrites', args: (log, dev, p) => ['replay', log, dev, '--to', String(p), '--discard', 'unmap'] },
-  { name: 'logwrites replay --plan sequential --discard zero', bin: 'logwrites', args: (log, dev, p) => ['replay', log, dev, '--to', String(p), '--plan', 'sequential'] },
+const commands: {
+  name: string;
+  bin: 'replay-log' | 'logwrites';
+  args: (log: string, dev: string, p: number) => string[];
+}[] = [
+  {
+    name: 'replay-log -vv --limit (last-write plan, BLKDISCARD)',
+    bin: 'replay-log',
+    args: (log, dev, p) => ['-vv', '--log', log, '--replay', dev, '--limit', String(p + 1)],
+  },
+  {
+    name: 'replay-log --check (sequential, BLKDISCARD)',
+    bin: 'replay-log',
+    args: (log, dev, p) => [
+      '--log',
+      log,
+      '--replay',
+      dev,
+      '--limit',
+      String(p + 1),
+      '--check',
+      '1000000',
+      '--fsck',
+      'true',
+    ],
+  },
+  {
+    name: 'logwrites replay --discard zero',
+    bin: 'logwrites',
+    args: (log, dev, p) => ['replay', log, dev, '--to', String(p), '--discard', 'zero'],
+  },
+  {
+    name: 'logwrites replay --discard unmap',
+    bin: 'logwrites',
+    args: (log, dev, p) => ['replay', log, dev, '--to', String(p), '--discard', 'unmap'],
+  },
+  {
+    name: 'logwrites replay --plan sequential --discard zero',
+    bin: 'logwrites',
+    args: (log, dev, p) => ['replay', log, dev, '--to', String(p), '--plan', 'sequential'],
+  },
 ];
 
 const cases: Case[] = [];
 beforeAll(() => {
   if (!built) return;
-  cases.push(kernelCase('ext4-512'), kernelCase('xfs-4k'), kernelCase('btrfs-512'), kernelCase('ext4-fsync-many'), generatedCase(512), generatedCase(4096));
+  cases.push(
+    kernelCase('ext4-512'),
+    kernelCase('xfs-4k'),
+    kernelCase('btrfs-512'),
+    kernelCase('ext4-fsync-many'),
+    generatedCase(512),
+    generatedCase(4096),
+  );
 });
 
-describe.skipIf(!built)(`every replay path gives the oracle's device bytes${built ? '' : ' (skipped: run npm run build first)'}`, () => {
-  for (const where of ['file', 'loop'] as const) {
-    for (const addon of [true, false]) {
-      const how = addon ? (addonBuilt ? 'native addon' : 'native addon missing: fallbacks') : 'fallbacks (LOGWRITES_NO_ADDON=1)';
-      it(`onto ${where === 'file' ? 'an image file' : 'a loop device'}, ${how}`, () => {
-        let skipped: string | undefined;
-        for (const c of cases) {
-          // Every log once (an image file, the addon); the other ways on one kernel log and the
-          // generated ones, since they run the same code for the rest (and large devices are slow).
-          if ((!addon || where === 'loop') && c.name !== 'ext4-512' && !c.name.startsWith('generated')) continue;
-          const initial = pattern(c.size);
-          for (const p of c.points) {
-            const want = oracleReplay(c.log, c.size, p, initial);
-            for (const cmd of commands) {
-              const dev = target(where, `${where}-${addon}`, initial);
-              if (!dev) {
-                skipped = 'losetup could not attach a loop device';
-                break;
-              }
-              try {
-                run(cmd.bin, cmd.args(c.log, dev, p), addon);
-                const got = fs.readFileSync(dev).subarray(0, c.size);
-                expect(got.equals(want), `${c.name}, entry ${p}, ${cmd.name}`).toBe(true);
-              } finally {
-                if (where === 'loop') detach(dev);
+describe.skipIf(!built)(
+  `every replay path gives the oracle's device bytes${built ? '' : ' (skipped: run npm run build first)'}`,
+  () => {
+    for (const where of ['file', 'loop'] as const) {
+      for (const addon of [true, false]) {
+        const how = addon
+          ? addonBuilt
+            ? 'native addon'
+            : 'native addon missing: fallbacks'
+          : 'fallbacks (LOGWRITES_NO_ADDON=1)';
+        it(`onto ${where === 'file' ? 'an image file' : 'a loop device'}, ${how}`, () => {
+          let skipped: string | undefined;
+          for (const c of cases) {
+            // Every log once (an image file, the addon); the other ways on one kernel log and the
+            // generated ones, since they run the same code for the rest (and large devices are slow).
+            if ((!addon || where === 'loop') && c.name !== 'ext4-512' && !c.name.startsWith('generated')) continue;
+            const initial = pattern(c.size);
+            for (const p of c.points) {
+              const want = oracleReplay(c.log, c.size, p, initial);
+              for (const cmd of commands) {
+                const dev = target(where, `${where}-${addon}`, initial);
+                if (!dev) {
+                  skipped = 'losetup could not attach a loop device';
+                  break;
+                }
+                try {
+                  run(cmd.bin, cmd.args(c.log, dev, p), addon);
+                  const got = fs.readFileSync(dev).subarray(0, c.size);
+                  expect(got.equals(want), `${c.name}, entry ${p}, ${cmd.name}`).toBe(true);
+                } finally {
+                  if (where === 'loop') detach(dev);
+                }
               }
             }
           }
-        }
-        if (skipped) console.warn(`skipped: ${skipped}`);
-      }, 600_000);
+          if (skipped) console.warn(`skipped: ${skipped}`);
+        }, 600_000);
+      }
     }
-  }
-});
+  },
+);
 
 describe.skipIf(!built)('replay-log prints what upstream prints, whichever plan it writes by', () => {
   it('the -vv lines of the last-write plan equal those of the sequential replay', () => {
@@ -140,7 +189,11 @@ describe.skipIf(!built)('replay-log prints what upstream prints, whichever plan 
     const img = target('file', 'lines', pattern(c.size))!;
     const fast = run('replay-log', ['-vv', '--log', c.log, '--replay', img, '--limit', String(p + 1)], true);
     // --check with a period that never comes forces the sequential replay without a checker run.
-    const slow = run('replay-log', ['-vv', '--log', c.log, '--replay', img, '--limit', String(p + 1), '--check', '1000000', '--fsck', 'true'], true);
+    const slow = run(
+      'replay-log',
+      ['-vv', '--log', c.log, '--replay', img, '--limit', String(p + 1), '--check', '1000000', '--fsck', 'true'],
+      true,
+    );
     expect(fast.length).toBeGreaterThan(1000);
     expect(fast).toBe(slow);
   });

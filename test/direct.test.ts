@@ -19,7 +19,7 @@ const haveLoop = root && fs.existsSync('/dev/loop-control') && spawnSync('losetu
 
 function seeded(seed: number) {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe.skipIf(!haveLoop)('DirectWriter on a loop device', () => {
@@ -37,7 +37,9 @@ describe.skipIf(!haveLoop)('DirectWriter on a loop device', () => {
         const length = unaligned ? 1 + Math.floor(random() * 3000) : 512 * (1 + Math.floor(random() * 64));
         // Half of the writes go to one small region, so that writes in flight overlap often.
         const span = random() < 0.5 ? HOT : SIZE;
-        const at = unaligned ? Math.floor(random() * (span - length)) : 512 * Math.floor(random() * ((span - length) / 512));
+        const at = unaligned
+          ? Math.floor(random() * (span - length))
+          : 512 * Math.floor(random() * ((span - length) / 512));
         if (random() < 0.03) {
           await target.zero(at, length);
           model.fill(0, at, at + length);

@@ -6,7 +6,22 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Cursor, Explorer, epochStates, formatStateId, materializeState, parseStateId, readEpochs, seededRandom, stateCount, stateId, syncBytes, type Device, type Epoch, type Strategy } from '../src/explore/explorer.ts';
+import {
+  Cursor,
+  Explorer,
+  epochStates,
+  formatStateId,
+  materializeState,
+  parseStateId,
+  readEpochs,
+  seededRandom,
+  stateCount,
+  stateId,
+  syncBytes,
+  type Device,
+  type Epoch,
+  type Strategy,
+} from '../src/explore/explorer.ts';
 import { Flag } from '../src/format.ts';
 import { jsKernels } from '../src/kernels/load.ts';
 import { LogReader, memorySource } from '../src/reader.ts';
@@ -18,13 +33,22 @@ const dir = scratchDir('explore');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function logwrites(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 
 /** The device of a state rebuilt from the independent reader: everything before the epoch, then the state's writes, in log order. */
-function oracleState(entries: OracleEntry[], S: number, size: number, epochStart: number, present: Set<number>): Buffer {
+function oracleState(
+  entries: OracleEntry[],
+  S: number,
+  size: number,
+  epochStart: number,
+  present: Set<number>,
+): Buffer {
   const dev = Buffer.alloc(size);
   for (const e of entries) {
     if (!isData(e) || !(e.index < epochStart || present.has(e.index))) continue;
@@ -66,7 +90,14 @@ describe('model and cursor, on a random log written by LogWriter', async () => {
       }
       // Now and then the flush is a REQ_PREFLUSH write (FLUSH with data), sometimes FUA too.
       const roll = random();
-      if (roll < 0.25) await io({ kind: 'write', sector: pick(SECTORS - 1), data: [new Uint8Array(S).fill(9)], preflush: true, fua: roll < 0.1 });
+      if (roll < 0.25)
+        await io({
+          kind: 'write',
+          sector: pick(SECTORS - 1),
+          data: [new Uint8Array(S).fill(9)],
+          preflush: true,
+          fua: roll < 0.1,
+        });
       else await io({ kind: 'flush' });
     }
   });
@@ -86,7 +117,8 @@ describe('model and cursor, on a random log written by LogWriter', async () => {
     expect(epochs.flatMap((e) => e.writes.map((w) => w.entry))).toEqual(written);
     // A FLUSH with data is the first write of the epoch it opens.
     expect(flushes.filter(isData).length).toBeGreaterThan(1);
-    for (const f of flushes.filter(isData)) expect(epochs.filter((e) => e.start === f.index).at(-1)!.writes[0]!.entry).toBe(f.index);
+    for (const f of flushes.filter(isData))
+      expect(epochs.filter((e) => e.start === f.index).at(-1)!.writes[0]!.entry).toBe(f.index);
   });
 
   it('moves between any two states of an epoch by the bytes that differ, and undoes to the durable prefix', () => {
@@ -98,10 +130,14 @@ describe('model and cursor, on a random log written by LogWriter', async () => {
         const included = new Uint8Array(epoch.writes.length).map((_, i) => (epoch.writes[i]!.fua || r() < 0.5 ? 1 : 0));
         cursor.goto(epoch, included);
         const present = new Set(epoch.writes.filter((_, i) => included[i]).map((w) => w.entry));
-        expect(sha(dev.bytes), `epoch ${epoch.index} state ${[...included].join('')}`).toBe(sha(oracleState(oracle.entries, S, SIZE, epoch.start, present)));
+        expect(sha(dev.bytes), `epoch ${epoch.index} state ${[...included].join('')}`).toBe(
+          sha(oracleState(oracle.entries, S, SIZE, epoch.start, present)),
+        );
       }
       cursor.reset();
-      expect(sha(dev.bytes), `durable prefix of epoch ${epoch.index}`).toBe(sha(oracleState(oracle.entries, S, SIZE, epoch.start, new Set())));
+      expect(sha(dev.bytes), `durable prefix of epoch ${epoch.index}`).toBe(
+        sha(oracleState(oracle.entries, S, SIZE, epoch.start, new Set())),
+      );
     }
   });
 
@@ -129,11 +165,15 @@ describe('model and cursor, on a random log written by LogWriter', async () => {
   });
 
   it('finds FUA writes durable and refuses ids that contradict the model', async () => {
-    const fua = epochs.flatMap((e) => e.writes.filter((w) => w.fua).map((w) => ({ e, w }))).find(({ e, w }) => e.writes.at(-1) !== w)!;
+    const fua = epochs
+      .flatMap((e) => e.writes.filter((w) => w.fua).map((w) => ({ e, w })))
+      .find(({ e, w }) => e.writes.at(-1) !== w)!;
     const last = fua.e.writes.at(-1)!;
     await expect(materializeState(reader, `${last.entry + 1}-${fua.w.entry}`)).rejects.toThrow(/FUA write, durable/);
     const early = epochs[3]!.writes[0]!;
-    await expect(materializeState(reader, `${epochs[6]!.end}-${early.entry}`)).rejects.toThrow(/earlier writes are durable/);
+    await expect(materializeState(reader, `${epochs[6]!.end}-${early.entry}`)).rejects.toThrow(
+      /earlier writes are durable/,
+    );
     expect(() => parseStateId('12-13')).toThrow(/not before the crash point/);
     expect(() => parseStateId('x')).toThrow(/not a state id/);
   });
@@ -150,7 +190,10 @@ describe('model and cursor, on a random log written by LogWriter', async () => {
   });
 
   it('fingerprints every state as the device it is, and checks equal devices once', async () => {
-    const explorer = await Explorer.open(reader, jsKernels, { strategies: [{ kind: 'prefix' }, { kind: 'omit-one' }], selection: {} });
+    const explorer = await Explorer.open(reader, jsKernels, {
+      strategies: [{ kind: 'prefix' }, { kind: 'omit-one' }],
+      selection: {},
+    });
     const contents = new Map<string, bigint>();
     let n = 0;
     for await (const s of explorer.states()) {
@@ -186,7 +229,19 @@ describe.skipIf(!e2fsckFound)('kernel ext4 log through e2fsck', () => {
 
   it('passes e2fsck -fn at every FLUSH after mkfs, one state per epoch with writes', () => {
     const img = path.join(dir, 'ext4-flush.img');
-    const r = logwrites('explore', log, '--from', 'mark:mkfs', '--strategy', 'flush', '--image', img, '--exec', 'e2fsck -fn {image}', '--json');
+    const r = logwrites(
+      'explore',
+      log,
+      '--from',
+      'mark:mkfs',
+      '--strategy',
+      'flush',
+      '--image',
+      img,
+      '--exec',
+      'e2fsck -fn {image}',
+      '--json',
+    );
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     const epochsWithWrites = new Set(explored.map((e) => flushes.filter((f) => f <= e.index).at(-1))).size;
@@ -197,9 +252,24 @@ describe.skipIf(!e2fsckFound)('kernel ext4 log through e2fsck', () => {
   it('passes recovery + e2fsck at every prefix of every epoch, counts states as the model predicts, and leaves the durable prefix', () => {
     // e2fsck -n does not replay the journal, and ext4 checkpoints metadata in place once its
     // commit is durable: a mid-epoch state is consistent after recovery, which the checker does on a copy.
-    const check = 'cp --sparse=always {image} {image}.chk && e2fsck -E journal_only -y {image}.chk >/dev/null 2>&1 && e2fsck -fn {image}.chk; s=$?; rm -f {image}.chk; exit $s';
+    const check =
+      'cp --sparse=always {image} {image}.chk && e2fsck -E journal_only -y {image}.chk >/dev/null 2>&1 && e2fsck -fn {image}.chk; s=$?; rm -f {image}.chk; exit $s';
     const img = path.join(dir, 'ext4-prefix.img');
-    const r = logwrites('explore', log, '--from', 'mark:mkfs', '--strategy', 'prefix', '--image', img, '--exec', check, '--jobs', '2', '--json');
+    const r = logwrites(
+      'explore',
+      log,
+      '--from',
+      'mark:mkfs',
+      '--strategy',
+      'prefix',
+      '--image',
+      img,
+      '--exec',
+      check,
+      '--jobs',
+      '2',
+      '--json',
+    );
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
 
@@ -217,7 +287,12 @@ describe.skipIf(!e2fsckFound)('kernel ext4 log through e2fsck', () => {
       }
       if (e.index >= firstStart) keys.push(key());
     }
-    expect(report.summary).toMatchObject({ generated: 1 + explored.length, unique: new Set(keys).size, failed: 0, complete: true });
+    expect(report.summary).toMatchObject({
+      generated: 1 + explored.length,
+      unique: new Set(keys).size,
+      failed: 0,
+      complete: true,
+    });
     expect(report.summary.checked).toBe(report.summary.unique);
     // Undone: the working image holds the durable prefix of the last epoch explored, byte for byte.
     expect(sha256File(img)).toBe(sha(oracleReplay(log, size, lastStart - 1)));
@@ -231,23 +306,80 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
   it('is missed by a check at every flush, upstream style', () => {
     const img = path.join(dir, 'planted-upstream.img');
     fs.writeFileSync(img, new Uint8Array(128 * S));
-    const ours = logwrites('replay', file, img, '--check', 'flush', '--exec', `sh ${checker} $LOGWRITES_TARGET`, '--json');
+    const ours = logwrites(
+      'replay',
+      file,
+      img,
+      '--check',
+      'flush',
+      '--exec',
+      `sh ${checker} $LOGWRITES_TARGET`,
+      '--json',
+    );
     expect(ours.status, ours.stderr).toBe(0);
     expect(JSON.parse(ours.stdout)).toMatchObject({ failures: [] });
-    const upstream = spawnSync(process.execPath, [path.join(ROOT, 'bin/replay-log.js'), '--log', file, '--replay', img, '--check', 'flush', '--fsck', `sh ${checker} ${img}`], { encoding: 'utf8' });
+    const upstream = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/replay-log.js'),
+        '--log',
+        file,
+        '--replay',
+        img,
+        '--check',
+        'flush',
+        '--fsck',
+        `sh ${checker} ${img}`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(upstream.status, upstream.stderr).toBe(0);
   });
 
   it('is missed by prefixes (they keep log order) and found by omit-one, exactly where it is', () => {
     const img = path.join(dir, 'planted.img');
-    const prefix = logwrites('explore', file, '--image', img, '--exec', `sh ${checker} {image}`, '--strategy', 'prefix');
+    const prefix = logwrites(
+      'explore',
+      file,
+      '--image',
+      img,
+      '--exec',
+      `sh ${checker} {image}`,
+      '--strategy',
+      'prefix',
+    );
     expect(prefix.status, prefix.stdout + prefix.stderr).toBe(0);
-    const r = logwrites('explore', file, '--image', img, '--exec', `sh ${checker} {image}`, '--strategy', 'omit-one', '--json');
+    const r = logwrites(
+      'explore',
+      file,
+      '--image',
+      img,
+      '--exec',
+      `sh ${checker} {image}`,
+      '--strategy',
+      'omit-one',
+      '--json',
+    );
     expect(r.status, r.stderr).toBe(2);
     const report = JSON.parse(r.stdout);
     expect(report.failures.map((f: { id: string }) => f.id)).toEqual(expectedFailures);
-    expect(report.failures[0]).toMatchObject({ epoch: expect.any(Number), excluded: [dataEntry(3)], included: [commitEntry(3)], status: 1, output: 'commit 3 without its data\n' });
-    const text = logwrites('explore', file, '--image', img, '--exec', `sh ${checker} {image}`, '--strategy', 'omit-one');
+    expect(report.failures[0]).toMatchObject({
+      epoch: expect.any(Number),
+      excluded: [dataEntry(3)],
+      included: [commitEntry(3)],
+      status: 1,
+      output: 'commit 3 without its data\n',
+    });
+    const text = logwrites(
+      'explore',
+      file,
+      '--image',
+      img,
+      '--exec',
+      `sh ${checker} {image}`,
+      '--strategy',
+      'omit-one',
+    );
     expect(text.status).toBe(2);
     expect(text.stdout).toContain(`state ${expectedFailures[0]} (epoch`);
     expect(text.stdout).toContain('commit 3 without its data');
@@ -260,7 +392,9 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
     const check = spawnSync('sh', [checker, out], { encoding: 'utf8' });
     expect(check.status).toBe(1);
     expect(check.stdout).toBe('commit 4 without its data\n');
-    expect(sha256File(out)).toBe(sha(oracleState(oracle.entries, S, fs.statSync(out).size, commitEntry(3) + 1, new Set([commitEntry(4)]))));
+    expect(sha256File(out)).toBe(
+      sha(oracleState(oracle.entries, S, fs.statSync(out).size, commitEntry(3) + 1, new Set([commitEntry(4)]))),
+    );
   });
 
   it('finds the same states with parallel checkers, and shards split the unique states exactly', () => {
@@ -270,7 +404,11 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
     const two = JSON.parse(logwrites('explore', ...args, '--jobs', '3').stdout);
     const ids = (r: { failures: { id: string }[] }) => r.failures.map((f) => f.id).sort();
     expect(ids(two)).toEqual(ids(one));
-    expect(two.summary).toMatchObject({ generated: one.summary.generated, unique: one.summary.unique, checked: one.summary.unique });
+    expect(two.summary).toMatchObject({
+      generated: one.summary.generated,
+      unique: one.summary.unique,
+      checked: one.summary.unique,
+    });
     const shards = [1, 2, 3].map((i) => JSON.parse(logwrites('explore', ...args, '--shard', `${i}/3`).stdout));
     expect(shards.reduce((n, s) => n + s.summary.checked, 0)).toBe(one.summary.unique);
     expect(shards.flatMap(ids).sort()).toEqual(ids(one));
@@ -281,7 +419,19 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
     const img = path.join(dir, 'planted-resume.img');
     const report = path.join(dir, 'planted-resume.json');
     const slow = `sleep 0.1; sh ${checker} {image}`;
-    const args = [path.join(ROOT, 'bin/logwrites.js'), 'explore', file, '--image', img, '--exec', slow, '--strategy', 'exhaustive', '--report', report];
+    const args = [
+      path.join(ROOT, 'bin/logwrites.js'),
+      'explore',
+      file,
+      '--image',
+      img,
+      '--exec',
+      slow,
+      '--strategy',
+      'exhaustive',
+      '--report',
+      report,
+    ];
     const child = spawn(process.execPath, args, { stdio: 'ignore' });
     const status = new Promise((r) => child.on('close', r));
     // Interrupt once a report shows progress (it is written every few seconds and at the end).
@@ -291,22 +441,64 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
     const first = JSON.parse(fs.readFileSync(report, 'utf8'));
     expect(first.summary.complete).toBe(false);
     expect(first.summary.checked).toBeGreaterThan(0);
-    const r = logwrites('explore', file, '--image', img, '--exec', slow, '--strategy', 'exhaustive', '--resume', report, '--json');
+    const r = logwrites(
+      'explore',
+      file,
+      '--image',
+      img,
+      '--exec',
+      slow,
+      '--strategy',
+      'exhaustive',
+      '--resume',
+      report,
+      '--json',
+    );
     expect(r.status).toBe(2);
     const done = JSON.parse(r.stdout);
-    expect(done.summary).toMatchObject({ complete: true, resumed: first.summary.checked, checked: done.summary.unique });
+    expect(done.summary).toMatchObject({
+      complete: true,
+      resumed: first.summary.checked,
+      checked: done.summary.unique,
+    });
     expect(done.failures.map((f: { id: string }) => f.id).sort()).toEqual([...expectedFailures].sort());
     expect(new Set(JSON.parse(fs.readFileSync(report, 'utf8')).checked).size).toBe(done.summary.unique);
     // Another plan (here another checker) is not this report's to resume.
-    const other = logwrites('explore', file, '--image', img, '--exec', `sh ${checker} {image}`, '--strategy', 'exhaustive', '--resume', report);
+    const other = logwrites(
+      'explore',
+      file,
+      '--image',
+      img,
+      '--exec',
+      `sh ${checker} {image}`,
+      '--strategy',
+      'exhaustive',
+      '--resume',
+      report,
+    );
     expect(other.status).toBe(1);
     expect(other.stderr).toMatch(/^logwrites: .*another log or plan/);
   });
 
   it('explores only the epochs asked for, and says plainly what is wrong with a request', () => {
-    const between = JSON.parse(logwrites('explore', file, '--from', 'mark:txn4', '--to', 'mark:txn4', '--strategy', 'omit-one', '--json').stdout);
-    const byNumber = JSON.parse(logwrites('explore', file, '--epochs', `${between.summary.firstEpoch}..${between.summary.lastEpoch}`, '--strategy', 'omit-one', '--json').stdout);
-    expect(byNumber.summary).toMatchObject({ generated: between.summary.generated, firstEpoch: between.summary.firstEpoch });
+    const between = JSON.parse(
+      logwrites('explore', file, '--from', 'mark:txn4', '--to', 'mark:txn4', '--strategy', 'omit-one', '--json').stdout,
+    );
+    const byNumber = JSON.parse(
+      logwrites(
+        'explore',
+        file,
+        '--epochs',
+        `${between.summary.firstEpoch}..${between.summary.lastEpoch}`,
+        '--strategy',
+        'omit-one',
+        '--json',
+      ).stdout,
+    );
+    expect(byNumber.summary).toMatchObject({
+      generated: between.summary.generated,
+      firstEpoch: between.summary.firstEpoch,
+    });
     expect(logwrites('explore', file, '--max-states', '3', '--json').stdout).toContain('"generated":3,');
     for (const [args, message] of [
       [['--image', 'x.img'], /--image and --exec go together/],

@@ -44,9 +44,17 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
     for (const o of oracleRead(kernelLog(name)).entries) {
       const sector = log.subarray(o.offset, o.offset + S);
       const h = decodeHeader(sector, S, o.offset, o.index, true);
-      expect([h.sector, h.nrSectors, h.flags, h.flagsHigh, h.mark]).toEqual([o.sector, o.nrSectors, o.flags, 0, o.mark]);
+      expect([h.sector, h.nrSectors, h.flags, h.flagsHigh, h.mark]).toEqual([
+        o.sector,
+        o.nrSectors,
+        o.flags,
+        0,
+        o.mark,
+      ]);
       expect(payloadBytes(h, S)).toBe(o.payload?.length ?? 0);
-      expect(Number(new DataView(sector.buffer, sector.byteOffset, S).getBigUint64(HeaderField.FLAGS, true))).toBe(o.flags);
+      expect(Number(new DataView(sector.buffer, sector.byteOffset, S).getBigUint64(HeaderField.FLAGS, true))).toBe(
+        o.flags,
+      );
       expect(Buffer.from(encodeHeader(h, S)).equals(sector), `entry ${o.index} re-encodes`).toBe(true);
     }
   });
@@ -79,14 +87,23 @@ describe('super', () => {
     expect(offsetOf(good)).toBeUndefined();
   });
   it('takes the sector sizes the kernel allows', () => {
-    expect([256, 512, 1000, 4096, 16 << 20, 32 << 20].map(isValidSectorSize)).toEqual([false, true, false, true, true, false]);
+    expect([256, 512, 1000, 4096, 16 << 20, 32 << 20].map(isValidSectorSize)).toEqual([
+      false,
+      true,
+      false,
+      true,
+      true,
+      false,
+    ]);
   });
 });
 
 describe('headers', () => {
   const S = 512;
   it('refuses a zeroed sector, unpadded headers and marks without room for their terminator', () => {
-    expect(() => decodeHeader(new Uint8Array(S), S, 1024, 1)).toThrow(/^entry 1 at byte 1024: malformed entry: flags 0 and nr_sectors 0/);
+    expect(() => decodeHeader(new Uint8Array(S), S, 1024, 1)).toThrow(
+      /^entry 1 at byte 1024: malformed entry: flags 0 and nr_sectors 0/,
+    );
     const unpadded = encodeHeader({ sector: 1, nrSectors: 1, flags: 0 }, S);
     unpadded[HEADER_BYTES] = 1;
     expect(() => decodeHeader(unpadded, S, 0, 0)).toThrow(/header not zero padded/);
@@ -99,7 +116,12 @@ describe('headers', () => {
     expect(() => decodeHeader(late, S, 0, 0, true)).toThrow(/non-zero padding at header byte 300/);
   });
   it('cuts a mark to fit its sector, as the kernel does', () => {
-    const h = decodeHeader(encodeHeader({ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: 'm'.repeat(600) }, S), S, 0, 0);
+    const h = decodeHeader(
+      encodeHeader({ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: 'm'.repeat(600) }, S),
+      S,
+      0,
+      0,
+    );
     expect(h.mark).toBe('m'.repeat(S - HEADER_BYTES - 1));
   });
 });

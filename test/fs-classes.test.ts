@@ -49,8 +49,24 @@ describe.each([
       // and nothing where that class is hidden.
       for (const k of seen) {
         const i = classes.indexOf(STRUCTURE_CLASSES.indexOf(k!));
-        const window = { mode: 'entry' as const, x0: i, x1: i + 1, y0: index.sector[i]!, y1: index.sector[i]! + index.nrSectors[i]! };
-        const input = { index, logEnd: summary.bytesIndexed, rows: null, window, width: 300, height: 200, scale: 1, palette: LIGHT, measure: approximateWidth };
+        const window = {
+          mode: 'entry' as const,
+          x0: i,
+          x1: i + 1,
+          y0: index.sector[i]!,
+          y1: index.sector[i]! + index.nrSectors[i]!,
+        };
+        const input = {
+          index,
+          logEnd: summary.bytesIndexed,
+          rows: null,
+          window,
+          width: 300,
+          height: 200,
+          scale: 1,
+          palette: LIGHT,
+          measure: approximateWidth,
+        };
         const scene = buildScene({ ...input, byClass: { classes, hidden: new Set() } });
         const d = scene.density;
         const mid = d.pixels[Math.floor(d.height / 2) * d.width + Math.floor(d.width / 2)]!;
@@ -71,13 +87,19 @@ describe('logwrites plot --colour structure', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const plot = (log: string) => {
     const out = path.join(dir, 'p.svg');
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), 'plot', log, '-o', out, '--colour', 'structure'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'bin/logwrites.js'), 'plot', log, '-o', out, '--colour', 'structure'],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     return fs.readFileSync(out, 'utf8');
   };
   it('names the file system and the class colours in the caption, or says it stays by flag', () => {
     const svg = plot(kernelLog('ext4-512'));
     expect(svg).toContain(`coloured by structure (ext4): superblock ${CLASS_COLOURS.superblock}`);
-    expect(plot(path.join(ROOT, 'test/fixtures/regressions/write-far.log'))).toContain('no file system recognised on the device: coloured by flag');
+    expect(plot(path.join(ROOT, 'test/fixtures/regressions/write-far.log'))).toContain(
+      'no file system recognised on the device: coloured by flag',
+    );
   });
 });

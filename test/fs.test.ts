@@ -52,10 +52,14 @@ async function checkSameFromLog(name: KernelFixture, mark: string | undefined, a
   expect(brief(fromLog!.intervals())).toEqual(brief(a.intervals()));
 }
 
-const filesAt = (name: KernelFixture, mark: string | undefined) => Object.keys((mark ? manifest(name).marks.find((m) => m.name === mark) : manifest(name).marks.at(-1))!.files);
+const filesAt = (name: KernelFixture, mark: string | undefined) =>
+  Object.keys((mark ? manifest(name).marks.find((m) => m.name === mark) : manifest(name).marks.at(-1))!.files);
 
 describe.each(['ext4-512', 'ext4-fsync-many'] as const)('%s against debugfs and dumpe2fs', (name) => {
-  const why = have('debugfs') && have('dumpe2fs') && have('e2fsck') ? '' : 'e2fsprogs (debugfs, dumpe2fs, e2fsck) is not installed';
+  const why =
+    have('debugfs') && have('dumpe2fs') && have('e2fsck')
+      ? ''
+      : 'e2fsprogs (debugfs, dumpe2fs, e2fsck) is not installed';
   const marks = name === 'ext4-512' ? ['files', 'big', 'rename', 'many', undefined] : ['batch1', 'batch10', undefined];
   it.skipIf(why !== '').each(marks)(`state at mark %s${why ? ` (skipped: ${why})` : ''}`, async (mark) => {
     const img = await imageAt(name, mark);
@@ -70,14 +74,20 @@ describe.each(['ext4-512', 'ext4-fsync-many'] as const)('%s against debugfs and 
       const g = Number(/^(\d+)/.exec(grp)![1]);
       const sb = /(Primary|Backup) superblock at (\d+), Group descriptors at (\d+)-(\d+)/.exec(grp);
       if (sb) {
-        expect(await textAt(a, Number(sb[2]) * bs + (sb[1] === 'Primary' && bs > 1024 ? 1024 : 0), 1024)).toMatch(/^ext4 superblock/);
+        expect(await textAt(a, Number(sb[2]) * bs + (sb[1] === 'Primary' && bs > 1024 ? 1024 : 0), 1024)).toMatch(
+          /^ext4 superblock/,
+        );
         expect(await textAt(a, Number(sb[3]) * bs, bs)).toMatch(/^ext4 group descriptors/);
         checked += 2;
       }
       const reserved = /Reserved GDT blocks at (\d+)-(\d+)/.exec(grp);
       if (reserved) expect(await textAt(a, Number(reserved[1]) * bs, bs)).toMatch(/reserved gdt/);
-      expect(await textAt(a, Number(/Block bitmap at (\d+)/.exec(grp)![1]) * bs, bs)).toBe(`ext4 block bitmap group ${g}`);
-      expect(await textAt(a, Number(/Inode bitmap at (\d+)/.exec(grp)![1]) * bs, bs)).toBe(`ext4 inode bitmap group ${g}`);
+      expect(await textAt(a, Number(/Block bitmap at (\d+)/.exec(grp)![1]) * bs, bs)).toBe(
+        `ext4 block bitmap group ${g}`,
+      );
+      expect(await textAt(a, Number(/Inode bitmap at (\d+)/.exec(grp)![1]) * bs, bs)).toBe(
+        `ext4 inode bitmap group ${g}`,
+      );
       const it = /Inode table at (\d+)-(\d+)/.exec(grp)!;
       const first = (await a.what(Number(it[1]) * bs, Number(it[1]) * bs + bs))[0]!.what;
       expect(first.inodes?.[0]).toBe(g * ipg + 1);
@@ -92,22 +102,40 @@ describe.each(['ext4-512', 'ext4-fsync-many'] as const)('%s against debugfs and 
     const owned = a.intervals().filter((iv) => iv.what.inode !== undefined);
     const blocks = owned.flatMap((iv) => [iv.start / bs, iv.end / bs - 1].map(Math.floor));
     const icheck = new Map(
-      [...sh(`debugfs -R "icheck ${[...new Set(blocks)].join(' ')}" ${rec} 2>/dev/null`).stdout.matchAll(/^(\d+)\s+(\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]),
+      [
+        ...sh(`debugfs -R "icheck ${[...new Set(blocks)].join(' ')}" ${rec} 2>/dev/null`).stdout.matchAll(
+          /^(\d+)\s+(\d+)$/gm,
+        ),
+      ].map((m) => [Number(m[1]), Number(m[2])]),
     );
-    for (const iv of owned) expect(icheck.get(Math.floor(iv.start / bs)), `${iv.what.text} at block ${iv.start / bs}`).toBe(iv.what.inode);
-    const withPath = [...new Map(owned.filter((iv) => iv.what.path && iv.what.path !== "/").map((iv) => [iv.what.inode!, iv.what.path!]))];
+    for (const iv of owned)
+      expect(icheck.get(Math.floor(iv.start / bs)), `${iv.what.text} at block ${iv.start / bs}`).toBe(iv.what.inode);
+    const withPath = [
+      ...new Map(
+        owned.filter((iv) => iv.what.path && iv.what.path !== '/').map((iv) => [iv.what.inode!, iv.what.path!]),
+      ),
+    ];
     const ncheck = sh(`debugfs -R "ncheck ${withPath.map(([i]) => i).join(' ')}" ${rec} 2>/dev/null`).stdout;
-    for (const [ino, p] of withPath) expect(ncheck).toMatch(new RegExp(`^${ino}\\s+/*${p.slice(1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    for (const [ino, p] of withPath)
+      expect(ncheck).toMatch(new RegExp(`^${ino}\\s+/*${p.slice(1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
     // The kernel's files at this mark, found by path, with their inode-table slot (imap).
     const files = filesAt(name, mark);
     for (const f of files) {
       const iv = owned.find((x) => x.what.path === `/${f}` && x.what.class === 'data');
       expect(iv, `/${f} has data blocks`).toBeDefined();
-      const imap = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(sh(`debugfs -R "imap <${iv!.what.inode}>" ${rec} 2>/dev/null`).stdout)!;
-      const slot = (await a.what(Number(imap[1]) * bs + parseInt(imap[2]!, 16), Number(imap[1]) * bs + parseInt(imap[2]!, 16) + 1))[0]!.what;
-      expect(slot.text).toBe(`ext4 inode table group ${Math.floor((iv!.what.inode! - 1) / ipg)}: inode ${iv!.what.inode}`);
+      const imap = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(
+        sh(`debugfs -R "imap <${iv!.what.inode}>" ${rec} 2>/dev/null`).stdout,
+      )!;
+      const slot = (
+        await a.what(Number(imap[1]) * bs + parseInt(imap[2]!, 16), Number(imap[1]) * bs + parseInt(imap[2]!, 16) + 1)
+      )[0]!.what;
+      expect(slot.text).toBe(
+        `ext4 inode table group ${Math.floor((iv!.what.inode! - 1) / ipg)}: inode ${iv!.what.inode}`,
+      );
       // Extent-tree blocks (ETB) debugfs lists for the file are ours too.
-      for (const m of sh(`debugfs -R "stat <${iv!.what.inode}>" ${rec} 2>/dev/null`).stdout.matchAll(/\(ETB(\d+)\):(\d+)/g)) {
+      for (const m of sh(`debugfs -R "stat <${iv!.what.inode}>" ${rec} 2>/dev/null`).stdout.matchAll(
+        /\(ETB(\d+)\):(\d+)/g,
+      )) {
         expect(await textAt(a, Number(m[2]) * bs, bs)).toBe(`inode ${iv!.what.inode} /${f} extent tree level ${m[1]}`);
       }
     }
@@ -115,11 +143,15 @@ describe.each(['ext4-512', 'ext4-fsync-many'] as const)('%s against debugfs and 
     const journal = a.intervals().filter((iv) => iv.what.class === 'journal');
     expect(journal.length).toBeGreaterThan(0);
     const jstart = (jb: number) => {
-      const iv = journal.find((x) => x.what.fileOffset! <= jb * bs && jb * bs < x.what.fileOffset! + (x.end - x.start))!;
+      const iv = journal.find(
+        (x) => x.what.fileOffset! <= jb * bs && jb * bs < x.what.fileOffset! + (x.end - x.start),
+      )!;
       return iv.start + (jb * bs - iv.what.fileOffset!);
     };
     const src = openSource(img);
-    expect((await a.what(jstart(0), jstart(0) + bs, await readAt(src, jstart(0), bs)))[0]!.what.text).toBe('jbd2 superblock');
+    expect((await a.what(jstart(0), jstart(0) + bs, await readAt(src, jstart(0), bs)))[0]!.what.text).toBe(
+      'jbd2 superblock',
+    );
     const context = newContext();
     for (const iv of journal) a.learn!(iv.start, await readAt(src, iv.start, iv.end - iv.start), context);
     const logdump = sh(`debugfs -R "logdump -a" ${img} 2>/dev/null`).stdout;
@@ -134,7 +166,9 @@ describe.each(['ext4-512', 'ext4-fsync-many'] as const)('%s against debugfs and 
         expect((await a.what(at, at + bs, await readAt(src, at, bs)))[0]!.what.text).toBe(`jbd2 ${kind} seq ${seq}`);
       } else if (copy) {
         const at = jstart(Number(copy[2]));
-        expect((await a.what(at, at + bs, await readAt(src, at, bs), context))[0]!.what.text).toMatch(new RegExp(`^jbd2 copy of block ${copy[1]} seq ${seq} `));
+        expect((await a.what(at, at + bs, await readAt(src, at, bs), context))[0]!.what.text).toMatch(
+          new RegExp(`^jbd2 copy of block ${copy[1]} seq ${seq} `),
+        );
       }
     }
   });
@@ -151,34 +185,41 @@ describe('ext4 extent trees and ext2 block maps (images made by mkfs and debugfs
     return { img, stat: sh(`debugfs -R "stat /f" ${img} 2>/dev/null`).stdout };
   };
 
-  it.skipIf(why !== '')(`a fragmented file's extent-tree block and extents${why ? ` (skipped: ${why})` : ''}`, async () => {
-    // Every other 4 KiB written: 21 extents, more than the inode holds, so a tree of depth 1.
-    const { img, stat } = made('mkfs.ext4', 'frag', (src) => {
-      const fd = fs.openSync(src, 'w');
-      for (let i = 0; i <= 40; i += 2) fs.writeSync(fd, Buffer.from(`block ${i}`), 0, 7, i * 4096);
-      fs.ftruncateSync(fd, 200 * 1024);
-      fs.closeSync(fd);
-    });
-    const a = await annotatorOf(img);
-    const etb = [...stat.matchAll(/\(ETB(\d+)\):(\d+)/g)];
-    expect(etb.length).toBeGreaterThan(0);
-    for (const m of etb) expect(await textAt(a, Number(m[2]) * 1024, 1024)).toBe(`inode 12 /f extent tree level ${m[1]}`);
-    for (const m of stat.matchAll(/\((\d+)\):(\d+)/g)) {
-      const [p] = await a.what(Number(m[2]) * 1024, Number(m[2]) * 1024 + 1024);
-      expect(p!.what).toMatchObject({ text: 'inode 12 /f data', fileOffset: Number(m[1]) * 1024 });
-    }
-  });
+  it.skipIf(why !== '')(
+    `a fragmented file's extent-tree block and extents${why ? ` (skipped: ${why})` : ''}`,
+    async () => {
+      // Every other 4 KiB written: 21 extents, more than the inode holds, so a tree of depth 1.
+      const { img, stat } = made('mkfs.ext4', 'frag', (src) => {
+        const fd = fs.openSync(src, 'w');
+        for (let i = 0; i <= 40; i += 2) fs.writeSync(fd, Buffer.from(`block ${i}`), 0, 7, i * 4096);
+        fs.ftruncateSync(fd, 200 * 1024);
+        fs.closeSync(fd);
+      });
+      const a = await annotatorOf(img);
+      const etb = [...stat.matchAll(/\(ETB(\d+)\):(\d+)/g)];
+      expect(etb.length).toBeGreaterThan(0);
+      for (const m of etb)
+        expect(await textAt(a, Number(m[2]) * 1024, 1024)).toBe(`inode 12 /f extent tree level ${m[1]}`);
+      for (const m of stat.matchAll(/\((\d+)\):(\d+)/g)) {
+        const [p] = await a.what(Number(m[2]) * 1024, Number(m[2]) * 1024 + 1024);
+        expect(p!.what).toMatchObject({ text: 'inode 12 /f data', fileOffset: Number(m[1]) * 1024 });
+      }
+    },
+  );
 
-  it.skipIf(why !== '')(`an ext2 file's indirect block and the blocks it maps${why ? ` (skipped: ${why})` : ''}`, async () => {
-    const { img, stat } = made('mkfs.ext2', 'blockmap', (src) => fs.writeFileSync(src, Buffer.alloc(40_000, 7)));
-    const a = await annotatorOf(img);
-    const ind = /\(IND\):(\d+)/.exec(stat)!;
-    expect(await textAt(a, Number(ind[1]) * 1024, 1024)).toBe('inode 12 /f indirect block');
-    for (const m of stat.matchAll(/\((\d+)-(\d+)\):(\d+)-(\d+)/g)) {
-      const [p] = await a.what(Number(m[3]) * 1024, Number(m[3]) * 1024 + 1024);
-      expect(p!.what).toMatchObject({ text: 'inode 12 /f data', fileOffset: Number(m[1]) * 1024 });
-    }
-  });
+  it.skipIf(why !== '')(
+    `an ext2 file's indirect block and the blocks it maps${why ? ` (skipped: ${why})` : ''}`,
+    async () => {
+      const { img, stat } = made('mkfs.ext2', 'blockmap', (src) => fs.writeFileSync(src, Buffer.alloc(40_000, 7)));
+      const a = await annotatorOf(img);
+      const ind = /\(IND\):(\d+)/.exec(stat)!;
+      expect(await textAt(a, Number(ind[1]) * 1024, 1024)).toBe('inode 12 /f indirect block');
+      for (const m of stat.matchAll(/\((\d+)-(\d+)\):(\d+)-(\d+)/g)) {
+        const [p] = await a.what(Number(m[3]) * 1024, Number(m[3]) * 1024 + 1024);
+        expect(p!.what).toMatchObject({ text: 'inode 12 /f data', fileOffset: Number(m[1]) * 1024 });
+      }
+    },
+  );
 });
 
 const XFS_TYPES: Record<string, (ag: number, rest: string) => RegExp> = {
@@ -220,7 +261,10 @@ describe('xfs-4k against xfs_db', () => {
     const agcount = Number(/agcount = (\d+)/.exec(sbText)![1]);
     const agblocks = Number(/agblocks = (\d+)/.exec(sbText)![1]);
     const agblklog = Number(/agblklog = (\d+)/.exec(sbText)![1]);
-    const cmds = Array.from({ length: agcount }, (_, ag) => `-c "fsblock ${ag * 2 ** agblklog}" -c "blockuse -n -c ${agblocks}"`).join(' ');
+    const cmds = Array.from(
+      { length: agcount },
+      (_, ag) => `-c "fsblock ${ag * 2 ** agblklog}" -c "blockuse -n -c ${agblocks}"`,
+    ).join(' ');
     const use = sh(`xfs_db -r -c "blockget -n" ${cmds} ${img}`).stdout;
     const seen = new Set<string>();
     let compared = 0;
@@ -238,15 +282,22 @@ describe('xfs-4k against xfs_db', () => {
       seen.add(type);
       compared++;
     }
-    for (const t of ['sb', 'agf', 'agi', 'agfl', 'btbno', 'btcnt', 'btino', 'inode', 'log', 'data']) expect(seen, `xfs_db found ${t} blocks`).toContain(t);
+    for (const t of ['sb', 'agf', 'agi', 'agfl', 'btbno', 'btcnt', 'btino', 'inode', 'log', 'data'])
+      expect(seen, `xfs_db found ${t} blocks`).toContain(t);
     expect(compared).toBeGreaterThan(16000);
     // Inode numbers in chunks: the root inode's byte, from xfs_db convert.
     const root = Number(/rootino = (\d+)/.exec(sh(`xfs_db -r -c "sb 0" -c "print rootino" ${img}`).stdout)![1]);
     const byte = Number(/\((\d+)\)/.exec(sh(`xfs_db -r -c "convert inode ${root} byte" ${img}`).stdout)![1]);
     expect((await a.what(byte, byte + 1))[0]!.what.inodes).toEqual([root, root]);
     // xfs_db's own view of the root inode agrees that it is a directory.
-    expect(sh(`xfs_db -r -c "inode ${root}" -c "print core.magic core.mode" ${img}`).stdout).toMatch(/core.magic = 0x494e[\s\S]*core.mode = 04/);
-    for (const f of filesAt('xfs-4k', mark)) expect(a.intervals().some((iv) => iv.what.path === `/${f}` && iv.what.class === 'data'), `/${f} found`).toBe(true);
+    expect(sh(`xfs_db -r -c "inode ${root}" -c "print core.magic core.mode" ${img}`).stdout).toMatch(
+      /core.magic = 0x494e[\s\S]*core.mode = 04/,
+    );
+    for (const f of filesAt('xfs-4k', mark))
+      expect(
+        a.intervals().some((iv) => iv.what.path === `/${f}` && iv.what.class === 'data'),
+        `/${f} found`,
+      ).toBe(true);
   });
 });
 
@@ -264,46 +315,65 @@ const BTRFS_OWNERS: Record<string, string> = {
 };
 
 describe('btrfs-512 against btrfs inspect-internal', () => {
-  const why = have('btrfs') && have('btrfs-map-logical') ? '' : 'btrfs-progs (btrfs, btrfs-map-logical) is not installed';
-  it.skipIf(why !== '').each(['files', 'big', 'rename', 'many', undefined])(`state at mark %s${why ? ` (skipped: ${why})` : ''}`, async (mark) => {
-    const img = await imageAt('btrfs-512', mark);
-    const a = await annotatorOf(img);
-    await checkSameFromLog('btrfs-512', mark, a);
-    const physical = (logical: number) =>
-      [...sh(`btrfs-map-logical -l ${logical} ${img}`).stdout.matchAll(/physical (\d+)/g)].map((m) => Number(m[1]));
-    expect(await textAt(a, 65536, 4096)).toBe('btrfs superblock');
-    if (/bytenr\s+67108864/.test(sh(`btrfs inspect-internal dump-super -s 1 ${img}`).stdout)) expect(await textAt(a, 67108864, 4096)).toBe('btrfs superblock copy 1');
-    const dump = sh(`btrfs inspect-internal dump-tree ${img}`).stdout;
-    let blocks = 0;
-    for (const m of dump.matchAll(/^(?:node|leaf) (\d+) (?:level (\d+) )?items \d+ free space \d+ generation (\d+) owner (\S+)$/gm)) {
-      const owner = BTRFS_OWNERS[m[4]!] ?? `subvolume ${m[4]}`;
-      for (const p of physical(Number(m[1]))) {
-        expect(await textAt(a, p, 16384)).toBe(`btrfs tree ${owner} level ${m[2] ?? 0} gen ${m[3]}`);
-        blocks++;
+  const why =
+    have('btrfs') && have('btrfs-map-logical') ? '' : 'btrfs-progs (btrfs, btrfs-map-logical) is not installed';
+  it.skipIf(why !== '').each(['files', 'big', 'rename', 'many', undefined])(
+    `state at mark %s${why ? ` (skipped: ${why})` : ''}`,
+    async (mark) => {
+      const img = await imageAt('btrfs-512', mark);
+      const a = await annotatorOf(img);
+      await checkSameFromLog('btrfs-512', mark, a);
+      const physical = (logical: number) =>
+        [...sh(`btrfs-map-logical -l ${logical} ${img}`).stdout.matchAll(/physical (\d+)/g)].map((m) => Number(m[1]));
+      expect(await textAt(a, 65536, 4096)).toBe('btrfs superblock');
+      if (/bytenr\s+67108864/.test(sh(`btrfs inspect-internal dump-super -s 1 ${img}`).stdout))
+        expect(await textAt(a, 67108864, 4096)).toBe('btrfs superblock copy 1');
+      const dump = sh(`btrfs inspect-internal dump-tree ${img}`).stdout;
+      let blocks = 0;
+      for (const m of dump.matchAll(
+        /^(?:node|leaf) (\d+) (?:level (\d+) )?items \d+ free space \d+ generation (\d+) owner (\S+)$/gm,
+      )) {
+        const owner = BTRFS_OWNERS[m[4]!] ?? `subvolume ${m[4]}`;
+        for (const p of physical(Number(m[1]))) {
+          expect(await textAt(a, p, 16384)).toBe(`btrfs tree ${owner} level ${m[2] ?? 0} gen ${m[3]}`);
+          blocks++;
+        }
       }
-    }
-    expect(blocks).toBeGreaterThan(10);
-    // Regular extents of the fs tree, and the names INODE_REF gives their inodes.
-    const fsTree = sh(`btrfs inspect-internal dump-tree -t 5 ${img}`).stdout;
-    const refs = new Map<number, { parent: number; name: string }>();
-    for (const m of fsTree.matchAll(/key \((\d+) INODE_REF (\d+)\)[^\n]*\n\s+index \d+ namelen \d+ name: (.+)$/gm)) refs.set(Number(m[1]), { parent: Number(m[2]), name: m[3]! });
-    const pathOf = (ino: number): string => (ino === 256 ? '' : `${pathOf(refs.get(ino)!.parent)}/${refs.get(ino)!.name}`);
-    const found = new Set<string>();
-    for (const m of fsTree.matchAll(/key \((\d+) EXTENT_DATA (\d+)\)[^\n]*\n[^\n]*type 1 \(regular\)\n\s+extent data disk byte (\d+) nr \d+\n\s+extent data offset (\d+) nr (\d+)/g)) {
-      const [ino, disk, offset] = [Number(m[1]), Number(m[3]), Number(m[4])];
-      if (!disk) continue;
-      const p = pathOf(ino);
-      for (const phys of physical(disk + offset)) expect(await textAt(a, phys, 4096)).toBe(`inode ${ino} ${p} data`);
-      found.add(p);
-    }
-    // The kernel's files at the mark: those not stored inline in the tree have data extents.
-    const inline = new Set([...fsTree.matchAll(/key \((\d+) EXTENT_DATA \d+\)[^\n]*\n[^\n]*type 0 \(inline\)/g)].map((m) => pathOf(Number(m[1]))));
-    for (const f of filesAt('btrfs-512', mark)) if (!inline.has(`/${f}`)) expect(found, `/${f}`).toContain(`/${f}`);
-  });
+      expect(blocks).toBeGreaterThan(10);
+      // Regular extents of the fs tree, and the names INODE_REF gives their inodes.
+      const fsTree = sh(`btrfs inspect-internal dump-tree -t 5 ${img}`).stdout;
+      const refs = new Map<number, { parent: number; name: string }>();
+      for (const m of fsTree.matchAll(/key \((\d+) INODE_REF (\d+)\)[^\n]*\n\s+index \d+ namelen \d+ name: (.+)$/gm))
+        refs.set(Number(m[1]), { parent: Number(m[2]), name: m[3]! });
+      const pathOf = (ino: number): string =>
+        ino === 256 ? '' : `${pathOf(refs.get(ino)!.parent)}/${refs.get(ino)!.name}`;
+      const found = new Set<string>();
+      for (const m of fsTree.matchAll(
+        /key \((\d+) EXTENT_DATA (\d+)\)[^\n]*\n[^\n]*type 1 \(regular\)\n\s+extent data disk byte (\d+) nr \d+\n\s+extent data offset (\d+) nr (\d+)/g,
+      )) {
+        const [ino, disk, offset] = [Number(m[1]), Number(m[3]), Number(m[4])];
+        if (!disk) continue;
+        const p = pathOf(ino);
+        for (const phys of physical(disk + offset)) expect(await textAt(a, phys, 4096)).toBe(`inode ${ino} ${p} data`);
+        found.add(p);
+      }
+      // The kernel's files at the mark: those not stored inline in the tree have data extents.
+      const inline = new Set(
+        [...fsTree.matchAll(/key \((\d+) EXTENT_DATA \d+\)[^\n]*\n[^\n]*type 0 \(inline\)/g)].map((m) =>
+          pathOf(Number(m[1])),
+        ),
+      );
+      for (const f of filesAt('btrfs-512', mark)) if (!inline.has(`/${f}`)) expect(found, `/${f}`).toContain(`/${f}`);
+    },
+  );
 });
 
 describe('logwrites list|blame|diff --fs', () => {
-  const lw = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const lw = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
   const log = () => kernelLog('ext4-512');
 
   it('list names journal blocks, inode tables and file data; --json carries the same', () => {
@@ -315,21 +385,35 @@ describe('logwrites list|blame|diff --fs', () => {
     expect(r.stdout).toMatch(/^ +134 .*jbd2 commit seq 3$/m);
     const j = lw('list', log(), '--fs', '--json', '--from', '134', '--to', '134');
     const row = JSON.parse(j.stdout.trim());
-    expect(row).toMatchObject({ index: 134, fs: 'ext4', fsState: 135, fsWhat: [{ class: 'journal', text: 'jbd2 commit seq 3', fields: { seq: 3 } }] });
+    expect(row).toMatchObject({
+      index: 134,
+      fs: 'ext4',
+      fsState: 135,
+      fsWhat: [{ class: 'journal', text: 'jbd2 commit seq 3', fields: { seq: 3 } }],
+    });
   });
 
   it('blame says what the sector was after each write', () => {
     const r = lw('blame', log(), '18434', '--fs');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ +123 +write .*inode 15 \/big data$/m);
-    const rows = lw('blame', log(), '18434', '--fs', '--json').stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(rows.find((x) => x.entry === 123)).toMatchObject({ what: 'write', fs: 'ext4', fsWhat: [{ text: 'inode 15 /big data', path: '/big' }] });
+    const rows = lw('blame', log(), '18434', '--fs', '--json')
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rows.find((x) => x.entry === 123)).toMatchObject({
+      what: 'write',
+      fs: 'ext4',
+      fsWhat: [{ text: 'inode 15 /big data', path: '/big' }],
+    });
   });
 
   it('diff groups the changes by file and structure', () => {
     const r = lw('diff', log(), 'mark:files', 'mark:big', '--fs');
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^ext4 at entry 135: .*inode table: inodes 1-2, 11-14; .*\/big: 3072 data blocks; journal: 9 blocks$/m);
+    expect(r.stdout).toMatch(
+      /^ext4 at entry 135: .*inode table: inodes 1-2, 11-14; .*\/big: 3072 data blocks; journal: 9 blocks$/m,
+    );
     const j = JSON.parse(lw('diff', log(), 'mark:files', 'mark:big', '--fs', '--json').stdout);
     expect(j.fs).toBe('ext4');
     expect(j.summary).toContainEqual({ group: '/big', blocks: 3072, unit: 'data blocks' });
@@ -339,24 +423,27 @@ describe('logwrites list|blame|diff --fs', () => {
 describe('damaged metadata', () => {
   // Corrupted metadata blocks (chosen where the annotator found metadata) give answers or
   // one FsError, never another exception, a hang or a huge read.
-  it.each(['ext4-512', 'xfs-4k', 'btrfs-512'] as const)('%s: each of 24 corrupted metadata blocks gives answers or an FsError', async (name) => {
-    const img = await imageAt(name, undefined);
-    const good = fs.readFileSync(img);
-    const a = await annotatorOf(img);
-    const metadata = a.intervals().filter((iv) => !['data', 'unknown'].includes(iv.what.class));
-    let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-    for (let k = 0; k < 24; k++) {
-      const iv = metadata[Math.floor(random() * metadata.length)]!;
-      const bytes = Buffer.from(good);
-      const at = iv.start + Math.floor(random() * Math.max(1, Math.min(iv.end - iv.start, 65536) - 512));
-      for (let i = 0; i < 512; i++) bytes[at + i] = Math.floor(random() * 256);
-      try {
-        const b = await annotate(memorySource(bytes));
-        if (b) await b.what(0, Math.min(bytes.length, 1 << 20));
-      } catch (e) {
-        expect(e, `${iv.what.text} corrupted at byte ${at}`).toBeInstanceOf(FsError);
+  it.each(['ext4-512', 'xfs-4k', 'btrfs-512'] as const)(
+    '%s: each of 24 corrupted metadata blocks gives answers or an FsError',
+    async (name) => {
+      const img = await imageAt(name, undefined);
+      const good = fs.readFileSync(img);
+      const a = await annotatorOf(img);
+      const metadata = a.intervals().filter((iv) => !['data', 'unknown'].includes(iv.what.class));
+      let seed = 7;
+      const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+      for (let k = 0; k < 24; k++) {
+        const iv = metadata[Math.floor(random() * metadata.length)]!;
+        const bytes = Buffer.from(good);
+        const at = iv.start + Math.floor(random() * Math.max(1, Math.min(iv.end - iv.start, 65536) - 512));
+        for (let i = 0; i < 512; i++) bytes[at + i] = Math.floor(random() * 256);
+        try {
+          const b = await annotate(memorySource(bytes));
+          if (b) await b.what(0, Math.min(bytes.length, 1 << 20));
+        } catch (e) {
+          expect(e, `${iv.what.text} corrupted at byte ${at}`).toBeInstanceOf(FsError);
+        }
       }
-    }
-  });
+    },
+  );
 });

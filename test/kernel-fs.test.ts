@@ -46,34 +46,41 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
   const m = manifest(name);
   const fsInfo = FS[name];
   const marks = name === 'ext4-fsync-many' ? m.marks.filter((_, i) => i % 5 === 0) : m.marks;
-  const why = !have(fsInfo.tool) ? `${fsInfo.tool} is not installed` : !canMount ? 'this machine cannot loop-mount images (needs root and loop devices)' : '';
+  const why = !have(fsInfo.tool)
+    ? `${fsInfo.tool} is not installed`
+    : !canMount
+      ? 'this machine cannot loop-mount images (needs root and loop devices)'
+      : '';
 
-  it.skipIf(why !== '')(`each mark checks clean and holds the kernel's files${why ? ` (skipped: ${why})` : ''}`, async () => {
-    const log = kernelLog(name);
-    const img = zeroImage(dir, `${name}.img`, m.device_size);
-    const mnt = fs.mkdtempSync(path.join(dir, `${name}-mnt-`));
-    for (const mark of marks) {
-      const r = await replayLog('--log', log, '--replay', img, '--end-mark', mark.name);
-      expect(r.status, r.stderr).toBe(0);
-      const work = path.join(dir, `${name}-work.img`);
-      fs.copyFileSync(img, work);
-      if (fsInfo.type === 'ext4' || fsInfo.type === 'btrfs') {
-        const c = sh(fsInfo.check(work));
-        expect(c.status, `${fsInfo.check(work)} at mark ${mark.name}:\n${c.stdout}${c.stderr}`).toBe(0);
+  it.skipIf(why !== '')(
+    `each mark checks clean and holds the kernel's files${why ? ` (skipped: ${why})` : ''}`,
+    async () => {
+      const log = kernelLog(name);
+      const img = zeroImage(dir, `${name}.img`, m.device_size);
+      const mnt = fs.mkdtempSync(path.join(dir, `${name}-mnt-`));
+      for (const mark of marks) {
+        const r = await replayLog('--log', log, '--replay', img, '--end-mark', mark.name);
+        expect(r.status, r.stderr).toBe(0);
+        const work = path.join(dir, `${name}-work.img`);
+        fs.copyFileSync(img, work);
+        if (fsInfo.type === 'ext4' || fsInfo.type === 'btrfs') {
+          const c = sh(fsInfo.check(work));
+          expect(c.status, `${fsInfo.check(work)} at mark ${mark.name}:\n${c.stdout}${c.stderr}`).toBe(0);
+        }
+        expect(sh(`mount -t ${fsInfo.type} -o loop ${work} ${mnt}`).status, `mount at ${mark.name}`).toBe(0);
+        let sums: Record<string, string | null>;
+        try {
+          sums = md5Files(mnt, Object.keys(mark.files));
+        } finally {
+          sh(`umount ${mnt}`);
+        }
+        expect(sums, `files at mark ${mark.name}`).toEqual(mark.files);
+        if (fsInfo.type === 'xfs') {
+          const c = sh(fsInfo.check(work));
+          expect(c.status, `${fsInfo.check(work)} at mark ${mark.name}:\n${c.stdout}${c.stderr}`).toBe(0);
+        }
+        fs.rmSync(work);
       }
-      expect(sh(`mount -t ${fsInfo.type} -o loop ${work} ${mnt}`).status, `mount at ${mark.name}`).toBe(0);
-      let sums: Record<string, string | null>;
-      try {
-        sums = md5Files(mnt, Object.keys(mark.files));
-      } finally {
-        sh(`umount ${mnt}`);
-      }
-      expect(sums, `files at mark ${mark.name}`).toEqual(mark.files);
-      if (fsInfo.type === 'xfs') {
-        const c = sh(fsInfo.check(work));
-        expect(c.status, `${fsInfo.check(work)} at mark ${mark.name}:\n${c.stdout}${c.stderr}`).toBe(0);
-      }
-      fs.rmSync(work);
-    }
-  });
+    },
+  );
 });

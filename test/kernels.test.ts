@@ -113,10 +113,13 @@ describe.each(both)('%s kernels', (_, k) => {
     });
 
     it('agrees with hash-wasm on random inputs and 64-bit seeds', async () => {
-      const samples = fc.sample(fc.tuple(fc.uint8Array({ maxLength: 600 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })), {
-        numRuns: 300,
-        seed: 42,
-      });
+      const samples = fc.sample(
+        fc.tuple(fc.uint8Array({ maxLength: 600 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })),
+        {
+          numRuns: 300,
+          seed: 42,
+        },
+      );
       for (const [data, seed] of samples) expect(k.xxh64(data, seed)).toBe(await referenceXxh64(data, seed));
     });
 
@@ -165,13 +168,17 @@ describe.each(both)('%s kernels', (_, k) => {
     it('equals copying byte by byte, in order', () => {
       const size = 2048;
       fc.assert(
-        fc.property(fc.uint8Array({ minLength: size, maxLength: size }), fc.array(op(size - 500), { maxLength: 30 }), (start, ops) => {
-          const want = start.slice();
-          naive(want, ops);
-          const got = start.slice();
-          k.apply(got, ops);
-          expect(got).toEqual(want);
-        }),
+        fc.property(
+          fc.uint8Array({ minLength: size, maxLength: size }),
+          fc.array(op(size - 500), { maxLength: 30 }),
+          (start, ops) => {
+            const want = start.slice();
+            naive(want, ops);
+            const got = start.slice();
+            k.apply(got, ops);
+            expect(got).toEqual(want);
+          },
+        ),
         { numRuns: 200 },
       );
     });
@@ -352,7 +359,9 @@ describe('in a real browser', () => {
       const requests: string[] = [];
       page.on('request', (r) => requests.push(r.url()));
       await page.addScriptTag({ type: 'module', content: bundle.outputFiles[0]!.text });
-      const result = await (await page.waitForFunction(() => (window as { result?: unknown }).result, null, { timeout: 20_000 })).jsonValue();
+      const result = await (
+        await page.waitForFunction(() => (window as { result?: unknown }).result, null, { timeout: 20_000 })
+      ).jsonValue();
       const fp = jsKernels.fingerprint(512);
       fp.write(3, new Uint8Array(512).fill(7));
       expect(result).toEqual({ kind: 'wasm', crc: 0xe3069283, xxh: 'ef46db3751d8e999', fp: fp.value().toString(16) });

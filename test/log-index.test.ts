@@ -18,12 +18,16 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
       const { index, summary } = await indexLog(reader, { name });
       const oracle = oracleRead(kernelLog(name)).entries;
       expect(summary.entries).toBe(manifest(name).nr_entries);
-      for (const mark of manifest(name).marks_in_log) expect(markEntry(index, mark)).toBe(oracle.find((e) => e.mark === mark)!.index);
+      for (const mark of manifest(name).marks_in_log)
+        expect(markEntry(index, mark)).toBe(oracle.find((e) => e.mark === mark)!.index);
       expect(markEntry(index, 'no such mark')).toBe(-1);
-      expect(nextWithFlags(index, 10, Flag.FUA)).toBe(oracle.find((e) => e.index >= 10 && e.flags & Flag.FUA)?.index ?? -1);
+      expect(nextWithFlags(index, 10, Flag.FUA)).toBe(
+        oracle.find((e) => e.index >= 10 && e.flags & Flag.FUA)?.index ?? -1,
+      );
       const mid = Math.floor(index.count / 2);
       const resumed = [];
-      for await (const e of reader.entries({ from: positionOf(index, mid) })) resumed.push([e.index, e.offset, e.sector, e.nrSectors]);
+      for await (const e of reader.entries({ from: positionOf(index, mid) }))
+        resumed.push([e.index, e.offset, e.sector, e.nrSectors]);
       expect(resumed).toEqual(oracle.slice(mid).map((e) => [e.index, e.offset, e.sector, e.nrSectors]));
       expect(() => positionOf(index, index.count)).toThrow(/not in the index/);
     } finally {
@@ -40,12 +44,23 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
       expect(info).toEqual(infoOf((await indexLog(reader, { name })).summary));
       const oracle = oracleRead(kernelLog(name)).entries;
       const last = oracle.at(-1)!;
-      expect(info).toMatchObject({ entries: m.nr_entries, trailingEntries: 0, marks: m.marks_in_log.length, firstMark: m.marks_in_log[0], lastMark: 'dm-log-writes-end', logBytes: source.size });
+      expect(info).toMatchObject({
+        entries: m.nr_entries,
+        trailingEntries: 0,
+        marks: m.marks_in_log.length,
+        firstMark: m.marks_in_log[0],
+        lastMark: 'dm-log-writes-end',
+        logBytes: source.size,
+      });
       expect(info.flagCounts).toEqual({ FLUSH: 0, FUA: 0, DISCARD: 0, MARK: 0, METADATA: 0, ...m.flag_counts });
       expect(info.usedBytes).toBe(last.offset + reader.sectorSize + (last.payload?.length ?? 0));
       expect(info.payloadBytes).toBe(oracle.reduce((n, e) => n + (e.payload?.length ?? 0), 0));
-      expect(info.discardedBytes).toBe(oracle.filter((e) => e.flags & Flag.DISCARD).reduce((n, e) => n + e.nrSectors * reader.sectorSize, 0));
-      expect(info.highestSector).toBe(Math.max(...oracle.filter((e) => e.nrSectors).map((e) => e.sector + e.nrSectors - 1)));
+      expect(info.discardedBytes).toBe(
+        oracle.filter((e) => e.flags & Flag.DISCARD).reduce((n, e) => n + e.nrSectors * reader.sectorSize, 0),
+      );
+      expect(info.highestSector).toBe(
+        Math.max(...oracle.filter((e) => e.nrSectors).map((e) => e.sector + e.nrSectors - 1)),
+      );
     } finally {
       source.close();
     }

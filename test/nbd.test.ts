@@ -27,7 +27,10 @@ afterAll(async () => {
 });
 
 /** A fresh case folder with a server on data.img / log.img / nbd.sock. */
-async function serveIn(name: string, extra: string[] = []): Promise<{ cwd: string; server: ServeProcess; sock: string }> {
+async function serveIn(
+  name: string,
+  extra: string[] = [],
+): Promise<{ cwd: string; server: ServeProcess; sock: string }> {
   const cwd = path.join(dir, name);
   fs.mkdirSync(cwd);
   const server = await startServe(['--dev', 'data.img', '--log', 'log.img', '--socket', 'nbd.sock', ...extra], cwd);
@@ -69,7 +72,8 @@ async function replayMatches(cwd: string): Promise<boolean> {
   return same;
 }
 
-const kinds = (es: Entry[]) => es.map((e) => (e.mark ?? flagNames(e.flags)) + (e.nrSectors ? `@${e.sector}+${e.nrSectors}` : ''));
+const kinds = (es: Entry[]) =>
+  es.map((e) => (e.mark ?? flagNames(e.flags)) + (e.nrSectors ? `@${e.sector}+${e.nrSectors}` : ''));
 
 describe.skipIf(!hasCommand('qemu-io'))('logwrites serve with qemu-io', () => {
   for (const S of [512, 4096]) {
@@ -77,18 +81,33 @@ describe.skipIf(!hasCommand('qemu-io'))('logwrites serve with qemu-io', () => {
       const { cwd, server, sock } = await serveIn(`qemu-io-${S}`, ['--size', '16M', '--sectorsize', String(S)]);
       const uri = `nbd+unix:///?socket=${sock}`;
       const out = await run('qemu-io', [
-        '-f', 'raw', '-t', 'writeback', uri,
-        '-c', 'write -P 0x11 0 64k',
-        '-c', 'write -f -P 0x22 1M 8k',
-        '-c', 'write -z 64k 32k',
-        '-c', 'discard 8k 8k',
-        '-c', 'flush',
-        '-c', 'write -P 0x33 2M 4k',
-        '-c', 'read -P 0x11 0 8k',
-        '-c', 'read -P 0 8k 8k',
-        '-c', 'read -P 0x22 1M 8k',
-        '-c', 'read -P 0 64k 32k',
-        '-c', 'read -v 2M 16',
+        '-f',
+        'raw',
+        '-t',
+        'writeback',
+        uri,
+        '-c',
+        'write -P 0x11 0 64k',
+        '-c',
+        'write -f -P 0x22 1M 8k',
+        '-c',
+        'write -z 64k 32k',
+        '-c',
+        'discard 8k 8k',
+        '-c',
+        'flush',
+        '-c',
+        'write -P 0x33 2M 4k',
+        '-c',
+        'read -P 0x11 0 8k',
+        '-c',
+        'read -P 0 8k 8k',
+        '-c',
+        'read -P 0x22 1M 8k',
+        '-c',
+        'read -P 0 64k 32k',
+        '-c',
+        'read -v 2M 16',
       ]);
       expect(out).not.toMatch(/fail|error/i);
       expect(out).toContain('00200000:  33 33 33 33');
@@ -100,7 +119,12 @@ describe.skipIf(!hasCommand('qemu-io'))('logwrites serve with qemu-io', () => {
       const sec = (bytes: number) => bytes / S;
       // The FUA write went in on completion, before the flush logged the earlier writes.
       expect(k[0]).toBe(`FUA@${sec(MiB)}+${sec(8192)}`);
-      expect(k.slice(1, 5)).toEqual([`NONE@0+${sec(65536)}`, `NONE@${sec(65536)}+${sec(32768)}`, `DISCARD@${sec(8192)}+${sec(8192)}`, 'FLUSH']);
+      expect(k.slice(1, 5)).toEqual([
+        `NONE@0+${sec(65536)}`,
+        `NONE@${sec(65536)}+${sec(32768)}`,
+        `DISCARD@${sec(8192)}+${sec(8192)}`,
+        'FLUSH',
+      ]);
       // qemu-io's own closing flush logs the last write; then our mark and the end mark.
       expect(k).toContain(`NONE@${sec(2 * MiB)}+${sec(4096)}`);
       expect(k.slice(-2)).toEqual(['done', END_MARK]);
@@ -165,7 +189,9 @@ describe('logwrites serve, protocol edges', () => {
     const clients = await Promise.all([0, 1, 2].map(() => RawNbd.connect(sock)));
     await Promise.all(clients.map((c) => c.go()));
     const writes = clients.flatMap((c, i) =>
-      Array.from({ length: 16 }, (_, j) => c.request(Cmd.WRITE, (i * 16 + j) * 65536, 65536, { data: Buffer.alloc(65536, i * 16 + j + 1) })),
+      Array.from({ length: 16 }, (_, j) =>
+        c.request(Cmd.WRITE, (i * 16 + j) * 65536, 65536, { data: Buffer.alloc(65536, i * 16 + j + 1) }),
+      ),
     );
     expect((await Promise.all(writes)).every((r) => r.error === 0)).toBe(true);
     expect((await clients[1]!.request(Cmd.FLUSH, 0, 0)).error).toBe(0);
@@ -193,12 +219,13 @@ describe('logwrites serve, protocol edges', () => {
     await expect(logwrites('status', '--control', again.control)).rejects.toThrow(/cannot reach/);
   });
 
-  it("with --log-size and --on-log-full fail refuses writes with ENOSPC; by default it stops logging like the kernel", async () => {
+  it('with --log-size and --on-log-full fail refuses writes with ENOSPC; by default it stops logging like the kernel', async () => {
     const { server, sock } = await serveIn('full-fail', ['--size', '1M', '--log-size', '64K', '--on-log-full', 'fail']);
     const c = await RawNbd.connect(sock);
     await c.go();
     const errors = [];
-    for (let i = 0; i < 4; i++) errors.push((await c.request(Cmd.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1) })).error);
+    for (let i = 0; i < 4; i++)
+      errors.push((await c.request(Cmd.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1) })).error);
     expect(errors).toEqual([0, 28, 28, 28]);
     c.disconnect();
     await stopped(server);
@@ -206,7 +233,10 @@ describe('logwrites serve, protocol edges', () => {
     const d = await serveIn('full-disable', ['--size', '1M', '--log-size', '64K']);
     const c2 = await RawNbd.connect(d.sock);
     await c2.go();
-    for (let i = 0; i < 4; i++) expect((await c2.request(Cmd.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1), flags: CmdFlag.FUA })).error).toBe(0);
+    for (let i = 0; i < 4; i++)
+      expect(
+        (await c2.request(Cmd.WRITE, i * 32768, 32768, { data: Buffer.alloc(32768, 1), flags: CmdFlag.FUA })).error,
+      ).toBe(0);
     expect((await logwrites('status', '--control', d.server.control)).trim()).toBe('1 130 logging_disabled');
     c2.disconnect();
     await stopped(d.server);
@@ -254,7 +284,7 @@ describe('logwrites serve, crash', () => {
       for (let round = 0; round < 10_000 && !stop; round++) {
         const batch = Array.from({ length: 8 }, (_, j) => {
           const offset = ((round * 8 + j) % 256) * 65536;
-          const byte = (round * 8 + j) % 255 + 1;
+          const byte = ((round * 8 + j) % 255) + 1;
           return c.request(Cmd.WRITE, offset, 65536, { data: Buffer.alloc(65536, byte) }).then((r) => {
             if (r.error === 0) acked.push({ offset, byte });
           });
@@ -292,51 +322,80 @@ describe('logwrites serve, crash', () => {
 });
 
 describe('logwrites serve: the seed example in userspace (nbdfuse, loop, ext4)', () => {
-  const why = !hasCommand('nbdfuse') ? 'nbdfuse missing' : !fs.existsSync('/dev/fuse') ? '/dev/fuse missing' : !hasCommand('losetup') ? 'losetup missing' : !fs.existsSync('/dev/loop-control') ? 'no loop devices' : process.getuid?.() !== 0 ? 'needs root for losetup and mount' : '';
+  const why = !hasCommand('nbdfuse')
+    ? 'nbdfuse missing'
+    : !fs.existsSync('/dev/fuse')
+      ? '/dev/fuse missing'
+      : !hasCommand('losetup')
+        ? 'losetup missing'
+        : !fs.existsSync('/dev/loop-control')
+          ? 'no loop devices'
+          : process.getuid?.() !== 0
+            ? 'needs root for losetup and mount'
+            : '';
   if (why) console.warn(`skipping the nbdfuse + loop + ext4 test: ${why}`);
-  it.skipIf(!!why)('mkfs, mark, mount, files, fsync, mark, umount; replay to the fsync mark gives a clean fs with the same files', async () => {
-    const { cwd, server, sock } = await serveIn('seed', ['--size', '64M']);
-    const fuse = path.join(cwd, 'fuse');
-    const mnt = path.join(cwd, 'mnt');
-    fs.mkdirSync(fuse);
-    fs.mkdirSync(mnt);
-    const fuser = (await import('node:child_process')).spawn('nbdfuse', [fuse, `nbd+unix:///?socket=${sock}`], { stdio: 'ignore' });
-    let loop = '';
-    const sums: Record<string, string> = {};
-    try {
-      for (let i = 0; i < 500 && !fs.existsSync(path.join(fuse, 'nbd')); i++) await new Promise((r) => setTimeout(r, 20));
-      loop = (await run('losetup', ['-f', '--show', path.join(fuse, 'nbd')])).trim();
-      await run('mkfs.ext4', ['-q', '-F', loop]);
-      await logwrites('mark', 'mkfs', '--control', server.control);
-      await run('mount', [loop, mnt]);
-      fs.mkdirSync(path.join(mnt, 'd'));
-      for (const [name, size] of [['d/a', 200 * 1024], ['big', 3 * MiB], ['small', 10]] as const) {
-        const body = crypto.randomBytes(size);
-        const fd = fs.openSync(path.join(mnt, name), 'w');
-        fs.writeSync(fd, body);
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
-        sums[name] = crypto.createHash('md5').update(body).digest('hex');
+  it.skipIf(!!why)(
+    'mkfs, mark, mount, files, fsync, mark, umount; replay to the fsync mark gives a clean fs with the same files',
+    async () => {
+      const { cwd, server, sock } = await serveIn('seed', ['--size', '64M']);
+      const fuse = path.join(cwd, 'fuse');
+      const mnt = path.join(cwd, 'mnt');
+      fs.mkdirSync(fuse);
+      fs.mkdirSync(mnt);
+      const fuser = (await import('node:child_process')).spawn('nbdfuse', [fuse, `nbd+unix:///?socket=${sock}`], {
+        stdio: 'ignore',
+      });
+      let loop = '';
+      const sums: Record<string, string> = {};
+      try {
+        for (let i = 0; i < 500 && !fs.existsSync(path.join(fuse, 'nbd')); i++)
+          await new Promise((r) => setTimeout(r, 20));
+        loop = (await run('losetup', ['-f', '--show', path.join(fuse, 'nbd')])).trim();
+        await run('mkfs.ext4', ['-q', '-F', loop]);
+        await logwrites('mark', 'mkfs', '--control', server.control);
+        await run('mount', [loop, mnt]);
+        fs.mkdirSync(path.join(mnt, 'd'));
+        for (const [name, size] of [
+          ['d/a', 200 * 1024],
+          ['big', 3 * MiB],
+          ['small', 10],
+        ] as const) {
+          const body = crypto.randomBytes(size);
+          const fd = fs.openSync(path.join(mnt, name), 'w');
+          fs.writeSync(fd, body);
+          fs.fsyncSync(fd);
+          fs.closeSync(fd);
+          sums[name] = crypto.createHash('md5').update(body).digest('hex');
+        }
+        await logwrites('mark', 'fsync', '--control', server.control);
+        await run('umount', [mnt]);
+      } finally {
+        if (loop) await run('losetup', ['-d', loop]).catch(() => {});
+        await run('fusermount3', ['-u', fuse]).catch(() => {});
+        fuser.kill();
       }
-      await logwrites('mark', 'fsync', '--control', server.control);
-      await run('umount', [mnt]);
-    } finally {
-      if (loop) await run('losetup', ['-d', loop]).catch(() => {});
-      await run('fusermount3', ['-u', fuse]).catch(() => {});
-      fuser.kill();
-    }
-    await stopped(server);
-    zeroImage(cwd, 'copy.img', 64 * MiB);
-    await run(process.execPath, [path.join(ROOT, 'bin/replay-log.js'), '--log', 'log.img', '--replay', 'copy.img', '--end-mark', 'fsync'], { cwd });
-    await run('e2fsck', ['-fn', path.join(cwd, 'copy.img')]);
-    // Read-write, so ext4 replays its journal as it would after a power cut at the mark.
-    await run('mount', ['-o', 'loop', path.join(cwd, 'copy.img'), mnt]);
-    try {
-      for (const [name, sum] of Object.entries(sums)) {
-        expect(crypto.createHash('md5').update(fs.readFileSync(path.join(mnt, name))).digest('hex')).toBe(sum);
+      await stopped(server);
+      zeroImage(cwd, 'copy.img', 64 * MiB);
+      await run(
+        process.execPath,
+        [path.join(ROOT, 'bin/replay-log.js'), '--log', 'log.img', '--replay', 'copy.img', '--end-mark', 'fsync'],
+        { cwd },
+      );
+      await run('e2fsck', ['-fn', path.join(cwd, 'copy.img')]);
+      // Read-write, so ext4 replays its journal as it would after a power cut at the mark.
+      await run('mount', ['-o', 'loop', path.join(cwd, 'copy.img'), mnt]);
+      try {
+        for (const [name, sum] of Object.entries(sums)) {
+          expect(
+            crypto
+              .createHash('md5')
+              .update(fs.readFileSync(path.join(mnt, name)))
+              .digest('hex'),
+          ).toBe(sum);
+        }
+      } finally {
+        await run('umount', [mnt]);
       }
-    } finally {
-      await run('umount', [mnt]);
-    }
-  });
+    },
+  );
 });

@@ -22,30 +22,44 @@ function workload(S: number): string[] {
     if (i % 9 === 0) cmds.push('flush');
   }
   cmds.push(`write -P 0xaa 0 ${64 * S}`, `write -z ${8 * S} ${16 * S}`, `discard ${32 * S} ${8 * S}`, 'flush');
-  cmds.push(`write -P 0xbb ${1000 * S} ${128 * S}`, `write -P 0xcc ${1064 * S} ${4 * S}`, `discard ${1100 * S} ${16 * S}`);
+  cmds.push(
+    `write -P 0xbb ${1000 * S} ${128 * S}`,
+    `write -P 0xcc ${1064 * S} ${4 * S}`,
+    `discard ${1100 * S} ${16 * S}`,
+  );
   return cmds;
 }
 
-describe.skipIf(!haveQemu).each([512, 4096])(`QEMU blklogwrites log, sectorsize %i${haveQemu ? '' : ' (skipped: qemu-io is not installed)'}`, (S) => {
-  it('replays to QEMU\'s data image byte for byte, by replay-log and by both logwrites plans', async () => {
-    const data = path.join(dir, `data-${S}.img`);
-    const log = path.join(dir, `log-${S}.img`);
-    expect(spawnSync('qemu-img', ['create', '-f', 'raw', data, String(SIZE)]).status).toBe(0);
-    fs.writeFileSync(log, '');
-    const args = ['--image-opts', `driver=blklogwrites,file.filename=${data},log.filename=${log},log-sector-size=${S}`];
-    for (const c of workload(S)) args.push('-c', c);
-    const q = spawnSync('qemu-io', args, { encoding: 'utf8' });
-    expect(q.status, q.stderr).toBe(0);
-    const want = sha256File(data);
+describe.skipIf(!haveQemu).each([512, 4096])(
+  `QEMU blklogwrites log, sectorsize %i${haveQemu ? '' : ' (skipped: qemu-io is not installed)'}`,
+  (S) => {
+    it("replays to QEMU's data image byte for byte, by replay-log and by both logwrites plans", async () => {
+      const data = path.join(dir, `data-${S}.img`);
+      const log = path.join(dir, `log-${S}.img`);
+      expect(spawnSync('qemu-img', ['create', '-f', 'raw', data, String(SIZE)]).status).toBe(0);
+      fs.writeFileSync(log, '');
+      const args = [
+        '--image-opts',
+        `driver=blklogwrites,file.filename=${data},log.filename=${log},log-sector-size=${S}`,
+      ];
+      for (const c of workload(S)) args.push('-c', c);
+      const q = spawnSync('qemu-io', args, { encoding: 'utf8' });
+      expect(q.status, q.stderr).toBe(0);
+      const want = sha256File(data);
 
-    const viaReplayLog = zeroImage(dir, `a-${S}.img`, SIZE);
-    expect((await replayLog('--log', log, '--replay', viaReplayLog)).status).toBe(0);
-    expect(sha256File(viaReplayLog)).toBe(want);
-    for (const plan of ['last-write', 'sequential']) {
-      const img = zeroImage(dir, `${plan}-${S}.img`, SIZE);
-      const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), 'replay', log, img, '--plan', plan], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-      expect(sha256File(img), plan).toBe(want);
-    }
-  });
-});
+      const viaReplayLog = zeroImage(dir, `a-${S}.img`, SIZE);
+      expect((await replayLog('--log', log, '--replay', viaReplayLog)).status).toBe(0);
+      expect(sha256File(viaReplayLog)).toBe(want);
+      for (const plan of ['last-write', 'sequential']) {
+        const img = zeroImage(dir, `${plan}-${S}.img`, SIZE);
+        const r = spawnSync(
+          process.execPath,
+          [path.join(ROOT, 'bin/logwrites.js'), 'replay', log, img, '--plan', plan],
+          { encoding: 'utf8' },
+        );
+        expect(r.status, r.stderr).toBe(0);
+        expect(sha256File(img), plan).toBe(want);
+      }
+    });
+  },
+);

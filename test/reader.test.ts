@@ -25,10 +25,15 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
         walked.push(e);
         const o = oracle.entries[e.index]!;
         expect(e.payloadLength).toBe(o.payload?.length ?? 0);
-        if (o.payload) expect(Buffer.from(await reader.payloadBytes(e, b)).equals(o.payload), `payload of entry ${e.index}`).toBe(true);
+        if (o.payload)
+          expect(Buffer.from(await reader.payloadBytes(e, b)).equals(o.payload), `payload of entry ${e.index}`).toBe(
+            true,
+          );
       }
     }
-    expect(walked.map(fields)).toEqual(oracle.entries.map((o) => [o.index, o.offset, o.sector, o.nrSectors, o.flags, o.mark]));
+    expect(walked.map(fields)).toEqual(
+      oracle.entries.map((o) => [o.index, o.offset, o.sector, o.nrSectors, o.flags, o.mark]),
+    );
     const c = reader.cursor();
     const seen: unknown[] = [];
     for (let step = c.advance(); step !== Advance.End; step = c.advance()) {
@@ -62,7 +67,9 @@ describe('small logs', () => {
     const err = await reader.payloadBytes(e).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(LogFormatError);
     expect((err as LogFormatError).kind).toBe('truncated-payload');
-    expect((err as LogFormatError).message).toBe(`entry ${big} at byte ${e.offset}: truncated payload: ${8 * S} bytes need the log to reach byte ${e.payloadOffset + 8 * S}, it ends at ${cut}`);
+    expect((err as LogFormatError).message).toBe(
+      `entry ${big} at byte ${e.offset}: truncated payload: ${8 * S} bytes need the log to reach byte ${e.payloadOffset + 8 * S}, it ends at ${cut}`,
+    );
   });
 
   it('stops at nr_entries unless asked to read past it, then stops silently where entries stop', async () => {
@@ -86,7 +93,9 @@ describe('small logs', () => {
       for await (const e of reader.entries()) got.push(e.index);
     })().catch((x: unknown) => x);
     expect(got).toEqual([0, 1, 2, 3]);
-    expect((err as LogFormatError).message).toBe(`entry 4 at byte ${log.offsets[4]}: malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)`);
+    expect((err as LogFormatError).message).toBe(
+      `entry 4 at byte ${log.offsets[4]}: malformed entry: flags 0 and nr_sectors 0 (zeroed or unwritten sector)`,
+    );
   });
 
   it('decodes marks and discards as written', async () => {

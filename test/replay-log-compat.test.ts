@@ -15,7 +15,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KERNEL_FIXTURES, kernelLog, manifest, ROOT, scratchDir, sha256File, zeroImage, type KernelFixture } from './support/fixtures.ts';
+import {
+  KERNEL_FIXTURES,
+  kernelLog,
+  manifest,
+  ROOT,
+  scratchDir,
+  sha256File,
+  zeroImage,
+  type KernelFixture,
+} from './support/fixtures.ts';
 import { replayLog } from './support/run.ts';
 import { badLogs, oddLogs, SAMPLE_DEVICE, sampleLog } from './support/sample-logs.ts';
 
@@ -36,16 +45,28 @@ const dir = scratchDir('compat');
 const bin = path.join(dir, 'replay-log.mjs');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 beforeAll(async () => {
-  await esbuild.build({ entryPoints: [path.join(ROOT, 'src/node/replay-log/main.ts')], outfile: bin, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
+  await esbuild.build({
+    entryPoints: [path.join(ROOT, 'src/node/replay-log/main.ts')],
+    outfile: bin,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+  });
 });
 
 /** Where each named log is, and the size of the device it replays onto. */
 function logFile(name: string): { path: string; device: number } {
-  if ((KERNEL_FIXTURES as readonly string[]).includes(name)) return { path: kernelLog(name as KernelFixture), device: manifest(name as KernelFixture).device_size };
+  if ((KERNEL_FIXTURES as readonly string[]).includes(name))
+    return { path: kernelLog(name as KernelFixture), device: manifest(name as KernelFixture).device_size };
   const built = (): Uint8Array => {
     const sample = /^sample-(\d+)$/.exec(name);
     if (sample) return sampleLog(Number(sample[1])).bytes;
-    const found = [...badLogs().map((b) => ({ ...b, name: `bad-${b.name}` })), ...oddLogs().map((b) => ({ ...b, name: `odd-${b.name}` }))].find((b) => b.name === name);
+    const found = [
+      ...badLogs().map((b) => ({ ...b, name: `bad-${b.name}` })),
+      ...oddLogs().map((b) => ({ ...b, name: `odd-${b.name}` })),
+    ].find((b) => b.name === name);
     if (!found) throw new Error(`no log named ${name}`);
     return found.bytes;
   };
@@ -76,16 +97,19 @@ const byLog = new Map<string, Golden[]>();
 for (const g of GOLDEN) byLog.set(g.log, [...(byLog.get(g.log) ?? []), g]);
 
 describe.each([...byLog.keys()])('as upstream on %s', (name) => {
-  it.each(byLog.get(name)!.map((g) => [g.args.join(' ') + (g.to ? ` (stdout a ${g.to})` : ''), g] as const))('%s', async (_, g) => {
-    const log = logFile(name);
-    const img = path.join(dir, `${name}.img`);
-    const args = [...(g.ownLog ? [] : ['--log', log.path]), ...g.args.map((a) => (a === 'DEV' ? img : a))];
-    if (g.args.includes('DEV')) zeroImage(dir, `${name}.img`, log.device);
-    const real = g.args.includes('--fsck');
-    const r = real ? runBinary(args, g.to ?? 'pipe') : await replayLog(...args);
-    expect(r.status).toBe(g.status);
-    if (g.stdout !== undefined) expect(r.stdout).toBe(g.stdout);
-    else expect(sha(r.stdout)).toBe(g.stdoutSha256);
-    if (g.image) expect(sha256File(img)).toBe(g.image);
-  });
+  it.each(byLog.get(name)!.map((g) => [g.args.join(' ') + (g.to ? ` (stdout a ${g.to})` : ''), g] as const))(
+    '%s',
+    async (_, g) => {
+      const log = logFile(name);
+      const img = path.join(dir, `${name}.img`);
+      const args = [...(g.ownLog ? [] : ['--log', log.path]), ...g.args.map((a) => (a === 'DEV' ? img : a))];
+      if (g.args.includes('DEV')) zeroImage(dir, `${name}.img`, log.device);
+      const real = g.args.includes('--fsck');
+      const r = real ? runBinary(args, g.to ?? 'pipe') : await replayLog(...args);
+      expect(r.status).toBe(g.status);
+      if (g.stdout !== undefined) expect(r.stdout).toBe(g.stdout);
+      else expect(sha(r.stdout)).toBe(g.stdoutSha256);
+      if (g.image) expect(sha256File(img)).toBe(g.image);
+    },
+  );
 });

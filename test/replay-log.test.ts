@@ -58,7 +58,10 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
       const r = await replayLog('--log', log, '--replay', img, '--end-mark', mark);
       expect(r.status).toBe(0);
       const at = entries.find((e) => e.mark === mark)!.index;
-      const want = crypto.createHash('sha256').update(oracleReplay(log, m.device_size, at)).digest('hex');
+      const want = crypto
+        .createHash('sha256')
+        .update(oracleReplay(log, m.device_size, at))
+        .digest('hex');
       expect(sha256File(img), `at mark ${mark}`).toBe(want);
       fs.truncateSync(img, 0);
       fs.truncateSync(img, m.device_size);
@@ -80,13 +83,23 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
     const img = zeroImage(dir, `${name}-range.img`, m.device_size);
     const r = await replayLog('-vv', '--log', log, '--replay', img, '--limit', String(end + 1));
     expect(r.status).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n').filter((l) => l.startsWith('replaying'));
+    const lines = r.stdout
+      .trimEnd()
+      .split('\n')
+      .filter((l) => l.startsWith('replaying'));
     expect(lines).toHaveLength(end + 1);
     for (const [i, line] of lines.entries()) {
       const e = entries[i]!;
-      expect(line).toMatch(new RegExp(`^replaying ${i}@${e.offset / sectorSize + 1}: sector ${e.sector}, size ${e.nrSectors * sectorSize}, flags 0x${e.flags.toString(16)}\\(`));
+      expect(line).toMatch(
+        new RegExp(
+          `^replaying ${i}@${e.offset / sectorSize + 1}: sector ${e.sector}, size ${e.nrSectors * sectorSize}, flags 0x${e.flags.toString(16)}\\(`,
+        ),
+      );
     }
-    const want = crypto.createHash('sha256').update(oracleReplay(log, m.device_size, end)).digest('hex');
+    const want = crypto
+      .createHash('sha256')
+      .update(oracleReplay(log, m.device_size, end))
+      .digest('hex');
     expect(sha256File(img)).toBe(want);
   });
 });
@@ -97,7 +110,8 @@ describe('replay-log output details', () => {
   it('names flags as upstream does', async () => {
     const r = await replayLog('-v', '--log', log, '--replay', zeroImage(dir, 'flags.img', 64 << 20), '--limit', '300');
     const flags = new Set(r.stdout.split('\n').map((l) => /\((.*)\)$/.exec(l)?.[1]));
-    for (const f of ['DISCARD', 'FLUSH', 'FUA|METADATA', 'FLUSH|FUA|METADATA', 'MARK', 'METADATA', 'NONE']) expect(flags).toContain(f);
+    for (const f of ['DISCARD', 'FLUSH', 'FUA|METADATA', 'FLUSH|FUA|METADATA', 'MARK', 'METADATA', 'NONE'])
+      expect(flags).toContain(f);
     expect(r.stdout).toContain("replay device doesn't support discard, switching to writing zeros\n");
   });
 
@@ -105,14 +119,20 @@ describe('replay-log output details', () => {
     const dec = await replayLog('--log', log, '--find', '--limit', '16');
     expect((await replayLog('--log', log, '--find', '--limit', '0x10')).stdout).toBe(dec.stdout);
     expect((await replayLog('--log', log, '--find', '--limit', '020')).stdout).toBe(dec.stdout);
-    expect(await replayLog('--log', log, '--find', '--limit', '16x')).toEqual({ status: 1, stdout: '', stderr: 'Invalid entry number\n' });
+    expect(await replayLog('--log', log, '--find', '--limit', '16x')).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: 'Invalid entry number\n',
+    });
     expect((await replayLog('--log', log, '--start-entry', '100000')).stderr).toBe('Invalid entry number\n');
   });
 
   it('accepts prefixes of long options as glibc does and rejects the rest with usage', async () => {
     expect((await replayLog('--lo', log, '--num')).stdout).toBe('282\n');
     // Prefixes shared by options of the same kind take the first (--n is --next-flush).
-    expect((await replayLog('--l', log, '--find', '--n')).stdout).toBe((await replayLog('--log', log, '--find', '--next-flush')).stdout);
+    expect((await replayLog('--l', log, '--find', '--n')).stdout).toBe(
+      (await replayLog('--log', log, '--find', '--next-flush')).stdout,
+    );
     const amb = await replayLog('--log', log, '--f');
     expect(amb.status).toBe(1);
     expect(amb.stderr.split('\n')[0]).toBe("replay-log: option '--f' is ambiguous; possibilities: '--find' '--fsck'");
@@ -144,14 +164,30 @@ describe('replay-log output details', () => {
 describe('logs written by QEMU blklogwrites', () => {
   const hasQemu = spawnSync('qemu-io', ['--version']).status === 0;
   // Writes, zero writes, discards and flushes; QEMU counts entries in the super at each flush, so it ends with one.
-  const script = ['write -P 0xab 0 64k', 'write -z 64k 8k', 'discard 0 4k', 'flush', 'write -P 0xcd 100k 12k', 'write -P 0x12 4096 8192', 'flush', 'discard 512k 64k', 'write -P 0x77 600k 4k', 'write -P 0x99 1020k 4k', 'flush'];
+  const script = [
+    'write -P 0xab 0 64k',
+    'write -z 64k 8k',
+    'discard 0 4k',
+    'flush',
+    'write -P 0xcd 100k 12k',
+    'write -P 0x12 4096 8192',
+    'flush',
+    'discard 512k 64k',
+    'write -P 0x77 600k 4k',
+    'write -P 0x99 1020k 4k',
+    'flush',
+  ];
 
-  it.skipIf(!hasQemu).each([512, 4096])('replays a log at sectorsize %i to QEMU\'s data image', async (S) => {
+  it.skipIf(!hasQemu).each([512, 4096])("replays a log at sectorsize %i to QEMU's data image", async (S) => {
     const d = fs.mkdtempSync(path.join(dir, `qemu-${S}-`));
     const data = zeroImage(d, 'data.img', 1 << 20);
     const logPath = path.join(d, 'log.img');
     fs.writeFileSync(logPath, ''); // blklogwrites opens the log, it does not create it
-    const q = spawnSync('qemu-io', ['--image-opts', `driver=blklogwrites,file.filename=${data},log.filename=${logPath},log-sector-size=${S}`, ...script.flatMap((c) => ['-c', c])]);
+    const q = spawnSync('qemu-io', [
+      '--image-opts',
+      `driver=blklogwrites,file.filename=${data},log.filename=${logPath},log-sector-size=${S}`,
+      ...script.flatMap((c) => ['-c', c]),
+    ]);
     expect(q.status, String(q.stderr)).toBe(0);
     const img = zeroImage(d, 'replayed.img', 1 << 20);
     expect(await replayLog('--log', logPath, '--replay', img)).toEqual({ status: 0, stdout: '', stderr: '' });
@@ -171,6 +207,8 @@ describe('replay-log safety', () => {
     const copy = path.join(dir, 'self-find.log');
     fs.copyFileSync(kernelLog('ext4-512'), copy);
     expect((await replayLog('--log', copy, '--replay', copy, '--find', '--end-mark', 'mkfs')).status).toBe(0);
-    expect((await replayLog('--log', copy, '--replay', copy, '--limit', '1')).stderr).toMatch(/^Refusing to replay: .* is the log itself/);
+    expect((await replayLog('--log', copy, '--replay', copy, '--limit', '1')).stderr).toMatch(
+      /^Refusing to replay: .* is the log itself/,
+    );
   });
 });

@@ -83,7 +83,9 @@ describe('small logs', () => {
     expect(err).toBeInstanceOf(ReplayError);
     const cause = (err as ReplayError).cause;
     expect(cause).toBeInstanceOf(PastTarget);
-    expect(cause.message).toBe(`entry 8 at byte ${log.offsets[8]}: reaches target byte ${48 * S}, past the end of the ${40 * S}-byte target`);
+    expect(cause.message).toBe(
+      `entry 8 at byte ${log.offsets[8]}: reaches target byte ${48 * S}, past the end of the ${40 * S}-byte target`,
+    );
     expect((err as ReplayError).progress).toBe('entry 7 was the last one applied');
     expect(sha256(dev.image)).toBe(sha256(oracleImage(log.bytes, 40 * S, 7)));
   });
@@ -91,7 +93,10 @@ describe('small logs', () => {
   it('stops where the visitor says, and applies a range of sectors only', async () => {
     const reader = await LogReader.open(memorySource(log.bytes));
     const dev = memoryDevice(SAMPLE_DEVICE);
-    const r = await replay(reader, dev, { sectors: { start: 16, end: 19 }, visit: (e) => (e.index === 5 ? 'stop' : 'next') });
+    const r = await replay(reader, dev, {
+      sectors: { start: 16, end: 19 },
+      visit: (e) => (e.index === 5 ? 'stop' : 'next'),
+    });
     expect([r.entries, r.stopped, r.bytesWritten]).toEqual([6, true, 4 * S]);
     expect(dev.image.subarray(0, 16 * S).every((b) => b === 0)).toBe(true);
     expect(new DataView(dev.image.buffer).getUint32(17 * S, true)).toBe(17);
@@ -102,11 +107,17 @@ describe('small logs', () => {
     const reader = await LogReader.open(memorySource(log.bytes.subarray(0, cut)));
     const err = await replay(reader, memoryDevice(SAMPLE_DEVICE)).catch((e: unknown) => e);
     expect(((err as ReplayError).cause as LogFormatError).kind).toBe('truncated-payload');
-    expect((err as ReplayError).message).toMatch(new RegExp(`^entry 8 at byte ${log.offsets[8]}: truncated payload: ${8 * S} bytes need the log to reach byte ${log.offsets[8]! + 9 * S}, it ends at ${cut} \\(entry 7 was the last one applied\\)$`));
+    expect((err as ReplayError).message).toMatch(
+      new RegExp(
+        `^entry 8 at byte ${log.offsets[8]}: truncated payload: ${8 * S} bytes need the log to reach byte ${log.offsets[8]! + 9 * S}, it ends at ${cut} \\(entry 7 was the last one applied\\)$`,
+      ),
+    );
     const range = await scanRange(reader, { to: { entry: 8 } }, true);
     const lw = await replayLastWrites(reader, memoryDevice(SAMPLE_DEVICE), range.map!).catch((e: unknown) => e);
     expect((lw as LogFormatError).kind).toBe('truncated-payload');
-    expect((lw as LogFormatError).message).toBe(`log at byte ${cut}: truncated payload: the data of device sector 40 needs the log to reach byte ${log.offsets[8]! + 9 * S}, it ends at ${cut}`);
+    expect((lw as LogFormatError).message).toBe(
+      `log at byte ${cut}: truncated payload: the data of device sector 40 needs the log to reach byte ${log.offsets[8]! + 9 * S}, it ends at ${cut}`,
+    );
   });
 
   it('records a discard as zeros and a write as its payload offset', () => {

@@ -17,7 +17,11 @@ afterAll(() => {
 });
 
 function run(bin: 'logwrites' | 'replay-log', ...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', `${bin}.js`), ...args], { encoding: 'utf8', cwd: dir, timeout: 60_000 });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', `${bin}.js`), ...args], {
+    encoding: 'utf8',
+    cwd: dir,
+    timeout: 60_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -40,7 +44,11 @@ function image(bytes = 64 << 20): string {
 }
 
 /** Exit status 1 with exactly one stderr line matching `line`, and every file unchanged. */
-function refused(r: { status: number | null; stderr: string; stdout?: string }, line: RegExp, files: Record<string, string>): void {
+function refused(
+  r: { status: number | null; stderr: string; stdout?: string },
+  line: RegExp,
+  files: Record<string, string>,
+): void {
   expect(r.stderr).toMatch(line);
   expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
   expect(r.status).toBe(1);
@@ -49,7 +57,12 @@ function refused(r: { status: number | null; stderr: string; stdout?: string }, 
 
 const hashes = (...files: string[]) => Object.fromEntries(files.map((f) => [f, sha256File(f)]));
 
-const loopWhy = process.getuid?.() !== 0 ? 'not root: cannot attach loop devices' : !fs.existsSync('/dev/loop-control') ? 'no /dev/loop-control: loop devices are unavailable' : undefined;
+const loopWhy =
+  process.getuid?.() !== 0
+    ? 'not root: cannot attach loop devices'
+    : !fs.existsSync('/dev/loop-control')
+      ? 'no /dev/loop-control: loop devices are unavailable'
+      : undefined;
 if (loopWhy) console.warn(`skipping the loop-device and mount cases: ${loopWhy}`);
 
 function attach(file: string, partitions = false): string {
@@ -78,7 +91,11 @@ describe.skipIf(!!loopWhy)('the log through a loop device', () => {
     const log = logCopy();
     const loop = attach(log);
     const r = replayLog('--log', log, '--replay', loop);
-    refused(r, /^Refusing to replay: \/dev\/loop\d+ and the log share the file \d+:\d+ \(device:inode\): .* \(use --force to do it anyway\)\n$/, hashes(log));
+    refused(
+      r,
+      /^Refusing to replay: \/dev\/loop\d+ and the log share the file \d+:\d+ \(device:inode\): .* \(use --force to do it anyway\)\n$/,
+      hashes(log),
+    );
   });
 
   it('replay-log from a loop device onto the file behind it is refused (it applied the log onto itself)', () => {
@@ -88,7 +105,7 @@ describe.skipIf(!!loopWhy)('the log through a loop device', () => {
     refused(r, /^Refusing to replay: .*log-\d+\.img and the log share the file \d+:\d+ \(device:inode\)/, hashes(log));
   });
 
-  it('explore --materialize onto the file behind the log\'s loop device is refused', () => {
+  it("explore --materialize onto the file behind the log's loop device is refused", () => {
     const log = logCopy();
     const loop = attach(log);
     const r = logwrites('explore', loop, '--materialize', '10', log);
@@ -120,21 +137,57 @@ describe.skipIf(!!loopWhy)('a mounted ext4', () => {
   it('replay onto the image file behind a mounted loop device is refused', () => {
     const log = logCopy();
     const before = hashes(img, log);
-    refused(logwrites('replay', log, img), new RegExp(`^logwrites: refusing to replay: .*img-\\d+\\.img backs ${loop}, mounted on ${mnt} \\(--force to do it anyway\\)\\n$`), before);
-    refused(replayLog('--log', log, '--replay', img), new RegExp(`^Refusing to replay: .*img-\\d+\\.img backs ${loop}, mounted on ${mnt} \\(use --force to do it anyway\\)\\n$`), before);
+    refused(
+      logwrites('replay', log, img),
+      new RegExp(
+        `^logwrites: refusing to replay: .*img-\\d+\\.img backs ${loop}, mounted on ${mnt} \\(--force to do it anyway\\)\\n$`,
+      ),
+      before,
+    );
+    refused(
+      replayLog('--log', log, '--replay', img),
+      new RegExp(
+        `^Refusing to replay: .*img-\\d+\\.img backs ${loop}, mounted on ${mnt} \\(use --force to do it anyway\\)\\n$`,
+      ),
+      before,
+    );
   });
 
   it('replay onto the mounted loop device itself is refused', () => {
     const log = logCopy();
-    refused(logwrites('replay', log, loop), new RegExp(`^logwrites: refusing to replay: ${loop} is mounted on ${mnt} `), hashes(img, log));
-    refused(replayLog('--log', log, '--replay', loop), new RegExp(`^Refusing to replay: ${loop} is mounted on ${mnt} `), hashes(img, log));
+    refused(
+      logwrites('replay', log, loop),
+      new RegExp(`^logwrites: refusing to replay: ${loop} is mounted on ${mnt} `),
+      hashes(img, log),
+    );
+    refused(
+      replayLog('--log', log, '--replay', loop),
+      new RegExp(`^Refusing to replay: ${loop} is mounted on ${mnt} `),
+      hashes(img, log),
+    );
   });
 
   it('explore --image, recover --write and serve refuse it too', () => {
     const log = logCopy();
     const before = hashes(img, log);
-    refused(logwrites('explore', log, '--image', img, '--exec', 'true'), /^logwrites: refusing to write .*: .* backs \/dev\/loop\d+, mounted on /, before);
-    refused(logwrites('serve', '--dev', img, '--log', path.join(dir, `fresh-${n++}.log`), '--socket', path.join(dir, `s-${n++}.sock`)), /^logwrites: refusing to serve: .* backs \/dev\/loop\d+, mounted on .*\(--force to do it anyway\)\n$/, before);
+    refused(
+      logwrites('explore', log, '--image', img, '--exec', 'true'),
+      /^logwrites: refusing to write .*: .* backs \/dev\/loop\d+, mounted on /,
+      before,
+    );
+    refused(
+      logwrites(
+        'serve',
+        '--dev',
+        img,
+        '--log',
+        path.join(dir, `fresh-${n++}.log`),
+        '--socket',
+        path.join(dir, `s-${n++}.sock`),
+      ),
+      /^logwrites: refusing to serve: .* backs \/dev\/loop\d+, mounted on .*\(--force to do it anyway\)\n$/,
+      before,
+    );
   });
 
   it('an image whose partition is mounted through a loop device is refused, naming the chain', () => {
@@ -154,8 +207,16 @@ describe.skipIf(!!loopWhy)('a mounted ext4', () => {
     mkfs(`${dev}p1`);
     const where = mount(`${dev}p1`);
     const log = logCopy();
-    refused(logwrites('replay', log, disk, '--to', '10'), new RegExp(`backs ${dev}, which holds partition ${dev}p1, mounted on ${where} `), hashes(disk, log));
-    refused(logwrites('replay', log, dev, '--to', '10'), new RegExp(`^logwrites: refusing to replay: ${dev} holds partition ${dev}p1, mounted on ${where} `), hashes(disk, log));
+    refused(
+      logwrites('replay', log, disk, '--to', '10'),
+      new RegExp(`backs ${dev}, which holds partition ${dev}p1, mounted on ${where} `),
+      hashes(disk, log),
+    );
+    refused(
+      logwrites('replay', log, dev, '--to', '10'),
+      new RegExp(`^logwrites: refusing to replay: ${dev} holds partition ${dev}p1, mounted on ${where} `),
+      hashes(disk, log),
+    );
   });
 });
 
@@ -163,16 +224,34 @@ describe('serve never destroys a log', () => {
   it('an existing log without --append or --force is refused and kept whole', () => {
     const log = logCopy();
     const data = image();
-    refused(logwrites('serve', '--dev', data, '--log', log, '--socket', path.join(dir, `s-${n++}.sock`)), /^logwrites: refusing to start over .*log-\d+\.img: it holds a log of 282 entries \(--append continues it, --force starts over\)\n$/, hashes(log, data));
+    refused(
+      logwrites('serve', '--dev', data, '--log', log, '--socket', path.join(dir, `s-${n++}.sock`)),
+      /^logwrites: refusing to start over .*log-\d+\.img: it holds a log of 282 entries \(--append continues it, --force starts over\)\n$/,
+      hashes(log, data),
+    );
   });
 
   it('a socket in a missing folder says ENOENT, and nothing is created or cut', () => {
     const log = logCopy();
     const data = image();
     const before = hashes(log, data);
-    refused(logwrites('serve', '--dev', data, '--log', log, '--append', '--socket', path.join(dir, 'no-such-dir', 's.sock')), /^logwrites: cannot listen on .*no-such-dir\/s\.sock: ENOENT: the folder .*no-such-dir does not exist\n$/, before);
+    refused(
+      logwrites('serve', '--dev', data, '--log', log, '--append', '--socket', path.join(dir, 'no-such-dir', 's.sock')),
+      /^logwrites: cannot listen on .*no-such-dir\/s\.sock: ENOENT: the folder .*no-such-dir does not exist\n$/,
+      before,
+    );
     const fresh = path.join(dir, `new-${n++}`);
-    const r = logwrites('serve', '--dev', `${fresh}.img`, '--size', '1M', '--log', `${fresh}.log`, '--socket', path.join(dir, 'no-such-dir', 's.sock'));
+    const r = logwrites(
+      'serve',
+      '--dev',
+      `${fresh}.img`,
+      '--size',
+      '1M',
+      '--log',
+      `${fresh}.log`,
+      '--socket',
+      path.join(dir, 'no-such-dir', 's.sock'),
+    );
     expect(r.status).toBe(1);
     expect(fs.existsSync(`${fresh}.img`) || fs.existsSync(`${fresh}.log`)).toBe(false);
   });
@@ -180,9 +259,23 @@ describe('serve never destroys a log', () => {
   it('the data device and the log as one file are refused', () => {
     const x = image();
     fs.writeFileSync(x, 'precious');
-    refused(logwrites('serve', '--dev', x, '--log', x, '--socket', path.join(dir, `s-${n++}.sock`)), /^logwrites: refusing to serve: .*img-\d+\.img is the log itself \(--force to do it anyway\)\n$/, hashes(x));
+    refused(
+      logwrites('serve', '--dev', x, '--log', x, '--socket', path.join(dir, `s-${n++}.sock`)),
+      /^logwrites: refusing to serve: .*img-\d+\.img is the log itself \(--force to do it anyway\)\n$/,
+      hashes(x),
+    );
     const missing = path.join(dir, `both-${n++}.img`);
-    const r = logwrites('serve', '--dev', missing, '--size', '1M', '--log', missing, '--socket', path.join(dir, `s-${n++}.sock`));
+    const r = logwrites(
+      'serve',
+      '--dev',
+      missing,
+      '--size',
+      '1M',
+      '--log',
+      missing,
+      '--socket',
+      path.join(dir, `s-${n++}.sock`),
+    );
     expect(r.stderr).toMatch(/^logwrites: refusing to serve: .* would be both the data device and the log/);
     expect(fs.existsSync(missing)).toBe(false);
   });
@@ -196,7 +289,10 @@ describe('files a running serve holds', () => {
     const cwd = fs.mkdtempSync(path.join(dir, 'serve-'));
     data = path.join(cwd, 'dx.img');
     log = path.join(cwd, 'lx.img');
-    server = await startServe(['--dev', data, '--log', log, '--size', '64M', '--socket', path.join(cwd, 'nbd.sock')], cwd);
+    server = await startServe(
+      ['--dev', data, '--log', log, '--size', '64M', '--socket', path.join(cwd, 'nbd.sock')],
+      cwd,
+    );
   });
   afterAll(async () => {
     await server?.kill();
@@ -205,12 +301,29 @@ describe('files a running serve holds', () => {
   it('replay, replay-log, explore --image, recover --write and another serve refuse them', () => {
     const src = logCopy();
     const before = hashes(data, log);
-    const held = (what: string) => new RegExp(`is held by a running logwrites serve \\(pid ${server!.proc.pid}, as its ${what} .*\\)`);
+    const held = (what: string) =>
+      new RegExp(`is held by a running logwrites serve \\(pid ${server!.proc.pid}, as its ${what} .*\\)`);
     refused(logwrites('replay', src, data), held('data device'), before);
     refused(replayLog('--log', src, '--replay', log), held('log'), before);
     refused(logwrites('explore', src, '--image', data, '--exec', 'true'), held('data device'), before);
-    refused(logwrites('recover', log, '--write'), /^logwrites: refusing to rewrite the super of .*lx\.img: .* is held by a running logwrites serve/, before);
-    refused(logwrites('serve', '--dev', data, '--log', path.join(dir, `other-${n++}.log`), '--socket', path.join(dir, `s-${n++}.sock`)), held('data device'), before);
+    refused(
+      logwrites('recover', log, '--write'),
+      /^logwrites: refusing to rewrite the super of .*lx\.img: .* is held by a running logwrites serve/,
+      before,
+    );
+    refused(
+      logwrites(
+        'serve',
+        '--dev',
+        data,
+        '--log',
+        path.join(dir, `other-${n++}.log`),
+        '--socket',
+        path.join(dir, `s-${n++}.sock`),
+      ),
+      held('data device'),
+      before,
+    );
   });
 
   it('a server killed with SIGKILL holds nothing', async () => {

@@ -8,9 +8,22 @@ const S = 512;
 const SECTORS = 5 * 4096 + 123;
 
 const op = fc.oneof(
-  fc.record({ kind: fc.constant('write' as const), sector: fc.nat(SECTORS - 1), n: fc.integer({ min: 1, max: 300 }), source: fc.integer({ min: 1, max: 1e6 }) }),
-  fc.record({ kind: fc.constant('zero' as const), sector: fc.nat(SECTORS - 1), n: fc.integer({ min: 1, max: 3 * 4096 }) }),
-  fc.record({ kind: fc.constant('zero' as const), sector: fc.constantFrom(0, 4096, 8192), n: fc.constantFrom(4096, 8192, SECTORS) }),
+  fc.record({
+    kind: fc.constant('write' as const),
+    sector: fc.nat(SECTORS - 1),
+    n: fc.integer({ min: 1, max: 300 }),
+    source: fc.integer({ min: 1, max: 1e6 }),
+  }),
+  fc.record({
+    kind: fc.constant('zero' as const),
+    sector: fc.nat(SECTORS - 1),
+    n: fc.integer({ min: 1, max: 3 * 4096 }),
+  }),
+  fc.record({
+    kind: fc.constant('zero' as const),
+    sector: fc.constantFrom(0, 4096, 8192),
+    n: fc.constantFrom(4096, 8192, SECTORS),
+  }),
 );
 
 it('agrees with a slot per sector, and its extents cover exactly the touched sectors', () => {
@@ -34,7 +47,8 @@ it('agrees with a slot per sector, and its extents cover exactly the touched sec
       let prev: Extent | undefined;
       for (const x of map.extents()) {
         if (prev && x.sector < prev.sector + prev.nrSectors) throw new Error(`extents overlap at ${x.sector}`);
-        for (let i = 0; i < x.nrSectors; i++) fromExtents[x.sector + i] = x.source === ZEROED ? ZEROED : x.source + i * S;
+        for (let i = 0; i < x.nrSectors; i++)
+          fromExtents[x.sector + i] = x.source === ZEROED ? ZEROED : x.source + i * S;
         prev = x;
       }
       expect(Buffer.from(fromExtents.buffer).equals(Buffer.from(model.buffer))).toBe(true);

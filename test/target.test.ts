@@ -36,14 +36,18 @@ describe('openTarget on a file smaller than the device the log wrote', () => {
     target.close();
     expect(err).toBeInstanceOf(ReplayError);
     expect((err as ReplayError).cause).toBeInstanceOf(PastTarget);
-    expect((err as ReplayError).message).toMatch(/^entry \d+ at byte \d+: reaches target byte \d+, past the end of the 33554432-byte target \(entry \d+ was the last one applied\)$/);
+    expect((err as ReplayError).message).toMatch(
+      /^entry \d+ at byte \d+: reaches target byte \d+, past the end of the 33554432-byte target \(entry \d+ was the last one applied\)$/,
+    );
     expect(fs.statSync(image).size).toBe(small);
   });
 
   it('the target itself refuses writes from any plan with a typed error', async () => {
     const image = zeroImage(dir, 'last-write.img', small);
     const target = openTarget(image);
-    const err = await withReader(async (reader) => replayLastWrites(reader, target, (await scanRange(reader, {}, true)).map!)).catch((e: unknown) => e);
+    const err = await withReader(async (reader) =>
+      replayLastWrites(reader, target, (await scanRange(reader, {}, true)).map!),
+    ).catch((e: unknown) => e);
     target.close();
     expect(err).toBeInstanceOf(TargetTooSmall);
     expect((err as TargetTooSmall).code).toBe('ETOOSMALL');

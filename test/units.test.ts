@@ -28,7 +28,11 @@ it('parses every size a command or the viewer took, and nothing ambiguous', () =
 });
 
 it('writes sizes, sectors and fingerprints one way', () => {
-  expect([bytesText(512), bytesText(67108864), bytesText(1536)]).toEqual(['512 bytes', '67108864 bytes = 64 MiB', '1536 bytes = 1.5 KiB']);
+  expect([bytesText(512), bytesText(67108864), bytesText(1536)]).toEqual([
+    '512 bytes',
+    '67108864 bytes = 64 MiB',
+    '1536 bytes = 1.5 KiB',
+  ]);
   expect([sectorsText(5, 1), sectorsText(5, 8)]).toEqual(['sector 5', 'sectors 5..12']);
   expect([hex64(0xabcn), hex32(-1), hex32(0x1f)]).toEqual(['0000000000000abc', 'ffffffff', '0000001f']);
 });

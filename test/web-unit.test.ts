@@ -54,20 +54,37 @@ describe('worker protocol on the ext4-512 kernel log', () => {
   beforeAll(async () => {
     // Node cannot post a file-backed Blob through a MessagePort (browsers can; test/web.test.ts).
     const blob = new Blob([fs.readFileSync(log)]);
-    const opened = await conn.client.call('open', { source: { kind: 'blob', blob, name: 'ext4-512.log' } }, (p) => progress.push(p)).done;
+    const opened = await conn.client.call('open', { source: { kind: 'blob', blob, name: 'ext4-512.log' } }, (p) =>
+      progress.push(p),
+    ).done;
     ({ index, summary } = opened);
   });
 
   it('indexes every entry into columns equal to an independent reader', () => {
     expect(index.count).toBe(oracle.entries.length);
     for (const e of oracle.entries) {
-      expect([index.offset[e.index], index.sector[e.index], index.nrSectors[e.index], index.flags[e.index]]).toEqual([e.offset, e.sector, e.nrSectors, e.flags]);
+      expect([index.offset[e.index], index.sector[e.index], index.nrSectors[e.index], index.flags[e.index]]).toEqual([
+        e.offset,
+        e.sector,
+        e.nrSectors,
+        e.flags,
+      ]);
     }
-    expect(index.marks).toEqual(oracle.entries.filter((e) => e.mark !== undefined).map((e) => ({ index: e.index, text: e.mark })));
+    expect(index.marks).toEqual(
+      oracle.entries.filter((e) => e.mark !== undefined).map((e) => ({ index: e.index, text: e.mark })),
+    );
   });
 
   it('summarises like the kernel recorded, and reports progress from the super on', () => {
-    expect(summary).toMatchObject({ complete: true, sectorSize: m.sectorsize, nrEntries: m.nr_entries, entries: m.nr_entries, trailing: 0, marks: m.marks_in_log.length, warnings: [] });
+    expect(summary).toMatchObject({
+      complete: true,
+      sectorSize: m.sectorsize,
+      nrEntries: m.nr_entries,
+      entries: m.nr_entries,
+      trailing: 0,
+      marks: m.marks_in_log.length,
+      warnings: [],
+    });
     expect(summary.flagCounts).toEqual(m.flag_counts);
     const written = oracle.entries.filter((e) => e.nrSectors).map((e) => e.sector + e.nrSectors);
     expect(summary.deviceSectors).toBe(Math.max(...written));
@@ -78,7 +95,15 @@ describe('worker protocol on the ext4-512 kernel log', () => {
   it('inspects an entry: header fields, a page of payload, checksums of the whole payload', async () => {
     const big = oracle.entries.find((e) => (e.payload?.length ?? 0) > PAGE_BYTES)!;
     const d = await conn.client.call('entry', { index: big.index, page: 1 }).done;
-    expect(d).toMatchObject({ index: big.index, offset: big.offset, sector: big.sector, nrSectors: big.nrSectors, flags: big.flags, page: 1, pages: Math.ceil(big.payload!.length / PAGE_BYTES) });
+    expect(d).toMatchObject({
+      index: big.index,
+      offset: big.offset,
+      sector: big.sector,
+      nrSectors: big.nrSectors,
+      flags: big.flags,
+      page: 1,
+      pages: Math.ceil(big.payload!.length / PAGE_BYTES),
+    });
     expect(Buffer.from(d.bytes)).toEqual(big.payload!.subarray(PAGE_BYTES, 2 * PAGE_BYTES));
     expect(d.crc32c).toBe(crc32c(big.payload!).toString(16).padStart(8, '0'));
     expect(d.xxh64).toBe(await xxhash64(big.payload!));
@@ -127,8 +152,12 @@ describe('worker protocol on the ext4-512 kernel log', () => {
     // After another replay moved the image, the comparison diffs again rather than answer from stale copies.
     await conn.client.call('state', { at: 3, deviceBytes: m.device_size }).done;
     const again = await conn.client.call('sector', { a, b, sector: changed[0]!, deviceBytes: m.device_size }).done;
-    expect(Buffer.from(again.before).equals(ia.subarray(changed[0]! * m.sectorsize, (changed[0]! + 1) * m.sectorsize))).toBe(true);
-    await expect(conn.client.call('sector', { a, b, sector: 1e9, deviceBytes: m.device_size }).done).rejects.toThrow(/outside the \d+-sector device/);
+    expect(
+      Buffer.from(again.before).equals(ia.subarray(changed[0]! * m.sectorsize, (changed[0]! + 1) * m.sectorsize)),
+    ).toBe(true);
+    await expect(conn.client.call('sector', { a, b, sector: 1e9, deviceBytes: m.device_size }).done).rejects.toThrow(
+      /outside the \d+-sector device/,
+    );
   });
 
   it('names the entries responsible for each changed range as the CLI does', async () => {
@@ -136,24 +165,39 @@ describe('worker protocol on the ext4-512 kernel log', () => {
     const diff = await conn.client.call('diff', { a, b, deviceBytes: m.device_size }).done;
     expect(diff.swapped).toBe(false);
     const touches = oracle.entries.filter((e) => e.index > a && e.index <= b && e.nrSectors > 0);
-    const byPage = attribute(diff.runs.map(([sector, nrSectors]) => ({ sector, nrSectors })), touches);
+    const byPage = attribute(
+      diff.runs.map(([sector, nrSectors]) => ({ sector, nrSectors })),
+      touches,
+    );
     const cli = await diffPoints(await LogReader.open(memorySource(fs.readFileSync(log))), a, b);
     expect(byPage).toEqual(cli);
   });
 
   it('answers bad requests with one-line errors', async () => {
-    await expect(conn.client.call('entry', { index: 1e9, page: 0 }).done).rejects.toThrow(/^no entry 1000000000 \(the log has \d+\)$/);
+    await expect(conn.client.call('entry', { index: 1e9, page: 0 }).done).rejects.toThrow(
+      /^no entry 1000000000 \(the log has \d+\)$/,
+    );
     await expect(conn.client.call('state', { at: 5, deviceBytes: 2 ** 31 }).done).rejects.toThrow(/1 GiB/);
-    await expect(conn.client.call('state', { at: 200, deviceBytes: 4096 }).done).rejects.toThrow(/past the end of the 4096-byte image/);
+    await expect(conn.client.call('state', { at: 200, deviceBytes: 4096 }).done).rejects.toThrow(
+      /past the end of the 4096-byte image/,
+    );
   });
 
   it('rejects with the worker error rebuilt: its code, name and message', async () => {
-    await expect(conn.client.call('entry', { index: 1e9, page: 0 }).done).rejects.toMatchObject({ code: 'EBADCALL', name: 'BadCall' });
-    await expect(conn.client.call('state', { at: 200, deviceBytes: 4096 }).done).rejects.toMatchObject({ code: 'EIMAGESMALL', name: 'ImageTooSmall' });
+    await expect(conn.client.call('entry', { index: 1e9, page: 0 }).done).rejects.toMatchObject({
+      code: 'EBADCALL',
+      name: 'BadCall',
+    });
+    await expect(conn.client.call('state', { at: 200, deviceBytes: 4096 }).done).rejects.toMatchObject({
+      code: 'EIMAGESMALL',
+      name: 'ImageTooSmall',
+    });
     // What is not of the family crosses as EINTERNAL, its message kept.
     const { port1, port2 } = new MessageChannel();
     try {
-      port1.addEventListener('message', (ev) => port1.postMessage({ id: ev.data.id, kind: 'error', error: InternalError.wrap(new TypeError('boom')).toJSON() }));
+      port1.addEventListener('message', (ev) =>
+        port1.postMessage({ id: ev.data.id, kind: 'error', error: InternalError.wrap(new TypeError('boom')).toJSON() }),
+      );
       port1.start();
       const err = await new ViewerClient(port2).call('classes', {}).done.catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RemoteError);
@@ -174,10 +218,13 @@ describe('opening', () => {
       const payload = new Uint8Array(4096);
       // (The encoders return plain ArrayBuffer-backed arrays; their declared type is wider.)
       const parts = [encodeSuper({ nrEntries: 16384, sectorSize: S })] as Uint8Array<ArrayBuffer>[];
-      for (let i = 0; i < 16384; i++) parts.push(encodeHeader({ sector: i * 8, nrSectors: 8, flags: 0 }, S) as Uint8Array<ArrayBuffer>, payload);
+      for (let i = 0; i < 16384; i++)
+        parts.push(encodeHeader({ sector: i * 8, nrSectors: 8, flags: 0 }, S) as Uint8Array<ArrayBuffer>, payload);
       const blob = new Blob(parts);
       let id = 0;
-      const call = conn.client.call('open', { source: { kind: 'blob', blob, name: 'b' } }, () => conn.client.cancel(id));
+      const call = conn.client.call('open', { source: { kind: 'blob', blob, name: 'b' } }, () =>
+        conn.client.cancel(id),
+      );
       id = call.id;
       const err = await call.done.catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RemoteError);
@@ -191,7 +238,13 @@ describe('opening', () => {
     const reader = await LogReader.open(blobSource(await fs.openAsBlob(kernelLog('xfs-4k'))));
     const abort = new AbortController();
     let reports = 0;
-    const run = indexLog(reader, { name: 'x', signal: abort.signal, chunkSize: 64 * 1024, progressMs: 0, onProgress: () => ++reports === 3 && abort.abort() });
+    const run = indexLog(reader, {
+      name: 'x',
+      signal: abort.signal,
+      chunkSize: 64 * 1024,
+      progressMs: 0,
+      onProgress: () => ++reports === 3 && abort.abort(),
+    });
     await expect(run).rejects.toBeInstanceOf(Cancelled);
     expect(reports).toBe(3);
   });
@@ -200,7 +253,9 @@ describe('opening', () => {
     const conn = connect();
     try {
       const blob = new Blob([new Uint8Array(4096).fill(7)]);
-      await expect(conn.client.call('open', { source: { kind: 'blob', blob, name: 'junk' } }).done).rejects.toThrow(/^super at byte 0: bad magic 0x707070707070707/);
+      await expect(conn.client.call('open', { source: { kind: 'blob', blob, name: 'junk' } }).done).rejects.toThrow(
+        /^super at byte 0: bad magic 0x707070707070707/,
+      );
     } finally {
       conn.close();
     }
@@ -208,20 +263,42 @@ describe('opening', () => {
 
   it('keeps what it read of a damaged log and warns with entry and offset, trailing entries too', async () => {
     const S = 512;
-    const w = (sector: number, flags = 0) => [encodeHeader({ sector, nrSectors: 1, flags }, S), new Uint8Array(S).fill(sector)];
+    const w = (sector: number, flags = 0) => [
+      encodeHeader({ sector, nrSectors: 1, flags }, S),
+      new Uint8Array(S).fill(sector),
+    ];
     // nr_entries says 2, three valid entries follow, then a header that is not zero padded.
     const bad = encodeHeader({ sector: 9, nrSectors: 1, flags: 0 }, S);
     bad[32] = 1;
-    const bytes = Buffer.concat([encodeSuper({ nrEntries: 2, sectorSize: S }), ...w(1), ...w(2, Flag.FUA), ...w(3), bad]);
+    const bytes = Buffer.concat([
+      encodeSuper({ nrEntries: 2, sectorSize: S }),
+      ...w(1),
+      ...w(2, Flag.FUA),
+      ...w(3),
+      bad,
+    ]);
     const { summary } = await indexLog(await LogReader.open(memorySource(bytes)), { name: 't' });
     expect(summary).toMatchObject({ entries: 3, trailing: 1, nrEntries: 2 });
-    expect(summary.warnings).toEqual([{ entry: 2, offset: 5 * S, message: expect.stringMatching(/^1 valid entry past nr_entries/) }]);
+    expect(summary.warnings).toEqual([
+      { entry: 2, offset: 5 * S, message: expect.stringMatching(/^1 valid entry past nr_entries/) },
+    ]);
     const truncated = bytes.subarray(0, 4 * S);
-    const counted = await indexLog(await LogReader.open(memorySource(Buffer.concat([encodeSuper({ nrEntries: 5, sectorSize: S }), truncated.subarray(S)]))), { name: 't' });
+    const counted = await indexLog(
+      await LogReader.open(
+        memorySource(Buffer.concat([encodeSuper({ nrEntries: 5, sectorSize: S }), truncated.subarray(S)])),
+      ),
+      { name: 't' },
+    );
     // The index pass reads headers only: the file ends where entry 1's payload should be,
     // which the warning names (not the next header's place, past the end of the file).
     expect(counted.summary.entries).toBe(2);
-    expect(counted.summary.warnings).toEqual([{ entry: 1, offset: 3 * S, message: expect.stringMatching(/^payload cut off: 512 bytes from byte 2048, but the log ends at byte 2048/) }]);
+    expect(counted.summary.warnings).toEqual([
+      {
+        entry: 1,
+        offset: 3 * S,
+        message: expect.stringMatching(/^payload cut off: 512 bytes from byte 2048, but the log ends at byte 2048/),
+      },
+    ]);
     expect(counted.summary.payloadBytes).toBe(S);
   });
 
@@ -231,13 +308,21 @@ describe('opening', () => {
     // Cut a large payload in the middle, as a copy that stopped short would.
     const big = entries.find((e) => (e.payload?.length ?? 0) >= 1 << 20)!;
     const cut = big.offset + 512 + (big.payload!.length >> 1);
-    const { index, summary } = await indexLog(await LogReader.open(memorySource(log.subarray(0, cut))), { name: 'cut' });
+    const { index, summary } = await indexLog(await LogReader.open(memorySource(log.subarray(0, cut))), {
+      name: 'cut',
+    });
     expect(index.count).toBe(big.index + 1);
     expect(summary.bytesIndexed).toBe(cut);
-    expect(summary.payloadBytes).toBe(entries.slice(0, big.index).reduce((n, e) => n + (e.payload?.length ?? 0), 0) + (cut - big.offset - 512));
+    expect(summary.payloadBytes).toBe(
+      entries.slice(0, big.index).reduce((n, e) => n + (e.payload?.length ?? 0), 0) + (cut - big.offset - 512),
+    );
     expect(summary.payloadBytes).toBeLessThan(cut);
     expect(summary.warnings).toEqual([
-      { entry: big.index, offset: big.offset, message: `payload cut off: ${big.payload!.length} bytes from byte ${big.offset + 512}, but the log ends at byte ${cut} (${big.offset + 512 + big.payload!.length - cut} bytes missing)` },
+      {
+        entry: big.index,
+        offset: big.offset,
+        message: `payload cut off: ${big.payload!.length} bytes from byte ${big.offset + 512}, but the log ends at byte ${cut} (${big.offset + 512 + big.payload!.length - cut} bytes missing)`,
+      },
     ]);
   });
 });
@@ -253,13 +338,19 @@ describe('table and plot data paths', () => {
 
   it('filters by flag, entry range (numbers or marks), sector range and mark text', () => {
     expect(filterRows(index, {})).toBeNull();
-    expect(ids(filterRows(index, { flags: Flag.FUA }))).toEqual(entries.filter((e) => e.flags & Flag.FUA).map((e) => e.index));
+    expect(ids(filterRows(index, { flags: Flag.FUA }))).toEqual(
+      entries.filter((e) => e.flags & Flag.FUA).map((e) => e.index),
+    );
     expect(ids(filterRows(index, { plain: true }))).toEqual(entries.filter((e) => e.flags === 0).map((e) => e.index));
     const from = parseEntryBound(index, 'mark:files')!;
     const to = parseEntryBound(index, 'big')!;
-    expect(ids(filterRows(index, { from, to, flags: Flag.FLUSH }))).toEqual(entries.filter((e) => e.index >= from && e.index <= to && e.flags & Flag.FLUSH).map((e) => e.index));
+    expect(ids(filterRows(index, { from, to, flags: Flag.FLUSH }))).toEqual(
+      entries.filter((e) => e.index >= from && e.index <= to && e.flags & Flag.FLUSH).map((e) => e.index),
+    );
     const sectors = { start: 1000, end: 5000 };
-    expect(ids(filterRows(index, { sectors }))).toEqual(entries.filter((e) => e.nrSectors && e.sector + e.nrSectors > 1000 && e.sector <= 5000).map((e) => e.index));
+    expect(ids(filterRows(index, { sectors }))).toEqual(
+      entries.filter((e) => e.nrSectors && e.sector + e.nrSectors > 1000 && e.sector <= 5000).map((e) => e.index),
+    );
     expect(ids(filterRows(index, { markText: 'OVER' }))).toEqual([entries.find((e) => e.mark === 'overwrite')!.index]);
     expect(() => parseEntryBound(index, 'mark:nope')).toThrow("no entry number or mark named 'nope'");
   });
@@ -334,7 +425,12 @@ describe('the HTTP range source against logwrites view', () => {
     const { port } = viewer;
     const get = (headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/index.html', headers }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject);
+        http
+          .get(
+            { host: '127.0.0.1', port, path: '/index.html', headers },
+            (res) => (res.resume(), resolve(res.statusCode!)),
+          )
+          .on('error', reject);
       });
     expect(await get({ Host: `127.0.0.1:${port}` })).toBe(200);
     expect(await get({ Host: `localhost:${port}` })).toBe(200);
@@ -393,13 +489,14 @@ describe('range reads (in this thread or a fetch worker)', () => {
   });
 
   it('lets go of the file when a client goes away mid-range', async () => {
-    const held = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${fd}`) === log;
-      } catch {
-        return false;
-      }
-    }).length;
+    const held = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === log;
+        } catch {
+          return false;
+        }
+      }).length;
     const before = held();
     const abort = new AbortController();
     const res = await fetch(url, { headers: { Range: `bytes=0-${whole.length - 1}` }, signal: abort.signal });
@@ -411,24 +508,66 @@ describe('range reads (in this thread or a fetch worker)', () => {
 
   it('reads a body into one buffer with a BYOB reader, or whole where the body has none, and refuses one shorter than the range', async () => {
     const bytes = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
-    const byteStream = (b: Uint8Array) => new ReadableStream({ type: 'bytes', start: (c) => (c.enqueue(b.slice(0, 1000)), c.enqueue(b.slice(1000)), c.close()) });
-    const answer = (body: () => BodyInit, status = 206): typeof fetch => async () => new Response(body(), { status });
-    expect(await fetchRange('u', 0, 3000, answer(() => byteStream(bytes)))).toEqual(bytes);
-    const plainStream = new ReadableStream({ start: (c) => (c.enqueue(bytes.slice(0, 1000)), c.enqueue(bytes.slice(1000)), c.close()) });
-    expect(await fetchRange('u', 0, 3000, answer(() => plainStream))).toEqual(bytes);
-    await expect(fetchRange('u', 100, 3100, answer(() => byteStream(bytes.subarray(0, 2000))))).rejects.toThrow('u: range request for bytes 100-3099 answered 2000 bytes, want 3000');
-    await expect(fetchRange('u', 0, 10, answer(() => bytes, 200))).rejects.toThrow('u: range request for bytes 0-9 answered 200');
+    const byteStream = (b: Uint8Array) =>
+      new ReadableStream({
+        type: 'bytes',
+        start: (c) => (c.enqueue(b.slice(0, 1000)), c.enqueue(b.slice(1000)), c.close()),
+      });
+    const answer =
+      (body: () => BodyInit, status = 206): typeof fetch =>
+      async () =>
+        new Response(body(), { status });
+    expect(
+      await fetchRange(
+        'u',
+        0,
+        3000,
+        answer(() => byteStream(bytes)),
+      ),
+    ).toEqual(bytes);
+    const plainStream = new ReadableStream({
+      start: (c) => (c.enqueue(bytes.slice(0, 1000)), c.enqueue(bytes.slice(1000)), c.close()),
+    });
+    expect(
+      await fetchRange(
+        'u',
+        0,
+        3000,
+        answer(() => plainStream),
+      ),
+    ).toEqual(bytes);
+    await expect(
+      fetchRange(
+        'u',
+        100,
+        3100,
+        answer(() => byteStream(bytes.subarray(0, 2000))),
+      ),
+    ).rejects.toThrow('u: range request for bytes 100-3099 answered 2000 bytes, want 3000');
+    await expect(
+      fetchRange(
+        'u',
+        0,
+        10,
+        answer(() => bytes, 200),
+      ),
+    ).rejects.toThrow('u: range request for bytes 0-9 answered 200');
     const down: typeof fetch = async () => {
       throw new TypeError('Failed to fetch');
     };
-    await expect(fetchRange('u', 0, 10, down)).rejects.toThrow(new HttpSourceError('u', 'range request for bytes 0-9 failed: Failed to fetch'));
+    await expect(fetchRange('u', 0, 10, down)).rejects.toThrow(
+      new HttpSourceError('u', 'range request for bytes 0-9 failed: Failed to fetch'),
+    );
   });
 
   it('indexes through a fetch worker exactly as in this thread', async () => {
     const worker = fetchWorker();
     try {
       const index = async (opts?: Parameters<typeof httpSource>[2]) => {
-        const { index, summary } = await indexLog(await LogReader.open(await httpSource(url, fetch, opts)), { name: 'h', chunkSize: 1 << 20 });
+        const { index, summary } = await indexLog(await LogReader.open(await httpSource(url, fetch, opts)), {
+          name: 'h',
+          chunkSize: 1 << 20,
+        });
         return { summary, offsets: [...index.offset] };
       };
       const here = await index();
@@ -458,7 +597,11 @@ describe('range reads (in this thread or a fetch worker)', () => {
       const w = summary.warnings.at(-1)!;
       expect(w.entry).toBe(index.count);
       expect(w.offset).toBe(entries[index.count]!.offset);
-      expect(w.message).toMatch(new RegExp(`^not read further: ${url.replace(/[.?]/g, '\\$&')}: range request for bytes \\d+-\\d+ failed: Failed to fetch$`));
+      expect(w.message).toMatch(
+        new RegExp(
+          `^not read further: ${url.replace(/[.?]/g, '\\$&')}: range request for bytes \\d+-\\d+ failed: Failed to fetch$`,
+        ),
+      );
       // Across the worker boundary the error keeps its code.
       await expect(worker.fetchRange(url, cut, cut + 10)).rejects.toSatisfy((e: LogwritesError) => e.code === 'EHTTP');
     } finally {
@@ -471,32 +614,46 @@ describe('read-ahead (Blob and HTTP sources)', () => {
   /** A deterministic byte pattern, so any misplaced byte shows. */
   const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24);
 
-  it.each([0, 2 << 20])('returns the exact bytes for overlapping, skipping and small reads (reading ahead %i bytes at least)', async (aheadBytes) => {
-    const bytes = pattern(7 << 20);
-    const blob = new Blob([bytes]);
-    const src = aheadBytes ? readAheadSource(blob.size, async (a, b) => new Uint8Array(await blob.slice(a, b).arrayBuffer()), { aheadBytes }) : blobSource(blob);
-    let seed = 7;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
-    let at = 0;
-    while (at < bytes.length) {
-      const length = rand(3) === 0 ? 1 + rand(4096) : (1 << 20) - 2048 + rand(4096);
-      const got = await src.read(at, length);
-      expect(Buffer.from(got).equals(Buffer.from(bytes.subarray(at, at + length))), `read ${at}+${length}`).toBe(true);
-      at += Math.max(1, rand(2) ? length - rand(2048) : length + rand(70_000));
-    }
-  });
+  it.each([0, 2 << 20])(
+    'returns the exact bytes for overlapping, skipping and small reads (reading ahead %i bytes at least)',
+    async (aheadBytes) => {
+      const bytes = pattern(7 << 20);
+      const blob = new Blob([bytes]);
+      const src = aheadBytes
+        ? readAheadSource(blob.size, async (a, b) => new Uint8Array(await blob.slice(a, b).arrayBuffer()), {
+            aheadBytes,
+          })
+        : blobSource(blob);
+      let seed = 7;
+      const rand = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
+      let at = 0;
+      while (at < bytes.length) {
+        const length = rand(3) === 0 ? 1 + rand(4096) : (1 << 20) - 2048 + rand(4096);
+        const got = await src.read(at, length);
+        expect(Buffer.from(got).equals(Buffer.from(bytes.subarray(at, at + length))), `read ${at}+${length}`).toBe(
+          true,
+        );
+        at += Math.max(1, rand(2) ? length - rand(2048) : length + rand(70_000));
+      }
+    },
+  );
 
   it('keeps the next chunk asked for while the scan is on this one (two in flight), and asks for nothing past the end', async () => {
     const bytes = pattern(7 << 20);
     const asked: [number, number][] = [];
-    const src = readAheadSource(bytes.length, async (a, b) => (asked.push([a, b]), bytes.slice(a, b)), { aheadBytes: 2 << 20 });
+    const src = readAheadSource(bytes.length, async (a, b) => (asked.push([a, b]), bytes.slice(a, b)), {
+      aheadBytes: 2 << 20,
+    });
     await src.read(0, 1 << 20);
     expect(asked.length).toBe(2); // this read and the chunk ahead
     await src.read(1 << 20, 1 << 20);
     // Served from the chunk ahead, which now holds less than 2 MiB past this read: the next is asked for.
     expect(asked.length).toBe(3);
     expect(asked[2]![0]).toBe(asked[1]![1] - 64 * 1024);
-    for (let at = 2 << 20; at < bytes.length; at += 1 << 20) expect(Buffer.from(await src.read(at, 1 << 20)).equals(Buffer.from(bytes.subarray(at, at + (1 << 20))))).toBe(true);
+    for (let at = 2 << 20; at < bytes.length; at += 1 << 20)
+      expect(Buffer.from(await src.read(at, 1 << 20)).equals(Buffer.from(bytes.subarray(at, at + (1 << 20))))).toBe(
+        true,
+      );
     expect(Math.max(...asked.map(([, b]) => b))).toBe(bytes.length);
     expect(asked.every(([a]) => a < bytes.length)).toBe(true);
   });
@@ -514,6 +671,7 @@ describe('read-ahead (Blob and HTTP sources)', () => {
       return { summary: { ...summary, name: '' }, offsets: [...index.offset] };
     };
     const want = await index(memorySource(log), 1 << 20);
-    for (const chunk of [1 << 20, (1 << 20) + 1536]) expect(await index(blobSource(new Blob([log])), chunk)).toEqual(want);
+    for (const chunk of [1 << 20, (1 << 20) + 1536])
+      expect(await index(blobSource(new Blob([log])), chunk)).toEqual(want);
   });
 });

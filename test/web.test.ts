@@ -26,7 +26,10 @@ const m = manifest(NAME);
 function cli<T>(...args: string[]): T[] {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`logwrites ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as T);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as T);
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
@@ -50,9 +53,12 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
   });
 
   const shot = (name: string, selector?: string) =>
-    selector ? page.locator(selector).screenshot({ path: path.join(SHOTS, `${name}.png`) }) : page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+    selector
+      ? page.locator(selector).screenshot({ path: path.join(SHOTS, `${name}.png`) })
+      : page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
   const text = (selector: string) => page.locator(selector).innerText();
-  const markEntry = (name: string) => cli<{ mark: string; entry: number }[]>('marks', '--json', log)[0]!.find((k) => k.mark === name)!.entry;
+  const markEntry = (name: string) =>
+    cli<{ mark: string; entry: number }[]>('marks', '--json', log)[0]!.find((k) => k.mark === name)!.entry;
 
   it('opens from disk and shows the welcome page', async () => {
     await expect(page.locator('.drop-target h2').innerText()).resolves.toMatch(/Drop a dm-log-writes log/);
@@ -62,13 +68,22 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
   it('loads a kernel log through the file picker: summary and marks as the CLI computes them', async () => {
     await page.setInputFiles('#file', log);
     await page.waitForSelector('body[data-state=ready]', { timeout: 30_000 });
-    const [info] = cli<{ entries: number; trailingEntries: number; marks: number; flagCounts: Record<string, number> }>('info', '--json', log);
+    const [info] = cli<{ entries: number; trailingEntries: number; marks: number; flagCounts: Record<string, number> }>(
+      'info',
+      '--json',
+      log,
+    );
     expect(await text('[data-k=entries]')).toBe(int(info!.entries));
     expect(await text('[data-k=trailing]')).toBe(int(info!.trailingEntries));
     expect(await text('[data-k=marks]')).toBe(int(info!.marks));
     for (const [flag, n] of Object.entries(info!.flagCounts)) expect(await text(`[data-k=${flag}]`)).toBe(int(n));
     const [marks] = cli<{ mark: string; entry: number }[]>('marks', '--json', log);
-    const shown = await page.$$eval('#marks li', (lis) => lis.map((li) => ({ entry: Number((li as HTMLElement).dataset.entry), text: li.querySelector('.t')!.textContent })));
+    const shown = await page.$$eval('#marks li', (lis) =>
+      lis.map((li) => ({
+        entry: Number((li as HTMLElement).dataset.entry),
+        text: li.querySelector('.t')!.textContent,
+      })),
+    );
     expect(shown).toEqual(marks!.map((k) => ({ entry: k.entry, text: k.mark })));
     expect(await page.locator('#progress').isHidden()).toBe(true);
     await shot('loaded');
@@ -96,7 +111,11 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
       const step = entries.slice(k ? marks[k - 1]!.index + 1 : 0, mk.index + 1);
       const writes = step.filter((e) => !(e.flags & 4) && e.nrSectors > 0).length;
       const flushes = step.filter((e) => e.flags & 1).length;
-      expect(lines[k]).toMatch(new RegExp(`^${int(step.length)} entr(y|ies) · ${int(writes)} writes? [\\d.]+ (bytes|KiB|MiB)${flushes ? ` · ${flushes} FLUSH` : ''}`));
+      expect(lines[k]).toMatch(
+        new RegExp(
+          `^${int(step.length)} entr(y|ies) · ${int(writes)} writes? [\\d.]+ (bytes|KiB|MiB)${flushes ? ` · ${flushes} FLUSH` : ''}`,
+        ),
+      );
     });
     await page.locator('#marks li').first().focus();
     await page.keyboard.press('ArrowDown');
@@ -104,7 +123,9 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await expect.poll(() => text('#insp-index')).toBe(int(marks[1]!.index));
     await page.locator('#steps-toggle').click();
     expect(await page.locator('#marks').isHidden()).toBe(true);
-    const rows = await page.$$eval('#steps-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    const rows = await page.$$eval('#steps-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.children].map((td) => td.textContent)),
+    );
     expect(rows.map((r) => r[0])).toEqual(marks.map((e) => e.mark));
     expect(rows[1]![1]).toBe(`${int(marks[0]!.index + 1)}–${int(marks[1]!.index)}`);
     await shot('steps-table', '#marks-panel');
@@ -137,9 +158,15 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await page.mouse.up();
     await page.keyboard.up('Shift');
     const sel = await text('#plot-selection');
-    const [, from, to] = /^selected entries ([\d,]+)–([\d,]+) /.exec(sel)!.map((x) => x.replace(/,/g, '')) as [string, string, string];
+    const [, from, to] = /^selected entries ([\d,]+)–([\d,]+) /.exec(sel)!.map((x) => x.replace(/,/g, '')) as [
+      string,
+      string,
+      string,
+    ];
     const range = oracleRead(log).entries.slice(Number(from), Number(to) + 1);
-    expect(sel).toContain(`FLUSH ${range.filter((e) => e.flags & 1).length} · FUA ${range.filter((e) => e.flags & 2).length}`);
+    expect(sel).toContain(
+      `FLUSH ${range.filter((e) => e.flags & 1).length} · FUA ${range.filter((e) => e.flags & 2).length}`,
+    );
     expect(sel).toContain(`${int(range.filter((e) => !(e.flags & 4) && e.nrSectors > 0).length)} write`);
     await shot('timeline-selection', '#plot-panel');
     await page.locator('#plot-zoom-selection').click();
@@ -158,8 +185,22 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
   it('timeline: colours by structure, the legend then lists the classes, each toggleable', async () => {
     await page.locator('#plot-colour').selectOption('structure');
     await expect.poll(() => page.locator('#legend [data-layer=journal]').count()).toBe(1);
-    const legend = await page.locator('#legend .layer').evaluateAll((bs) => bs.map((b) => b.getAttribute('data-layer')));
-    expect(legend).toEqual(['superblock', 'group', 'bitmap', 'inodes', 'journal', 'btree', 'directory', 'data', 'unknown', 'flush', 'mark']);
+    const legend = await page
+      .locator('#legend .layer')
+      .evaluateAll((bs) => bs.map((b) => b.getAttribute('data-layer')));
+    expect(legend).toEqual([
+      'superblock',
+      'group',
+      'bitmap',
+      'inodes',
+      'journal',
+      'btree',
+      'directory',
+      'data',
+      'unknown',
+      'flush',
+      'mark',
+    ]);
     await page.locator('#legend [data-layer=data]').click();
     await expect(page.locator('#legend [data-layer=data]').getAttribute('aria-pressed')).resolves.toBe('false');
     await page.locator('#legend [data-layer=data]').click();
@@ -171,7 +212,9 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await page.setInputFiles('#file', path.join(ROOT, 'test/fixtures/regressions/write-far.log'));
     await page.waitForSelector('body[data-state=ready]', { timeout: 30_000 });
     await page.locator('#plot-colour').selectOption('structure');
-    await expect.poll(() => text('#plot-notes')).toContain('no file system recognised on the device: colouring by flag');
+    await expect
+      .poll(() => text('#plot-notes'))
+      .toContain('no file system recognised on the device: colouring by flag');
     await expect(page.locator('#plot-colour').inputValue()).resolves.toBe('flag');
     await expect(page.locator('#legend [data-layer=fua]').count()).resolves.toBe(1);
     await page.setInputFiles('#file', log);
@@ -204,7 +247,13 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
   });
 
   it('inspects an entry: checksums equal the CLI, the hex dump pages', async () => {
-    const listed = cli<{ index: number; payloadOffset: number; payloadLength: number; crc32c: string | null; xxh64: string | null }>('list', '--checksum', '--json', log);
+    const listed = cli<{
+      index: number;
+      payloadOffset: number;
+      payloadLength: number;
+      crc32c: string | null;
+      xxh64: string | null;
+    }>('list', '--checksum', '--json', log);
     const e = listed.find((x) => x.payloadLength > 8192)!;
     await page.locator('#filters input[name=from]').fill(String(e.index));
     await expect.poll(() => page.locator('.rows .row').first().getAttribute('data-entry')).toBe(String(e.index));
@@ -212,7 +261,16 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await expect.poll(() => text('#insp-crc32c')).toBe(e.crc32c);
     expect(await text('#insp-xxh64')).toBe(e.xxh64);
     // What the entry wrote, as `list --fs` says.
-    const [fsRow] = cli<{ fsWhat: { text: string }[] }>('list', '--fs', '--json', '--from', String(e.index), '--to', String(e.index), log);
+    const [fsRow] = cli<{ fsWhat: { text: string }[] }>(
+      'list',
+      '--fs',
+      '--json',
+      '--from',
+      String(e.index),
+      '--to',
+      String(e.index),
+      log,
+    );
     await expect.poll(() => text('#insp-fs'), { timeout: 20_000 }).toContain(fsRow!.fsWhat[0]!.text);
     const first = Buffer.alloc(8);
     const fd = fs.openSync(log, 'r');
@@ -259,26 +317,49 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     await expect.poll(() => text('#diff-total'), { timeout: 20_000 }).toMatch(/^\d+ changed ranges?, [\d,]+ sectors/);
     expect(await page.locator('#diff-swapped').count()).toBe(0);
     // The same ranges and entries as `logwrites diff --json`.
-    const [want] = cli<{ sector: number; nrSectors: number; entries: number[] }[]>('diff', '--json', log, 'mark:overwrite', 'mark:rename');
+    const [want] = cli<{ sector: number; nrSectors: number; entries: number[] }[]>(
+      'diff',
+      '--json',
+      log,
+      'mark:overwrite',
+      'mark:rename',
+    );
     const shown = await page.$$eval('#diff-runs li', (lis) =>
-      lis.map((li) => ({ sector: Number(li.querySelector('.range-link')!.getAttribute('data-sector')), entries: [...li.querySelectorAll('.entry-link')].map((b) => Number(b.getAttribute('data-entry'))) })),
+      lis.map((li) => ({
+        sector: Number(li.querySelector('.range-link')!.getAttribute('data-sector')),
+        entries: [...li.querySelectorAll('.entry-link')].map((b) => Number(b.getAttribute('data-entry'))),
+      })),
     );
     expect(shown).toEqual(want!.map((r) => ({ sector: r.sector, entries: r.entries.slice(0, 12) })));
     // Grouped by file and structure as `diff --fs` groups them.
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), 'diff', log, 'mark:overwrite', 'mark:rename', '--fs'], { encoding: 'utf8' });
-    expect(await text('#diff-fs')).toBe(/^(ext4 at entry \d+: .*)$/m.exec(r.stdout)![1]!.replace(/entry (\d+)/, (_, n) => `entry ${int(Number(n))}`));
+    const r = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'bin/logwrites.js'), 'diff', log, 'mark:overwrite', 'mark:rename', '--fs'],
+      { encoding: 'utf8' },
+    );
+    expect(await text('#diff-fs')).toBe(
+      /^(ext4 at entry \d+: .*)$/m.exec(r.stdout)![1]!.replace(/entry (\d+)/, (_, n) => `entry ${int(Number(n))}`),
+    );
     const first = want![0]!;
     await page.locator('#diff-runs .entry-link').first().click();
     await expect.poll(() => text('#insp-index')).toBe(int(first.entries[0]!));
     await page.locator('#diff-runs .range-link').first().click();
-    await expect.poll(() => text('#compare-total')).toMatch(new RegExp(`^sector ${int(first.sector)} \\(device byte 0x[0-9a-f]+\\): [\\d,]+ of 512 bytes differ between A \\(entry ${int(markEntry('overwrite'))}\\) and B`));
+    await expect
+      .poll(() => text('#compare-total'))
+      .toMatch(
+        new RegExp(
+          `^sector ${int(first.sector)} \\(device byte 0x[0-9a-f]+\\): [\\d,]+ of 512 bytes differ between A \\(entry ${int(markEntry('overwrite'))}\\) and B`,
+        ),
+      );
     expect(await page.locator('.cmp .diff').count()).toBeGreaterThan(0);
     await shot('state', '#state-panel');
     // B before A: said, not silently swapped.
     await page.locator('#state-form input[name=a]').fill('delete');
     await page.locator('#state-form input[name=b]').fill('files');
     await page.locator('#diff').click();
-    await expect.poll(() => text('#diff-swapped'), { timeout: 20_000 }).toMatch(/^A is after B in the log, so this is what changed from B \(entry [\d,]+\) to A/);
+    await expect
+      .poll(() => text('#diff-swapped'), { timeout: 20_000 })
+      .toMatch(/^A is after B in the log, so this is what changed from B \(entry [\d,]+\) to A/);
   });
 
   it('looks right in the dark and on a narrow window', async () => {
@@ -300,10 +381,20 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
     fs.writeFileSync(crashed, bytes);
     await page.setInputFiles('#file', crashed);
     await page.waitForSelector('body[data-state=ready]', { timeout: 30_000 });
-    await expect(text('#row-count')).resolves.toBe(`${int(m.nr_entries)} of ${int(m.nr_entries)} entries (${int(m.nr_entries - 240)} past nr_entries)`);
-    await expect.poll(() => text('#plot-notes')).toContain(`entries 240–${int(m.nr_entries - 1)} are past nr_entries (240)`);
-    const past = await page.$$eval('#marks li.past-end', (lis) => lis.map((li) => Number((li as HTMLElement).dataset.entry)));
-    expect(past).toEqual(oracleRead(log).entries.filter((e) => e.mark !== undefined && e.index >= 240).map((e) => e.index));
+    await expect(text('#row-count')).resolves.toBe(
+      `${int(m.nr_entries)} of ${int(m.nr_entries)} entries (${int(m.nr_entries - 240)} past nr_entries)`,
+    );
+    await expect
+      .poll(() => text('#plot-notes'))
+      .toContain(`entries 240–${int(m.nr_entries - 1)} are past nr_entries (240)`);
+    const past = await page.$$eval('#marks li.past-end', (lis) =>
+      lis.map((li) => Number((li as HTMLElement).dataset.entry)),
+    );
+    expect(past).toEqual(
+      oracleRead(log)
+        .entries.filter((e) => e.mark !== undefined && e.index >= 240)
+        .map((e) => e.index),
+    );
     await page.locator('#filters input[name=from]').fill('238');
     await expect.poll(() => page.locator('.rows .row').first().getAttribute('data-entry')).toBe('238');
     await expect(page.locator('.rows .row[data-entry="240"]').getAttribute('class')).resolves.toContain('past-end');
@@ -328,10 +419,14 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
   it.each(KERNEL_FIXTURES)('looks right on %s at 1280x800 and 420 px', async (name) => {
     await page.setInputFiles('#file', kernelLog(name));
     await page.waitForSelector('body[data-state=ready]', { timeout: 30_000 });
-    await expect.poll(() => page.locator('#plot-canvas').getAttribute('data-x1')).toBe(String(manifest(name).nr_entries));
+    await expect
+      .poll(() => page.locator('#plot-canvas').getAttribute('data-x1'))
+      .toBe(String(manifest(name).nr_entries));
     await shot(`${name}-1280`);
     await page.setViewportSize({ width: 420, height: 800 });
-    await expect.poll(() => page.locator('#plot-canvas').evaluate((c) => (c as HTMLCanvasElement).width)).toBeLessThan(420);
+    await expect
+      .poll(() => page.locator('#plot-canvas').evaluate((c) => (c as HTMLCanvasElement).width))
+      .toBeLessThan(420);
     for (const panel of ['summary', 'marks', 'plot', 'table', 'state']) {
       await page.locator(`#${panel}-panel`).scrollIntoViewIfNeeded();
       await shot(`${name}-420-${panel}`, `#${panel}-panel`);
@@ -371,7 +466,8 @@ describe.skipIf(missing)('the viewer in Chromium', () => {
       // The fetch worker's requests are the page's: refused past `cut`, as a dropped connection.
       await p.route('**/log/**', (route) => {
         const range = route.request().headers().range ?? '';
-        if (Number(/^bytes=(\d+)-/.exec(range)?.[1]) >= cut) return aborted.push(range), route.abort('connectionreset');
+        if (Number(/^bytes=(\d+)-/.exec(range)?.[1]) >= cut)
+          return (aborted.push(range), route.abort('connectionreset'));
         return route.continue();
       });
       await p.goto(viewer.url);

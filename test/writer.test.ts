@@ -68,7 +68,8 @@ function fill(S: number, n: number, byte: number): Uint8Array[] {
 
 for (const S of [512, 4096]) {
   describe(`LogWriter, sectorsize ${S}`, () => {
-    const write = (sector: number, byte: number, extra: Partial<Io> = {}): Io => ({ kind: 'write', sector, data: fill(S, 1, byte), ...extra }) as Io;
+    const write = (sector: number, byte: number, extra: Partial<Io> = {}): Io =>
+      ({ kind: 'write', sector, data: fill(S, 1, byte), ...extra }) as Io;
 
     it("logs the seed's W1,W2,W3,C3,C2,Wflush,C1,Cflush as W3, W2, flush, then W1 at the next flush", async () => {
       const log = new MemoryLog();
@@ -127,7 +128,14 @@ for (const S of [512, 4096]) {
       expect((await LogReader.open(memorySource(log.bytes))).nrEntries).toBe(5);
       expect(w.status()).toBe(`5 ${((1 + 6) * S) / 512 - 1}`);
       await w.close();
-      expect((await entriesOf(log)).map(describeEntry)).toEqual(['mkfs', 'between', 'W5:METADATA', 'FLUSH', 'fsync', END_MARK]);
+      expect((await entriesOf(log)).map(describeEntry)).toEqual([
+        'mkfs',
+        'between',
+        'W5:METADATA',
+        'FLUSH',
+        'fsync',
+        END_MARK,
+      ]);
     });
 
     it('splices writes that completed after the flush was issued into the next flush, in completion order', async () => {
@@ -221,11 +229,17 @@ describe('LogWriter against kernel logs', () => {
             statuses.push(`${e.mark}: 0 ${m.device_size / 512} log-writes ${w.status()}`);
             continue;
           }
-          const flags = { fua: !!(e.flags & Flag.FUA), preflush: !!(e.flags & Flag.FLUSH), metadata: !!(e.flags & Flag.METADATA) };
+          const flags = {
+            fua: !!(e.flags & Flag.FUA),
+            preflush: !!(e.flags & Flag.FLUSH),
+            metadata: !!(e.flags & Flag.METADATA),
+          };
           let io: Io;
           if (e.flags & Flag.DISCARD) io = { kind: 'discard', sector: e.sector, nrSectors: e.nrSectors, ...flags };
-          else if (e.nrSectors === 0) io = { kind: 'flush', sector: e.sector, fua: flags.fua, metadata: flags.metadata };
-          else io = { kind: 'write', sector: e.sector, data: [(await reader.payloadBytes(e, batch)).slice()], ...flags };
+          else if (e.nrSectors === 0)
+            io = { kind: 'flush', sector: e.sector, fua: flags.fua, metadata: flags.metadata };
+          else
+            io = { kind: 'write', sector: e.sector, data: [(await reader.payloadBytes(e, batch)).slice()], ...flags };
           await w.complete(w.issue(io));
         }
       }
@@ -235,7 +249,9 @@ describe('LogWriter against kernel logs', () => {
       source.close();
       const want = fs.readFileSync(kernelLog(name));
       const got = log.bytes.subarray(0, want.length);
-      expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(crypto.createHash('sha256').update(want).digest('hex'));
+      expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(
+        crypto.createHash('sha256').update(want).digest('hex'),
+      );
     });
   }
 });

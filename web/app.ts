@@ -23,7 +23,11 @@ export class App {
   loaded?: Loaded;
   rows: Rows = null;
   selected = -1;
-  private readonly listeners: { [K in keyof Events]: ((e: Events[K]) => void)[] } = { loaded: [], rows: [], select: [] };
+  private readonly listeners: { [K in keyof Events]: ((e: Events[K]) => void)[] } = {
+    loaded: [],
+    rows: [],
+    select: [],
+  };
 
   constructor(readonly worker: ViewerClient) {}
 

@@ -19,7 +19,12 @@ export function hexDump(bytes: Uint8Array, base: number, perLine: 8 | 16): strin
 }
 
 /** A structure's decoded header fields, e.g. ` (seq 17, journalBlock 3)`. */
-const fieldsText = (f: Readonly<Record<string, number | string>> | undefined) => (f && Object.keys(f).length ? ` (${Object.entries(f).map(([k, v]) => `${k} ${v}`).join(', ')})` : '');
+const fieldsText = (f: Readonly<Record<string, number | string>> | undefined) =>
+  f && Object.keys(f).length
+    ? ` (${Object.entries(f)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`
+    : '';
 
 /** Sixteen bytes a line where the panel is wide enough (a narrow window), else eight. */
 const perLineFor = (width: number): 8 | 16 => (width >= 560 ? 16 : 8);
@@ -64,11 +69,23 @@ export function mountInspector(app: App): void {
         h(
           'div',
           { class: 'hexnav' },
-          h('span', {}, `page ${d.page + 1} of ${d.pages} · payload bytes ${hex(d.page * PAGE_BYTES)}–${hex(d.page * PAGE_BYTES + d.bytes.length - 1)}`),
+          h(
+            'span',
+            {},
+            `page ${d.page + 1} of ${d.pages} · payload bytes ${hex(d.page * PAGE_BYTES)}–${hex(d.page * PAGE_BYTES + d.bytes.length - 1)}`,
+          ),
           h('button', { type: 'button', disabled: d.page === 0, onclick: go(0), title: 'first page' }, '«'),
           h('button', { type: 'button', disabled: d.page === 0, onclick: go(d.page - 1), title: 'previous page' }, '‹'),
-          h('button', { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.page + 1), title: 'next page' }, '›'),
-          h('button', { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.pages - 1), title: 'last page' }, '»'),
+          h(
+            'button',
+            { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.page + 1), title: 'next page' },
+            '›',
+          ),
+          h(
+            'button',
+            { type: 'button', disabled: d.page + 1 >= d.pages, onclick: go(d.pages - 1), title: 'last page' },
+            '»',
+          ),
         ),
         h('pre', { class: 'hex', id: 'hex' }, hexDump(d.bytes, d.page * PAGE_BYTES, perLineFor(root.clientWidth))),
       );
@@ -89,8 +106,13 @@ export function mountInspector(app: App): void {
       if (mine !== token) return;
       if (!w.fs) return dd.replaceChildren('no file system recognised');
       const S = app.loaded!.summary.sectorSize;
-      const items = w.pieces.map((p) => h('li', {}, `sectors ${int(p.offset / S)}+${int(p.length / S)}: ${p.text}${fieldsText(p.fields)}`));
-      dd.replaceChildren(h('span', { class: 'muted' }, `${w.fs}, as of entry ${int(w.state)}`), h('ul', { class: 'fs-what' }, ...items));
+      const items = w.pieces.map((p) =>
+        h('li', {}, `sectors ${int(p.offset / S)}+${int(p.length / S)}: ${p.text}${fieldsText(p.fields)}`),
+      );
+      dd.replaceChildren(
+        h('span', { class: 'muted' }, `${w.fs}, as of entry ${int(w.state)}`),
+        h('ul', { class: 'fs-what' }, ...items),
+      );
     } catch (e) {
       if (mine === token) dd.replaceChildren((e as Error).message);
     }
@@ -99,5 +121,7 @@ export function mountInspector(app: App): void {
   byId('prev-entry').addEventListener('click', () => app.select(app.selected - 1));
   byId('next-entry').addEventListener('click', () => app.select(app.selected + 1));
   app.on('select', ({ entry }) => void show(entry, 0));
-  app.on('loaded', () => root.replaceChildren(h('p', { class: 'muted' }, 'Select an entry in the table, the plot or the marks.')));
+  app.on('loaded', () =>
+    root.replaceChildren(h('p', { class: 'muted' }, 'Select an entry in the table, the plot or the marks.')),
+  );
 }

@@ -11,7 +11,9 @@ import { mountTable } from './table.ts';
 
 declare const WORKER_SOURCE: string;
 
-const worker = new Worker(URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' })), { name: 'logwrites' });
+const worker = new Worker(URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' })), {
+  name: 'logwrites',
+});
 const app = new App(new ViewerClient(worker));
 mountMarks(app);
 mountTable(app);

@@ -49,7 +49,10 @@ export function mountOpen(app: App): void {
       const { index, summary, kernels } = await call.done;
       main.classList.remove('empty');
       app.load({ index, summary });
-      renderSummary(app, summary, { kernels: kernels === 'wasm' ? 'WebAssembly' : 'TypeScript', seconds: (performance.now() - started) / 1000 });
+      renderSummary(app, summary, {
+        kernels: kernels === 'wasm' ? 'WebAssembly' : 'TypeScript',
+        seconds: (performance.now() - started) / 1000,
+      });
       performance.mark(MARK_INDEXED);
       bar.hidden = true;
       document.body.dataset.state = 'ready';
@@ -63,7 +66,9 @@ export function mountOpen(app: App): void {
       main.classList.add('empty');
       name.textContent = '';
       bar.hidden = true;
-      error.textContent = cancelled ? `${source.name}: opening cancelled; no log is open` : `${source.name}: ${message}`;
+      error.textContent = cancelled
+        ? `${source.name}: opening cancelled; no log is open`
+        : `${source.name}: ${message}`;
       document.body.dataset.state = cancelled ? 'cancelled' : 'error';
     } finally {
       if (current === call.id) current = undefined;
@@ -104,5 +109,10 @@ export function mountOpen(app: App): void {
   });
 
   const url = new URLSearchParams(location.search).get('log');
-  if (url) void open({ kind: 'url', url: new URL(url, location.href).href, name: decodeURIComponent(url.split('/').pop() ?? url) });
+  if (url)
+    void open({
+      kind: 'url',
+      url: new URL(url, location.href).href,
+      name: decodeURIComponent(url.split('/').pop() ?? url),
+    });
 }

@@ -44,7 +44,14 @@ function palette(): Palette {
 }
 
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif';
-const LEGEND: Record<Layer, string> = { write: 'NONE', fua: 'FUA', metadata: 'METADATA', discard: 'DISCARD', flush: 'FLUSH', mark: 'MARK' };
+const LEGEND: Record<Layer, string> = {
+  write: 'NONE',
+  fua: 'FUA',
+  metadata: 'METADATA',
+  discard: 'DISCARD',
+  flush: 'FLUSH',
+  mark: 'MARK',
+};
 
 /** Paint a scene; `spare` holds the density image so that it composites over what is below. */
 function paint(ctx: CanvasRenderingContext2D, scene: Scene, p: Palette, spare: HTMLCanvasElement): void {
@@ -81,7 +88,11 @@ function paint(ctx: CanvasRenderingContext2D, scene: Scene, p: Palette, spare: H
       case 'density': {
         const d = scene.density;
         if (spare.width !== d.width || spare.height !== d.height) [spare.width, spare.height] = [d.width, d.height];
-        const image = new ImageData(new Uint8ClampedArray(d.pixels.buffer as ArrayBuffer, d.pixels.byteOffset, d.pixels.byteLength), d.width, d.height);
+        const image = new ImageData(
+          new Uint8ClampedArray(d.pixels.buffer as ArrayBuffer, d.pixels.byteOffset, d.pixels.byteLength),
+          d.width,
+          d.height,
+        );
         spare.getContext('2d')!.putImageData(image, 0, 0);
         ctx.drawImage(spare, scene.plot.left, scene.plot.top);
         break;
@@ -91,7 +102,12 @@ function paint(ctx: CanvasRenderingContext2D, scene: Scene, p: Palette, spare: H
   ctx.setLineDash([]);
 }
 
-function textBox(ctx: CanvasRenderingContext2D, text: string, x: number, align: 'left' | 'right' | 'center'): { left: number; width: number } {
+function textBox(
+  ctx: CanvasRenderingContext2D,
+  text: string,
+  x: number,
+  align: 'left' | 'right' | 'center',
+): { left: number; width: number } {
   const width = ctx.measureText(text).width;
   return { left: align === 'left' ? x : align === 'right' ? x - width : x - width / 2, width };
 }
@@ -159,14 +175,29 @@ export function mountPlot(app: App): void {
       label,
     );
   const flipLayer = (k: Layer) => () => (hidden.has(k) ? hidden.delete(k) : hidden.add(k));
-  const layerButton = (k: Layer) => toggle(k, () => hidden.has(k), flipLayer(k), LEGEND[k], k === 'write' ? 'show or hide plain writes (flags NONE)' : `show or hide ${LEGEND[k]}`, `var(--${k})`);
+  const layerButton = (k: Layer) =>
+    toggle(
+      k,
+      () => hidden.has(k),
+      flipLayer(k),
+      LEGEND[k],
+      k === 'write' ? 'show or hide plain writes (flags NONE)' : `show or hide ${LEGEND[k]}`,
+      `var(--${k})`,
+    );
   /** By flag: the flag layers; by structure: the classes, then FLUSH and MARK. */
   const legend = () => {
     const c = byClass;
     const buttons = c
       ? [
           ...STRUCTURE_CLASSES.map((k) =>
-            toggle(k, () => c.hidden.has(k), () => (c.hidden.has(k) ? c.hidden.delete(k) : c.hidden.add(k)), k, `show or hide entries that wrote mostly ${k} blocks`, CLASS_COLOURS[k]),
+            toggle(
+              k,
+              () => c.hidden.has(k),
+              () => (c.hidden.has(k) ? c.hidden.delete(k) : c.hidden.add(k)),
+              k,
+              `show or hide entries that wrote mostly ${k} blocks`,
+              CLASS_COLOURS[k],
+            ),
           ),
           ...(['flush', 'mark'] as const).map(layerButton),
         ]
@@ -225,7 +256,12 @@ export function mountPlot(app: App): void {
     });
     paint(ctx, scene, colours, spare);
     // The window, for tests and anyone scripting the page.
-    Object.assign(canvas.dataset, { x0: String(view.x0), x1: String(view.x1), y0: String(view.y0), y1: String(view.y1) });
+    Object.assign(canvas.dataset, {
+      x0: String(view.x0),
+      x1: String(view.x1),
+      y0: String(view.y0),
+      y1: String(view.y1),
+    });
     notes.replaceChildren(...[...(colourNote ? [colourNote] : []), ...scene.notes].map((n) => h('span', {}, n)));
     if (!performance.getEntriesByName(MARK_PLOTTED).length) performance.mark(MARK_PLOTTED);
   };
@@ -266,7 +302,8 @@ export function mountPlot(app: App): void {
     zoomSel.disabled = !selection;
     if (selection && app.loaded) {
       const [lo, hi] = entriesIn(app.loaded.index, mode, selection[0], selection[1]);
-      selectionLine.textContent = lo <= hi ? `selected ${selectionText(stepStats(app.loaded.index, lo, hi))}` : 'no entries selected';
+      selectionLine.textContent =
+        lo <= hi ? `selected ${selectionText(stepStats(app.loaded.index, lo, hi))}` : 'no entries selected';
     } else selectionLine.textContent = '';
     redraw();
   };
@@ -278,14 +315,33 @@ export function mountPlot(app: App): void {
     const plot = scene?.plot ?? { left: 0, top: 0, width: r.width * s, height: r.height * s };
     const px = (ev.clientX - r.left) * s - plot.left;
     const py = (ev.clientY - r.top) * s - plot.top;
-    return { px, py, plot, x: view.x0 + (px / plot.width) * (view.x1 - view.x0), sector: view.y1 - (py / plot.height) * (view.y1 - view.y0), cssX: ev.clientX - r.left, cssY: ev.clientY - r.top, r };
+    return {
+      px,
+      py,
+      plot,
+      x: view.x0 + (px / plot.width) * (view.x1 - view.x0),
+      sector: view.y1 - (py / plot.height) * (view.y1 - view.y0),
+      cssX: ev.clientX - r.left,
+      cssY: ev.clientY - r.top,
+      r,
+    };
   };
 
   const showTip = (ev: MouseEvent) => {
     const loaded = app.loaded;
     if (!loaded || !scene) return -1;
     const p = local(ev);
-    const i = pick(loaded.index, app.rows, scene.view, p.px, p.py, 4 * dpr(), hidden, undefined, byClass && classColouring(byClass));
+    const i = pick(
+      loaded.index,
+      app.rows,
+      scene.view,
+      p.px,
+      p.py,
+      4 * dpr(),
+      hidden,
+      undefined,
+      byClass && classColouring(byClass),
+    );
     if (i < 0) {
       tip.hidden = true;
       return -1;
@@ -327,7 +383,12 @@ export function mountPlot(app: App): void {
     const s = dpr();
     const ux = (drag.view.x1 - drag.view.x0) / (p.plot.width / s);
     const uy = (drag.view.y1 - drag.view.y0) / (p.plot.height / s);
-    setView({ x0: drag.view.x0 - dx * ux, x1: drag.view.x1 - dx * ux, y0: drag.view.y0 + dy * uy, y1: drag.view.y1 + dy * uy });
+    setView({
+      x0: drag.view.x0 - dx * ux,
+      x1: drag.view.x1 - dx * ux,
+      y0: drag.view.y0 + dy * uy,
+      y1: drag.view.y1 + dy * uy,
+    });
   });
   canvas.addEventListener('pointerup', (ev) => {
     const wasClick = drag && !drag.moved;

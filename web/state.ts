@@ -28,8 +28,12 @@ export function mountState(app: App): void {
   const deviceBytes = () => {
     const n = parseSize(field('size').value) ?? NaN;
     if (!(n > 0)) throw new Error(`device size: '${field('size').value}' is not a size like 67108864 or 64M`);
-    if (n > MAX_IMAGE_BYTES) throw new Error(`a ${bytes(n)} device is too large to replay in page memory (the limit is 1 GiB); use logwrites replay instead`);
-    if (n % app.loaded!.summary.sectorSize) throw new Error(`device size ${int(n)} is not a whole number of ${app.loaded!.summary.sectorSize}-byte sectors`);
+    if (n > MAX_IMAGE_BYTES)
+      throw new Error(
+        `a ${bytes(n)} device is too large to replay in page memory (the limit is 1 GiB); use logwrites replay instead`,
+      );
+    if (n % app.loaded!.summary.sectorSize)
+      throw new Error(`device size ${int(n)} is not a whole number of ${app.loaded!.summary.sectorSize}-byte sectors`);
     return n;
   };
   const point = (name: 'a' | 'b') => {
@@ -62,7 +66,12 @@ export function mountState(app: App): void {
   };
 
   const pointLine = (label: string, p: StatePoint) =>
-    h('p', {}, `${label} entry ${int(p.at)}: fingerprint `, h('code', { class: 'fingerprint', 'data-at': p.at }, p.fingerprint));
+    h(
+      'p',
+      {},
+      `${label} entry ${int(p.at)}: fingerprint `,
+      h('code', { class: 'fingerprint', 'data-at': p.at }, p.fingerprint),
+    );
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -124,14 +133,19 @@ export function mountState(app: App): void {
     field('size').value = String(summary.deviceSectors * summary.sectorSize);
     download.disabled = true;
     out.replaceChildren(
-      h('p', { class: 'muted' }, `Replays counted entries into memory (devices up to 1 GiB). The device size defaults to the highest sector written; give the real size to download a full image.`),
+      h(
+        'p',
+        { class: 'muted' },
+        `Replays counted entries into memory (devices up to 1 GiB). The device size defaults to the highest sector written; give the real size to download a full image.`,
+      ),
     );
   });
 }
 
 /** Entries after `lo` up to `hi` that wrote or discarded sectors, in log order. */
 function* touches(index: LogIndex, lo: number, hi: number): Generator<Touch> {
-  for (let i = lo + 1; i <= hi; i++) if (index.nrSectors[i]! > 0) yield { index: i, sector: index.sector[i]!, nrSectors: index.nrSectors[i]! };
+  for (let i = lo + 1; i <= hi; i++)
+    if (index.nrSectors[i]! > 0) yield { index: i, sector: index.sector[i]!, nrSectors: index.nrSectors[i]! };
 }
 
 function diffView(app: App, d: Diff & { readonly fs: DiffFs }, on: { compare: (sector: number) => void }): Node[] {
@@ -142,13 +156,42 @@ function diffView(app: App, d: Diff & { readonly fs: DiffFs }, on: { compare: (s
     d.runs.slice(0, SHOWN_RUNS).map(([sector, nrSectors]) => ({ sector, nrSectors })),
     touches(app.loaded!.index, d.a.at, d.b.at),
   );
-  const entryButton = (i: number) => h('button', { type: 'button', class: 'entry-link', 'data-entry': i, title: `select entry ${i}`, onclick: () => app.select(i) }, int(i));
+  const entryButton = (i: number) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'entry-link',
+        'data-entry': i,
+        title: `select entry ${i}`,
+        onclick: () => app.select(i),
+      },
+      int(i),
+    );
   return [
     h('p', {}, `${first} = entry ${int(d.a.at)}: fingerprint `, h('code', {}, d.a.fingerprint)),
     h('p', {}, `${second} = entry ${int(d.b.at)}: fingerprint `, h('code', {}, d.b.fingerprint)),
-    ...(d.swapped ? [h('p', { class: 'warn', id: 'diff-swapped' }, `A is after B in the log, so this is what changed from B (entry ${int(d.a.at)}) to A (entry ${int(d.b.at)}).`)] : []),
-    h('p', { id: 'diff-total' }, `${int(d.runs.length)} changed range${d.runs.length === 1 ? '' : 's'}, ${int(sectors)} sectors (${bytes(sectors * S)})`),
-    h('p', { id: 'diff-fs' }, d.fs.fs ? `${d.fs.fs} at entry ${int(d.b.at)}: ${d.fs.text || 'nothing it names'}` : `no file system recognised at entry ${int(d.b.at)}`),
+    ...(d.swapped
+      ? [
+          h(
+            'p',
+            { class: 'warn', id: 'diff-swapped' },
+            `A is after B in the log, so this is what changed from B (entry ${int(d.a.at)}) to A (entry ${int(d.b.at)}).`,
+          ),
+        ]
+      : []),
+    h(
+      'p',
+      { id: 'diff-total' },
+      `${int(d.runs.length)} changed range${d.runs.length === 1 ? '' : 's'}, ${int(sectors)} sectors (${bytes(sectors * S)})`,
+    ),
+    h(
+      'p',
+      { id: 'diff-fs' },
+      d.fs.fs
+        ? `${d.fs.fs} at entry ${int(d.b.at)}: ${d.fs.text || 'nothing it names'}`
+        : `no file system recognised at entry ${int(d.b.at)}`,
+    ),
     h(
       'ul',
       { class: 'runs', id: 'diff-runs' },
@@ -158,11 +201,24 @@ function diffView(app: App, d: Diff & { readonly fs: DiffFs }, on: { compare: (s
           {},
           h(
             'button',
-            { type: 'button', class: 'range-link', 'data-sector': r.sector, title: `compare sector ${r.sector} at both points`, onclick: () => on.compare(r.sector) },
+            {
+              type: 'button',
+              class: 'range-link',
+              'data-sector': r.sector,
+              title: `compare sector ${r.sector} at both points`,
+              onclick: () => on.compare(r.sector),
+            },
             `sectors ${int(r.sector)}–${int(r.sector + r.nrSectors - 1)} (${int(r.nrSectors)})`,
           ),
-          h('span', { class: 'by' }, r.entries.length === 1 ? ' entry ' : ' entries ', ...r.entries.slice(0, SHOWN_ENTRIES).flatMap((i, k) => [k ? ' ' : '', entryButton(i)])),
-          r.entries.length > SHOWN_ENTRIES ? h('span', { class: 'muted' }, ` and ${int(r.entries.length - SHOWN_ENTRIES)} more`) : null,
+          h(
+            'span',
+            { class: 'by' },
+            r.entries.length === 1 ? ' entry ' : ' entries ',
+            ...r.entries.slice(0, SHOWN_ENTRIES).flatMap((i, k) => [k ? ' ' : '', entryButton(i)]),
+          ),
+          r.entries.length > SHOWN_ENTRIES
+            ? h('span', { class: 'muted' }, ` and ${int(r.entries.length - SHOWN_ENTRIES)} more`)
+            : null,
         ),
       ),
       d.runs.length > SHOWN_RUNS ? h('li', { class: 'muted' }, `… and ${int(d.runs.length - SHOWN_RUNS)} more`) : null,
@@ -170,7 +226,12 @@ function diffView(app: App, d: Diff & { readonly fs: DiffFs }, on: { compare: (s
     h(
       'form',
       { id: 'compare-form', class: 'compare-form' },
-      h('label', {}, 'compare sector ', h('input', { name: 'sector', size: 10, value: d.runs[0]?.[0] ?? 0, inputmode: 'numeric' })),
+      h(
+        'label',
+        {},
+        'compare sector ',
+        h('input', { name: 'sector', size: 10, value: d.runs[0]?.[0] ?? 0, inputmode: 'numeric' }),
+      ),
       h('button', { type: 'submit' }, 'Compare'),
     ),
     h('div', { id: 'sector-compare', class: 'sector-compare' }),
@@ -187,17 +248,26 @@ function compareView(p: SectorPair, swapped: boolean): Node[] {
       'div',
       { class: 'cmp-line' },
       h('span', { class: 'o' }, label),
-      ...Array.from(bytes.subarray(at, at + COMPARE_LINE), (b, k) => h('span', { class: b === other[at + k] ? '' : 'diff' }, b.toString(16).padStart(2, '0'))),
+      ...Array.from(bytes.subarray(at, at + COMPARE_LINE), (b, k) =>
+        h('span', { class: b === other[at + k] ? '' : 'diff' }, b.toString(16).padStart(2, '0')),
+      ),
     );
   let shown = 0;
   for (let at = 0; at < p.before.length && shown < COMPARE_LINES; at += COMPARE_LINE) {
     if (p.before.subarray(at, at + COMPARE_LINE).every((b, k) => b === p.after[at + k])) continue;
-    lines.push(row(`${at.toString(16).padStart(4, '0')} ${first}`, p.before, p.after, at), row(`     ${second}`, p.after, p.before, at));
+    lines.push(
+      row(`${at.toString(16).padStart(4, '0')} ${first}`, p.before, p.after, at),
+      row(`     ${second}`, p.after, p.before, at),
+    );
     shown++;
   }
   const more = Math.ceil(differ / COMPARE_LINE) > shown && shown === COMPARE_LINES;
   return [
-    h('p', { id: 'compare-total' }, `sector ${int(p.sector)} (device byte ${hex(p.sector * p.before.length)}): ${int(differ)} of ${int(p.before.length)} bytes differ between ${first} (entry ${int(p.a.at)}) and ${second} (entry ${int(p.b.at)})`),
+    h(
+      'p',
+      { id: 'compare-total' },
+      `sector ${int(p.sector)} (device byte ${hex(p.sector * p.before.length)}): ${int(differ)} of ${int(p.before.length)} bytes differ between ${first} (entry ${int(p.a.at)}) and ${second} (entry ${int(p.b.at)})`,
+    ),
     h('div', { class: 'cmp' }, ...lines),
     ...(more ? [h('p', { class: 'muted' }, `only the first ${COMPARE_LINES} lines that differ are shown`)] : []),
   ];

@@ -6,7 +6,13 @@ import { markSteps, type MarkStep } from '../src/entry-index/steps.ts';
 import type { App } from './app.ts';
 import { byId, bytes, h, int } from './dom.ts';
 
-const FLAG_CLASS: Partial<Record<FlagName, string>> = { FUA: 'fua', DISCARD: 'discard', METADATA: 'metadata', MARK: 'mark', FLUSH: 'flush' };
+const FLAG_CLASS: Partial<Record<FlagName, string>> = {
+  FUA: 'fua',
+  DISCARD: 'discard',
+  METADATA: 'metadata',
+  MARK: 'mark',
+  FLUSH: 'flush',
+};
 
 /** Extra facts the page knows (how long indexing took, which kernels run). */
 export interface SummaryNotes {
@@ -27,12 +33,27 @@ export function renderSummary(app: App, s: Summary, notes: SummaryNotes = {}): v
     ...row('sectorsize', `${int(S)} bytes`),
     ...row('nr_entries', int(s.nrEntries), 'what the super counts'),
     ...row('entries', h('span', { 'data-k': 'entries' }, int(counted)), 'entries read within nr_entries'),
-    ...row('trailing', h('span', { 'data-k': 'trailing', class: s.trailing ? 'f-FUA' : '' }, int(s.trailing)), 'valid entries past nr_entries'),
+    ...row(
+      'trailing',
+      h('span', { 'data-k': 'trailing', class: s.trailing ? 'f-FUA' : '' }, int(s.trailing)),
+      'valid entries past nr_entries',
+    ),
     ...(Object.keys(Flag) as FlagName[]).flatMap((f) =>
-      row(f, h('span', { 'data-k': f }, h('span', { class: 'chip', style: `background: var(--${FLAG_CLASS[f]})` }), int(s.flagCounts[f]))),
+      row(
+        f,
+        h(
+          'span',
+          { 'data-k': f },
+          h('span', { class: 'chip', style: `background: var(--${FLAG_CLASS[f]})` }),
+          int(s.flagCounts[f]),
+        ),
+      ),
     ),
     ...row('payload', bytes(s.payloadBytes)),
-    ...row('device extent', s.deviceSectors ? `${int(s.deviceSectors)} sectors · ${bytes(s.deviceSectors * S)}` : 'nothing written'),
+    ...row(
+      'device extent',
+      s.deviceSectors ? `${int(s.deviceSectors)} sectors · ${bytes(s.deviceSectors * S)}` : 'nothing written',
+    ),
     ...row('marks', h('span', { 'data-k': 'marks' }, int(s.marks))),
     ...(notes.kernels ? row('kernels', notes.kernels) : []),
     ...(notes.seconds !== undefined ? row('indexed in', `${notes.seconds.toFixed(2)} s`) : []),
@@ -42,11 +63,19 @@ export function renderSummary(app: App, s: Summary, notes: SummaryNotes = {}): v
         'ul',
         { class: 'warnings', id: 'warnings' },
         ...s.warnings.map((w) =>
-          h('li', { title: 'select this entry', onclick: () => w.entry !== undefined && app.select(w.entry) }, `${w.entry === undefined ? '' : `entry ${w.entry} `}at byte ${int(w.offset)}: ${w.message}`),
+          h(
+            'li',
+            { title: 'select this entry', onclick: () => w.entry !== undefined && app.select(w.entry) },
+            `${w.entry === undefined ? '' : `entry ${w.entry} `}at byte ${int(w.offset)}: ${w.message}`,
+          ),
         ),
       )
     : null;
-  byId('summary').replaceChildren(list, ...(warnings ? [warnings] : []), s.complete ? '' : h('p', { class: 'muted' }, `indexing… ${int(s.entries)} entries so far`));
+  byId('summary').replaceChildren(
+    list,
+    ...(warnings ? [warnings] : []),
+    s.complete ? '' : h('p', { class: 'muted' }, `indexing… ${int(s.entries)} entries so far`),
+  );
 }
 
 /** One line for a step: what the entries since the previous mark did. */
@@ -76,7 +105,13 @@ function stepsTable(app: App, steps: readonly MarkStep[]): HTMLTableElement {
       ...steps.map((st) =>
         h(
           'tr',
-          { 'data-entry': st.to, class: st.pastEnd ? 'past-end' : '', tabindex: 0, onclick: () => app.select(st.to), onkeydown: activate(() => app.select(st.to)) },
+          {
+            'data-entry': st.to,
+            class: st.pastEnd ? 'past-end' : '',
+            tabindex: 0,
+            onclick: () => app.select(st.to),
+            onkeydown: activate(() => app.select(st.to)),
+          },
           cell(st.mark ? st.mark.text : '(after the last mark)', `entries ${st.from}–${st.to}`),
           cell(`${int(st.from)}–${int(st.to)}`),
           cell(int(st.writes)),
@@ -139,14 +174,22 @@ export function mountMarks(app: App): void {
                 onkeydown: activate(() => app.select(m.index)),
               },
               h('span', { class: 'n' }, int(m.index)),
-              h('span', { class: 'body' }, h('span', { class: 't' }, m.text, past ? h('span', { class: 'badge' }, 'past nr_entries') : null), h('span', { class: 'step' }, stepLine(st))),
+              h(
+                'span',
+                { class: 'body' },
+                h('span', { class: 't' }, m.text, past ? h('span', { class: 'badge' }, 'past nr_entries') : null),
+                h('span', { class: 'step' }, stepLine(st)),
+              ),
             );
           })
         : [h('li', { class: 'muted' }, 'no marks in this log')]),
     );
-    tableBox.replaceChildren(...(steps.length ? [stepsTable(app, all)] : [h('p', { class: 'muted' }, 'no marks in this log')]));
+    tableBox.replaceChildren(
+      ...(steps.length ? [stepsTable(app, all)] : [h('p', { class: 'muted' }, 'no marks in this log')]),
+    );
   });
   app.on('select', ({ entry }) => {
-    for (const li of list.children) li.classList.toggle('selected', Number((li as HTMLElement).dataset.entry) === entry);
+    for (const li of list.children)
+      li.classList.toggle('selected', Number((li as HTMLElement).dataset.entry) === entry);
   });
 }

@@ -36,7 +36,11 @@ export function mountTable(app: App): void {
     const { viewH, scale } = geometry();
     const want = Math.ceil(viewH / ROW) + 2;
     while (pool.length < want) {
-      const r = h('div', { class: 'row', role: 'row' }, ...Array.from({ length: 7 }, () => h('span', { role: 'gridcell' })));
+      const r = h(
+        'div',
+        { class: 'row', role: 'row' },
+        ...Array.from({ length: 7 }, () => h('span', { role: 'gridcell' })),
+      );
       r.addEventListener('click', () => app.select(Number(r.dataset.entry), false));
       pool.push(r);
       rowsEl.append(r);
@@ -84,7 +88,9 @@ export function mountTable(app: App): void {
     n = app.loaded ? rowCount(app.loaded.index, app.rows) : 0;
     spacer.style.height = `${geometry().virtH}px`;
     const past = app.loaded ? Math.max(0, app.loaded.index.count - app.loaded.index.nrEntries) : 0;
-    count.textContent = app.loaded ? `${int(n)} of ${int(app.loaded.index.count)} entries${past ? ` (${int(past)} past nr_entries)` : ''}` : '';
+    count.textContent = app.loaded
+      ? `${int(n)} of ${int(app.loaded.index.count)} entries${past ? ` (${int(past)} past nr_entries)` : ''}`
+      : '';
     render();
   };
 
@@ -115,7 +121,16 @@ export function mountTable(app: App): void {
   new ResizeObserver(() => reset()).observe(viewport);
   viewport.addEventListener('keydown', (ev) => {
     const page = Math.max(1, Math.floor(viewport.clientHeight / ROW) - 1);
-    const moves: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -Infinity, End: Infinity, j: 1, k: -1 };
+    const moves: Record<string, number> = {
+      ArrowDown: 1,
+      ArrowUp: -1,
+      PageDown: page,
+      PageUp: -page,
+      Home: -Infinity,
+      End: Infinity,
+      j: 1,
+      k: -1,
+    };
     const d = moves[ev.key];
     if (d === undefined) return;
     ev.preventDefault();
@@ -137,7 +152,12 @@ function mountFilters(app: App): void {
   const error = byId('filter-error');
   byId('flag-filter').append(
     ...FILTER_FLAGS.map((f) =>
-      h('label', { class: 'flag', title: f === 'plain' ? 'plain writes: flags NONE' : `entries with ${f}` }, h('input', { type: 'checkbox', name: 'flag', value: f }), f === 'plain' ? 'NONE' : f),
+      h(
+        'label',
+        { class: 'flag', title: f === 'plain' ? 'plain writes: flags NONE' : `entries with ${f}` },
+        h('input', { type: 'checkbox', name: 'flag', value: f }),
+        f === 'plain' ? 'NONE' : f,
+      ),
     ),
   );
   let timer: ReturnType<typeof setTimeout> | undefined;

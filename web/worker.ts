@@ -13,7 +13,8 @@ if (self.name === FETCH_WORKER) serveRanges(self as unknown as Port);
 else {
   let ranges: RangeFetch | undefined;
   // Started on the first range asked for: a log from the file picker needs none.
-  const fetchRange: RangeFetch = (url, start, end) => (ranges ??= rangesThrough(new Worker(self.location.href, { name: FETCH_WORKER })))(url, start, end);
+  const fetchRange: RangeFetch = (url, start, end) =>
+    (ranges ??= rangesThrough(new Worker(self.location.href, { name: FETCH_WORKER })))(url, start, end);
   // Where workers cannot start workers, the ranges are read in this one.
   serveViewer(self as unknown as Port, loadKernels, typeof Worker === 'undefined' ? {} : { fetchRange });
 }

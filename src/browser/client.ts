@@ -4,7 +4,6 @@
 import type { Args, CallName, Port, Progress, Reply, Result } from './protocol.ts';
 import { LogwritesError } from '../errors.ts';
 
-
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
@@ -28,7 +27,11 @@ export class ViewerClient {
   call<K extends CallName>(call: K, args: Args<K>, onProgress?: (p: Progress<K>) => void): Call<K> {
     const id = this.nextId++;
     const done = new Promise<Result<K>>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, progress: onProgress as ((p: unknown) => void) | undefined });
+      this.pending.set(id, {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        progress: onProgress as ((p: unknown) => void) | undefined,
+      });
     });
     this.port.postMessage({ id, call, args });
     return { id, done };

@@ -62,7 +62,9 @@ export class DeviceState {
     size: number,
   ) {
     if (size > MAX_IMAGE_BYTES) {
-      throw new BadArgument(`the device is ${size} bytes; states are replayed in memory only up to ${MAX_IMAGE_BYTES} bytes (1 GiB)`);
+      throw new BadArgument(
+        `the device is ${size} bytes; states are replayed in memory only up to ${MAX_IMAGE_BYTES} bytes (1 GiB)`,
+      );
     }
     this.image = new Uint8Array(size);
     this.fp = kernels.fingerprint(reader.sectorSize);
@@ -83,7 +85,8 @@ export class DeviceState {
   /** Bring the image to the state right after entry `at`. */
   async goTo(at: number, signal?: AbortSignal): Promise<StatePoint> {
     const last = Math.min(this.reader.nrEntries, this.offsets.length) - 1;
-    if (!(at >= 0 && at <= last)) throw new BadArgument(`entry ${at} is outside the replayable entries 0..${last} (replay stops at nr_entries)`);
+    if (!(at >= 0 && at <= last))
+      throw new BadArgument(`entry ${at} is outside the replayable entries 0..${last} (replay stops at nr_entries)`);
     if (at < this.at) this.reset();
     if (at > this.at) {
       const next = this.at + 1;
@@ -117,7 +120,8 @@ export class DeviceState {
   /** Sector `sector` after entry `a` and after entry `b` (a diff of the two first, unless the last one was of them). */
   async compareSector(a: number, b: number, sector: number, signal?: AbortSignal): Promise<SectorPair> {
     const S = this.reader.sectorSize;
-    if (!(sector >= 0 && (sector + 1) * S <= this.image.length)) throw new BadArgument(`sector ${sector} is outside the ${this.image.length / S}-sector device`);
+    if (!(sector >= 0 && (sector + 1) * S <= this.image.length))
+      throw new BadArgument(`sector ${sector} is outside the ${this.image.length / S}-sector device`);
     const [lo, hi] = a <= b ? [a, b] : [b, a];
     const d = this.lastDiff;
     if (!d || d.a.at !== lo || d.b.at !== hi || this.at !== hi) await this.diff(lo, hi, signal);
@@ -177,7 +181,8 @@ class FirstTouch implements ImageWatcher {
     const sectors: number[] = [];
     for (const { sector, bytes } of this.saved) {
       for (let k = 0; k * S < bytes.length; k++) {
-        if (!sameBytes(bytes.subarray(k * S, (k + 1) * S), now.subarray((sector + k) * S, (sector + k + 1) * S))) sectors.push(sector + k);
+        if (!sameBytes(bytes.subarray(k * S, (k + 1) * S), now.subarray((sector + k) * S, (sector + k + 1) * S)))
+          sectors.push(sector + k);
       }
     }
     return toRuns(sectors.sort((x, y) => x - y));

@@ -12,7 +12,11 @@ export interface HttpSourceOptions {
 }
 
 /** Open `url`; its size comes from the Content-Range of a one-byte request. */
-export async function httpSource(url: string, fetchFn: typeof fetch = fetch, opts: HttpSourceOptions = {}): Promise<ByteSource> {
+export async function httpSource(
+  url: string,
+  fetchFn: typeof fetch = fetch,
+  opts: HttpSourceOptions = {},
+): Promise<ByteSource> {
   const first = await requestRange(url, 0, 1, fetchFn);
   await first.arrayBuffer();
   const total = /\/(\d+)$/.exec(first.headers.get('content-range') ?? '')?.[1];

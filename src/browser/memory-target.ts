@@ -12,8 +12,11 @@ export interface ImageWatcher {
   zeroed?(offset: number, length: number): void;
 }
 
-
-export function memoryTarget(image: Uint8Array, kernels: Pick<Kernels, 'apply'>, watchers: readonly ImageWatcher[] = []): ReplayTarget {
+export function memoryTarget(
+  image: Uint8Array,
+  kernels: Pick<Kernels, 'apply'>,
+  watchers: readonly ImageWatcher[] = [],
+): ReplayTarget {
   const check = (offset: number, length: number) => {
     if (offset + length > image.length) throw new ImageTooSmall(offset + length, image.length);
   };

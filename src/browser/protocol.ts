@@ -23,7 +23,9 @@ export interface DiffFs {
   readonly text: string;
 }
 
-export type SourceSpec = { readonly kind: 'blob'; readonly blob: Blob; readonly name: string } | { readonly kind: 'url'; readonly url: string; readonly name: string };
+export type SourceSpec =
+  | { readonly kind: 'blob'; readonly blob: Blob; readonly name: string }
+  | { readonly kind: 'url'; readonly url: string; readonly name: string };
 
 /** Bytes of payload per hex-dump page. */
 export const PAGE_BYTES = 4096;
@@ -65,7 +67,11 @@ export interface Calls {
   classes: { args: Record<string, never>; progress: never; result: EntryClasses };
   /** Replay into memory up to entry `at` on a device of `deviceBytes`. */
   state: { args: { at: number; deviceBytes: number }; progress: never; result: Point };
-  diff: { args: { a: number; b: number; deviceBytes: number }; progress: never; result: Diff & { readonly fs: DiffFs } };
+  diff: {
+    args: { a: number; b: number; deviceBytes: number };
+    progress: never;
+    result: Diff & { readonly fs: DiffFs };
+  };
   /** One sector's bytes after entry a and after entry b. */
   sector: { args: { a: number; b: number; sector: number; deviceBytes: number }; progress: never; result: SectorPair };
   /** The image as it is now, for download. */

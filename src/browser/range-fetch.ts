@@ -9,7 +9,11 @@ export type RangeFetch = (url: string, start: number, end: number) => Promise<Ui
 /** Ask for bytes [start, end) of `url`; anything but 206 Partial Content is an error. */
 export async function requestRange(url: string, start: number, end: number, fetchFn: typeof fetch): Promise<Response> {
   const res = await fetchFn(url, { headers: { Range: `bytes=${start}-${end - 1}` } });
-  if (res.status !== 206) throw new HttpSourceError(url, `range request for bytes ${start}-${end - 1} answered ${res.status} ${res.statusText}, want 206`);
+  if (res.status !== 206)
+    throw new HttpSourceError(
+      url,
+      `range request for bytes ${start}-${end - 1} answered ${res.status} ${res.statusText}, want 206`,
+    );
   return res;
 }
 
@@ -20,7 +24,12 @@ export async function requestRange(url: string, start: number, end: number, fetc
  * on it against 2.2 s (bench/viewer's log, Chromium 156). A body shorter than the range is
  * an error, never a short read the walk would take for the log's end.
  */
-export async function fetchRange(url: string, start: number, end: number, fetchFn: typeof fetch = fetch): Promise<Uint8Array> {
+export async function fetchRange(
+  url: string,
+  start: number,
+  end: number,
+  fetchFn: typeof fetch = fetch,
+): Promise<Uint8Array> {
   const what = `range request for bytes ${start}-${end - 1}`;
   try {
     const res = await requestRange(url, start, end, fetchFn);

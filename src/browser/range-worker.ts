@@ -14,7 +14,9 @@ interface RangeAsk {
   readonly end: number;
 }
 
-type RangeAnswer = { readonly id: number; readonly bytes: Uint8Array } | { readonly id: number; readonly error: ErrorJSON };
+type RangeAnswer =
+  | { readonly id: number; readonly bytes: Uint8Array }
+  | { readonly id: number; readonly error: ErrorJSON };
 
 /** The fetch worker's side: answers every RangeAsk on `port` with the bytes or the error. */
 export function serveRanges(port: Port, fetchFn: typeof fetch = fetch): void {

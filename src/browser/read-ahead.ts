@@ -64,7 +64,9 @@ export function readAheadSource(size: number, fetchRange: RangeRead, opts: ReadA
       return bytes;
     }
     // The next read starts at most a little before this one's end: older bytes are let go.
-    spans = [...spans.filter((s) => s.end > end - READ_AHEAD_SLACK), ...(whole ? [] : [{ offset, end, bytes }])].sort((x, y) => x.offset - y.offset);
+    spans = [...spans.filter((s) => s.end > end - READ_AHEAD_SLACK), ...(whole ? [] : [{ offset, end, bytes }])].sort(
+      (x, y) => x.offset - y.offset,
+    );
     const readTo = Math.max(...spans.map((s) => s.end));
     // At least `aheadBytes` stay read or being read past this read's end, so the next chunk is
     // asked for as soon as the scan starts on this one: asking only when the scan reached the
@@ -72,8 +74,12 @@ export function readAheadSource(size: number, fetchRange: RangeRead, opts: ReadA
     if (readTo < size && readTo - end < Math.max(length, opts.aheadBytes ?? 0)) {
       // A chunk mostly used up is read again from just before this read's end, so the next
       // read is one view of it; one still long is continued from its own end.
-      const from = readTo - end <= 2 * READ_AHEAD_SLACK ? Math.max(offset, end - READ_AHEAD_SLACK) : readTo - READ_AHEAD_SLACK;
-      const ahead = fetch(from, Math.min(size, Math.max(end + length, from + (opts.aheadBytes ?? 0)) + READ_AHEAD_SLACK));
+      const from =
+        readTo - end <= 2 * READ_AHEAD_SLACK ? Math.max(offset, end - READ_AHEAD_SLACK) : readTo - READ_AHEAD_SLACK;
+      const ahead = fetch(
+        from,
+        Math.min(size, Math.max(end + length, from + (opts.aheadBytes ?? 0)) + READ_AHEAD_SLACK),
+      );
       // A read ahead nobody asks for (a cancelled walk) must not fail as an unhandled rejection.
       ahead.bytes.catch(() => undefined);
       spans.push(ahead);

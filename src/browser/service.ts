@@ -9,7 +9,16 @@ import { DeviceState } from './device-state.ts';
 import { httpSource, type HttpSourceOptions } from './http-source.ts';
 import { indexLog } from '../entry-index/build.ts';
 import { indexBuffers } from '../entry-index/log-index.ts';
-import { PAGE_BYTES, type Args, type DiffFs, type EntryDetail, type EntryFs, type Port, type Request, type SourceSpec } from './protocol.ts';
+import {
+  PAGE_BYTES,
+  type Args,
+  type DiffFs,
+  type EntryDetail,
+  type EntryFs,
+  type Port,
+  type Request,
+  type SourceSpec,
+} from './protocol.ts';
 import { annotate } from '../fs/detect.ts';
 import { annotateEntries } from '../fs/log-state.ts';
 import { describeRanges, piecesJson, summarize, summaryText } from '../fs/summary.ts';
@@ -118,7 +127,12 @@ class ViewerService {
     this.checksums = undefined;
     const source = spec.kind === 'blob' ? blobSource(spec.blob) : await httpSource(spec.url, fetch, this.http);
     const reader = await LogReader.open(source);
-    const { index, summary } = await indexLog(reader, { name: spec.name, signal, onProgress: progress, chunkSize: WALK_CHUNK });
+    const { index, summary } = await indexLog(reader, {
+      name: spec.name,
+      signal,
+      onProgress: progress,
+      chunkSize: WALK_CHUNK,
+    });
     this.log = { reader, offsets: index.offset.slice() };
     const kernels = await this.kernels;
     return [{ summary, index, kernels: kernels.kind }, indexBuffers(index)];
@@ -164,7 +178,11 @@ class ViewerService {
     const source = memorySource(state.image);
     const annotator = await annotate(source);
     if (!annotator) return { fs: null, summary: [], text: '' };
-    const pieces = await describeRanges(annotator, source, runs.map(([s, n]) => [s * S, (s + n) * S] as const));
+    const pieces = await describeRanges(
+      annotator,
+      source,
+      runs.map(([s, n]) => [s * S, (s + n) * S] as const),
+    );
     const summary = summarize(pieces.flat(), annotator.blockSize);
     return { fs: annotator.fs, summary, text: summaryText(summary) };
   }
@@ -176,7 +194,9 @@ class ViewerService {
     const pages = Math.max(1, Math.ceil(payloadLength / PAGE_BYTES));
     const p = Math.min(Math.max(0, page), pages - 1);
     const from = entry.payloadOffset + p * PAGE_BYTES;
-    const bytes = payloadLength ? await reader.source.read(from, Math.min(PAGE_BYTES, payloadLength - p * PAGE_BYTES)) : new Uint8Array(0);
+    const bytes = payloadLength
+      ? await reader.source.read(from, Math.min(PAGE_BYTES, payloadLength - p * PAGE_BYTES))
+      : new Uint8Array(0);
     const sums = payloadLength ? await this.checksum(entry) : undefined;
     const detail: EntryDetail = {
       index: i,

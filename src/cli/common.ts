@@ -43,7 +43,11 @@ export async function openLog(path: string): Promise<OpenLog> {
  * line (see crashNote) unless `crashNote` is false; a cut one is read as its valid prefix.
  * `readsPastEnd`: the command shows entries past nr_entries itself, so they need no note.
  */
-export async function withLog<T>(path: string, fn: (log: OpenLog) => Promise<T>, opts: { crashNote?: boolean; readsPastEnd?: boolean } = {}): Promise<T> {
+export async function withLog<T>(
+  path: string,
+  fn: (log: OpenLog) => Promise<T>,
+  opts: { crashNote?: boolean; readsPastEnd?: boolean } = {},
+): Promise<T> {
   const log = await openLog(path);
   try {
     const signs = opts.crashNote === false ? undefined : await crashSigns(log.reader);

@@ -17,12 +17,18 @@ const program = new Command('logwrites')
   .version('0.1.0')
   // A subcommand's options are its own (explore merge --json).
   .enablePositionalOptions()
-  .addHelpText('after', '\nExit status: 0 success, 1 error in input or usage, 2 a checker failed.\nThe upstream-compatible tool is `replay-log`.')
+  .addHelpText(
+    'after',
+    '\nExit status: 0 success, 1 error in input or usage, 2 a checker failed.\nThe upstream-compatible tool is `replay-log`.',
+  )
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT_INPUT);
   })
   // Usage errors as every other error: one line, naming the way to the usage.
-  .configureOutput({ outputError: (text, write) => write(`logwrites: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`) });
+  .configureOutput({
+    outputError: (text, write) =>
+      write(`logwrites: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`),
+  });
 
 // In the order --help lists them: look, replay, analyse, explore, serve, view, repair, demo.
 registerInspect(program);

@@ -20,7 +20,9 @@ export class ProgressBar {
     const frac = this.totalBytes ? bytes / this.totalBytes : entries / Math.max(this.totalEntries, 1);
     const eta = frac > 0 ? secs / frac - secs : 0;
     const bar = '#'.repeat(Math.round(frac * 20)).padEnd(20, '.');
-    process.stderr.write(`\r[${bar}] ${entries}/${this.totalEntries} entries, ${(bytes / 1048576).toFixed(0)} MiB, ${rate.toFixed(0)} MiB/s, ETA ${eta.toFixed(0)} s `);
+    process.stderr.write(
+      `\r[${bar}] ${entries}/${this.totalEntries} entries, ${(bytes / 1048576).toFixed(0)} MiB, ${rate.toFixed(0)} MiB/s, ETA ${eta.toFixed(0)} s `,
+    );
   }
 
   done(): void {

@@ -34,14 +34,19 @@ function kinds(entries: readonly Entry[]): string {
     if (e.flags & Flag.FLUSH) n.flush++;
     if (e.flags & Flag.FUA) n.FUA++;
   }
-  return Object.entries(n).filter(([, v]) => v).map(([k, v]) => `${v} ${k}${v === 1 || k === 'FUA' ? '' : k.endsWith('sh') ? 'es' : 's'}`).join(', ');
+  return Object.entries(n)
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${v} ${k}${v === 1 || k === 'FUA' ? '' : k.endsWith('sh') ? 'es' : 's'}`)
+    .join(', ');
 }
 
 function printRecovery(path: string, r: Recovery, verbose: boolean): void {
   const past = r.validEntries - r.nrEntries;
   stdout.line(`log        ${path} (sectorsize ${r.sectorSize})`);
   stdout.line(`super      nr_entries ${r.nrEntries}`);
-  stdout.line(`valid      ${r.validEntries} entries, ending at byte ${r.end}${past > 0 ? ` (${past} past nr_entries)` : ''}`);
+  stdout.line(
+    `valid      ${r.validEntries} entries, ending at byte ${r.end}${past > 0 ? ` (${past} past nr_entries)` : ''}`,
+  );
   stdout.line(`stopped    ${r.stoppedBecause}`);
   const [first, last] = [r.trailing[0], r.trailing[r.trailing.length - 1]];
   if (verbose) for (const e of r.trailing) stdout.line(`  ${entryLine(e)}`);
@@ -89,14 +94,22 @@ export async function recoverCommand(logPath: string, o: RecoverOptions): Promis
 export function registerRecover(program: Command): void {
   program
     .command('recover')
-    .description("after a crash: find the valid entries past (or short of) the super's nr_entries; --write fixes the count")
+    .description(
+      "after a crash: find the valid entries past (or short of) the super's nr_entries; --write fixes the count",
+    )
     .argument('<log>', 'log file or device (not in use by a live target)')
     .option('--write', 'rewrite nr_entries in the super to the number of valid entries')
     .option('--force', 'rewrite even a log that is mounted or held by a running serve')
-    .option('--backup <path>', 'where --write saves the original super sector (default <log>.super-backup; never overwritten)')
+    .option(
+      '--backup <path>',
+      'where --write saves the original super sector (default <log>.super-backup; never overwritten)',
+    )
     .option('--verbose', 'list every recovered entry (by default: counts, the first and the last)')
     .option('--json', 'the findings as one JSON object')
-    .addHelpText('after', '\nExamples:\n  $ logwrites recover log.img\n  $ logwrites recover log.img --write --backup /root/log-super.bin')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ logwrites recover log.img\n  $ logwrites recover log.img --write --backup /root/log-super.bin',
+    )
     .action(async (path: string, o: RecoverOptions) => {
       await recoverCommand(path, o);
     });

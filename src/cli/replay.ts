@@ -21,8 +21,11 @@ type ReplayCliOptions = Omit<ReplayOptions, 'progress' | 'stopOnSignals'> & { js
 /** `logwrites replay` without the printing: the log opened as every command opens it, then replayOnto. */
 export async function replayCommand(logPath: string, targetPath: string, o: ReplayCliOptions): Promise<ReplaySummary> {
   replayPlan(o);
-  const progress = (entries: number, bytes: number) => new ProgressBar(o.progress ?? process.stderr.isTTY, entries, bytes);
-  return withLog(logPath, ({ reader, source }) => replayOnto(reader, source, targetPath, { ...o, stopOnSignals: true, progress }));
+  const progress = (entries: number, bytes: number) =>
+    new ProgressBar(o.progress ?? process.stderr.isTTY, entries, bytes);
+  return withLog(logPath, ({ reader, source }) =>
+    replayOnto(reader, source, targetPath, { ...o, stopOnSignals: true, progress }),
+  );
 }
 
 function printSummary(s: ReplaySummary): void {
@@ -31,12 +34,22 @@ function printSummary(s: ReplaySummary): void {
     stdout.line('nothing to replay: the range is empty');
     return;
   }
-  const where = s.lastEntry === null ? 'stopped before finishing (the target holds a partial last-write plan)' : `entries ${s.firstEntry}..${s.lastEntry}`;
-  stdout.line(`replayed ${where} (${s.entries} entries, plan ${s.plan}): ${(s.bytesWritten / 1048576).toFixed(1)} MiB written, ${(s.bytesZeroed / 1048576).toFixed(1)} MiB zeroed in ${s.seconds.toFixed(2)} s (${(mib / Math.max(s.seconds, 1e-6)).toFixed(0)} MiB/s)`);
-  if (s.interrupted) stdout.line(`interrupted: the target is synced and holds the log up to entry ${s.lastEntry ?? '(partial)'}`);
-  if (s.checks) stdout.line(`checks: ${s.checks} run, ${s.failures.length} failed${s.failures.length ? ` (first at entry ${s.failures[0]!.entry})` : ''}`);
+  const where =
+    s.lastEntry === null
+      ? 'stopped before finishing (the target holds a partial last-write plan)'
+      : `entries ${s.firstEntry}..${s.lastEntry}`;
+  stdout.line(
+    `replayed ${where} (${s.entries} entries, plan ${s.plan}): ${(s.bytesWritten / 1048576).toFixed(1)} MiB written, ${(s.bytesZeroed / 1048576).toFixed(1)} MiB zeroed in ${s.seconds.toFixed(2)} s (${(mib / Math.max(s.seconds, 1e-6)).toFixed(0)} MiB/s)`,
+  );
+  if (s.interrupted)
+    stdout.line(`interrupted: the target is synced and holds the log up to entry ${s.lastEntry ?? '(partial)'}`);
+  if (s.checks)
+    stdout.line(
+      `checks: ${s.checks} run, ${s.failures.length} failed${s.failures.length ? ` (first at entry ${s.failures[0]!.entry})` : ''}`,
+    );
   for (const note of s.notes) stdout.line(note);
-  for (const f of s.failures) stdout.line(`check failed at entry ${f.entry} (exit ${f.status}):\n${f.output.trimEnd().replace(/^/gm, '  ')}`);
+  for (const f of s.failures)
+    stdout.line(`check failed at entry ${f.entry} (exit ${f.status}):\n${f.output.trimEnd().replace(/^/gm, '  ')}`);
 }
 
 export function registerReplay(program: Command): void {
@@ -49,24 +62,47 @@ export function registerReplay(program: Command): void {
     .option('--to <point>', `last entry, inclusive (default: end): ${POINT_HELP}`, parsePoint)
     .option('--limit <n>', 'at most n entries', parseCount)
     .option('--until <flags>', 'end at the first entry with one of these flags, e.g. fua or flush')
-    .option('--sectors <A..B>', 'only entries touching device sectors A to B, inclusive (log sector units)', parseSectorRange)
-    .option('--discard <mode>', 'zero: discarded sectors read back as zeros (BLKZEROOUT, a hole in a file); unmap: the device\'s own discard (BLKDISCARD, may not zero); skip: ignore discards', 'zero')
-    .option('--plan <plan>', 'last-write: only the final version of each sector (default without checks); sequential: entry by entry')
-    .option('--check <when>', 'run the checker after entries with these flags (fua, flush, mark) or every N entries', parseCheckAt)
-    .option('--exec <cmd>', 'checker command, run by /bin/sh with $LOGWRITES_TARGET and $LOGWRITES_ENTRY; exit 0 = consistent')
+    .option(
+      '--sectors <A..B>',
+      'only entries touching device sectors A to B, inclusive (log sector units)',
+      parseSectorRange,
+    )
+    .option(
+      '--discard <mode>',
+      "zero: discarded sectors read back as zeros (BLKZEROOUT, a hole in a file); unmap: the device's own discard (BLKDISCARD, may not zero); skip: ignore discards",
+      'zero',
+    )
+    .option(
+      '--plan <plan>',
+      'last-write: only the final version of each sector (default without checks); sequential: entry by entry',
+    )
+    .option(
+      '--check <when>',
+      'run the checker after entries with these flags (fua, flush, mark) or every N entries',
+      parseCheckAt,
+    )
+    .option(
+      '--exec <cmd>',
+      'checker command, run by /bin/sh with $LOGWRITES_TARGET and $LOGWRITES_ENTRY; exit 0 = consistent',
+    )
     .option('--keep-going', 'go on after a failed check and report them all')
     .option('--force', 'replay onto a mounted device, the log itself, or a target too small')
     .option('--json', 'the summary as JSON')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Exit status: 0 replayed (and every check passed), 1 bad input or usage, 2 a check failed,
 130/143 stopped by SIGINT/SIGTERM (the target is synced and the summary says where).
 
 Examples:
   $ logwrites replay log.img disk.img --to mark:fsync
-  $ logwrites replay log.img disk.img --from mark:mkfs --check fua --exec 'e2fsck -fn $LOGWRITES_TARGET'`)
+  $ logwrites replay log.img disk.img --from mark:mkfs --check fua --exec 'e2fsck -fn $LOGWRITES_TARGET'`,
+    )
     .action(async (log: string, target: string, o: ReplayCliOptions) => {
-      if (!['zero', 'unmap', 'skip'].includes(o.discard)) throw new CliError(`--discard must be zero, unmap or skip, not '${o.discard}'`);
-      if (o.plan !== undefined && o.plan !== 'last-write' && o.plan !== 'sequential') throw new CliError(`--plan must be last-write or sequential, not '${o.plan}'`);
+      if (!['zero', 'unmap', 'skip'].includes(o.discard))
+        throw new CliError(`--discard must be zero, unmap or skip, not '${o.discard}'`);
+      if (o.plan !== undefined && o.plan !== 'last-write' && o.plan !== 'sequential')
+        throw new CliError(`--plan must be last-write or sequential, not '${o.plan}'`);
       const s = await replayCommand(log, target, o);
       if (o.json) stdout.json(s);
       else printSummary(s);

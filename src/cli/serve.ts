@@ -11,7 +11,8 @@ import { ServeError } from '../errors.ts';
 /** `64M`, `1G`, `4096`: binary multiples, as the sizes of dd and qemu-img. */
 export function parseSize(text: string): number {
   const n = sizeOf(text) ?? NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) throw new ServeError(`bad size '${text}' (want a number with an optional K, M, G or T suffix)`);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new ServeError(`bad size '${text}' (want a number with an optional K, M, G or T suffix)`);
   return n;
 }
 
@@ -66,11 +67,16 @@ export function registerServe(program: Command): void {
     .option('--sectorsize <bytes>', 'log sectorsize: 512 or 4096', undefined)
     .option('--size <bytes>', 'size of a data image to create (K, M, G, T suffixes)')
     .option('--append', 'continue an existing log after its last entry')
-    .option('--force', 'start an existing log over, and serve files the safety checks refuse (mounted, the log, held by another serve)')
+    .option(
+      '--force',
+      'start an existing log over, and serve files the safety checks refuse (mounted, the log, held by another serve)',
+    )
     .option('--log-size <bytes>', 'room the log may use')
     .option('--on-log-full <what>', "'disable' (stop logging, like the kernel) or 'fail' (refuse writes)", 'disable')
     .option('--control <path>', 'control socket (default: <log>.control)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Example (the kernel documentation's recipe, without device-mapper):
   $ logwrites serve --dev data.img --log log.img --size 1G --socket /tmp/lw.sock &
   $ mkdir -p /tmp/lw && nbdfuse /tmp/lw 'nbd+unix:///?socket=/tmp/lw.sock' &
@@ -78,7 +84,8 @@ Example (the kernel documentation's recipe, without device-mapper):
   $ logwrites mark mkfs --control log.img.control
   $ umount /mnt; losetup -d /dev/loopN; fusermount3 -u /tmp/lw; kill -INT %1
 The loop device turns FUA into write + flush: check such logs at flushes (--check flush).
-SIGINT or SIGTERM finishes requests in flight, logs the end mark and exits 0.`)
+SIGINT or SIGTERM finishes requests in flight, logs the end mark and exits 0.`,
+    )
     .action(serve);
   program
     .command('mark')
@@ -92,5 +99,7 @@ SIGINT or SIGTERM finishes requests in flight, logs the end mark and exits 0.`)
     .description('print <#logged entries> <highest allocated sector> of a running server (dmsetup status)')
     .requiredOption('--control <path>', "the server's control socket")
     .addHelpText('after', '\nExample:\n  $ logwrites status --control log.img.control\n  282 16157')
-    .action(async (o: { control: string }) => void process.stdout.write(`${await controlRequest(o.control, 'status')}\n`));
+    .action(
+      async (o: { control: string }) => void process.stdout.write(`${await controlRequest(o.control, 'status')}\n`),
+    );
 }

@@ -16,10 +16,15 @@ function viewerRoot(): string {
 export function registerView(program: Command): void {
   program
     .command('view')
-    .description('open the viewer in a browser: serves it on 127.0.0.1, optionally with a log preloaded (nothing leaves this machine)')
+    .description(
+      'open the viewer in a browser: serves it on 127.0.0.1, optionally with a log preloaded (nothing leaves this machine)',
+    )
     .argument('[log]', 'log file to preload (streamed with range requests, never read whole)')
     .addOption(new Option('--port <n>', 'port to listen on').argParser(parseCount).default(0, 'any free one'))
-    .addHelpText('after', '\nExample:\n  $ logwrites view log.img --port 8080\n  then open the printed address; Ctrl-C stops the server.\n\nThe page also works without a server: open dist/web/index.html from disk.')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ logwrites view log.img --port 8080\n  then open the printed address; Ctrl-C stops the server.\n\nThe page also works without a server: open dist/web/index.html from disk.',
+    )
     .action(async (log: string | undefined, o: { port: number }) => {
       const viewer = await startViewer({ root: viewerRoot(), log, port: o.port });
       process.stdout.write(`logwrites view: ${viewer.url}  (Ctrl-C to stop)\n`);

@@ -42,9 +42,17 @@ export function fingerprintTarget(fp: Fingerprint, sectorSize: number): ReplayTa
  * pass over the log, with the caller's kernels (the platform picks them). A problem in the
  * log throws the LogFormatError itself: there is no target whose state to report.
  */
-export async function digestPoints(reader: LogReader, at: DigestAt, kernels: Pick<Kernels, 'fingerprint'>, emit: (p: DigestPoint) => void): Promise<void> {
+export async function digestPoints(
+  reader: LogReader,
+  at: DigestAt,
+  kernels: Pick<Kernels, 'fingerprint'>,
+  emit: (p: DigestPoint) => void,
+): Promise<void> {
   const fp = kernels.fingerprint(reader.sectorSize);
-  const chosen = 'every' in at ? (index: number) => (index + 1) % at.every === 0 : (_: number, flags: number) => (flags & at.flags) !== 0;
+  const chosen =
+    'every' in at
+      ? (index: number) => (index + 1) % at.every === 0
+      : (_: number, flags: number) => (flags & at.flags) !== 0;
   let lastEmitted = -1;
   try {
     const r = await replay(reader, fingerprintTarget(fp, reader.sectorSize), {
@@ -64,7 +72,10 @@ export async function digestPoints(reader: LogReader, at: DigestAt, kernels: Pic
   }
 }
 
-const pointOf = (e: { index: number; flags: number; flagsHigh: number; mark?: string | undefined }, fp: Fingerprint): DigestPoint => ({
+const pointOf = (
+  e: { index: number; flags: number; flagsHigh: number; mark?: string | undefined },
+  fp: Fingerprint,
+): DigestPoint => ({
   entry: e.index,
   flags: flagNames(e.flags, e.flagsHigh),
   ...(e.mark === undefined ? {} : { mark: e.mark }),

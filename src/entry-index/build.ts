@@ -5,7 +5,6 @@ import type { LogReader } from '../reader.ts';
 import { IndexBuilder, type LogIndex, type Summary } from './log-index.ts';
 import { Cancelled, LogFormatError, LogwritesError } from '../errors.ts';
 
-
 export interface IndexOptions {
   name: string;
   signal?: AbortSignal;
@@ -51,7 +50,8 @@ export async function indexLog(reader: LogReader, opts: IndexOptions): Promise<{
   } catch (e) {
     if (e instanceof LogFormatError) b.warn({ entry: e.entry, offset: e.offset, message: e.reason });
     // A read that failed (an HTTP range cut off) ends the index where it stopped, said so.
-    else if (e instanceof LogwritesError && !(e instanceof Cancelled)) b.warn({ entry: next.entry, offset: next.offset, message: `not read further: ${e.message}` });
+    else if (e instanceof LogwritesError && !(e instanceof Cancelled))
+      b.warn({ entry: next.entry, offset: next.offset, message: `not read further: ${e.message}` });
     else throw e;
   }
   return { index: b.finish(), summary: b.summary(true) };

@@ -11,7 +11,22 @@ import { IndexBuilder, type LogIndex } from './log-index.ts';
 import { LogFormatError } from '../errors.ts';
 
 /** What a walk reads of the entry it is on: EntryCursor's surface, served by either cursor. */
-export type EntryView = Pick<EntryCursor, 'index' | 'offset' | 'sector' | 'nrSectors' | 'flags' | 'flagsHigh' | 'dataLen' | 'payloadOffset' | 'payloadLength' | 'position' | 'advance' | 'fill' | 'header'>;
+export type EntryView = Pick<
+  EntryCursor,
+  | 'index'
+  | 'offset'
+  | 'sector'
+  | 'nrSectors'
+  | 'flags'
+  | 'flagsHigh'
+  | 'dataLen'
+  | 'payloadOffset'
+  | 'payloadLength'
+  | 'position'
+  | 'advance'
+  | 'fill'
+  | 'header'
+>;
 
 export class KnownEntries {
   /** Set once every counted entry is known. */

@@ -103,7 +103,8 @@ export class LogTally {
     const i = this.n++;
     if (i === this.nrEntries) this.firstTrailing = e.offset;
     for (const name of FLAG_NAMES) if (e.flags & Flag[name]) this.counts[name]++;
-    if (hasUnknownFlags(e.flags, e.flagsHigh)) this.warn({ entry: i, offset: e.offset, message: `unknown flag bits (${flagNames(e.flags, e.flagsHigh)})` });
+    if (hasUnknownFlags(e.flags, e.flagsHigh))
+      this.warn({ entry: i, offset: e.offset, message: `unknown flag bits (${flagNames(e.flags, e.flagsHigh)})` });
     if (e.mark !== undefined) {
       this.marks++;
       this.firstMark ??= e.mark;

@@ -89,7 +89,8 @@ function decode(bytes: Uint8Array): { identity: Uint8Array; index: LogIndex } | 
   const flags = new Uint32Array(bytes.buffer.slice(bytes.byteOffset + at, bytes.byteOffset + at + n * 4));
   at = align8(at + n * 4);
   const highFlags = new Map<number, number>();
-  for (let i = v.getUint32(at, true), p = at + 4; i > 0; i--, p += 8) highFlags.set(v.getUint32(p, true), v.getUint32(p + 4, true));
+  for (let i = v.getUint32(at, true), p = at + 4; i > 0; i--, p += 8)
+    highFlags.set(v.getUint32(p, true), v.getUint32(p + 4, true));
   at += 4 + highFlags.size * 8;
   const marks: MarkRef[] = [];
   let p = at + 4;

@@ -60,7 +60,14 @@ export function stepStats(index: LogIndex, from: number, to: number): StepStats 
     }
   }
   const entries = Math.max(0, hi - lo + 1);
-  return { from: lo, to: hi, entries, ...counts, sectorsTouched: unionLength(starts, ends), pastEnd: Math.max(0, Math.min(entries, hi - Math.max(lo, index.nrEntries) + 1)) };
+  return {
+    from: lo,
+    to: hi,
+    entries,
+    ...counts,
+    sectorsTouched: unionLength(starts, ends),
+    pastEnd: Math.max(0, Math.min(entries, hi - Math.max(lo, index.nrEntries) + 1)),
+  };
 }
 
 /** One step per mark (from the entry after the previous mark up to the mark), then the entries after the last mark, if any. */

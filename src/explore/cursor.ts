@@ -116,7 +116,8 @@ export class Cursor {
 
   /** Put the device in state `included` of `epoch`, this epoch or a later one. */
   goto(epoch: Epoch, included: Included): void {
-    if (epoch.index < this.epoch_.index) throw new BadArgument(`cannot go back from epoch ${this.epoch_.index} to epoch ${epoch.index}: it is durable`);
+    if (epoch.index < this.epoch_.index)
+      throw new BadArgument(`cannot go back from epoch ${this.epoch_.index} to epoch ${epoch.index}: it is durable`);
     while (this.epoch_ !== epoch) {
       const next = this.epoch_.next;
       if (!next) throw new BadArgument(`epoch ${epoch.index} does not follow epoch ${this.epoch_.index}`);
@@ -143,7 +144,10 @@ export class Cursor {
 
   private move(target: Included): void {
     const { segments, of } = this.layout;
-    if (target.length !== this.included.length) throw new BadArgument(`state has ${target.length} writes, epoch ${this.epoch_.index} has ${this.included.length}`);
+    if (target.length !== this.included.length)
+      throw new BadArgument(
+        `state has ${target.length} writes, epoch ${this.epoch_.index} has ${this.included.length}`,
+      );
     const g = ++this.generation;
     for (let w = 0; w < target.length; w++) {
       if (target[w] === this.included[w]) continue;
@@ -177,7 +181,8 @@ export class Cursor {
     if (w.discard) return this.device.zero(at, length);
     const from = w.payloadOffset + (s.sector - w.sector) * S;
     const data = this.log.read(from, length);
-    if (data.length < length) throw truncatedPayload({ deviceSector: s.sector, need: from + length }, from + data.length);
+    if (data.length < length)
+      throw truncatedPayload({ deviceSector: s.sector, need: from + length }, from + data.length);
     this.device.write(at, data);
   }
 }

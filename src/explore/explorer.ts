@@ -20,9 +20,31 @@ import { parseStateId, type Included } from './state.ts';
 export { Cursor, layoutOf, type Device, type SyncBytes } from './cursor.ts';
 export { EpochFilter, readEpochs, type Epoch, type EpochSelection, type EpochWrite } from './epochs.ts';
 export { describeState, formatStateId, parseStateId, stateId, type Included, type StateRef } from './state.ts';
-export { byLogOrder, emptySummary, inShard, mergeReports, planDifference, REPORT_VERSION, type ExplorePlan, type ExploreReport, type ExploreSummary, type FailedState, type NamedReport, type Shard, type Stopped } from './report.ts';
+export {
+  byLogOrder,
+  emptySummary,
+  inShard,
+  mergeReports,
+  planDifference,
+  REPORT_VERSION,
+  type ExplorePlan,
+  type ExploreReport,
+  type ExploreSummary,
+  type FailedState,
+  type NamedReport,
+  type Shard,
+  type Stopped,
+} from './report.ts';
 export { autoShard, SHARD_VARIABLES, type ShardEnvironment } from './shard.ts';
-export { epochStates, MAX_EXHAUSTIVE_WRITES, seededRandom, stateCount, STRATEGY_KINDS, type Strategy, type StrategyKind } from './strategies.ts';
+export {
+  epochStates,
+  MAX_EXHAUSTIVE_WRITES,
+  seededRandom,
+  stateCount,
+  STRATEGY_KINDS,
+  type Strategy,
+  type StrategyKind,
+} from './strategies.ts';
 import { BadArgument, EmptySelection, StateIdError } from '../errors.ts';
 export { MergeError, ShardError, StateIdError } from '../errors.ts';
 
@@ -31,7 +53,8 @@ export function syncBytes(source: ByteSource): SyncBytes {
   return {
     read(offset, length) {
       const got = source.read(offset, length);
-      if (got instanceof Promise) throw new BadArgument('exploring needs a log that reads synchronously (a file or bytes in memory)');
+      if (got instanceof Promise)
+        throw new BadArgument('exploring needs a log that reads synchronously (a file or bytes in memory)');
       return got;
     },
   };
@@ -86,7 +109,6 @@ export interface ExploredState {
   /** No earlier state had this fingerprint: the one to check. */
   readonly unique: boolean;
 }
-
 
 /**
  * Generates crash states epoch by epoch, following each with a fingerprint that moves as a
@@ -199,8 +221,12 @@ export async function materializeState(reader: LogReader, id: string): Promise<M
   const inEpoch = writes.filter((w) => w.index >= epochStart);
   for (const x of excluded) {
     const w = inEpoch.find((v) => v.index === x);
-    if (!w) throw new StateIdError(`state ${id}: entry ${x} is not a write of epoch ${epoch} (entries ${epochStart}..${ref.count - 1}); earlier writes are durable`);
-    if (w.flags & Flag.FUA) throw new StateIdError(`state ${id}: entry ${x} is a FUA write, durable before the crash point`);
+    if (!w)
+      throw new StateIdError(
+        `state ${id}: entry ${x} is not a write of epoch ${epoch} (entries ${epochStart}..${ref.count - 1}); earlier writes are durable`,
+      );
+    if (w.flags & Flag.FUA)
+      throw new StateIdError(`state ${id}: entry ${x} is a FUA write, durable before the crash point`);
   }
   const map = new SectorMap(reader.sectorSize);
   for (const w of writes) if (!excluded.has(w.index)) map.set(w.sector, w.nrSectors, contentSource(w));

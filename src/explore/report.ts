@@ -22,7 +22,12 @@ export function inShard(fingerprint: bigint, shard: Shard | undefined): boolean 
 /** The run a report belongs to. */
 export interface ExplorePlan {
   /** The log by content: sha256 of its bytes through the end of its last entry. */
-  readonly log: { readonly sha256: string; readonly bytes: number; readonly entries: number; readonly sectorSize: number };
+  readonly log: {
+    readonly sha256: string;
+    readonly bytes: number;
+    readonly entries: number;
+    readonly sectorSize: number;
+  };
   readonly strategies: readonly unknown[];
   readonly selection: unknown;
   readonly maxStates: number | null;
@@ -89,12 +94,29 @@ export interface ExploreReport {
 }
 
 export function emptySummary(): ExploreSummary {
-  return { generated: 0, unique: 0, checked: 0, failed: 0, timedOut: 0, otherShards: 0, resumed: 0, epochs: 0, firstEpoch: null, lastEpoch: null, seconds: 0, statesPerSecond: 0, complete: false, stopped: null };
+  return {
+    generated: 0,
+    unique: 0,
+    checked: 0,
+    failed: 0,
+    timedOut: 0,
+    otherShards: 0,
+    resumed: 0,
+    epochs: 0,
+    firstEpoch: null,
+    lastEpoch: null,
+    seconds: 0,
+    statesPerSecond: 0,
+    complete: false,
+    stopped: null,
+  };
 }
 
 /** Log order of failing states: by epoch, crash point, then id. */
 export function byLogOrder(a: FailedState, b: FailedState): number {
-  return a.epoch - b.epoch || parseStateId(a.id).count - parseStateId(b.id).count || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return (
+    a.epoch - b.epoch || parseStateId(a.id).count - parseStateId(b.id).count || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 /** JSON with object keys sorted, so that equal values compare equal as text. */
@@ -102,7 +124,10 @@ function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
@@ -113,7 +138,6 @@ const PLAN_PARTS = ['log', 'strategies', 'selection', 'maxStates', 'exec', 'time
 export function planDifference(a: ExplorePlan, b: ExplorePlan, anyShard = false): string[] {
   return PLAN_PARTS.filter((k) => !(anyShard && k === 'shard') && canonical(a[k]) !== canonical(b[k]));
 }
-
 
 export interface NamedReport {
   /** Where it came from, to name it in messages. */
@@ -128,15 +152,20 @@ function shardsOf(inputs: readonly NamedReport[]): NamedReport[] {
   const byIndex = new Map<number, NamedReport>();
   for (const x of inputs) {
     const differs = planDifference(first.report.plan, x.report.plan, true);
-    if (differs.length) throw new MergeError(`${x.name} is of another run than ${first.name} (they differ in ${differs.join(', ')})`);
+    if (differs.length)
+      throw new MergeError(`${x.name} is of another run than ${first.name} (they differ in ${differs.join(', ')})`);
     const shard = x.report.plan.shard ?? { index: 1, count: 1 };
-    if (shard.count !== count) throw new MergeError(`${x.name} is shard ${shard.index} of ${shard.count}, ${first.name} is of ${count} shards`);
+    if (shard.count !== count)
+      throw new MergeError(`${x.name} is shard ${shard.index} of ${shard.count}, ${first.name} is of ${count} shards`);
     const twin = byIndex.get(shard.index);
     if (twin) throw new MergeError(`shard ${shard.index} of ${count} is given twice: ${twin.name} and ${x.name}`);
     byIndex.set(shard.index, x);
   }
   const missing = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !byIndex.has(i));
-  if (missing.length) throw new MergeError(`shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} missing (given: ${[...byIndex.keys()].sort((a, b) => a - b).join(', ')})`);
+  if (missing.length)
+    throw new MergeError(
+      `shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${count} missing (given: ${[...byIndex.keys()].sort((a, b) => a - b).join(', ')})`,
+    );
   return [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, x]) => x);
 }
 
@@ -151,7 +180,9 @@ export function mergeReports(inputs: readonly NamedReport[]): ExploreReport {
     const a = done[0]!.report.summary;
     const b = x.report.summary;
     if (a.generated !== b.generated || a.unique !== b.unique) {
-      throw new MergeError(`${x.name} generated ${b.generated} states (${b.unique} unique) where ${done[0]!.name} generated ${a.generated} (${a.unique}): not shards of one run`);
+      throw new MergeError(
+        `${x.name} generated ${b.generated} states (${b.unique} unique) where ${done[0]!.name} generated ${a.generated} (${a.unique}): not shards of one run`,
+      );
     }
   }
   // Every shard generates every state; the one that got furthest (all, unless some stopped) speaks for them.

@@ -17,8 +17,15 @@ export interface ShardEnvironment {
   readonly LOGWRITES_SHARDS?: string | undefined;
 }
 
-export const SHARD_VARIABLES = ['SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'SLURM_ARRAY_TASK_MIN', 'SLURM_ARRAY_TASK_MAX', 'SLURM_ARRAY_TASK_STEP', 'JOB_COMPLETION_INDEX', 'LOGWRITES_SHARDS'] as const;
-
+export const SHARD_VARIABLES = [
+  'SLURM_ARRAY_TASK_ID',
+  'SLURM_ARRAY_TASK_COUNT',
+  'SLURM_ARRAY_TASK_MIN',
+  'SLURM_ARRAY_TASK_MAX',
+  'SLURM_ARRAY_TASK_STEP',
+  'JOB_COMPLETION_INDEX',
+  'LOGWRITES_SHARDS',
+] as const;
 
 function integer(env: ShardEnvironment, name: keyof ShardEnvironment): number | undefined {
   const text = env[name];
@@ -33,11 +40,17 @@ function slurmShard(env: ShardEnvironment, id: number, shards: number | undefine
   const min = integer(env, 'SLURM_ARRAY_TASK_MIN') ?? 0;
   const max = integer(env, 'SLURM_ARRAY_TASK_MAX');
   const step = integer(env, 'SLURM_ARRAY_TASK_STEP') ?? 1;
-  if (count === undefined || max === undefined) throw new ShardError('--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MAX is not');
+  if (count === undefined || max === undefined)
+    throw new ShardError(
+      '--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MAX is not',
+    );
   if (step < 1 || (max - min) / step + 1 !== count || (id - min) % step !== 0) {
-    throw new ShardError(`--shard auto: the Slurm array (${count} tasks, ids ${min}..${max}) is not a range; submit with --array=0-${count - 1}, or give --shard i/n`);
+    throw new ShardError(
+      `--shard auto: the Slurm array (${count} tasks, ids ${min}..${max}) is not a range; submit with --array=0-${count - 1}, or give --shard i/n`,
+    );
   }
-  if (shards !== undefined && shards !== count) throw new ShardError(`--shard auto: --shards ${shards} but the Slurm array has ${count} tasks`);
+  if (shards !== undefined && shards !== count)
+    throw new ShardError(`--shard auto: --shards ${shards} but the Slurm array has ${count} tasks`);
   return { index: (id - min) / step + 1, count };
 }
 
@@ -47,10 +60,18 @@ export function autoShard(env: ShardEnvironment, shards?: number): Shard {
   if (slurmId !== undefined) return slurmShard(env, slurmId, shards);
   const index = integer(env, 'JOB_COMPLETION_INDEX');
   if (index === undefined) {
-    throw new ShardError('--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm job array) nor JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) is set; give --shard i/n');
+    throw new ShardError(
+      '--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm job array) nor JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) is set; give --shard i/n',
+    );
   }
   const count = shards ?? integer(env, 'LOGWRITES_SHARDS');
-  if (count === undefined || count < 1) throw new ShardError('--shard auto: JOB_COMPLETION_INDEX is set, but not how many shards there are: give --shards N (the Job\'s completions) or LOGWRITES_SHARDS');
-  if (index >= count) throw new ShardError(`--shard auto: JOB_COMPLETION_INDEX ${index} is not below the shard count ${count} (--shards must equal the Job's completions)`);
+  if (count === undefined || count < 1)
+    throw new ShardError(
+      "--shard auto: JOB_COMPLETION_INDEX is set, but not how many shards there are: give --shards N (the Job's completions) or LOGWRITES_SHARDS",
+    );
+  if (index >= count)
+    throw new ShardError(
+      `--shard auto: JOB_COMPLETION_INDEX ${index} is not below the shard count ${count} (--shards must equal the Job's completions)`,
+    );
   return { index: index + 1, count };
 }

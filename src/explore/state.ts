@@ -20,7 +20,6 @@ export interface StateRef {
   readonly excluded: readonly number[];
 }
 
-
 /** The canonical id of `included` in `epoch`. */
 export function stateId(epoch: Epoch, included: Included): string {
   let last = included.length - 1;
@@ -54,7 +53,8 @@ export function parseStateId(text: string): StateRef {
     if (b - a > 1 << 24) throw new StateIdError(`state id '${text}': range ${part} is absurdly long`);
     for (let x = a; x <= b; x++) excluded.add(x);
   }
-  for (const x of excluded) if (x >= count) throw new StateIdError(`state id '${text}': entry ${x} is not before the crash point ${count}`);
+  for (const x of excluded)
+    if (x >= count) throw new StateIdError(`state id '${text}': entry ${x} is not before the crash point ${count}`);
   return { count, excluded: [...excluded].sort((x, y) => x - y) };
 }
 
@@ -62,7 +62,10 @@ export function parseStateId(text: string): StateRef {
  * Entry numbers of the epoch's writes in a state: present, missing (completed before the crash
  * point but not on disk), and never completed (after the crash point).
  */
-export function describeState(epoch: Epoch, included: Included): { included: number[]; excluded: number[]; unreached: number[] } {
+export function describeState(
+  epoch: Epoch,
+  included: Included,
+): { included: number[]; excluded: number[]; unreached: number[] } {
   const last = included.lastIndexOf(1);
   const inc: number[] = [];
   const exc: number[] = [];

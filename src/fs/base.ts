@@ -3,7 +3,16 @@
 
 import type { ByteSource } from '../reader.ts';
 import { readAt } from './bytes.ts';
-import { answer, IntervalMap, type Annotator, type FsName, type Interval, type Piece, type What, type WriteContext } from './what.ts';
+import {
+  answer,
+  IntervalMap,
+  type Annotator,
+  type FsName,
+  type Interval,
+  type Piece,
+  type What,
+  type WriteContext,
+} from './what.ts';
 
 export abstract class MapAnnotator implements Annotator {
   abstract readonly fs: FsName;
@@ -36,5 +45,9 @@ export abstract class MapAnnotator implements Annotator {
   }
 
   /** A self-describing interval, named from its bytes. */
-  protected abstract decode(iv: Interval, bytes: Uint8Array, context: WriteContext | undefined): Piece[] | Promise<Piece[]>;
+  protected abstract decode(
+    iv: Interval,
+    bytes: Uint8Array,
+    context: WriteContext | undefined,
+  ): Piece[] | Promise<Piece[]>;
 }

@@ -20,14 +20,33 @@ const BLOCK_GROUP_SYSTEM = 0x2;
 const BLOCK_GROUP_METADATA = 0x4;
 /** Profiles where every stripe holds the whole chunk (single, DUP, RAID1, RAID1C3/4). */
 const STRIPED = 0x8 | 0x40 | 0x80 | 0x100; // RAID0, RAID10, RAID5, RAID6
-const ITEM = { INODE_ITEM: 1, INODE_REF: 12, INODE_EXTREF: 13, EXTENT_DATA: 108, ROOT_ITEM: 132, CHUNK_ITEM: 228 } as const;
+const ITEM = {
+  INODE_ITEM: 1,
+  INODE_REF: 12,
+  INODE_EXTREF: 13,
+  EXTENT_DATA: 108,
+  ROOT_ITEM: 132,
+  CHUNK_ITEM: 228,
+} as const;
 const FIRST_FREE_OBJECTID = 256;
 const CHUNK_TEXT = 'btrfs metadata chunk';
 const CONTENT = { kind: 'content' } as const;
 const S_IFMT = 0xf000;
 const S_IFDIR = 0x4000;
 
-const TREE_NAMES: Record<number, string> = { 1: 'root', 2: 'extent', 3: 'chunk', 4: 'dev', 5: 'fs', 7: 'csum', 8: 'quota', 9: 'uuid', 10: 'free-space', 11: 'block-group', 12: 'raid-stripe' };
+const TREE_NAMES: Record<number, string> = {
+  1: 'root',
+  2: 'extent',
+  3: 'chunk',
+  4: 'dev',
+  5: 'fs',
+  7: 'csum',
+  8: 'quota',
+  9: 'uuid',
+  10: 'free-space',
+  11: 'block-group',
+  12: 'raid-stripe',
+};
 const NEGATIVE_TREES: Record<number, string> = { [-6]: 'log', [-7]: 'log-fixup', [-8]: 'reloc', [-9]: 'data-reloc' };
 
 /** A u64 object id as a number, the small negative ids (-6 log tree, -9 data reloc) kept negative. */
@@ -36,13 +55,20 @@ function objectid(b: Uint8Array, at: number): number {
   return hi === 0xffffffff ? le32(b, at) - 0x1_0000_0000 : hi * 0x1_0000_0000 + le32(b, at);
 }
 
-const treeName = (owner: number) => TREE_NAMES[owner] ?? NEGATIVE_TREES[owner] ?? (owner >= FIRST_FREE_OBJECTID ? `subvolume ${owner}` : `tree ${owner}`);
+const treeName = (owner: number) =>
+  TREE_NAMES[owner] ?? NEGATIVE_TREES[owner] ?? (owner >= FIRST_FREE_OBJECTID ? `subvolume ${owner}` : `tree ${owner}`);
 
 /** Whether a device state holds a btrfs superblock with sizes that make sense. */
 export async function isBtrfs(src: ByteSource): Promise<boolean> {
   const b = await readAt(src, SB_OFFSETS[0]!, 4096);
   const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
-  return ascii(b, 64, 8) === SB_MAGIC && pow2(le32(b, 144)) && pow2(le32(b, 148)) && le32(b, 148) <= 65536 && le32(b, 160) <= 2048;
+  return (
+    ascii(b, 64, 8) === SB_MAGIC &&
+    pow2(le32(b, 144)) &&
+    pow2(le32(b, 148)) &&
+    le32(b, 148) <= 65536 &&
+    le32(b, 160) <= 2048
+  );
 }
 
 interface Chunk {
@@ -84,7 +110,12 @@ class Btrfs extends MapAnnotator {
       if (at + 4096 > total) break;
       const copy = await readAt(this.src, at, 4096);
       if (ascii(copy, 64, 8) !== SB_MAGIC) continue;
-      this.map.add(at, at + 4096, { class: 'superblock', text: k ? `btrfs superblock copy ${k}` : 'btrfs superblock', group: 'superblock', fields: { copy: k, generation: le64(copy, 72) } });
+      this.map.add(at, at + 4096, {
+        class: 'superblock',
+        text: k ? `btrfs superblock copy ${k}` : 'btrfs superblock',
+        group: 'superblock',
+        fields: { copy: k, generation: le64(copy, 72) },
+      });
     }
     this.readSysChunks();
     await this.walkTree(le64(sb, 88), (key, item) => {
@@ -103,7 +134,8 @@ class Btrfs extends MapAnnotator {
     for (const c of this.chunks) {
       // What is left of a metadata chunk is named from the bytes written there (see `what`).
       if (c.type & (BLOCK_GROUP_METADATA | BLOCK_GROUP_SYSTEM)) {
-        for (const p of c.copies) this.map.add(p, p + c.length, { class: 'btree', text: CHUNK_TEXT, group: 'metadata' }, CONTENT);
+        for (const p of c.copies)
+          this.map.add(p, p + c.length, { class: 'btree', text: CHUNK_TEXT, group: 'metadata' }, CONTENT);
       }
     }
     this.map.seal();
@@ -164,7 +196,10 @@ class Btrfs extends MapAnnotator {
         const at = HEADER + k * 25;
         if (at + 25 > b.length) break;
         const off = HEADER + le32(b, at + 17);
-        await item({ objectid: objectid(b, at), type: b[at + 8]!, offset: le64(b, at + 9) }, b.subarray(off, off + le32(b, at + 21)));
+        await item(
+          { objectid: objectid(b, at), type: b[at + 8]!, offset: le64(b, at + 9) },
+          b.subarray(off, off + le32(b, at + 21)),
+        );
       }
     }
   }
@@ -174,7 +209,12 @@ class Btrfs extends MapAnnotator {
     const level = b[100]!;
     const generation = le64(b, 80);
     const tree = treeName(owner);
-    return { class: 'btree', text: `btrfs tree ${tree} level ${level} gen ${generation}`, group: `${tree} tree`, fields: { owner, level, generation, logical: le64(b, 48) } };
+    return {
+      class: 'btree',
+      text: `btrfs tree ${tree} level ${level} gen ${generation}`,
+      group: `${tree} tree`,
+      fields: { owner, level, generation, logical: le64(b, 48) },
+    };
   }
 
   /** A file tree: its blocks, then every regular extent named by inode and path. */
@@ -200,16 +240,31 @@ class Btrfs extends MapAnnotator {
         const disk = le64(d, 21);
         // Compressed extents are stored whole; uncompressed ones use [offset, offset + num_bytes).
         const compressed = d[16] !== 0;
-        if (disk) extents.push({ ino: key.objectid, fileOffset: key.offset, logical: disk + (compressed ? 0 : le64(d, 37)), length: compressed ? le64(d, 29) : le64(d, 45) });
+        if (disk)
+          extents.push({
+            ino: key.objectid,
+            fileOffset: key.offset,
+            logical: disk + (compressed ? 0 : le64(d, 37)),
+            length: compressed ? le64(d, 29) : le64(d, 45),
+          });
       }
     });
     const children = new Map<number, DirEntry[]>();
-    for (const [ino, list] of refs) for (const r of list) push(children, r.parent, { name: r.name, ino, dir: dirs.has(ino) });
+    for (const [ino, list] of refs)
+      for (const r of list) push(children, r.parent, { name: r.name, ino, dir: dirs.has(ino) });
     const paths = await walkPaths(FIRST_FREE_OBJECTID, async (dir) => children.get(dir) ?? []);
     const sub = id === 5 ? '' : ` (subvolume ${id})`;
     for (const x of extents) {
       const path = paths.get(x.ino);
-      const what: What = { class: 'data', text: `${fileName(x.ino, path)}${sub} data`, group: path ?? `inode ${x.ino}${sub}`, inode: x.ino, ...(path && { path }), fileOffset: x.fileOffset, fields: { tree: id, logical: x.logical } };
+      const what: What = {
+        class: 'data',
+        text: `${fileName(x.ino, path)}${sub} data`,
+        group: path ?? `inode ${x.ino}${sub}`,
+        inode: x.ino,
+        ...(path && { path }),
+        fileOffset: x.fileOffset,
+        fields: { tree: id, logical: x.logical },
+      };
       this.addLogical(x.logical, x.length, what);
     }
   }
@@ -236,7 +291,11 @@ class Btrfs extends MapAnnotator {
     for (let at = iv.start; at < iv.end; ) {
       const logical = this.logicalOf(at);
       const next = Math.min(iv.end, at + ns - (logical % ns));
-      out.push({ start: at, end: next, what: await this.metadataBlock(iv, at, logical, bytes.subarray(at - iv.start, next - iv.start)) });
+      out.push({
+        start: at,
+        end: next,
+        what: await this.metadataBlock(iv, at, logical, bytes.subarray(at - iv.start, next - iv.start)),
+      });
       at = next;
     }
     return out;
@@ -245,10 +304,15 @@ class Btrfs extends MapAnnotator {
   /** A node-aligned block decodes from its bytes; the rest of a node is what the state says is there. */
   private async metadataBlock(iv: Interval, at: number, logical: number, written: Uint8Array): Promise<What> {
     const node = logical - (logical % this.nodesize);
-    if (node === logical) return this.isNode(written, logical) ? this.header(written) : { class: 'btree', text: 'btrfs metadata, not a tree block', group: 'metadata' };
+    if (node === logical)
+      return this.isNode(written, logical)
+        ? this.header(written)
+        : { class: 'btree', text: 'btrfs metadata, not a tree block', group: 'metadata' };
     if (iv.what.text !== CHUNK_TEXT) return iv.what;
     const b = await readAt(this.src, at - (logical - node), HEADER);
-    return this.isNode(b, node) ? this.header(b) : { class: 'unknown', text: 'btrfs metadata chunk, unused', group: 'metadata' };
+    return this.isNode(b, node)
+      ? this.header(b)
+      : { class: 'unknown', text: 'btrfs metadata chunk, unused', group: 'metadata' };
   }
 
   private isNode(b: Uint8Array, logical: number): boolean {
@@ -256,7 +320,8 @@ class Btrfs extends MapAnnotator {
   }
 
   private logicalOf(physical: number): number {
-    for (const c of this.chunks) for (const p of c.copies) if (physical >= p && physical < p + c.length) return c.logical + (physical - p);
+    for (const c of this.chunks)
+      for (const p of c.copies) if (physical >= p && physical < p + c.length) return c.logical + (physical - p);
     return physical;
   }
 }

@@ -7,7 +7,17 @@ import { annotateEntries } from './log-state.ts';
 import type { FsName, Piece, WhatClass } from './what.ts';
 
 /** The classes in legend order; an entry's class is its index here. */
-export const STRUCTURE_CLASSES: readonly WhatClass[] = ['superblock', 'group', 'bitmap', 'inodes', 'journal', 'btree', 'directory', 'data', 'unknown'];
+export const STRUCTURE_CLASSES: readonly WhatClass[] = [
+  'superblock',
+  'group',
+  'bitmap',
+  'inodes',
+  'journal',
+  'btree',
+  'directory',
+  'data',
+  'unknown',
+];
 
 /** The class of an entry with no bytes (flush, mark) or no recognised file system. */
 export const NO_CLASS = 255;

@@ -6,7 +6,17 @@
 import type { ByteSource } from '../reader.ts';
 import { be32, le16, le32, readAt, name } from './bytes.ts';
 import { MapAnnotator } from './base.ts';
-import { fileName, sliced, walkPaths, type Annotator, type DirEntry, type Interval, type Piece, type What, type WriteContext } from './what.ts';
+import {
+  fileName,
+  sliced,
+  walkPaths,
+  type Annotator,
+  type DirEntry,
+  type Interval,
+  type Piece,
+  type What,
+  type WriteContext,
+} from './what.ts';
 
 const EXT4_MAGIC = 0xef53;
 const SB_OFFSET = 1024;
@@ -31,13 +41,26 @@ const JBD2_MAGIC = 0xc03b3998;
 const JBD2_INCOMPAT_64BIT = 0x2;
 const JBD2_INCOMPAT_CSUM_V2 = 0x8;
 const JBD2_INCOMPAT_CSUM_V3 = 0x10;
-const JBD2_KINDS: Record<number, string> = { 1: 'descriptor', 2: 'commit', 3: 'superblock', 4: 'superblock', 5: 'revoke' };
+const JBD2_KINDS: Record<number, string> = {
+  1: 'descriptor',
+  2: 'commit',
+  3: 'superblock',
+  4: 'superblock',
+  5: 'revoke',
+};
 const JBD2_FLAG_ESCAPE = 0x1;
 const JBD2_FLAG_SAME_UUID = 0x2;
 const JBD2_FLAG_LAST_TAG = 0x8;
 
 /** Inodes below s_first_ino that have a known role. */
-const RESERVED: Record<number, string> = { 3: 'user quota', 4: 'group quota', 5: 'boot loader', 6: 'undelete directory', 7: 'resize inode', 8: 'journal' };
+const RESERVED: Record<number, string> = {
+  3: 'user quota',
+  4: 'group quota',
+  5: 'boot loader',
+  6: 'undelete directory',
+  7: 'resize inode',
+  8: 'journal',
+};
 
 interface Super {
   bs: number;
@@ -92,7 +115,16 @@ export async function isExt4(src: ByteSource): Promise<boolean> {
   if (le16(b, 56) !== EXT4_MAGIC || le32(b, 24) > 6) return false;
   const sb = parseSuper(b);
   const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
-  return sb.bpg > 0 && sb.ipg > 0 && sb.groups > 0 && sb.groups < 1 << 24 && pow2(sb.inodeSize) && sb.inodeSize >= 128 && sb.inodeSize <= sb.bs && pow2(sb.descSize);
+  return (
+    sb.bpg > 0 &&
+    sb.ipg > 0 &&
+    sb.groups > 0 &&
+    sb.groups < 1 << 24 &&
+    pow2(sb.inodeSize) &&
+    sb.inodeSize >= 128 &&
+    sb.inodeSize <= sb.bs &&
+    pow2(sb.descSize)
+  );
 }
 
 interface Group {
@@ -192,16 +224,47 @@ class Ext4 extends MapAnnotator {
     for (let g = 0; g < sb.groups; g++) {
       if (!hasBackup(sb, g)) continue;
       const base = sb.firstDataBlock + g * sb.bpg;
-      if (g > 0) this.add(base, 1, { class: 'superblock', text: `ext4 superblock backup (group ${g})`, group: 'superblock', fields: { group: g } });
+      if (g > 0)
+        this.add(base, 1, {
+          class: 'superblock',
+          text: `ext4 superblock backup (group ${g})`,
+          group: 'superblock',
+          fields: { group: g },
+        });
       const gd = g ? 'ext4 group descriptors backup' : 'ext4 group descriptors';
-      this.add(base + 1, gdtHere, { class: 'group', text: `${gd} (group ${g})`, group: 'group descriptors', fields: { group: g } });
-      this.add(base + 1 + gdtHere, sb.reservedGdt, { class: 'group', text: `ext4 reserved gdt blocks (group ${g})`, group: 'group descriptors', fields: { group: g } });
+      this.add(base + 1, gdtHere, {
+        class: 'group',
+        text: `${gd} (group ${g})`,
+        group: 'group descriptors',
+        fields: { group: g },
+      });
+      this.add(base + 1 + gdtHere, sb.reservedGdt, {
+        class: 'group',
+        text: `ext4 reserved gdt blocks (group ${g})`,
+        group: 'group descriptors',
+        fields: { group: g },
+      });
     }
     const itBlocks = Math.ceil((sb.ipg * sb.inodeSize) / sb.bs);
     this.groups.forEach((gr, g) => {
-      this.add(gr.blockBitmap, 1, { class: 'bitmap', text: `ext4 block bitmap group ${g}`, group: 'block bitmaps', fields: { group: g } });
-      this.add(gr.inodeBitmap, 1, { class: 'bitmap', text: `ext4 inode bitmap group ${g}`, group: 'inode bitmaps', fields: { group: g } });
-      this.add(gr.inodeTable, itBlocks, { class: 'inodes', text: `ext4 inode table group ${g}`, group: 'inode table', fields: { group: g } }, { kind: 'inodes', first: g * sb.ipg + 1, inodeSize: sb.inodeSize });
+      this.add(gr.blockBitmap, 1, {
+        class: 'bitmap',
+        text: `ext4 block bitmap group ${g}`,
+        group: 'block bitmaps',
+        fields: { group: g },
+      });
+      this.add(gr.inodeBitmap, 1, {
+        class: 'bitmap',
+        text: `ext4 inode bitmap group ${g}`,
+        group: 'inode bitmaps',
+        fields: { group: g },
+      });
+      this.add(
+        gr.inodeTable,
+        itBlocks,
+        { class: 'inodes', text: `ext4 inode table group ${g}`, group: 'inode table', fields: { group: g } },
+        { kind: 'inodes', first: g * sb.ipg + 1, inodeSize: sb.inodeSize },
+      );
     });
   }
 
@@ -228,7 +291,13 @@ class Ext4 extends MapAnnotator {
 
   private async mapInode(inode: Uint8Array, ino: number): Promise<InodeMap> {
     const flags = le32(inode, 32);
-    const m: InodeMap = { mode: le16(inode, 0), runs: [], tree: [], extents: (flags & INODE_FLAG_EXTENTS) !== 0, xattr: le32(inode, 104) + (le16(inode, 118) * 0x1_0000_0000) };
+    const m: InodeMap = {
+      mode: le16(inode, 0),
+      runs: [],
+      tree: [],
+      extents: (flags & INODE_FLAG_EXTENTS) !== 0,
+      xattr: le32(inode, 104) + le16(inode, 118) * 0x1_0000_0000,
+    };
     const iblock = inode.subarray(40, 100);
     const size = le32(inode, 4);
     if (flags & INODE_FLAG_INLINE) return m;
@@ -250,7 +319,12 @@ class Ext4 extends MapAnnotator {
       if (depth === 0) {
         const raw = le16(node, e + 4);
         const unwritten = raw > 32768;
-        m.runs.push({ lblk: le32(node, e), len: unwritten ? raw - 32768 : raw, pblk: le16(node, e + 6) * 0x1_0000_0000 + le32(node, e + 8), unwritten });
+        m.runs.push({
+          lblk: le32(node, e),
+          len: unwritten ? raw - 32768 : raw,
+          pblk: le16(node, e + 6) * 0x1_0000_0000 + le32(node, e + 8),
+          unwritten,
+        });
       } else {
         const child = le32(node, e + 4) + le16(node, e + 8) * 0x1_0000_0000;
         if (child >= this.sb.blocks) continue;
@@ -300,11 +374,12 @@ class Ext4 extends MapAnnotator {
         const ino = le32(b, at);
         const recLen = le16(b, at + 4);
         const len = b[at + 6]!;
-        if (recLen < 8 || at % this.sb.bs + recLen > this.sb.bs) {
+        if (recLen < 8 || (at % this.sb.bs) + recLen > this.sb.bs) {
           at = (Math.floor(at / this.sb.bs) + 1) * this.sb.bs; // a broken block: go on with the next
           continue;
         }
-        if (ino && len && this.inodes.has(ino)) out.push({ name: name(b, at + 8, len), ino, dir: ((this.inodes.get(ino)!.mode & S_IFMT) === S_IFDIR) });
+        if (ino && len && this.inodes.has(ino))
+          out.push({ name: name(b, at + 8, len), ino, dir: (this.inodes.get(ino)!.mode & S_IFMT) === S_IFDIR });
         at += recLen;
       }
     }
@@ -357,7 +432,8 @@ class Ext4 extends MapAnnotator {
       if (type === 5) revoked.push(...this.revokes(b));
       else if (type === 2) {
         for (const home of revoked) copies.delete(home);
-        for (const t of pending) if (blocks[t.jb] !== undefined) copies.set(t.home, { at: blocks[t.jb]! * this.sb.bs, escaped: t.escaped });
+        for (const t of pending)
+          if (blocks[t.jb] !== undefined) copies.set(t.home, { at: blocks[t.jb]! * this.sb.bs, escaped: t.escaped });
         pending = [];
         revoked = [];
         seq++;
@@ -371,7 +447,8 @@ class Ext4 extends MapAnnotator {
     const is64 = (this.journal.incompat & JBD2_INCOMPAT_64BIT) !== 0;
     const used = Math.min(be32(b, 12), b.length);
     const out: number[] = [];
-    for (let at = 16; at + (is64 ? 8 : 4) <= used; at += is64 ? 8 : 4) out.push(is64 ? be32(b, at) * 0x1_0000_0000 + be32(b, at + 4) : be32(b, at));
+    for (let at = 16; at + (is64 ? 8 : 4) <= used; at += is64 ? 8 : 4)
+      out.push(is64 ? be32(b, at) * 0x1_0000_0000 + be32(b, at + 4) : be32(b, at));
     return out;
   }
 
@@ -381,14 +458,33 @@ class Ext4 extends MapAnnotator {
       const who = fileName(ino, path);
       const group = path ?? (RESERVED[ino] && ino < this.sb.firstIno ? RESERVED[ino]! : `inode ${ino}`);
       const isDir = (m.mode & S_IFMT) === S_IFDIR;
-      if (m.xattr) this.add(m.xattr, 1, { class: 'inodes', text: `${who} xattr block`, group, inode: ino, ...(path && { path }) });
-      for (const t of m.tree) this.add(t.block, 1, { class: 'btree', text: `${who} ${m.extents ? `extent tree level ${t.level}` : 'indirect block'}`, group, inode: ino, ...(path && { path }), fields: { level: t.level } });
+      if (m.xattr)
+        this.add(m.xattr, 1, { class: 'inodes', text: `${who} xattr block`, group, inode: ino, ...(path && { path }) });
+      for (const t of m.tree)
+        this.add(t.block, 1, {
+          class: 'btree',
+          text: `${who} ${m.extents ? `extent tree level ${t.level}` : 'indirect block'}`,
+          group,
+          inode: ino,
+          ...(path && { path }),
+          fields: { level: t.level },
+        });
       for (const r of m.runs) {
         const base = { inode: ino, ...(path && { path }), fileOffset: r.lblk * this.sb.bs };
         if (ino === this.sb.journalInum) {
-          this.add(r.pblk, r.len, { class: 'journal', text: 'jbd2 journal', group: 'journal', ...base }, { kind: 'content' });
+          this.add(
+            r.pblk,
+            r.len,
+            { class: 'journal', text: 'jbd2 journal', group: 'journal', ...base },
+            { kind: 'content' },
+          );
         } else if (ino < this.sb.firstIno && RESERVED[ino]) {
-          this.add(r.pblk, r.len, { class: 'group', text: `ext4 ${RESERVED[ino]} (inode ${ino})`, group: RESERVED[ino]!, ...base });
+          this.add(r.pblk, r.len, {
+            class: 'group',
+            text: `ext4 ${RESERVED[ino]} (inode ${ino})`,
+            group: RESERVED[ino]!,
+            ...base,
+          });
         } else {
           const kind = isDir ? 'directory' : r.unwritten ? 'data (unwritten)' : 'data';
           this.add(r.pblk, r.len, { class: isDir ? 'directory' : 'data', text: `${who} ${kind}`, group, ...base });
@@ -406,14 +502,24 @@ class Ext4 extends MapAnnotator {
     const endPlain = (end: number) => {
       if (!plain) return;
       const { start, first, last } = plain;
-      out.push({ start, end, what: { class: 'journal', group: 'journal', text: first === last ? `jbd2 journal block ${first}` : `jbd2 journal blocks ${first}-${last}`, fields: { journalBlock: first, lastBlock: last } } });
+      out.push({
+        start,
+        end,
+        what: {
+          class: 'journal',
+          group: 'journal',
+          text: first === last ? `jbd2 journal block ${first}` : `jbd2 journal blocks ${first}-${last}`,
+          fields: { journalBlock: first, lastBlock: last },
+        },
+      });
       plain = undefined;
     };
     for (let at = iv.start; at < iv.end; ) {
       const next = Math.min(iv.end, at - (at % bs) + bs);
       const jb = Math.floor((iv.what.fileOffset! + (at - iv.start)) / bs);
       // The header is in the first bytes of the block: decode only when they are at hand.
-      const what = at % bs === 0 ? this.journalBlock(jb, bytes.subarray(at - iv.start, next - iv.start), context) : undefined;
+      const what =
+        at % bs === 0 ? this.journalBlock(jb, bytes.subarray(at - iv.start, next - iv.start), context) : undefined;
       if (what) {
         endPlain(at);
         out.push({ start: at, end: next, what });
@@ -431,15 +537,26 @@ class Ext4 extends MapAnnotator {
       const type = be32(block, 4);
       const seq = be32(block, 8);
       const kind = JBD2_KINDS[type];
-      if (kind === 'superblock') return { class: 'journal', group: 'journal', text: 'jbd2 superblock', fields: { journalBlock: jb, type } };
-      if (kind) return { class: 'journal', group: 'journal', text: `jbd2 ${kind} seq ${seq}`, fields: { journalBlock: jb, type, seq } };
+      if (kind === 'superblock')
+        return { class: 'journal', group: 'journal', text: 'jbd2 superblock', fields: { journalBlock: jb, type } };
+      if (kind)
+        return {
+          class: 'journal',
+          group: 'journal',
+          text: `jbd2 ${kind} seq ${seq}`,
+          fields: { journalBlock: jb, type, seq },
+        };
     }
     const home = context?.journalHome.get(jb);
     if (!home) return undefined;
     const h = sliced(this.map.at(home.home * this.sb.bs, this.sb.bs));
-    return { class: 'journal', group: 'journal', text: `jbd2 copy of block ${home.home} seq ${home.seq} (${h.text})`, fields: { journalBlock: jb, home: home.home, seq: home.seq } };
+    return {
+      class: 'journal',
+      group: 'journal',
+      text: `jbd2 copy of block ${home.home} seq ${home.seq} (${h.text})`,
+      fields: { journalBlock: jb, home: home.home, seq: home.seq },
+    };
   }
-
 
   /** Descriptor blocks among `bytes` name the home block of the journal blocks after them. */
   learn(start: number, bytes: Uint8Array, context: WriteContext): void {

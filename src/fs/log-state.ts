@@ -91,11 +91,16 @@ interface Written {
  * Annotate `wanted` (entries of `reader`, ascending by index) in one walk of the log, each
  * in the state at the first mark at or after it. Yields in the order given.
  */
-export async function* annotateEntries(reader: LogReader, wanted: readonly Entry[], opts: AnnotateOptions = {}): AsyncGenerator<AnnotatedEntry> {
+export async function* annotateEntries(
+  reader: LogReader,
+  wanted: readonly Entry[],
+  opts: AnnotateOptions = {},
+): AsyncGenerator<AnnotatedEntry> {
   if (!wanted.length) return;
   const S = reader.sectorSize;
   const map = new SectorMap(S);
-  const rangeOf = opts.range ?? ((e: Entry) => (e.nrSectors ? ([e.sector * S, (e.sector + e.nrSectors) * S] as const) : undefined));
+  const rangeOf =
+    opts.range ?? ((e: Entry) => (e.nrSectors ? ([e.sector * S, (e.sector + e.nrSectors) * S] as const) : undefined));
   /** Indices of the FLUSH entries: an entry's epoch is how many come before it. */
   const flushes: number[] = [];
   const epochOf = (index: number) => lowerBound(flushes, index);
@@ -109,7 +114,9 @@ export async function* annotateEntries(reader: LogReader, wanted: readonly Entry
     opts.built?.(annotator, at);
     // Payloads read to learn from are kept for the answers (journal writes are small).
     const payloads = new Map<number, Uint8Array>();
-    const contexts = annotator?.learn ? await learnEpochs(reader, annotator, since, new Set(pending.map((e) => epochOf(e.index))), epochOf, payloads) : new Map<number, WriteContext>();
+    const contexts = annotator?.learn
+      ? await learnEpochs(reader, annotator, since, new Set(pending.map((e) => epochOf(e.index))), epochOf, payloads)
+      : new Map<number, WriteContext>();
     for (const e of pending) {
       next++;
       const range = rangeOf(e);
@@ -120,7 +127,11 @@ export async function* annotateEntries(reader: LogReader, wanted: readonly Entry
       const [start, end] = range;
       const kept = payloads.get(e.index);
       const base = e.sector * S;
-      const bytes = kept ? kept.subarray(start - base, end - base) : written(e) && annotator.needsBytes(start, end) ? await payloadPart(reader, e, start, end) : undefined;
+      const bytes = kept
+        ? kept.subarray(start - base, end - base)
+        : written(e) && annotator.needsBytes(start, end)
+          ? await payloadPart(reader, e, start, end)
+          : undefined;
       const pieces = await annotator.what(start, end, bytes, contexts.get(epochOf(e.index)));
       yield { entry: e, pieces, fs: annotator.fs, state: at };
     }
@@ -138,7 +149,8 @@ export async function* annotateEntries(reader: LogReader, wanted: readonly Entry
     if (step === Advance.End) break;
     record(map, c);
     last = c.index;
-    if (written(c)) since.push({ index: c.index, sector: c.sector, payloadOffset: c.payloadOffset, payloadLength: c.payloadLength });
+    if (written(c))
+      since.push({ index: c.index, sector: c.sector, payloadOffset: c.payloadOffset, payloadLength: c.payloadLength });
     if (c.flags & Flag.FLUSH) flushes.push(c.index);
     if (c.flags & Flag.MARK) {
       if (wanted[next]!.index <= c.index) yield* settle(c.index);
@@ -152,7 +164,12 @@ export async function* annotateEntries(reader: LogReader, wanted: readonly Entry
 const written = (e: Pick<Entry, 'payloadLength' | 'flags'>) => e.payloadLength > 0 && !(e.flags & Flag.DISCARD);
 
 /** The entry's payload bytes for device bytes [start, end) (within what it wrote). */
-async function payloadPart(reader: LogReader, e: Pick<Entry, 'sector' | 'payloadOffset'>, start: number, end: number): Promise<Uint8Array> {
+async function payloadPart(
+  reader: LogReader,
+  e: Pick<Entry, 'sector' | 'payloadOffset'>,
+  start: number,
+  end: number,
+): Promise<Uint8Array> {
   const S = reader.sectorSize;
   const from = e.payloadOffset + (start - e.sector * S);
   return reader.source.read(from, end - start);

@@ -26,9 +26,15 @@ export interface GroupSummary {
  * What each changed byte range [start, end) is in the state `source` holds (the later point
  * of a diff), its own bytes decoded; descriptors among the changes name their copies' homes.
  */
-export async function describeRanges(annotator: Annotator, source: ByteSource, ranges: readonly (readonly [number, number])[]): Promise<Piece[][]> {
+export async function describeRanges(
+  annotator: Annotator,
+  source: ByteSource,
+  ranges: readonly (readonly [number, number])[],
+): Promise<Piece[][]> {
   const context = newContext();
-  const bytes = await Promise.all(ranges.map(([s, e]) => (annotator.needsBytes(s, e) ? readAt(source, s, e - s) : undefined)));
+  const bytes = await Promise.all(
+    ranges.map(([s, e]) => (annotator.needsBytes(s, e) ? readAt(source, s, e - s) : undefined)),
+  );
   ranges.forEach(([s], i) => bytes[i] && annotator.learn?.(s, bytes[i], context));
   const out: Piece[][] = [];
   for (const [i, [s, e]] of ranges.entries()) out.push(await annotator.what(s, e, bytes[i], context));
@@ -45,11 +51,21 @@ export function summarize(pieces: readonly Piece[], blockSize: number): GroupSum
     for (let blk = Math.floor(p.start / blockSize); blk * blockSize < p.end; blk++) g.blocks.add(blk);
     if (p.what.inodes) for (let i = p.what.inodes[0]; i <= p.what.inodes[1]; i++) g.inodes.add(i);
   }
-  return [...groups].map(([group, g]) => ({ group, blocks: g.blocks.size, unit: g.unit, ...(g.inodes.size && { inodes: [...g.inodes].sort((x, y) => x - y) }) }));
+  return [...groups].map(([group, g]) => ({
+    group,
+    blocks: g.blocks.size,
+    unit: g.unit,
+    ...(g.inodes.size && { inodes: [...g.inodes].sort((x, y) => x - y) }),
+  }));
 }
 
 export function summaryText(s: readonly GroupSummary[]): string {
-  return s.map((g) => `${g.group}: ${g.inodes ? `${g.inodes.length === 1 ? 'inode' : 'inodes'} ${runsText(g.inodes)}` : `${g.blocks} ${g.blocks === 1 ? g.unit.replace(/s$/, '') : g.unit}`}`).join('; ');
+  return s
+    .map(
+      (g) =>
+        `${g.group}: ${g.inodes ? `${g.inodes.length === 1 ? 'inode' : 'inodes'} ${runsText(g.inodes)}` : `${g.blocks} ${g.blocks === 1 ? g.unit.replace(/s$/, '') : g.unit}`}`,
+    )
+    .join('; ');
 }
 
 /** Ascending numbers as `1-4, 7, 9-10`. */

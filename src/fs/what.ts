@@ -97,7 +97,8 @@ export class IntervalMap {
       let end = win.end;
       if (next < order.length) end = Math.min(end, ivs[order[next]!]!.start);
       const last = out[out.length - 1];
-      if (last && last.end === at && last.what === win.what && last.slice === win.slice) out[out.length - 1] = clip(win, last.start, end);
+      if (last && last.end === at && last.what === win.what && last.slice === win.slice)
+        out[out.length - 1] = clip(win, last.start, end);
       else out.push(clip(win, at, end));
       at = end;
     }
@@ -136,7 +137,8 @@ export class IntervalMap {
 
   /** Whether any self-describing interval overlaps [start, end). */
   hasContent(start: number, end: number): boolean {
-    for (let i = this.first(start); i < this.sorted.length && this.sorted[i]!.start < end; i++) if (this.sorted[i]!.slice.kind === 'content') return true;
+    for (let i = this.first(start); i < this.sorted.length && this.sorted[i]!.start < end; i++)
+      if (this.sorted[i]!.slice.kind === 'content') return true;
     return false;
   }
 
@@ -144,7 +146,6 @@ export class IntervalMap {
   all(): readonly Interval[] {
     return this.sorted;
   }
-
 }
 
 function insertSorted(list: number[], v: number): void {
@@ -155,8 +156,12 @@ function insertSorted(list: number[], v: number): void {
 
 function clip(iv: Interval, start: number, end = iv.end): Interval {
   if (start === iv.start && end === iv.end) return iv;
-  const what = iv.what.fileOffset !== undefined ? { ...iv.what, fileOffset: iv.what.fileOffset! + (start - iv.start) } : iv.what;
-  const slice = iv.slice.kind === 'inodes' ? { ...iv.slice, first: iv.slice.first + Math.floor((start - iv.start) / iv.slice.inodeSize) } : iv.slice;
+  const what =
+    iv.what.fileOffset !== undefined ? { ...iv.what, fileOffset: iv.what.fileOffset! + (start - iv.start) } : iv.what;
+  const slice =
+    iv.slice.kind === 'inodes'
+      ? { ...iv.slice, first: iv.slice.first + Math.floor((start - iv.start) / iv.slice.inodeSize) }
+      : iv.slice;
   return { start, end, what, slice };
 }
 
@@ -166,7 +171,11 @@ export function sliced(iv: Interval): What {
   const { first, inodeSize } = iv.slice;
   const last = first + Math.ceil((iv.end - iv.start) / inodeSize) - 1;
   const inodes: [number, number] = [first, last];
-  return { ...iv.what, inodes, text: `${iv.what.text}: ${first === last ? `inode ${first}` : `inodes ${first}-${last}`}` };
+  return {
+    ...iv.what,
+    inodes,
+    text: `${iv.what.text}: ${first === last ? `inode ${first}` : `inodes ${first}-${last}`}`,
+  };
 }
 
 /** An annotator for one device state. */
@@ -205,7 +214,13 @@ function mergePieces(pieces: Piece[]): Piece[] {
   const out: Piece[] = [];
   for (const p of pieces) {
     const last = out[out.length - 1];
-    if (last && last.end === p.start && last.what.text === p.what.text && last.what.group === p.what.group && p.what.fileOffset === undefined) {
+    if (
+      last &&
+      last.end === p.start &&
+      last.what.text === p.what.text &&
+      last.what.group === p.what.group &&
+      p.what.fileOffset === undefined
+    ) {
       out[out.length - 1] = { start: last.start, end: p.end, what: last.what };
     } else out.push(p);
   }
@@ -223,7 +238,10 @@ export interface DirEntry {
  * Every inode reachable from `root` and its path (the first found where hard links give
  * several), walking directories breadth first; a directory met twice is read once.
  */
-export async function walkPaths(root: number, list: (dir: number) => Promise<readonly DirEntry[]>): Promise<Map<number, string>> {
+export async function walkPaths(
+  root: number,
+  list: (dir: number) => Promise<readonly DirEntry[]>,
+): Promise<Map<number, string>> {
   const paths = new Map<number, string>([[root, '/']]);
   let level = [root];
   while (level.length) {
@@ -242,7 +260,8 @@ export async function walkPaths(root: number, list: (dir: number) => Promise<rea
 }
 
 /** How a file is named in answers: `inode 12 /d/e/a2`, or `inode 12` when no path reaches it. */
-export const fileName = (ino: number, path: string | undefined) => (path === undefined ? `inode ${ino}` : `inode ${ino} ${path}`);
+export const fileName = (ino: number, path: string | undefined) =>
+  path === undefined ? `inode ${ino}` : `inode ${ino} ${path}`;
 
 /**
  * Answer a query from an interval map: inode ranges resolved, self-describing intervals
@@ -257,7 +276,8 @@ export async function answer(
 ): Promise<Piece[]> {
   const out: Piece[] = [];
   for (const iv of map.query(start, end)) {
-    if (iv.slice.kind === 'content' && bytes) out.push(...(await decode(iv, bytes.subarray(iv.start - start, iv.end - start))));
+    if (iv.slice.kind === 'content' && bytes)
+      out.push(...(await decode(iv, bytes.subarray(iv.start - start, iv.end - start))));
     else out.push({ start: iv.start, end: iv.end, what: sliced(iv) });
   }
   return mergePieces(out);

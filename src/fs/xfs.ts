@@ -80,7 +80,18 @@ export async function isXfs(src: ByteSource): Promise<boolean> {
   if (ascii(b, 0, 4) !== SB_MAGIC) return false;
   const sb = parseSuper(b);
   const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
-  return pow2(sb.bs) && sb.bs >= 512 && sb.bs <= 65536 && pow2(sb.sectsize) && sb.sectsize <= sb.bs && sb.agcount > 0 && sb.agblocks > 0 && pow2(sb.inodesize) && sb.agblklog < 32 && 2 ** sb.inopblog * sb.inodesize === sb.bs;
+  return (
+    pow2(sb.bs) &&
+    sb.bs >= 512 &&
+    sb.bs <= 65536 &&
+    pow2(sb.sectsize) &&
+    sb.sectsize <= sb.bs &&
+    sb.agcount > 0 &&
+    sb.agblocks > 0 &&
+    pow2(sb.inodesize) &&
+    sb.agblklog < 32 &&
+    2 ** sb.inopblog * sb.inodesize === sb.bs
+  );
 }
 
 interface Run {
@@ -125,7 +136,12 @@ class Xfs extends MapAnnotator {
     const sb = this.sb;
     for (let ag = 0; ag < sb.agcount; ag++) await this.readAg(ag);
     if (sb.logstart) {
-      this.add(this.fsb(sb.logstart), sb.logblocks, { class: 'journal', text: 'xfs log', group: 'log' }, { kind: 'content' });
+      this.add(
+        this.fsb(sb.logstart),
+        sb.logblocks,
+        { class: 'journal', text: 'xfs log', group: 'log' },
+        { kind: 'content' },
+      );
     }
     this.paths = await walkPaths(sb.rootino, (dir) => this.listDir(dir));
     this.addFiles();
@@ -137,7 +153,12 @@ class Xfs extends MapAnnotator {
     const { sectsize, bs } = this.sb;
     const base = this.dev(ag, 0) * bs;
     const header = (k: number, what: What) => this.map.add(base + k * sectsize, base + (k + 1) * sectsize, what);
-    header(0, { class: 'superblock', text: ag ? `xfs superblock AG ${ag}` : 'xfs superblock', group: 'superblock', fields: { ag } });
+    header(0, {
+      class: 'superblock',
+      text: ag ? `xfs superblock AG ${ag}` : 'xfs superblock',
+      group: 'superblock',
+      fields: { ag },
+    });
     header(1, { class: 'group', text: `xfs AGF ${ag}`, group: 'AG headers', fields: { ag } });
     header(2, { class: 'group', text: `xfs AGI ${ag}`, group: 'AG headers', fields: { ag } });
     header(3, { class: 'group', text: `xfs AGFL ${ag}`, group: 'AG headers', fields: { ag } });
@@ -163,12 +184,23 @@ class Xfs extends MapAnnotator {
     const slots = (this.sb.sectsize - at) / 4;
     for (let k = 0; k < count && k < slots; k++) {
       const agbno = be32(agfl, at + ((first + k) % slots) * 4);
-      if (agbno < this.sb.agblocks) this.add(this.dev(ag, agbno), 1, { class: 'group', text: `xfs AGFL block AG ${ag} (reserved for btrees)`, group: 'AG headers', fields: { ag } });
+      if (agbno < this.sb.agblocks)
+        this.add(this.dev(ag, agbno), 1, {
+          class: 'group',
+          text: `xfs AGFL block AG ${ag} (reserved for btrees)`,
+          group: 'AG headers',
+          fields: { ag },
+        });
     }
   }
 
   /** Walk a short-form (AG-relative) btree, naming each block and handing leaf records on. */
-  private async walkShort(ag: number, agbno: number, record: (rec: Uint8Array) => void | Promise<void>, seen = new Set<number>()): Promise<void> {
+  private async walkShort(
+    ag: number,
+    agbno: number,
+    record: (rec: Uint8Array) => void | Promise<void>,
+    seen = new Set<number>(),
+  ): Promise<void> {
     if (!agbno || agbno >= this.sb.agblocks || seen.has(agbno)) return;
     seen.add(agbno);
     const b = await this.block(this.dev(ag, agbno));
@@ -176,14 +208,20 @@ class Xfs extends MapAnnotator {
     if (!kind) return;
     const level = be16(b, 4);
     const n = be16(b, 6);
-    this.add(this.dev(ag, agbno), 1, { class: 'btree', text: `xfs ${kind.name} AG ${ag} level ${level}`, group: kind.group, fields: { ag, level } });
+    this.add(this.dev(ag, agbno), 1, {
+      class: 'btree',
+      text: `xfs ${kind.name} AG ${ag} level ${level}`,
+      group: kind.group,
+      fields: { ag, level },
+    });
     const hdr = this.sb.v5 ? 56 : 16;
     if (level === 0) {
       if (kind.name === 'inobt') for (let k = 0; k < n; k++) await record(b.subarray(hdr + k * 16, hdr + (k + 1) * 16));
       return;
     }
     const maxrecs = Math.floor((this.sb.bs - hdr) / (kind.key + 4));
-    for (let k = 0; k < n && k < maxrecs; k++) await this.walkShort(ag, be32(b, hdr + maxrecs * kind.key + k * 4), record, seen);
+    for (let k = 0; k < n && k < maxrecs; k++)
+      await this.walkShort(ag, be32(b, hdr + maxrecs * kind.key + k * 4), record, seen);
   }
 
   /** One inobt record: a chunk of 64 inodes (some of them holes with sparse inodes). */
@@ -205,11 +243,16 @@ class Xfs extends MapAnnotator {
       const first = startino + part * 4;
       const count = (endPart - part) * 4;
       const at = this.dev(ag, Math.floor(first / perBlock)) * bs + (first % perBlock) * inodesize;
-      this.map.add(at, at + count * inodesize, { class: 'inodes', text: `xfs inode chunk AG ${ag}`, group: 'inodes', fields: { ag } }, { kind: 'inodes', first: agStart + first, inodeSize: inodesize });
+      this.map.add(
+        at,
+        at + count * inodesize,
+        { class: 'inodes', text: `xfs inode chunk AG ${ag}`, group: 'inodes', fields: { ag } },
+        { kind: 'inodes', first: agStart + first, inodeSize: inodesize },
+      );
       const bytes = await readAt(this.src, at, count * inodesize);
       for (let k = 0; k < count; k++) {
         const i = part * 4 + k;
-        if ((free[i < 32 ? 1 : 0]! >>> (i % 32)) & 1) continue;
+        if ((free[i < 32 ? 1 : 0]! >>> i % 32) & 1) continue;
         const inode = bytes.subarray(k * inodesize, (k + 1) * inodesize);
         if (be16(inode, 0) === 0x494e) this.inodes.set(agStart + first + k, await this.mapInode(inode));
       }
@@ -253,7 +296,8 @@ class Xfs extends MapAnnotator {
       return;
     }
     const maxrecs = Math.floor((this.sb.bs - hdr) / 16);
-    for (let k = 0; k < n && k < maxrecs; k++) await this.bmbt(this.fsb(be64(b, hdr + maxrecs * 8 + k * 8)), level - 1, m, runs);
+    for (let k = 0; k < n && k < maxrecs; k++)
+      await this.bmbt(this.fsb(be64(b, hdr + maxrecs * 8 + k * 8)), level - 1, m, runs);
   }
 
   private shortform(fork: Uint8Array): DirEntry[] {
@@ -286,7 +330,8 @@ class Xfs extends MapAnnotator {
     for (const r of m.data) {
       if (r.off * bs >= DIR_LEAF_OFFSET) continue;
       // One directory block at a time: a damaged extent cannot ask for gigabytes at once.
-      for (let k = 0; k + dirbs / bs <= r.len; k += dirbs / bs) out.push(...this.dataBlock(await this.block(this.fsb(r.block) + k, dirbs / bs)));
+      for (let k = 0; k + dirbs / bs <= r.len; k += dirbs / bs)
+        out.push(...this.dataBlock(await this.block(this.fsb(r.block) + k, dirbs / bs)));
     }
     return out.filter((e) => this.inodes.has(e.ino));
   }
@@ -319,11 +364,23 @@ class Xfs extends MapAnnotator {
       const group = path ?? `inode ${ino}`;
       const isDir = (m.mode & S_IFMT) === S_IFDIR;
       const named = { group, inode: ino, ...(path && { path }) };
-      for (const t of m.tree) this.add(t.block, 1, { class: 'btree', text: `${who} bmbt level ${t.level}`, ...named, fields: { level: t.level } });
-      for (const r of m.attr) this.add(this.fsb(r.block), r.len, { class: 'inodes', text: `${who} xattr`, ...named, fileOffset: r.off * bs });
+      for (const t of m.tree)
+        this.add(t.block, 1, {
+          class: 'btree',
+          text: `${who} bmbt level ${t.level}`,
+          ...named,
+          fields: { level: t.level },
+        });
+      for (const r of m.attr)
+        this.add(this.fsb(r.block), r.len, { class: 'inodes', text: `${who} xattr`, ...named, fileOffset: r.off * bs });
       for (const r of m.data) {
         const kind = isDir ? (r.off * bs >= DIR_LEAF_OFFSET ? 'directory index' : 'directory') : 'data';
-        this.add(this.fsb(r.block), r.len, { class: isDir ? 'directory' : 'data', text: `${who} ${kind}`, ...named, fileOffset: r.off * bs });
+        this.add(this.fsb(r.block), r.len, {
+          class: isDir ? 'directory' : 'data',
+          text: `${who} ${kind}`,
+          ...named,
+          fileOffset: r.off * bs,
+        });
       }
     }
   }
@@ -338,7 +395,12 @@ class Xfs extends MapAnnotator {
       if (at % BB === 0 && next - at >= 24 && be32(b, o) === LOG_MAGIC) {
         const cycle = be32(b, o + 4);
         const lsn = `${be32(b, o + 16)}/${be32(b, o + 20)}`;
-        what = { class: 'journal', text: `xfs log record cycle ${cycle} lsn ${lsn}`, group: 'log', fields: { cycle, lsn, length: be32(b, o + 12) } };
+        what = {
+          class: 'journal',
+          text: `xfs log record cycle ${cycle} lsn ${lsn}`,
+          group: 'log',
+          fields: { cycle, lsn, length: be32(b, o + 12) },
+        };
       }
       out.push({ start: at, end: next, what });
       at = next;

@@ -43,12 +43,16 @@ export interface Kernels {
 
 export function checkSectorSize(sectorSize: number): void {
   if (!isValidSectorSize(sectorSize)) {
-    throw new KernelError(`fingerprint sector size ${sectorSize} is not a power of two from ${MIN_SECTORSIZE} to ${MAX_SECTORSIZE}`);
+    throw new KernelError(
+      `fingerprint sector size ${sectorSize} is not a power of two from ${MIN_SECTORSIZE} to ${MAX_SECTORSIZE}`,
+    );
   }
 }
 
 export function checkSectorData(sectorSize: number, data: Uint8Array): void {
   if (data.length % sectorSize !== 0) {
-    throw new KernelError(`fingerprint write of ${data.length} bytes is not a whole number of ${sectorSize}-byte sectors`);
+    throw new KernelError(
+      `fingerprint write of ${data.length} bytes is not a whole number of ${sectorSize}-byte sectors`,
+    );
   }
 }

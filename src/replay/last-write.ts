@@ -39,7 +39,12 @@ export interface LastWriteResult {
   readonly complete: boolean;
 }
 
-export async function replayLastWrites(reader: LogReader, target: ReplayTarget, map: SectorMap, shouldStop: () => boolean | Promise<boolean> = () => false): Promise<LastWriteResult> {
+export async function replayLastWrites(
+  reader: LogReader,
+  target: ReplayTarget,
+  map: SectorMap,
+  shouldStop: () => boolean | Promise<boolean> = () => false,
+): Promise<LastWriteResult> {
   const S = reader.sectorSize;
   let parts: Uint8Array[] = [];
   let runStart = 0;
@@ -47,7 +52,12 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
   let bytesWritten = 0;
   let bytesZeroed = 0;
   const stretch = payloadStretch(map, S);
-  const whole = reader.source.readInto && stretch.end - stretch.start <= ONE_READ && stretch.bytes * 4 >= stretch.end - stretch.start ? readStretch(reader, stretch) : undefined;
+  const whole =
+    reader.source.readInto &&
+    stretch.end - stretch.start <= ONE_READ &&
+    stretch.bytes * 4 >= stretch.end - stretch.start
+      ? readStretch(reader, stretch)
+      : undefined;
   const arena = reader.source.readInto && !whole ? new Uint8Array(ARENA) : undefined;
   let used = 0;
   const flush = async () => {
@@ -57,7 +67,11 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
   };
   /** Log bytes [offset, offset + length): fewer only where the log ends. */
   const read = async (offset: number, length: number): Promise<Uint8Array> => {
-    if (whole) return whole.bytes.subarray(offset - whole.start, Math.max(offset - whole.start, Math.min(whole.bytes.length, offset - whole.start + length)));
+    if (whole)
+      return whole.bytes.subarray(
+        offset - whole.start,
+        Math.max(offset - whole.start, Math.min(whole.bytes.length, offset - whole.start + length)),
+      );
     if (!arena) return reader.source.read(offset, length);
     // The run's pieces point into the arena: write them out before it is reused.
     if (used + length > ARENA) await flush();
@@ -110,7 +124,10 @@ export async function replayLastWrites(reader: LogReader, target: ReplayTarget, 
       await endRunUnlessAt(at + done, piece);
       const bytes = await read(x.source + done, piece);
       if (bytes.length < piece) {
-        throw truncatedPayload({ deviceSector: x.sector + done / S, need: x.source + done + piece }, x.source + done + bytes.length);
+        throw truncatedPayload(
+          { deviceSector: x.sector + done / S, need: x.source + done + piece },
+          x.source + done + bytes.length,
+        );
       }
       await add(at + done, bytes);
       done += piece;

@@ -60,8 +60,6 @@ export function overlaps(e: Entry, sectors?: { start: number; end: number }): bo
   return e.sector + e.nrSectors > sectors.start && e.sector <= sectors.end;
 }
 
-
-
 /** Writes that continue one another on the target, gathered into one vectored write. */
 class Run {
   parts: Uint8Array[] = [];
@@ -129,7 +127,8 @@ export async function replay(reader: LogReader, target: ReplayTarget, opts: Repl
       if (applies) {
         const length = c.nrSectors * S;
         const at = c.sector * S;
-        if (target.size !== undefined && at + length > target.size) throw new PastTarget(c.snapshot(), { bytes: target.size, end: at + length });
+        if (target.size !== undefined && at + length > target.size)
+          throw new PastTarget(c.snapshot(), { bytes: target.size, end: at + length });
         if (c.flags & Flag.DISCARD) {
           await run.flush();
           await target.zero(at, length);
@@ -179,4 +178,3 @@ async function streamPayload(reader: LogReader, target: ReplayTarget, run: Run, 
     at += piece.length;
   }
 }
-

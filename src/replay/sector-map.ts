@@ -153,7 +153,11 @@ export class SectorMap {
         const src = slots[i]!;
         if (src === UNTOUCHED) continue;
         const at = base + i;
-        if (nrSectors && sector + nrSectors === at && (src === ZEROED ? source === ZEROED : source !== ZEROED && source + nrSectors * S === src)) {
+        if (
+          nrSectors &&
+          sector + nrSectors === at &&
+          (src === ZEROED ? source === ZEROED : source !== ZEROED && source + nrSectors * S === src)
+        ) {
           nrSectors++;
           continue;
         }

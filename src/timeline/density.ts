@@ -41,7 +41,9 @@ export function xOf(index: LogIndex, i: number, mode: XMode): number {
 
 /** The whole x range of the log in this mode: entry i spans [i, i + 1). */
 export function xExtent(index: LogIndex, mode: XMode, logEnd: number): [number, number] {
-  return mode === 'entry' ? [0, Math.max(1, index.count)] : [index.offset[0] ?? 0, Math.max(logEnd, (index.offset[0] ?? 0) + 1)];
+  return mode === 'entry'
+    ? [0, Math.max(1, index.count)]
+    : [index.offset[0] ?? 0, Math.max(logEnd, (index.offset[0] ?? 0) + 1)];
 }
 
 /** Entry numbers [lo, hi) whose x lies in [x0, x1]. */
@@ -86,7 +88,14 @@ function layerIndex(flags: number): number {
 const LAYER_TIES = [3, 1, 2, 0];
 
 /** Bin the entries of `rows` in the view into pixels, leaving out hidden layers (or classes, with `byClass`). */
-export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColours, hidden: ReadonlySet<Layer> = new Set(), byClass?: ClassColouring): Density {
+export function bin(
+  index: LogIndex,
+  rows: Rows,
+  v: PlotView,
+  colours: LayerColours,
+  hidden: ReadonlySet<Layer> = new Set(),
+  byClass?: ClassColouring,
+): Density {
   const { width: W, height: H } = v;
   const L = byClass ? byClass.colours.length : DATA_LAYERS.length;
   // Cell-major (the four layers of a cell side by side), so shading reads memory in order.
@@ -95,7 +104,9 @@ export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColo
   const sy = H / (v.y1 - v.y0);
   const { flags, sector, nrSectors, offset } = index;
   const [lo, hi] = rowSpan(index, rows, v);
-  const shown = byClass ? byClass.colours.map((_, k) => !byClass.hidden.has(k)) : DATA_LAYERS.map((l) => !hidden.has(l));
+  const shown = byClass
+    ? byClass.colours.map((_, k) => !byClass.hidden.has(k))
+    : DATA_LAYERS.map((l) => !hidden.has(l));
   const gap = v.mode === 'entry' && sx >= 4 ? 1 : 0;
   for (let r = lo; r < hi; r++) {
     const i = rows ? rows[r]! : r;
@@ -111,14 +122,34 @@ export function bin(index: LogIndex, rows: Rows, v: PlotView, colours: LayerColo
     // At least two pixels tall: a 4 KiB write on a big device must still be visible.
     const bottom = Math.min(H - 1, Math.max(top + 1, Math.ceil(H - (sector[i]! - v.y0) * sy) - 1));
     if (bottom < 0 || top >= H || left >= W) continue;
-    for (let y = top; y <= bottom; y++) for (let at = (y * W + left) * L + layer, stop = (y * W + right) * L; at < stop; at += L) counts[at]!++;
+    for (let y = top; y <= bottom; y++)
+      for (let at = (y * W + left) * L + layer, stop = (y * W + right) * L; at < stop; at += L) counts[at]!++;
   }
-  if (byClass) return shade(counts, W, H, byClass.colours, byClass.colours.map((_, k) => k));
-  return shade(counts, W, H, DATA_LAYERS.map((l) => colours[l]), LAYER_TIES);
+  if (byClass)
+    return shade(
+      counts,
+      W,
+      H,
+      byClass.colours,
+      byClass.colours.map((_, k) => k),
+    );
+  return shade(
+    counts,
+    W,
+    H,
+    DATA_LAYERS.map((l) => colours[l]),
+    LAYER_TIES,
+  );
 }
 
 /** Cells to pixels: the layer (of `colours.length`) with most entries, `ties` saying which wins a tie, shaded by the cell's total. */
-function shade(counts: Uint32Array, W: number, H: number, colours: readonly number[], ties: readonly number[]): Density {
+function shade(
+  counts: Uint32Array,
+  W: number,
+  H: number,
+  colours: readonly number[],
+  ties: readonly number[],
+): Density {
   const cells = W * H;
   const L = colours.length;
   const totals = new Uint32Array(cells);
@@ -157,7 +188,17 @@ function shade(counts: Uint32Array, W: number, H: number, colours: readonly numb
  * one whose sectors cover py, else the one nearest in y (within `slop`). Looks at most
  * `budget` entries; hidden layers (or hidden classes, with `byClass`) are not picked.
  */
-export function pick(index: LogIndex, rows: Rows, v: PlotView, px: number, py: number, slop = 4, hidden: ReadonlySet<Layer> = new Set(), budget = 20000, byClass?: ClassColouring): number {
+export function pick(
+  index: LogIndex,
+  rows: Rows,
+  v: PlotView,
+  px: number,
+  py: number,
+  slop = 4,
+  hidden: ReadonlySet<Layer> = new Set(),
+  budget = 20000,
+  byClass?: ClassColouring,
+): number {
   const sx = v.width / (v.x1 - v.x0);
   const sy = v.height / (v.y1 - v.y0);
   const xAt = (p: number) => v.x0 + p / sx;
@@ -173,7 +214,12 @@ export function pick(index: LogIndex, rows: Rows, v: PlotView, px: number, py: n
       if (best < 0 && ((f & Flag.MARK && !hidden.has('mark')) || (f & Flag.FLUSH && !hidden.has('flush')))) best = i;
       continue;
     }
-    if (byClass ? !(byClass.of[i]! < byClass.colours.length) || byClass.hidden.has(byClass.of[i]!) : hidden.has(layerOf(f))) continue;
+    if (
+      byClass
+        ? !(byClass.of[i]! < byClass.colours.length) || byClass.hidden.has(byClass.of[i]!)
+        : hidden.has(layerOf(f))
+    )
+      continue;
     const s = index.sector[i]!;
     const dist = sectorAt < s ? s - sectorAt : sectorAt > s + len ? sectorAt - (s + len) : 0;
     if (dist < bestDist || (dist === bestDist && dist === 0)) {

@@ -10,7 +10,17 @@
 import { Flag } from '../format.ts';
 import type { LogIndex } from '../entry-index/log-index.ts';
 import type { Rows } from '../browser/rows.ts';
-import { bin, entrySpan, xOf, type ClassColouring, type Density, type Layer, type LayerColours, type PlotView, type XMode } from './density.ts';
+import {
+  bin,
+  entrySpan,
+  xOf,
+  type ClassColouring,
+  type Density,
+  type Layer,
+  type LayerColours,
+  type PlotView,
+  type XMode,
+} from './density.ts';
 import { STRUCTURE_CLASSES } from '../fs/classes.ts';
 import type { WhatClass } from '../fs/what.ts';
 
@@ -51,9 +61,35 @@ export const CLASS_COLOURS: Readonly<Record<WhatClass, string>> = {
 };
 
 export type Shape =
-  | { readonly kind: 'rect'; readonly x: number; readonly y: number; readonly w: number; readonly h: number; readonly role: Role; readonly opacity: number }
-  | { readonly kind: 'line'; readonly x1: number; readonly y1: number; readonly x2: number; readonly y2: number; readonly role: Role; readonly width: number; readonly dash?: readonly number[] }
-  | { readonly kind: 'text'; readonly x: number; readonly y: number; readonly text: string; readonly role: Role; readonly size: number; readonly align: 'left' | 'right' | 'center'; readonly bg?: Role }
+  | {
+      readonly kind: 'rect';
+      readonly x: number;
+      readonly y: number;
+      readonly w: number;
+      readonly h: number;
+      readonly role: Role;
+      readonly opacity: number;
+    }
+  | {
+      readonly kind: 'line';
+      readonly x1: number;
+      readonly y1: number;
+      readonly x2: number;
+      readonly y2: number;
+      readonly role: Role;
+      readonly width: number;
+      readonly dash?: readonly number[];
+    }
+  | {
+      readonly kind: 'text';
+      readonly x: number;
+      readonly y: number;
+      readonly text: string;
+      readonly role: Role;
+      readonly size: number;
+      readonly align: 'left' | 'right' | 'center';
+      readonly bg?: Role;
+    }
   /** Where the density image goes in the paint order (it fills the plot area). */
   | { readonly kind: 'density' };
 
@@ -84,7 +120,13 @@ export interface SceneInput {
   /** Where the walk ended (the x extent in bytes mode). */
   readonly logEnd: number;
   readonly rows: Rows;
-  readonly window: { readonly mode: XMode; readonly x0: number; readonly x1: number; readonly y0: number; readonly y1: number };
+  readonly window: {
+    readonly mode: XMode;
+    readonly x0: number;
+    readonly x1: number;
+    readonly y0: number;
+    readonly y1: number;
+  };
   /** The whole picture, in device pixels. */
   readonly width: number;
   readonly height: number;
@@ -145,13 +187,22 @@ export function buildScene(inp: SceneInput): Scene {
   const yTicks: number[] = [];
   for (let v = Math.ceil(w.y0 / yStep) * yStep; v <= w.y1; v += yStep) yTicks.push(v);
   const left = Math.ceil(Math.max(measure('sector', font), ...yTicks.map((v) => measure(int(v), font))) + 10 * s);
-  const marksInWindow = hidden.has('mark') ? [] : index.marks.filter((m) => m.index >= entrySpan(index, w.mode, w.x0, w.x1)[0] && xOf(index, m.index, w.mode) <= w.x1);
+  const marksInWindow = hidden.has('mark')
+    ? []
+    : index.marks.filter(
+        (m) => m.index >= entrySpan(index, w.mode, w.x0, w.x1)[0] && xOf(index, m.index, w.mode) <= w.x1,
+      );
   const labelRows = marksInWindow.length ? (inp.height >= 220 * s ? 2 : 1) : 0;
   const stripH = hidden.has('flush') ? 0 : 8 * s;
   const top = Math.round(labelRows * lh + stripH + 4 * s);
   const bottom = Math.round(lh + 6 * s);
   const right = Math.round(12 * s);
-  const plot: Rect = { left, top, width: Math.max(1, inp.width - left - right), height: Math.max(1, inp.height - top - bottom) };
+  const plot: Rect = {
+    left,
+    top,
+    width: Math.max(1, inp.width - left - right),
+    height: Math.max(1, inp.height - top - bottom),
+  };
   const view: PlotView = { ...w, width: plot.width, height: plot.height };
   const sx = plot.width / (w.x1 - w.x0);
   const sy = plot.height / (w.y1 - w.y0);
@@ -168,16 +219,35 @@ export function buildScene(inp: SceneInput): Scene {
     const y = crisp(plotBottom - (v - w.y0) * sy);
     shapes.push({ kind: 'line', x1: plot.left, y1: y, x2: plot.left + plot.width, y2: y, role: 'grid', width: s });
     shapes.push({ kind: 'line', x1: plot.left - 4 * s, y1: y, x2: plot.left, y2: y, role: 'muted', width: s });
-    shapes.push({ kind: 'text', x: plot.left - 6 * s, y: Math.min(plotBottom - font, Math.max(plot.top, y - font / 2)), text: int(v), role: 'muted', size: font, align: 'right' });
+    shapes.push({
+      kind: 'text',
+      x: plot.left - 6 * s,
+      y: Math.min(plotBottom - font, Math.max(plot.top, y - font / 2)),
+      text: int(v),
+      role: 'muted',
+      size: font,
+      align: 'right',
+    });
   }
-  shapes.push({ kind: 'text', x: 2 * s, y: Math.max(0, plot.top - lh), text: 'sector', role: 'muted', size: font, align: 'left' });
+  shapes.push({
+    kind: 'text',
+    x: 2 * s,
+    y: Math.max(0, plot.top - lh),
+    text: 'sector',
+    role: 'muted',
+    size: font,
+    align: 'left',
+  });
   const xLabel = (v: number) => (w.mode === 'entry' ? int(v) : sizeLabel(v));
   const sample = w.mode === 'entry' ? int(Math.max(1, index.count - 1)) : '999.99 MiB';
   const xCount = Math.max(2, Math.floor(plot.width / (measure(sample, font) + 24 * s)));
   const xStep = w.mode === 'entry' ? niceStep(w.x1 - w.x0, xCount, 1) : byteStep(w.x1 - w.x0, xCount);
   const lastEntry = index.count - 1;
   // The log's end, named, wherever it is in view; ticks give way to it.
-  const end = w.mode === 'entry' ? { x: entryX(lastEntry), text: `last ${int(lastEntry)}` } : { x: plot.left + (inp.logEnd - w.x0) * sx, text: `end ${sizeLabel(inp.logEnd)}` };
+  const end =
+    w.mode === 'entry'
+      ? { x: entryX(lastEntry), text: `last ${int(lastEntry)}` }
+      : { x: plot.left + (inp.logEnd - w.x0) * sx, text: `end ${sizeLabel(inp.logEnd)}` };
   const endShown = lastEntry >= 0 && inPlot(end.x);
   const endLeft = endShown ? Math.min(end.x, plot.left + plot.width) - measure(end.text, font) : Infinity;
   let free = -Infinity;
@@ -191,11 +261,36 @@ export function buildScene(inp: SceneInput): Scene {
     const text = xLabel(v);
     const half = measure(text, font) / 2;
     if (x - half < free || x + half > endLeft - 8 * s || x + half > inp.width) continue;
-    shapes.push({ kind: 'text', x: Math.max(x, plot.left + half), y: axisY, text, role: 'muted', size: font, align: 'center' });
+    shapes.push({
+      kind: 'text',
+      x: Math.max(x, plot.left + half),
+      y: axisY,
+      text,
+      role: 'muted',
+      size: font,
+      align: 'center',
+    });
     free = x + half + 10 * s;
   }
-  if (endShown) shapes.push({ kind: 'text', x: Math.min(end.x + measure(end.text, font) / 2, plot.left + plot.width), y: axisY, text: end.text, role: 'ink', size: font, align: 'right' });
-  shapes.push({ kind: 'text', x: 2 * s, y: axisY, text: w.mode === 'entry' ? 'entry' : 'log', role: 'muted', size: font, align: 'left' });
+  if (endShown)
+    shapes.push({
+      kind: 'text',
+      x: Math.min(end.x + measure(end.text, font) / 2, plot.left + plot.width),
+      y: axisY,
+      text: end.text,
+      role: 'ink',
+      size: font,
+      align: 'right',
+    });
+  shapes.push({
+    kind: 'text',
+    x: 2 * s,
+    y: axisY,
+    text: w.mode === 'entry' ? 'entry' : 'log',
+    role: 'muted',
+    size: font,
+    align: 'left',
+  });
 
   // Entries the super does not count: replay stops before them.
   if (index.count > index.nrEntries) {
@@ -204,12 +299,24 @@ export function buildScene(inp: SceneInput): Scene {
     if (from < to) {
       shapes.push({ kind: 'rect', x: from, y: plot.top, w: to - from, h: plot.height, role: 'trailing', opacity: 0.1 });
       const label = 'past nr_entries';
-      if (to - from > measure(label, font) + 8 * s) shapes.push({ kind: 'text', x: from + 4 * s, y: plot.top + 3 * s, text: label, role: 'trailing', size: font, align: 'left' });
+      if (to - from > measure(label, font) + 8 * s)
+        shapes.push({
+          kind: 'text',
+          x: from + 4 * s,
+          y: plot.top + 3 * s,
+          text: label,
+          role: 'trailing',
+          size: font,
+          align: 'left',
+        });
     }
-    notes.push(`entries ${int(index.nrEntries)}–${int(index.count - 1)} are past nr_entries (${int(index.nrEntries)}): a replay stops before them`);
+    notes.push(
+      `entries ${int(index.nrEntries)}–${int(index.count - 1)} are past nr_entries (${int(index.nrEntries)}): a replay stops before them`,
+    );
   }
 
-  if (!hidden.has('flush')) epochs(inp, { plot, sx, entryX, clampX, crisp, stripTop: top - stripH - 2 * s, stripH }, shapes, notes);
+  if (!hidden.has('flush'))
+    epochs(inp, { plot, sx, entryX, clampX, crisp, stripTop: top - stripH - 2 * s, stripH }, shapes, notes);
 
   shapes.push({ kind: 'density' });
   const density = bin(index, inp.rows, view, layerColours(palette), hidden, inp.byClass && classColouring(inp.byClass));
@@ -229,22 +336,61 @@ export function buildScene(inp: SceneInput): Scene {
     const labelled = row >= 0;
     if (labelled) {
       rowFree[row] = x + 2 * s;
-      labels.push({ kind: 'text', x: x - 2 * s, y: row * lh + 1 * s, text: m.text, role: 'mark', size: font, align: 'right', bg: 'bg' });
+      labels.push({
+        kind: 'text',
+        x: x - 2 * s,
+        y: row * lh + 1 * s,
+        text: m.text,
+        role: 'mark',
+        size: font,
+        align: 'right',
+        bg: 'bg',
+      });
       shown++;
     }
-    if (x !== lastRule || labelled) shapes.push({ kind: 'line', x1: x, y1: labelled ? row * lh + 1 * s : plot.top, x2: x, y2: plotBottom, role: 'mark', width: s, dash: [4 * s, 3 * s] });
+    if (x !== lastRule || labelled)
+      shapes.push({
+        kind: 'line',
+        x1: x,
+        y1: labelled ? row * lh + 1 * s : plot.top,
+        x2: x,
+        y2: plotBottom,
+        role: 'mark',
+        width: s,
+        dash: [4 * s, 3 * s],
+      });
     lastRule = x;
   }
   shapes.push(...labels);
-  if (shown < marksInWindow.length) notes.push(`${int(marksInWindow.length - shown)} of ${int(marksInWindow.length)} mark labels hidden where they would overlap (zoom in, or see the marks panel)`);
+  if (shown < marksInWindow.length)
+    notes.push(
+      `${int(marksInWindow.length - shown)} of ${int(marksInWindow.length)} mark labels hidden where they would overlap (zoom in, or see the marks panel)`,
+    );
 
   if (inp.selection) {
     const [a, b] = inp.selection;
     const xa = clampX(plot.left + (a - w.x0) * sx);
     const xb = clampX(plot.left + (b - w.x0) * sx);
     if (xb > xa) {
-      shapes.push({ kind: 'rect', x: xa, y: plot.top, w: Math.max(s, xb - xa), h: plot.height, role: 'select', opacity: 0.14 });
-      for (const x of [xa, xb]) shapes.push({ kind: 'line', x1: crisp(x), y1: plot.top, x2: crisp(x), y2: plotBottom, role: 'select', width: s });
+      shapes.push({
+        kind: 'rect',
+        x: xa,
+        y: plot.top,
+        w: Math.max(s, xb - xa),
+        h: plot.height,
+        role: 'select',
+        opacity: 0.14,
+      });
+      for (const x of [xa, xb])
+        shapes.push({
+          kind: 'line',
+          x1: crisp(x),
+          y1: plot.top,
+          x2: crisp(x),
+          y2: plotBottom,
+          role: 'select',
+          width: s,
+        });
     }
   }
   const sel = inp.selected ?? -1;
@@ -252,7 +398,17 @@ export function buildScene(inp: SceneInput): Scene {
     const x = crisp(entryX(sel));
     if (inPlot(x)) shapes.push({ kind: 'line', x1: x, y1: plot.top, x2: x, y2: plotBottom, role: 'ink', width: s });
   }
-  return { width: inp.width, height: inp.height, plot, view, density, shapes, notes, marksShown: shown, marksInView: marksInWindow.length };
+  return {
+    width: inp.width,
+    height: inp.height,
+    plot,
+    view,
+    density,
+    shapes,
+    notes,
+    marksShown: shown,
+    marksInView: marksInWindow.length,
+  };
 }
 
 interface Frame {
@@ -284,7 +440,8 @@ function epochs(inp: SceneInput, f: Frame, shapes: Shape[], notes: string[]): vo
   for (let i = 0; i < lo; i++) if (index.flags[i]! & Flag.FLUSH) before++;
   for (let i = lo; i < hi; i++) if (index.flags[i]! & Flag.FLUSH) xs.push(f.entryX(i));
   const visible = (x: number) => x >= f.plot.left - 1 && x <= f.plot.left + f.plot.width + 1;
-  const point = inp.selected !== undefined && inp.selected >= 0 ? Math.min(inp.selected, index.count - 1) : index.count - 1;
+  const point =
+    inp.selected !== undefined && inp.selected >= 0 ? Math.min(inp.selected, index.count - 1) : index.count - 1;
   let durable = -1;
   for (let i = point; i >= 0; i--) {
     if (index.flags[i]! & Flag.FLUSH) {
@@ -293,32 +450,72 @@ function epochs(inp: SceneInput, f: Frame, shapes: Shape[], notes: string[]): vo
     }
   }
   const right = f.plot.left + f.plot.width;
-  shapes.push({ kind: 'rect', x: f.plot.left, y: f.stripTop, w: f.plot.width, h: f.stripH, role: 'grid', opacity: 0.6 });
+  shapes.push({
+    kind: 'rect',
+    x: f.plot.left,
+    y: f.stripTop,
+    w: f.plot.width,
+    h: f.stripH,
+    role: 'grid',
+    opacity: 0.6,
+  });
   if (durable >= 0) {
     const dx = f.clampX(f.entryX(durable));
     if (dx > f.plot.left) {
-      shapes.push({ kind: 'rect', x: f.plot.left, y: f.stripTop, w: dx - f.plot.left, h: f.stripH, role: 'durable', opacity: 0.35 });
-      shapes.push({ kind: 'rect', x: f.plot.left, y: f.plot.top, w: dx - f.plot.left, h: f.plot.height, role: 'durable', opacity: 0.05 });
+      shapes.push({
+        kind: 'rect',
+        x: f.plot.left,
+        y: f.stripTop,
+        w: dx - f.plot.left,
+        h: f.stripH,
+        role: 'durable',
+        opacity: 0.35,
+      });
+      shapes.push({
+        kind: 'rect',
+        x: f.plot.left,
+        y: f.plot.top,
+        w: dx - f.plot.left,
+        h: f.plot.height,
+        role: 'durable',
+        opacity: 0.05,
+      });
     }
   }
   const of = point === index.count - 1 ? 'the last entry' : `entry ${int(point)}`;
-  notes.push(durable >= 0 ? `durable prefix as of ${of}: entries 0–${int(durable)} (the FLUSH at ${int(durable)})` : `no FLUSH at or before ${of}: nothing is durable yet but FUA writes`);
+  notes.push(
+    durable >= 0
+      ? `durable prefix as of ${of}: entries 0–${int(durable)} (the FLUSH at ${int(durable)})`
+      : `no FLUSH at or before ${of}: nothing is durable yet but FUA writes`,
+  );
   // Every other epoch wide enough to see is shaded, counted from the log's start so that
   // panning keeps the pattern; a flush with room on both sides is also a line across the plot.
   const room = EPOCH_MIN_PX * s;
   const edge = (k: number) => f.clampX(k < 0 ? f.plot.left : k >= xs.length ? right : xs[k]!);
   for (let k = 0; k <= xs.length; k++) {
     const [a, b] = [edge(k - 1), edge(k)];
-    if ((before + k) % 2 === 1 && b - a >= room) shapes.push({ kind: 'rect', x: a, y: f.plot.top, w: b - a, h: f.plot.height, role: 'epoch', opacity: 0.06 });
+    if ((before + k) % 2 === 1 && b - a >= room)
+      shapes.push({ kind: 'rect', x: a, y: f.plot.top, w: b - a, h: f.plot.height, role: 'epoch', opacity: 0.06 });
   }
   let last = NaN;
   xs.forEach((x0, k) => {
     if (!visible(x0)) return;
     const x = f.crisp(x0);
-    if (x !== last) shapes.push({ kind: 'line', x1: x, y1: f.stripTop, x2: x, y2: f.stripTop + f.stripH, role: 'flush', width: s });
+    if (x !== last)
+      shapes.push({ kind: 'line', x1: x, y1: f.stripTop, x2: x, y2: f.stripTop + f.stripH, role: 'flush', width: s });
     last = x;
     const apart = (k === 0 || x0 - xs[k - 1]! >= room) && (k === xs.length - 1 || xs[k + 1]! - x0 >= room);
-    if (apart) shapes.push({ kind: 'line', x1: x, y1: f.plot.top, x2: x, y2: f.plot.top + f.plot.height, role: 'flush', width: s, dash: [2 * s, 2 * s] });
+    if (apart)
+      shapes.push({
+        kind: 'line',
+        x1: x,
+        y1: f.plot.top,
+        x2: x,
+        y2: f.plot.top + f.plot.height,
+        role: 'flush',
+        width: s,
+        dash: [2 * s, 2 * s],
+      });
   });
 }
 

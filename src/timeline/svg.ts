@@ -11,7 +11,8 @@ export type PngEncoder = (d: Density) => Uint8Array;
 /** Width of text in a sans-serif face, without a font at hand: generous, so labels placed by it never overlap. */
 export const approximateWidth = (text: string, size: number): number => text.length * size * 0.6;
 
-const escape = (t: string) => t.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const escape = (t: string) =>
+  t.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const n = (v: number) => String(Math.round(v * 100) / 100);
 
 function base64(bytes: Uint8Array): string {
@@ -30,7 +31,9 @@ function shape(sh: Shape, p: Palette, scene: Scene, png: PngEncoder): string {
       const anchor = { left: 'start', right: 'end', center: 'middle' }[sh.align];
       const width = approximateWidth(sh.text, sh.size);
       const left = sh.align === 'left' ? sh.x : sh.align === 'right' ? sh.x - width : sh.x - width / 2;
-      const bg = sh.bg ? `<rect x="${n(left - 2)}" y="${n(sh.y - 1)}" width="${n(width + 4)}" height="${n(sh.size + 3)}" fill="${p[sh.bg]}"/>` : '';
+      const bg = sh.bg
+        ? `<rect x="${n(left - 2)}" y="${n(sh.y - 1)}" width="${n(width + 4)}" height="${n(sh.size + 3)}" fill="${p[sh.bg]}"/>`
+        : '';
       return `${bg}<text x="${n(sh.x)}" y="${n(sh.y + sh.size * 0.85)}" font-size="${n(sh.size)}" text-anchor="${anchor}" fill="${p[sh.role]}">${escape(sh.text)}</text>`;
     }
     case 'density': {
@@ -47,7 +50,8 @@ export function sceneToSvg(scene: Scene, palette: Palette, png: PngEncoder, titl
   const foot = Math.ceil(lines.length * captionSize * 1.4 + captionSize * 0.6);
   const height = scene.height + foot;
   const caption = lines.map(
-    (t, k) => `<text x="4" y="${n(scene.height + (k + 1) * captionSize * 1.4)}" font-size="${captionSize}" fill="${k ? palette.muted : palette.ink}">${escape(t)}</text>`,
+    (t, k) =>
+      `<text x="4" y="${n(scene.height + (k + 1) * captionSize * 1.4)}" font-size="${captionSize}" fill="${k ? palette.muted : palette.ink}">${escape(t)}</text>`,
   );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${scene.width}" height="${height}" viewBox="0 0 ${scene.width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif">`,

@@ -91,8 +91,24 @@ export function qemuLog(dir: string, S: number): { path?: string; why?: string }
   fs.truncateSync(data, 1 << 20);
   fs.writeFileSync(log, '');
   fs.truncateSync(log, 1 << 20);
-  const cmds = ['write -P 1 0 64k', 'write -P 2 4k 8k', 'flush', 'write -z 32k 16k', 'write -P 3 -f 0 4k', 'discard 128k 64k', 'flush'];
-  const r = spawnSync('qemu-io', ['--image-opts', `driver=blklogwrites,file.filename=${data},log.filename=${log},log-sector-size=${S}`, ...cmds.flatMap((c) => ['-c', c])], { encoding: 'utf8' });
+  const cmds = [
+    'write -P 1 0 64k',
+    'write -P 2 4k 8k',
+    'flush',
+    'write -z 32k 16k',
+    'write -P 3 -f 0 4k',
+    'discard 128k 64k',
+    'flush',
+  ];
+  const r = spawnSync(
+    'qemu-io',
+    [
+      '--image-opts',
+      `driver=blklogwrites,file.filename=${data},log.filename=${log},log-sector-size=${S}`,
+      ...cmds.flatMap((c) => ['-c', c]),
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.error) return { why: `qemu-io is not installed (${r.error.message})` };
   if (r.status !== 0) return { why: `qemu-io failed: ${r.stderr.trim()}` };
   // QEMU leaves the rest of the file as it was (zeros); cut it to what the log uses.

@@ -49,7 +49,9 @@ function fakeSys(devs: FakeDevice[]): { sys: string; info: (name: string) => Dev
     }
     fs.symlinkSync(at, path.join(sys, 'dev/block', `8:${d.minor}`));
   }
-  for (const d of devs) for (const s of d.slaves ?? []) fs.symlinkSync(dirOf(devs.find((x) => x.name === s)!), path.join(dirOf(d), 'slaves', s));
+  for (const d of devs)
+    for (const s of d.slaves ?? [])
+      fs.symlinkSync(dirOf(devs.find((x) => x.name === s)!), path.join(dirOf(d), 'slaves', s));
   const info = (name: string): DeviceInfo => {
     const d = devs.find((x) => x.name === name)!;
     return { isBlockDevice: true, size: d.size * 512, dev: 5, ino: 100 + d.minor, rdev: 8 * 256 + d.minor };
@@ -80,7 +82,9 @@ describe('sharedDeviceHazard on sysfs layouts', () => {
 
   it('a whole-disk target is refused only when the replay reaches the log partition', () => {
     expect(hazard('sda', 'sda2', 3 * MiB - 1)).toBeUndefined();
-    expect(hazard('sda', 'sda2', 3 * MiB + 512)).toBe('/dev/sda and the log share disk sda: the write reaches its bytes 0..3146240 and the log lies in 3145728..7340032');
+    expect(hazard('sda', 'sda2', 3 * MiB + 512)).toBe(
+      '/dev/sda and the log share disk sda: the write reaches its bytes 0..3146240 and the log lies in 3145728..7340032',
+    );
   });
 
   it('a partition target next to the log partition is fine; an overlapping one is not', () => {
@@ -146,53 +150,66 @@ describe('logwrites replay on real loop devices', () => {
     return img;
   }
 
-  it.skipIf(missing)('a whole-disk target is refused once the replay would reach the log partition; a sibling partition is fine', async (ctx) => {
-    const loop = attach(diskImage());
-    if (!loop.dev) {
-      console.warn(`skipped: ${loop.why}`);
-      ctx.skip();
-      return;
-    }
-    const log = await writerLog(512, 7);
-    // The log on partition 2; it writes device sectors below 68, far below 3 MiB.
-    fs.writeFileSync(`${loop.dev}p2`, log);
-    const small = runBin('logwrites', ['replay', `${loop.dev}p2`, loop.dev], dir);
-    expect(small.stderr).toBe('');
-    expect(small.status).toBe(0);
-    const sibling = runBin('logwrites', ['replay', `${loop.dev}p2`, `${loop.dev}p1`], dir);
-    expect(sibling.stderr).toBe('');
-    expect(sibling.status).toBe(0);
+  it.skipIf(missing)(
+    'a whole-disk target is refused once the replay would reach the log partition; a sibling partition is fine',
+    async (ctx) => {
+      const loop = attach(diskImage());
+      if (!loop.dev) {
+        console.warn(`skipped: ${loop.why}`);
+        ctx.skip();
+        return;
+      }
+      const log = await writerLog(512, 7);
+      // The log on partition 2; it writes device sectors below 68, far below 3 MiB.
+      fs.writeFileSync(`${loop.dev}p2`, log);
+      const small = runBin('logwrites', ['replay', `${loop.dev}p2`, loop.dev], dir);
+      expect(small.stderr).toBe('');
+      expect(small.status).toBe(0);
+      const sibling = runBin('logwrites', ['replay', `${loop.dev}p2`, `${loop.dev}p1`], dir);
+      expect(sibling.stderr).toBe('');
+      expect(sibling.status).toBe(0);
 
-    // A log that writes up to 4 MiB into its target reaches partition 2 of the whole disk.
-    const far = await writerLog(512, 7);
-    const dv = new DataView(far.buffer, far.byteOffset);
-    dv.setBigUint64(512, 8191n, true); // entry 0 now writes at 4 MiB - 512
-    fs.writeFileSync(`${loop.dev}p2`, far);
-    const before = fs.readFileSync(`${loop.dev}p2`).subarray(0, far.length);
-    const refused = runBin('logwrites', ['replay', `${loop.dev}p2`, loop.dev], dir);
-    expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(new RegExp(`^logwrites: refusing to replay: ${loop.dev} and the log share disk ${path.basename(loop.dev)}: .* \\(--force to do it anyway\\)\\n$`));
-    expect(fs.readFileSync(`${loop.dev}p2`).subarray(0, far.length).equals(before)).toBe(true);
+      // A log that writes up to 4 MiB into its target reaches partition 2 of the whole disk.
+      const far = await writerLog(512, 7);
+      const dv = new DataView(far.buffer, far.byteOffset);
+      dv.setBigUint64(512, 8191n, true); // entry 0 now writes at 4 MiB - 512
+      fs.writeFileSync(`${loop.dev}p2`, far);
+      const before = fs.readFileSync(`${loop.dev}p2`).subarray(0, far.length);
+      const refused = runBin('logwrites', ['replay', `${loop.dev}p2`, loop.dev], dir);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `^logwrites: refusing to replay: ${loop.dev} and the log share disk ${path.basename(loop.dev)}: .* \\(--force to do it anyway\\)\\n$`,
+        ),
+      );
+      expect(fs.readFileSync(`${loop.dev}p2`).subarray(0, far.length).equals(before)).toBe(true);
+    },
+  );
 
-  });
-
-  it.skipIf(missing)('refuses a loop device over the log file itself, and the file behind the log\'s loop device', async (ctx) => {
-    const file = path.join(dir, 'self.log');
-    fs.writeFileSync(file, await writerLog(512, 9));
-    const r0 = spawnSync('losetup', ['-f', '--show', file], { encoding: 'utf8' });
-    if (r0.status !== 0) {
-      console.warn(`skipped: losetup failed: ${r0.stderr.trim()}`);
-      ctx.skip();
-      return;
-    }
-    const dev = r0.stdout.trim();
-    cleanups.push(() => void spawnSync('losetup', ['-d', dev]));
-    const r = runBin('logwrites', ['replay', file, dev], dir);
-    const back = runBin('logwrites', ['replay', dev, file], dir);
-    expect(back.status).toBe(1);
-    expect(back.stderr).toContain('and the log share the file');
-    expect(r.status).toBe(1);
-    const st = fs.statSync(file);
-    expect(r.stderr).toMatch(new RegExp(`^logwrites: refusing to replay: ${dev} and the log share the file ${st.dev}:${st.ino} \\(device:inode\\): .*\\(--force to do it anyway\\)\\n$`));
-  });
+  it.skipIf(missing)(
+    "refuses a loop device over the log file itself, and the file behind the log's loop device",
+    async (ctx) => {
+      const file = path.join(dir, 'self.log');
+      fs.writeFileSync(file, await writerLog(512, 9));
+      const r0 = spawnSync('losetup', ['-f', '--show', file], { encoding: 'utf8' });
+      if (r0.status !== 0) {
+        console.warn(`skipped: losetup failed: ${r0.stderr.trim()}`);
+        ctx.skip();
+        return;
+      }
+      const dev = r0.stdout.trim();
+      cleanups.push(() => void spawnSync('losetup', ['-d', dev]));
+      const r = runBin('logwrites', ['replay', file, dev], dir);
+      const back = runBin('logwrites', ['replay', dev, file], dir);
+      expect(back.status).toBe(1);
+      expect(back.stderr).toContain('and the log share the file');
+      expect(r.status).toBe(1);
+      const st = fs.statSync(file);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^logwrites: refusing to replay: ${dev} and the log share the file ${st.dev}:${st.ino} \\(device:inode\\): .*\\(--force to do it anyway\\)\\n$`,
+        ),
+      );
+    },
+  );
 });

@@ -31,34 +31,42 @@ const COMMANDS: [string, (log: string, img: string) => [bin: 'logwrites' | 'repl
   ['replay-log', (log, img) => ['replay-log', ['--log', log, '--replay', img]]],
 ];
 
-it.skipIf(builtBins())(`${CASES} damaged logs through ${COMMANDS.length} commands each`, () => {
-  const problems: string[] = [];
-  let runs = 0;
-  let peakKiB = 0;
-  for (let seed = FIRST_SEED; seed < FIRST_SEED + CASES; seed++) {
-    const r = rng(seed);
-    const base = r.pick(bases);
-    const { bytes, steps } = mutate(base, r.pick(bases), r);
-    const log = path.join(caseDir, `case-${seed}.log`);
-    fs.writeFileSync(log, bytes);
-    for (const [name, make] of COMMANDS) {
-      const img = zeroImage(caseDir, 'target.img', TARGET);
-      const [bin, args] = make(log, img);
-      const run = runBin(bin, args, dir, 20_000, 64 << 20);
-      runs++;
-      peakKiB = Math.max(peakKiB, run.maxRssKiB);
-      const lines = run.stderr.split('\n').filter(Boolean);
-      const bad =
-        run.signal ? `killed by ${run.signal} after ${run.ms.toFixed(0)} ms`
-        : ![0, 1].includes(run.status ?? -1) ? `exit ${run.status}`
-        : lines.length > 1 || /^\s+at /m.test(run.stderr) ? `stderr: ${run.stderr.slice(0, 300)}`
-        : run.maxRssKiB > 300 * 1024 ? `peak RSS ${run.maxRssKiB} KiB`
-        : fs.statSync(img).size !== TARGET ? `target is now ${fs.statSync(img).size} bytes`
-        : undefined;
-      if (bad) problems.push(`seed ${seed} (${base.name}: ${steps.join('+')}) ${name}: ${bad}`);
+it.skipIf(builtBins())(
+  `${CASES} damaged logs through ${COMMANDS.length} commands each`,
+  () => {
+    const problems: string[] = [];
+    let runs = 0;
+    let peakKiB = 0;
+    for (let seed = FIRST_SEED; seed < FIRST_SEED + CASES; seed++) {
+      const r = rng(seed);
+      const base = r.pick(bases);
+      const { bytes, steps } = mutate(base, r.pick(bases), r);
+      const log = path.join(caseDir, `case-${seed}.log`);
+      fs.writeFileSync(log, bytes);
+      for (const [name, make] of COMMANDS) {
+        const img = zeroImage(caseDir, 'target.img', TARGET);
+        const [bin, args] = make(log, img);
+        const run = runBin(bin, args, dir, 20_000, 64 << 20);
+        runs++;
+        peakKiB = Math.max(peakKiB, run.maxRssKiB);
+        const lines = run.stderr.split('\n').filter(Boolean);
+        const bad = run.signal
+          ? `killed by ${run.signal} after ${run.ms.toFixed(0)} ms`
+          : ![0, 1].includes(run.status ?? -1)
+            ? `exit ${run.status}`
+            : lines.length > 1 || /^\s+at /m.test(run.stderr)
+              ? `stderr: ${run.stderr.slice(0, 300)}`
+              : run.maxRssKiB > 300 * 1024
+                ? `peak RSS ${run.maxRssKiB} KiB`
+                : fs.statSync(img).size !== TARGET
+                  ? `target is now ${fs.statSync(img).size} bytes`
+                  : undefined;
+        if (bad) problems.push(`seed ${seed} (${base.name}: ${steps.join('+')}) ${name}: ${bad}`);
+      }
+      fs.rmSync(log);
     }
-    fs.rmSync(log);
-  }
-  console.log(`fuzz-cli: ${CASES} cases, ${runs} command runs, peak child RSS ${(peakKiB / 1024).toFixed(0)} MiB`);
-  expect(problems).toEqual([]);
-}, 300_000);
+    console.log(`fuzz-cli: ${CASES} cases, ${runs} command runs, peak child RSS ${(peakKiB / 1024).toFixed(0)} MiB`);
+    expect(problems).toEqual([]);
+  },
+  300_000,
+);

@@ -23,7 +23,14 @@ import { replayLogMain } from '../../src/node/replay-log/replay-log.ts';
 import { concatSource, fixedTarget, rng } from './hostile.ts';
 import { loadBase } from './bases.ts';
 import { mutate } from './mutate.ts';
-import { CliError, LogFormatError, LogwritesError, RangeNotFound, TargetError, WriteRefused } from '../../src/errors.ts';
+import {
+  CliError,
+  LogFormatError,
+  LogwritesError,
+  RangeNotFound,
+  TargetError,
+  WriteRefused,
+} from '../../src/errors.ts';
 
 export interface DriverConfig {
   bases: { name: string; path: string }[];
@@ -129,7 +136,8 @@ async function main(): Promise<void> {
         for await (const b of rd.batches({ payloads: true })) {
           for (const e of b.entries) {
             walked.push(e);
-            for await (const piece of rd.payload(e, b)) if (piece.length > e.payloadLength) throw new Error('payload piece too long');
+            for await (const piece of rd.payload(e, b))
+              if (piece.length > e.payloadLength) throw new Error('payload piece too long');
           }
         }
         clean = true;
@@ -139,7 +147,8 @@ async function main(): Promise<void> {
       });
       await run('info', async () => {
         const i = await logInfo(rd);
-        if (clean && i.entries !== walked.length) throw new Error(`info counts ${i.entries}, the walk ${walked.length}`);
+        if (clean && i.entries !== walked.length)
+          throw new Error(`info counts ${i.entries}, the walk ${walked.length}`);
       });
       await run('list', async () => {
         for await (const e of filtered(rd, { flags: Flag.FUA | Flag.DISCARD }, true)) void e;
@@ -152,7 +161,8 @@ async function main(): Promise<void> {
       });
       await run('recover', async () => {
         const rec = await recover(rd);
-        if (clean && rec.validEntries < walked.length) throw new Error(`recover found ${rec.validEntries} of ${walked.length} entries`);
+        if (clean && rec.validEntries < walked.length)
+          throw new Error(`recover found ${rec.validEntries} of ${walked.length} entries`);
         if (rec.validEntries === rd.nrEntries) return;
         // What recover promises: with the count fixed, the log walks cleanly to that count.
         const fixed = source.bytes();
@@ -160,22 +170,28 @@ async function main(): Promise<void> {
         const again = await LogReader.open(memorySource(fixed));
         let n = 0;
         for await (const b of again.batches({ payloads: true })) n += b.entries.length;
-        if (n !== rec.validEntries) throw new Error(`after recover, the log walks ${n} entries, not ${rec.validEntries}`);
+        if (n !== rec.validEntries)
+          throw new Error(`after recover, the log walks ${n} entries, not ${rec.validEntries}`);
       });
       let indexed: Awaited<ReturnType<typeof indexLog>> | undefined;
       await run('index', async () => {
         indexed = await indexLog(rd, { name: 'fuzz' });
         // The summary never claims more than the file holds, nor names a place past its end.
         const { summary } = indexed;
-        if (summary.payloadBytes > bytes.length || summary.bytesIndexed > bytes.length) throw new Error(`summary counts past the file: payload ${summary.payloadBytes}, indexed ${summary.bytesIndexed}, file ${bytes.length}`);
+        if (summary.payloadBytes > bytes.length || summary.bytesIndexed > bytes.length)
+          throw new Error(
+            `summary counts past the file: payload ${summary.payloadBytes}, indexed ${summary.bytesIndexed}, file ${bytes.length}`,
+          );
         const past = summary.warnings.find((w) => w.offset > bytes.length);
-        if (past) throw new Error(`warning names byte ${past.offset}, past the ${bytes.length}-byte file: ${past.message}`);
+        if (past)
+          throw new Error(`warning names byte ${past.offset}, past the ${bytes.length}-byte file: ${past.message}`);
       });
       await run('replay', async () => {
         const t = fixedTarget(base.deviceBytes);
         await replay(rd, t);
         const want = clean && !t.overruns ? await naiveDevice(rd, walked, base.deviceBytes) : undefined;
-        if (want && !same(want, t.image)) throw new Error('replay differs from the naive application of the walked entries');
+        if (want && !same(want, t.image))
+          throw new Error('replay differs from the naive application of the walked entries');
         counts['replay:overruns'] = (counts['replay:overruns'] ?? 0) + t.overruns;
       });
       const ix = indexed?.index;
@@ -201,10 +217,19 @@ async function main(): Promise<void> {
         await replayCommand(logPath, imgPath, { discard: 'zero', plan: 'sequential' });
       } catch (e) {
         // A refusal or a bad log must leave the target as it was.
-        if ((e instanceof CliError || e instanceof WriteRefused || e instanceof TargetError || e instanceof LogFormatError || e instanceof RangeNotFound) && !isZero(imgPath)) throw new Error(`target changed although replay failed: ${(e as Error).message}`);
+        if (
+          (e instanceof CliError ||
+            e instanceof WriteRefused ||
+            e instanceof TargetError ||
+            e instanceof LogFormatError ||
+            e instanceof RangeNotFound) &&
+          !isZero(imgPath)
+        )
+          throw new Error(`target changed although replay failed: ${(e as Error).message}`);
         throw e;
       } finally {
-        if (fs.statSync(imgPath).size !== base.deviceBytes) fail('cli-replay', `target grew to ${fs.statSync(imgPath).size} bytes`);
+        if (fs.statSync(imgPath).size !== base.deviceBytes)
+          fail('cli-replay', `target grew to ${fs.statSync(imgPath).size} bytes`);
       }
     });
     for (const args of [['--num-entries'], ['--find', '--next-fua'], ['--replay', imgPath, '--end-mark', 'x']]) {
@@ -212,7 +237,11 @@ async function main(): Promise<void> {
       fs.truncateSync(imgPath, base.deviceBytes);
       await run(`replay-log ${args[0]}`, async () => {
         const err: string[] = [];
-        const status = await replayLogMain(['--log', logPath, ...args], { out: { write: () => {}, flush: () => {} }, err: (l) => void err.push(l), prog: 'replay-log' });
+        const status = await replayLogMain(['--log', logPath, ...args], {
+          out: { write: () => {}, flush: () => {} },
+          err: (l) => void err.push(l),
+          prog: 'replay-log',
+        });
         // 255: upstream's find mode returns -1 from main on a bad entry.
         if (status !== 0 && status !== 1 && status !== 255) throw new Error(`exit ${status}`);
         if (err.some((l) => /^\s+at /m.test(l))) throw new Error(`stack trace on stderr: ${err.join(' | ')}`);

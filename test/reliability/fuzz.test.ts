@@ -48,7 +48,10 @@ interface Summary {
 }
 
 /** Run seeds [from, to) in one child; resolves with what it reported, or the seed it hung on. */
-function runDriver(from: number, to: number): Promise<{ failures: Failure[]; summary?: Summary; hungAt?: number; hungOp?: string }> {
+function runDriver(
+  from: number,
+  to: number,
+): Promise<{ failures: Failure[]; summary?: Summary; hungAt?: number; hungOp?: string }> {
   const progress = path.join(dir, 'progress');
   const config: DriverConfig = { bases, from, to, scratch: dir, caseDir, progress };
   const cfgPath = path.join(dir, 'config.json');
@@ -56,7 +59,9 @@ function runDriver(from: number, to: number): Promise<{ failures: Failure[]; sum
   fs.writeFileSync(progress, String(from));
   return new Promise((resolve) => {
     // A replay that runs away from its target must not fill the disk: cap file sizes.
-    const child = spawn('prlimit', [`--fsize=${FSIZE_LIMIT}`, '--', process.execPath, driver, cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('prlimit', [`--fsize=${FSIZE_LIMIT}`, '--', process.execPath, driver, cfgPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -78,12 +83,21 @@ function runDriver(from: number, to: number): Promise<{ failures: Failure[]; sum
     }, 250);
     child.on('close', (code, signal) => {
       clearInterval(watch);
-      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const lines = out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       const failures: Failure[] = lines.filter((l) => !l.summary);
       const summary = lines.find((l) => l.summary)?.summary;
       if (!summary && hungAt === undefined) {
         const seed = parseInt(fs.readFileSync(progress, 'utf8'), 10);
-        failures.push({ seed, base: '?', steps: [], op: 'driver', problem: `died (${signal ?? code}): ${err.trim().slice(-2000)}` });
+        failures.push({
+          seed,
+          base: '?',
+          steps: [],
+          op: 'driver',
+          problem: `died (${signal ?? code}): ${err.trim().slice(-2000)}`,
+        });
         hungAt = seed;
       }
       resolve({ failures, summary, hungAt, hungOp });
@@ -91,26 +105,39 @@ function runDriver(from: number, to: number): Promise<{ failures: Failure[]; sum
   });
 }
 
-it(`${CASES} damaged logs: every reader ends in a typed error or a correct result, in bounded time and memory`, async () => {
-  const failures: Failure[] = [];
-  const total: Summary = { cases: 0, ops: 0, counts: {} };
-  let from = FIRST_SEED;
-  const end = FIRST_SEED + CASES;
-  // A hang costs a restart; after five, what is wrong is clear enough.
-  for (let restarts = 0; from < end && restarts <= 5; ) {
-    const r = await runDriver(from, end);
-    failures.push(...r.failures);
-    if (r.summary) {
-      total.cases += r.summary.cases;
-      total.ops += r.summary.ops;
-      for (const [k, v] of Object.entries(r.summary.counts)) total.counts[k] = (total.counts[k] ?? 0) + v;
+it(
+  `${CASES} damaged logs: every reader ends in a typed error or a correct result, in bounded time and memory`,
+  async () => {
+    const failures: Failure[] = [];
+    const total: Summary = { cases: 0, ops: 0, counts: {} };
+    let from = FIRST_SEED;
+    const end = FIRST_SEED + CASES;
+    // A hang costs a restart; after five, what is wrong is clear enough.
+    for (let restarts = 0; from < end && restarts <= 5; ) {
+      const r = await runDriver(from, end);
+      failures.push(...r.failures);
+      if (r.summary) {
+        total.cases += r.summary.cases;
+        total.ops += r.summary.ops;
+        for (const [k, v] of Object.entries(r.summary.counts)) total.counts[k] = (total.counts[k] ?? 0) + v;
+      }
+      if (r.hungAt === undefined) break;
+      if (!r.failures.some((f) => f.seed === r.hungAt))
+        failures.push({
+          seed: r.hungAt,
+          base: '?',
+          steps: [],
+          op: 'hang',
+          problem: `no progress for ${CASE_LIMIT_MS} ms in ${r.hungOp}`,
+        });
+      total.cases += r.hungAt - from + 1;
+      from = r.hungAt + 1;
+      restarts++;
     }
-    if (r.hungAt === undefined) break;
-    if (!r.failures.some((f) => f.seed === r.hungAt)) failures.push({ seed: r.hungAt, base: '?', steps: [], op: 'hang', problem: `no progress for ${CASE_LIMIT_MS} ms in ${r.hungOp}` });
-    total.cases += r.hungAt - from + 1;
-    from = r.hungAt + 1;
-    restarts++;
-  }
-  console.log(`fuzz: ${total.cases} cases, ${total.ops} reader runs over ${bases.length} base logs; outcomes ${JSON.stringify(total.counts)}`);
-  expect(failures.map((f) => `seed ${f.seed} (${f.base}: ${f.steps.join('+')}) ${f.op}: ${f.problem}`)).toEqual([]);
-}, Math.max(600_000, CASES * 250));
+    console.log(
+      `fuzz: ${total.cases} cases, ${total.ops} reader runs over ${bases.length} base logs; outcomes ${JSON.stringify(total.counts)}`,
+    );
+    expect(failures.map((f) => `seed ${f.seed} (${f.base}: ${f.steps.join('+')}) ${f.op}: ${f.problem}`)).toEqual([]);
+  },
+  Math.max(600_000, CASES * 250),
+);

@@ -32,7 +32,9 @@ export function rng(seed: number) {
 export type Rng = ReturnType<typeof rng>;
 
 /** A log made of `parts` back to back, read without concatenating them. */
-export function concatSource(parts: readonly Uint8Array[]): ByteSource & { readonly largestRead: number; bytes(): Uint8Array } {
+export function concatSource(
+  parts: readonly Uint8Array[],
+): ByteSource & { readonly largestRead: number; bytes(): Uint8Array } {
   const starts: number[] = [];
   let size = 0;
   for (const p of parts) {
@@ -116,16 +118,34 @@ const PROBE = `data:text/javascript,import{writeFileSync}from'node:fs';process.o
  * that runs away from its target fails with EFBIG instead of filling the disk); the child's
  * peak memory comes back with its output.
  */
-export function runBin(bin: 'logwrites' | 'replay-log', args: readonly string[], scratch: string, timeoutMs = 20_000, maxFileBytes = 1 << 30): CliRun {
+export function runBin(
+  bin: 'logwrites' | 'replay-log',
+  args: readonly string[],
+  scratch: string,
+  timeoutMs = 20_000,
+  maxFileBytes = 1 << 30,
+): CliRun {
   const rssFile = path.join(scratch, `rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const t0 = performance.now();
-  const r = spawnSync('prlimit', [`--fsize=${maxFileBytes}`, '--', process.execPath, '--import', PROBE, path.join(ROOT, 'bin', `${bin}.js`), ...args], {
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    killSignal: 'SIGKILL',
-    maxBuffer: 64 << 20,
-    env: { ...process.env, LOGWRITES_RSS_FILE: rssFile, LOGWRITES_DEBUG: '' },
-  });
+  const r = spawnSync(
+    'prlimit',
+    [
+      `--fsize=${maxFileBytes}`,
+      '--',
+      process.execPath,
+      '--import',
+      PROBE,
+      path.join(ROOT, 'bin', `${bin}.js`),
+      ...args,
+    ],
+    {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      maxBuffer: 64 << 20,
+      env: { ...process.env, LOGWRITES_RSS_FILE: rssFile, LOGWRITES_DEBUG: '' },
+    },
+  );
   const ms = performance.now() - t0;
   let maxRssKiB = 0;
   try {

@@ -13,7 +13,20 @@ export interface Base {
   readonly deviceBytes: number;
 }
 
-const U64_EDGES = [0n, 1n, 2n, 7n, 0x7fffffffn, 0xffffffffn, 0x100000000n, 2n ** 40n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n];
+const U64_EDGES = [
+  0n,
+  1n,
+  2n,
+  7n,
+  0x7fffffffn,
+  0xffffffffn,
+  0x100000000n,
+  2n ** 40n,
+  2n ** 53n - 1n,
+  2n ** 53n,
+  2n ** 63n,
+  2n ** 64n - 1n,
+];
 const SECTOR_SIZES = [0, 1, 256, 511, 513, 1024, 2048, 4096, 8192, 65536, 1 << 24, 1 << 25, 2 ** 31, 2 ** 32 - 1];
 const FIELDS = { sector: 0, nr_sectors: 8, flags: 16, data_len: 24 } as const;
 
@@ -23,7 +36,14 @@ const setU64 = (b: Uint8Array, at: number, v: bigint) => {
 
 function u64Value(r: Rng, base: Base): bigint {
   const sizeSectors = BigInt(Math.floor(base.bytes.length / base.S));
-  return r.pick([...U64_EDGES, sizeSectors, sizeSectors + 1n, sizeSectors - 1n, BigInt(r.int(64)), BigInt(r.int(0x7fffffff)) << BigInt(r.int(33))]);
+  return r.pick([
+    ...U64_EDGES,
+    sizeSectors,
+    sizeSectors + 1n,
+    sizeSectors - 1n,
+    BigInt(r.int(64)),
+    BigInt(r.int(0x7fffffff)) << BigInt(r.int(33)),
+  ]);
 }
 
 type Mutation = (b: Uint8Array, r: Rng, base: Base, other: Base) => Uint8Array;
@@ -72,7 +92,11 @@ export const MUTATIONS: Record<string, Mutation> = {
     const at = header(r, base);
     setU64(b, at + FIELDS.flags, 8n);
     setU64(b, at + FIELDS.nr_sectors, r.pick([0n, 1n, u64Value(r, base)]));
-    setU64(b, at + FIELDS.data_len, r.pick([BigInt(base.S - 33), BigInt(base.S - 32), BigInt(base.S), u64Value(r, base)]));
+    setU64(
+      b,
+      at + FIELDS.data_len,
+      r.pick([BigInt(base.S - 33), BigInt(base.S - 32), BigInt(base.S), u64Value(r, base)]),
+    );
     const text = r.bytes(Math.min(base.S - 32, 1 + r.int(64)));
     if (at + 32 + text.length <= b.length) b.set(text, at + 32);
     return b;

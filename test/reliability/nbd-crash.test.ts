@@ -75,7 +75,21 @@ interface Outcome {
 /** Run the workload against a fresh server and kill -9 it at the seeded point. */
 async function crashRun(dir: string, seed: number, S: number): Promise<Outcome> {
   const r = rng(seed);
-  const server = await startServe(['--dev', 'data.img', '--log', 'log.img', '--socket', 'nbd.sock', '--size', String(SIZE), '--sectorsize', String(S)], dir);
+  const server = await startServe(
+    [
+      '--dev',
+      'data.img',
+      '--log',
+      'log.img',
+      '--socket',
+      'nbd.sock',
+      '--size',
+      String(SIZE),
+      '--sectorsize',
+      String(S),
+    ],
+    dir,
+  );
   const c = await RawNbd.connect(path.join(dir, 'nbd.sock'));
   await c.go();
   const depth = 1 + r.int(16);
@@ -116,7 +130,10 @@ async function crashRun(dir: string, seed: number, S: number): Promise<Outcome> 
     writes.push(w);
     w.sent = tick(w.fua ? 'FUA write sent' : 'write sent');
     const data = pattern(w.id, w.offset, w.length);
-    track(c.request(Cmd.WRITE, w.offset, w.length, { data, flags: w.fua ? CmdFlag.FUA : 0 }), (ok) => ok && (w.ack = tick(w.fua ? 'FUA write acknowledged' : 'write acknowledged')));
+    track(
+      c.request(Cmd.WRITE, w.offset, w.length, { data, flags: w.fua ? CmdFlag.FUA : 0 }),
+      (ok) => ok && (w.ack = tick(w.fua ? 'FUA write acknowledged' : 'write acknowledged')),
+    );
   }
   if (server.proc.exitCode === null && !killPoint) {
     killPoint = 'end of workload';
@@ -150,7 +167,17 @@ describe.skipIf(!!why)('logwrites serve, kill -9 at random points, 50 times', ()
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('every crash leaves a log that opens cleanly, holds every promised write and replays its promised prefix exactly', async () => {
-    const figures = { runs: 0, writes: 0, acked: 0, promised: 0, flushesAcked: 0, fuaAcked: 0, logged: 0, lost: 0, points: new Map<string, number>() };
+    const figures = {
+      runs: 0,
+      writes: 0,
+      acked: 0,
+      promised: 0,
+      flushesAcked: 0,
+      fuaAcked: 0,
+      logged: 0,
+      lost: 0,
+      points: new Map<string, number>(),
+    };
     for (let i = 0; i < ITERATIONS; i++) {
       const seed = 0xc0ffee + i;
       const S = i % 2 ? 4096 : 512;
@@ -177,7 +204,11 @@ describe.skipIf(!!why)('logwrites serve, kill -9 at random points, 50 times', ()
           const payload = Buffer.from(await reader.payloadBytes(e));
           const w = byId.get(payload.readUInt32LE(0));
           expect(w, `${at}: entry ${e.index} holds a write the client never sent`).toBeDefined();
-          expect([e.sector * S, e.nrSectors * S, !!(e.flags & Flag.FUA)], `${at}: entry ${e.index}`).toEqual([w!.offset, w!.length, w!.fua]);
+          expect([e.sector * S, e.nrSectors * S, !!(e.flags & Flag.FUA)], `${at}: entry ${e.index}`).toEqual([
+            w!.offset,
+            w!.length,
+            w!.fua,
+          ]);
           expect(payload.equals(pattern(w!.id, w!.offset, w!.length)), `${at}: entry ${e.index} payload`).toBe(true);
           expect(entryOf.has(w!.id), `${at}: write ${w!.id} logged twice`).toBe(false);
           entryOf.set(w!.id, e.index);
@@ -186,25 +217,39 @@ describe.skipIf(!!why)('logwrites serve, kill -9 at random points, 50 times', ()
         // Nothing promised is missing, and the prefix up to the last promise replays to exactly it.
         const promises = promised(o);
         const lost = promises.filter((w) => !entryOf.has(w.id));
-        expect(lost.map((w) => w.id), `${at}: promised writes missing from the log (killed after ${o.killPoint})`).toEqual([]);
+        expect(
+          lost.map((w) => w.id),
+          `${at}: promised writes missing from the log (killed after ${o.killPoint})`,
+        ).toEqual([]);
         const ackedFlushes = o.flushes.filter((f) => f.ack !== undefined).length;
         expect(flushEntries.length, `${at}: flush entries`).toBeGreaterThanOrEqual(ackedFlushes);
-        const last = Math.max(-1, ...promises.map((w) => entryOf.get(w.id)!), ackedFlushes ? flushEntries[ackedFlushes - 1]! : -1);
+        const last = Math.max(
+          -1,
+          ...promises.map((w) => entryOf.get(w.id)!),
+          ackedFlushes ? flushEntries[ackedFlushes - 1]! : -1,
+        );
         const image = fixedTarget(SIZE);
         if (last >= 0) await replay(reader, image, { visit: (e) => (e.index >= last ? 'stop' : 'next') });
         const bytes = Buffer.from(image.image.buffer, image.image.byteOffset, image.image.length);
         for (const w of promises) {
-          expect(bytes.subarray(w.offset, w.offset + w.length).equals(pattern(w.id, w.offset, w.length)), `${at}: write ${w.id} after replaying the prefix`).toBe(true);
+          expect(
+            bytes.subarray(w.offset, w.offset + w.length).equals(pattern(w.id, w.offset, w.length)),
+            `${at}: write ${w.id} after replaying the prefix`,
+          ).toBe(true);
         }
         // Elsewhere: whole writes that completed, or zeros.
         for (const w of o.writes) {
           const got = bytes.subarray(w.offset, w.offset + w.length);
           const whole = got.equals(pattern(w.id, w.offset, w.length));
           expect(whole || got.every((b) => b === 0), `${at}: write ${w.id} is torn in the replayed prefix`).toBe(true);
-          if (whole) expect(entryOf.get(w.id)! <= last, `${at}: write ${w.id} replayed from outside the prefix`).toBe(true);
+          if (whole)
+            expect(entryOf.get(w.id)! <= last, `${at}: write ${w.id} replayed from outside the prefix`).toBe(true);
           got.fill(0);
         }
-        expect(bytes.every((b) => b === 0), `${at}: bytes no write put there`).toBe(true);
+        expect(
+          bytes.every((b) => b === 0),
+          `${at}: bytes no write put there`,
+        ).toBe(true);
         expect(image.overruns).toBe(0);
 
         figures.runs++;

@@ -11,7 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir, zeroImage } from '../support/fixtures.ts';
 import { startServe, type ServeProcess } from '../support/serve-process.ts';
 import { builtBins, rng, runBin } from './hostile.ts';
-import { Cmd, CmdFlag, Errno, IHAVEOPT, Opt, OPT_REPLY_MAGIC, Rep, REQUEST_BYTES, REQUEST_MAGIC, SIMPLE_REPLY_MAGIC } from '../../src/node/nbd/protocol.ts';
+import {
+  Cmd,
+  CmdFlag,
+  Errno,
+  IHAVEOPT,
+  Opt,
+  OPT_REPLY_MAGIC,
+  Rep,
+  REQUEST_BYTES,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+} from '../../src/node/nbd/protocol.ts';
 
 const S = 4096;
 const MiB = 1 << 20;
@@ -67,7 +78,10 @@ class Wire {
 
   async read(n: number, ms = PATIENCE): Promise<Buffer> {
     await this.until(() => this.buf.length >= n || this.ended, ms);
-    if (this.buf.length < n) throw new Error(this.ended ? `server closed with ${this.buf.length} of ${n} bytes` : `no ${n} bytes within ${ms} ms`);
+    if (this.buf.length < n)
+      throw new Error(
+        this.ended ? `server closed with ${this.buf.length} of ${n} bytes` : `no ${n} bytes within ${ms} ms`,
+      );
     const out = this.buf.subarray(0, n);
     this.buf = this.buf.subarray(n);
     return out;
@@ -137,7 +151,12 @@ class Wire {
     expect(replies.at(-1)!.type).toBe(Rep.ACK);
   }
 
-  request(type: number, offset: bigint | number, length: number, opts: { flags?: number; payload?: Uint8Array } = {}): bigint {
+  request(
+    type: number,
+    offset: bigint | number,
+    length: number,
+    opts: { flags?: number; payload?: Uint8Array } = {},
+  ): bigint {
     const h = Buffer.alloc(REQUEST_BYTES);
     const cookie = this.cookie++;
     h.writeUInt32BE(REQUEST_MAGIC, 0);
@@ -208,7 +227,7 @@ async function readAt(w: Wire, offset: number, length: number): Promise<Buffer> 
 /** The good client writes, reads back and flushes: the server still serves everybody else. */
 async function stillServing(): Promise<void> {
   const blocks = 1 + random.int(16);
-  const offset = random.int(4 * MiB / S - blocks) * S;
+  const offset = random.int((4 * MiB) / S - blocks) * S;
   const data = Buffer.from(random.bytes(blocks * S));
   const w = good.request(Cmd.WRITE, offset, data.length, { payload: data, flags: random.int(2) ? FUA : 0 });
   expect(await good.reply()).toEqual({ error: 0, cookie: w });
@@ -260,7 +279,10 @@ if (why) console.warn(`skipping the hostile NBD client tests: ${why}`);
 describe.skipIf(!!why)('logwrites serve against hostile NBD clients', () => {
   beforeAll(async () => {
     dir = scratchDir('nbd-hostile');
-    server = await startServe(['--dev', 'data.img', '--log', 'log.img', '--socket', 'nbd.sock', '--size', '16M', '--sectorsize', String(S)], dir);
+    server = await startServe(
+      ['--dev', 'data.img', '--log', 'log.img', '--socket', 'nbd.sock', '--size', '16M', '--sectorsize', String(S)],
+      dir,
+    );
     pid = server.proc.pid!;
     good = await Wire.open(path.join(dir, 'nbd.sock'));
     await good.go();
@@ -380,7 +402,13 @@ describe.skipIf(!!why)('logwrites serve against hostile NBD clients', () => {
     const countTooBig = goData('');
     countTooBig.writeUInt16BE(1000, 4);
     for (const opt of [Opt.INFO, Opt.GO]) {
-      for (const data of [Buffer.alloc(0), Buffer.alloc(3), lying, countTooBig, Buffer.concat([goData(''), Buffer.alloc(1)])]) {
+      for (const data of [
+        Buffer.alloc(0),
+        Buffer.alloc(3),
+        lying,
+        countTooBig,
+        Buffer.concat([goData(''), Buffer.alloc(1)]),
+      ]) {
         w.option(opt, data);
         expect((await w.optionReplies()).at(-1)!.type).toBe(Rep.ERR_INVALID);
       }
@@ -428,7 +456,9 @@ describe.skipIf(!!why)('logwrites serve against hostile NBD clients', () => {
     ];
     const cookies = new Set<bigint>();
     for (const [type, offset, length, payload] of bad) {
-      cookies.add(w.request(type, offset, length, { payload: payload === undefined ? undefined : Buffer.alloc(payload, 0xee) }));
+      cookies.add(
+        w.request(type, offset, length, { payload: payload === undefined ? undefined : Buffer.alloc(payload, 0xee) }),
+      );
     }
     const data = Buffer.from(random.bytes(2 * S));
     const ok = w.request(Cmd.WRITE, 5 * MiB, data.length, { payload: data });
@@ -466,7 +496,12 @@ describe.skipIf(!!why)('logwrites serve against hostile NBD clients', () => {
     await w.go();
     const huge = 0xffffffff;
     const hugeAligned = 0x100000000 - S;
-    for (const [type, len] of [[Cmd.READ, huge], [Cmd.READ, hugeAligned], [Cmd.TRIM, hugeAligned], [Cmd.WRITE_ZEROES, hugeAligned]] as const) {
+    for (const [type, len] of [
+      [Cmd.READ, huge],
+      [Cmd.READ, hugeAligned],
+      [Cmd.TRIM, hugeAligned],
+      [Cmd.WRITE_ZEROES, hugeAligned],
+    ] as const) {
       const c = w.request(type, 0, len);
       expect(await w.reply()).toEqual({ error: EINVAL, cookie: c });
     }
@@ -494,7 +529,12 @@ describe.skipIf(!!why)('logwrites serve against hostile NBD clients', () => {
   }, 120_000);
 
   it('a client that disconnects mid-header or mid-payload leaves data.img and the log untouched', async () => {
-    for (const [fua, sent] of [[0, 0], [FUA, 1], [0, 300 * 1024], [FUA, MiB - 1]] as const) {
+    for (const [fua, sent] of [
+      [0, 0],
+      [FUA, 1],
+      [0, 300 * 1024],
+      [FUA, MiB - 1],
+    ] as const) {
       const w = await connect();
       await w.go();
       const h = Buffer.alloc(28);

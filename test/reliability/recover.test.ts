@@ -26,7 +26,11 @@ function crashPoints(n: number, most = 160): number[] {
 type Tail = 'zeros' | 'garbage' | 'torn';
 const TAILS: readonly Tail[] = ['zeros', 'garbage', 'torn'];
 const crashCounts = { points: 0, cases: 0, lost: 0 };
-afterAll(() => console.log(`recover: ${crashCounts.points} crash points, ${crashCounts.cases} crashed logs, ${crashCounts.lost} with entries lost`));
+afterAll(() =>
+  console.log(
+    `recover: ${crashCounts.points} crash points, ${crashCounts.cases} crashed logs, ${crashCounts.lost} with entries lost`,
+  ),
+);
 
 describe.each(KERNEL_FIXTURES)('crash points in %s', (name) => {
   const file = kernelLog(name);
@@ -104,63 +108,80 @@ describe('logwrites recover (the CLI)', () => {
   const original = fs.readFileSync(file);
   const stale = entries.findIndex((e) => e.mark === 'big') + 1;
 
-  it.skipIf(missing)('reports trailing entries, rewrites the count after saving the super, and refuses to clobber a backup', () => {
-    const p = path.join(dir, 'stale.log');
-    const copy = Buffer.from(original);
-    copy.set(superWithCount(copy.subarray(0, S), stale));
-    fs.writeFileSync(p, copy);
+  it.skipIf(missing)(
+    'reports trailing entries, rewrites the count after saving the super, and refuses to clobber a backup',
+    () => {
+      const p = path.join(dir, 'stale.log');
+      const copy = Buffer.from(original);
+      copy.set(superWithCount(copy.subarray(0, S), stale));
+      fs.writeFileSync(p, copy);
 
-    const dry = runBin('logwrites', ['recover', p], dir);
-    expect(dry.stderr).toBe('');
-    expect(dry.status).toBe(0);
-    expect(dry.stdout).toContain(`valid      ${entries.length} entries, ending at byte ${original.length} (${entries.length - stale} past nr_entries)`);
-    expect(dry.stdout).toContain(`--write would raise nr_entries from ${stale} to ${entries.length}`);
-    expect(dry.stdout).toContain(`entry ${stale} at byte ${entries[stale]!.offset}:`);
-    expect(fs.readFileSync(p).equals(copy)).toBe(true);
+      const dry = runBin('logwrites', ['recover', p], dir);
+      expect(dry.stderr).toBe('');
+      expect(dry.status).toBe(0);
+      expect(dry.stdout).toContain(
+        `valid      ${entries.length} entries, ending at byte ${original.length} (${entries.length - stale} past nr_entries)`,
+      );
+      expect(dry.stdout).toContain(`--write would raise nr_entries from ${stale} to ${entries.length}`);
+      expect(dry.stdout).toContain(`entry ${stale} at byte ${entries[stale]!.offset}:`);
+      expect(fs.readFileSync(p).equals(copy)).toBe(true);
 
-    const json = JSON.parse(runBin('logwrites', ['recover', p, '--json'], dir).stdout);
-    expect(json).toMatchObject({ nrEntries: stale, validEntries: entries.length, end: original.length });
-    expect(json.trailing).toHaveLength(entries.length - stale);
+      const json = JSON.parse(runBin('logwrites', ['recover', p, '--json'], dir).stdout);
+      expect(json).toMatchObject({ nrEntries: stale, validEntries: entries.length, end: original.length });
+      expect(json.trailing).toHaveLength(entries.length - stale);
 
-    const w = runBin('logwrites', ['recover', p, '--write'], dir);
-    expect(w.stderr).toBe('');
-    expect(w.status).toBe(0);
-    expect(w.stdout).toContain(`rewrote    nr_entries ${stale} -> ${entries.length}; the old super sector is in ${p}.super-backup`);
-    expect(fs.readFileSync(`${p}.super-backup`).equals(copy.subarray(0, S))).toBe(true);
-    // Only the count changed: the log is now byte for byte what the kernel wrote.
-    expect(fs.readFileSync(p).equals(original)).toBe(true);
-    expect(runBin('logwrites', ['info', p], dir).status).toBe(0);
+      const w = runBin('logwrites', ['recover', p, '--write'], dir);
+      expect(w.stderr).toBe('');
+      expect(w.status).toBe(0);
+      expect(w.stdout).toContain(
+        `rewrote    nr_entries ${stale} -> ${entries.length}; the old super sector is in ${p}.super-backup`,
+      );
+      expect(fs.readFileSync(`${p}.super-backup`).equals(copy.subarray(0, S))).toBe(true);
+      // Only the count changed: the log is now byte for byte what the kernel wrote.
+      expect(fs.readFileSync(p).equals(original)).toBe(true);
+      expect(runBin('logwrites', ['info', p], dir).status).toBe(0);
 
-    expect(runBin('logwrites', ['recover', p, '--write'], dir).stdout).toContain('nothing to do');
-    fs.writeFileSync(p, copy);
-    const again = runBin('logwrites', ['recover', p, '--write'], dir);
-    expect(again.status).toBe(1);
-    expect(again.stderr).toBe(`logwrites: backup ${p}.super-backup already exists: move it away or give --backup <path>\n`);
-    expect(fs.readFileSync(p).equals(copy)).toBe(true);
-  });
+      expect(runBin('logwrites', ['recover', p, '--write'], dir).stdout).toContain('nothing to do');
+      fs.writeFileSync(p, copy);
+      const again = runBin('logwrites', ['recover', p, '--write'], dir);
+      expect(again.status).toBe(1);
+      expect(again.stderr).toBe(
+        `logwrites: backup ${p}.super-backup already exists: move it away or give --backup <path>\n`,
+      );
+      expect(fs.readFileSync(p).equals(copy)).toBe(true);
+    },
+  );
 
-  it.skipIf(missing)('a truncated copy: lowers the count to the whole entries, to a backup path of our choosing', () => {
-    const p = path.join(dir, 'cut.log');
-    const k = entries.findIndex((e) => e.index >= 200 && (e.payload?.length ?? 0) > 512);
-    const cut = entries[k]!.offset + S + 512;
-    fs.writeFileSync(p, original.subarray(0, cut));
-    // Read as its valid prefix, with one line pointing to recover.
-    const cutInfo = runBin('logwrites', ['info', p], dir);
-    expect(cutInfo.status).toBe(0);
-    expect(cutInfo.stderr).toBe(`logwrites: note: ${p} ends inside entry ${k} at byte ${entries[k]!.offset} (nr_entries says ${entries.length}), as a crashed log can; read as its ${k} whole entries (see: logwrites recover ${p})\n`);
-    const backup = path.join(dir, 'cut-super.bin');
-    const w = runBin('logwrites', ['recover', p, '--write', '--backup', backup], dir);
-    expect(w.stderr).toBe('');
-    expect(w.stdout).toContain(`stopped    entry ${k} at byte ${entries[k]!.offset}: truncated payload`);
-    expect(w.stdout).toContain(`rewrote    nr_entries ${entries.length} -> ${k}`);
-    expect(fs.readFileSync(backup).equals(original.subarray(0, S))).toBe(true);
-    const info = JSON.parse(runBin('logwrites', ['info', p, '--json'], dir).stdout);
-    expect(info).toMatchObject({ nrEntries: k, entries: k });
-  });
+  it.skipIf(missing)(
+    'a truncated copy: lowers the count to the whole entries, to a backup path of our choosing',
+    () => {
+      const p = path.join(dir, 'cut.log');
+      const k = entries.findIndex((e) => e.index >= 200 && (e.payload?.length ?? 0) > 512);
+      const cut = entries[k]!.offset + S + 512;
+      fs.writeFileSync(p, original.subarray(0, cut));
+      // Read as its valid prefix, with one line pointing to recover.
+      const cutInfo = runBin('logwrites', ['info', p], dir);
+      expect(cutInfo.status).toBe(0);
+      expect(cutInfo.stderr).toBe(
+        `logwrites: note: ${p} ends inside entry ${k} at byte ${entries[k]!.offset} (nr_entries says ${entries.length}), as a crashed log can; read as its ${k} whole entries (see: logwrites recover ${p})\n`,
+      );
+      const backup = path.join(dir, 'cut-super.bin');
+      const w = runBin('logwrites', ['recover', p, '--write', '--backup', backup], dir);
+      expect(w.stderr).toBe('');
+      expect(w.stdout).toContain(`stopped    entry ${k} at byte ${entries[k]!.offset}: truncated payload`);
+      expect(w.stdout).toContain(`rewrote    nr_entries ${entries.length} -> ${k}`);
+      expect(fs.readFileSync(backup).equals(original.subarray(0, S))).toBe(true);
+      const info = JSON.parse(runBin('logwrites', ['info', p, '--json'], dir).stdout);
+      expect(info).toMatchObject({ nrEntries: k, entries: k });
+    },
+  );
 
   it.skipIf(missing)('a log that is not one, or --backup without --write: one line, exit 1, nothing written', () => {
     const p = path.join(dir, 'zero.log');
-    fs.writeFileSync(p, encodeSuper({ nrEntries: 0, sectorSize: 512 }).map(() => 0));
+    fs.writeFileSync(
+      p,
+      encodeSuper({ nrEntries: 0, sectorSize: 512 }).map(() => 0),
+    );
     const bad = runBin('logwrites', ['recover', p, '--write'], dir);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^logwrites: super at byte 0: bad magic 0x0 .*\n$/);

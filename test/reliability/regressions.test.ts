@@ -27,10 +27,22 @@ describe.skipIf(builtBins())('regression logs', () => {
   describe.each(logs)('%s', (name) => {
     const log = path.join(FIXTURES, name);
 
-    for (const args of [['info'], ['list', '--past-end'], ['recover'], ['replay', '--plan', 'sequential'], ['replay']]) {
+    for (const args of [
+      ['info'],
+      ['list', '--past-end'],
+      ['recover'],
+      ['replay', '--plan', 'sequential'],
+      ['replay'],
+    ]) {
       it(`logwrites ${args.join(' ')}: a result or one line, fast, small, nothing past the target`, () => {
         const target = zeroImage(dir, `${name}.img`, TARGET);
-        const r = runBin('logwrites', [args[0]!, log, ...(args[0] === 'replay' ? [target] : []), ...args.slice(1)], dir, 8_000, 64 << 20);
+        const r = runBin(
+          'logwrites',
+          [args[0]!, log, ...(args[0] === 'replay' ? [target] : []), ...args.slice(1)],
+          dir,
+          8_000,
+          64 << 20,
+        );
         expect(r.signal, `killed after ${r.ms.toFixed(0)} ms`).toBeNull();
         expect([0, 1]).toContain(r.status);
         expectOneLineOrNone(r.stderr);

@@ -39,7 +39,8 @@ beforeAll(() => {
 /** The target after replaying entries 0..last: each sector holds the last entry that wrote it. */
 function expectedTarget(last: number): Buffer {
   const dev = Buffer.alloc(SECTORS * S);
-  for (let s = 0; s < SECTORS && s <= last; s++) dev.writeUInt32LE(s + Math.floor((last - s) / SECTORS) * SECTORS, s * S);
+  for (let s = 0; s < SECTORS && s <= last; s++)
+    dev.writeUInt32LE(s + Math.floor((last - s) / SECTORS) * SECTORS, s * S);
   return dev;
 }
 
@@ -55,7 +56,11 @@ interface Interrupted {
 /** Start a replay, wait until it writes to the target, send `sig`, and wait for the exit. */
 function interrupt(target: string, sig: NodeJS.Signals, extra: string[]): Promise<Interrupted> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), 'replay', log, target, '--json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin/logwrites.js'), 'replay', log, target, '--json', ...extra],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

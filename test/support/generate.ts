@@ -48,7 +48,8 @@ export function generateLog(file: string, spec: GenSpec): { entries: number } {
   for (let i = 0; i < spec.writes; i++) {
     entry({ sector: spec.sectorOf(i), nrSectors: spec.writeBytes / S, flags: 0 }, payloadOf(i, spec.writeBytes));
     if (spec.flushEvery && (i + 1) % spec.flushEvery === 0) entry({ sector: 0, nrSectors: 0, flags: Flag.FLUSH });
-    if (spec.markEvery && (i + 1) % spec.markEvery === 0) entry({ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: `m${i + 1}` });
+    if (spec.markEvery && (i + 1) % spec.markEvery === 0)
+      entry({ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: `m${i + 1}` });
   }
   entry({ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: 'end' });
   flush();
@@ -82,7 +83,10 @@ export function generateDiscardLog(file: string, spec: DiscardSpec): { entries: 
     x ^= x << 5;
     return (x >>> 0) % n;
   };
-  const entries: [Parameters<typeof encodeHeader>[0], Uint8Array?][] = [[{ sector: 0, nrSectors: sectors, flags: Flag.DISCARD }], [{ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: 'mkfs' }]];
+  const entries: [Parameters<typeof encodeHeader>[0], Uint8Array?][] = [
+    [{ sector: 0, nrSectors: sectors, flags: Flag.DISCARD }],
+    [{ sector: 0, nrSectors: 0, flags: Flag.MARK, mark: 'mkfs' }],
+  ];
   let w = 0;
   const write = (flags: number) => {
     const n = 1 + random(Math.max(1, Math.floor(16384 / S)));

@@ -1,7 +1,19 @@
 // A bare NBD client for tests that need what real clients will not send: misaligned or
 // out-of-range requests, odd options, and exact knowledge of which replies arrived.
 import * as net from 'node:net';
-import { Cmd, HandshakeFlag, IHAVEOPT, Info, NBDMAGIC, Opt, OPTION_REPLY_BYTES, Rep, REQUEST_BYTES, REQUEST_MAGIC, SIMPLE_REPLY_BYTES } from '../../src/node/nbd/protocol.ts';
+import {
+  Cmd,
+  HandshakeFlag,
+  IHAVEOPT,
+  Info,
+  NBDMAGIC,
+  Opt,
+  OPTION_REPLY_BYTES,
+  Rep,
+  REQUEST_BYTES,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_BYTES,
+} from '../../src/node/nbd/protocol.ts';
 
 export interface Reply {
   error: number;
@@ -117,7 +129,9 @@ export class RawNbd {
     h.writeBigUInt64BE(cookie, 8);
     h.writeBigUInt64BE(BigInt(offset), 16);
     h.writeUInt32BE(length, 24);
-    const reply = new Promise<Reply>((resolve) => this.waiting.set(cookie, { length: type === Cmd.READ ? length : 0, resolve }));
+    const reply = new Promise<Reply>((resolve) =>
+      this.waiting.set(cookie, { length: type === Cmd.READ ? length : 0, resolve }),
+    );
     this.sock.write(opts.data ? Buffer.concat([h, opts.data]) : h);
     return reply;
   }

@@ -10,7 +10,10 @@ import { oracleRead, type OracleEntry } from './oracle.ts';
 export const isData = (e: OracleEntry) => e.nrSectors > 0 && !(e.flags & Flag.MARK);
 
 /** Write a log with LogWriter: `script` drives it; returns the log's bytes. */
-export async function writeLog(sectorSize: number, script: (w: LogWriter, io: (io: Io) => Promise<void>) => Promise<void>): Promise<Uint8Array> {
+export async function writeLog(
+  sectorSize: number,
+  script: (w: LogWriter, io: (io: Io) => Promise<void>) => Promise<void>,
+): Promise<Uint8Array> {
   let bytes = new Uint8Array(1 << 16);
   let size = 0;
   const device = {

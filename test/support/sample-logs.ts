@@ -69,7 +69,12 @@ export function badLogs(): BadLog[] {
   const base = sampleLog(512);
   const S = base.sectorSize;
   const at = (i: number) => base.offsets[i]!;
-  const edit = (name: string, problem: BadLog['problem'], entry: number | undefined, change: (b: Uint8Array) => Uint8Array | void): BadLog => {
+  const edit = (
+    name: string,
+    problem: BadLog['problem'],
+    entry: number | undefined,
+    change: (b: Uint8Array) => Uint8Array | void,
+  ): BadLog => {
     const b = base.bytes.slice();
     return { name, problem, ...(entry === undefined ? {} : { entry }), bytes: change(b) ?? b };
   };

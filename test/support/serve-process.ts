@@ -61,7 +61,11 @@ const execFileP = promisify(execFile);
 /** Run a command; resolves to its stdout, rejects with its stderr on a non-zero exit. */
 export async function run(cmd: string, args: string[], opts: { cwd?: string; timeout?: number } = {}): Promise<string> {
   try {
-    const { stdout } = await execFileP(cmd, args, { cwd: opts.cwd, timeout: opts.timeout ?? 120_000, maxBuffer: 64 << 20 });
+    const { stdout } = await execFileP(cmd, args, {
+      cwd: opts.cwd,
+      timeout: opts.timeout ?? 120_000,
+      maxBuffer: 64 << 20,
+    });
     return stdout;
   } catch (e) {
     const x = e as { stderr?: string; stdout?: string; message: string };

@@ -28,11 +28,15 @@ const found = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).stat
 /** Two TCP ports free now (the kernel's choice, so concurrent runs get different ones). */
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-      const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -75,7 +79,11 @@ export async function startSlurm(): Promise<Slurm | string> {
   const key = path.join(dir, 'munge', 'munge.key');
   fs.writeFileSync(key, crypto.randomBytes(1024), { mode: 0o600 });
   const socket = path.join(dir, 'munge.socket');
-  const pids = { munge: path.join(dir, 'munge', 'munged.pid'), ctld: path.join(dir, 'slurmctld.pid'), slurmd: path.join(dir, 'slurmd.pid') };
+  const pids = {
+    munge: path.join(dir, 'munge', 'munged.pid'),
+    ctld: path.join(dir, 'slurmctld.pid'),
+    slurmd: path.join(dir, 'slurmd.pid'),
+  };
   const conf = path.join(dir, 'slurm.conf');
   const env = { ...process.env, SLURM_CONF: conf };
   const stop = () => {
@@ -87,10 +95,23 @@ export async function startSlurm(): Promise<Slurm | string> {
   const failed = (what: string, r: { stderr: Buffer | string }) => {
     stop();
     const log = ['slurmctld', 'slurmd'].map((d) => path.join(dir, 'log', `${d}.log`)).filter((f) => fs.existsSync(f));
-    const tail = log.flatMap((f) => fs.readFileSync(f, 'utf8').trim().split('\n').filter((l) => /error|fatal/i.test(l)).slice(-2));
+    const tail = log.flatMap((f) =>
+      fs
+        .readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => /error|fatal/i.test(l))
+        .slice(-2),
+    );
     return `${what} did not start: ${[String(r.stderr).trim(), ...tail].filter(Boolean).join('; ')}`;
   };
-  const munged = spawnSync('munged', [`--socket=${socket}`, `--key-file=${key}`, `--pid-file=${pids.munge}`, `--log-file=${path.join(dir, 'munge', 'munged.log')}`, `--seed-file=${path.join(dir, 'munge', 'munged.seed')}`]);
+  const munged = spawnSync('munged', [
+    `--socket=${socket}`,
+    `--key-file=${key}`,
+    `--pid-file=${pids.munge}`,
+    `--log-file=${path.join(dir, 'munge', 'munged.log')}`,
+    `--seed-file=${path.join(dir, 'munge', 'munged.seed')}`,
+  ]);
   if (munged.status !== 0) return failed('munged', munged);
   const host = os.hostname().split('.')[0]!;
   const [ctldPort, slurmdPort] = await freePorts(2);

@@ -71,8 +71,12 @@ export async function runDemo(say: (line: string) => void): Promise<boolean> {
     fs.writeFileSync(image, '');
     fs.truncateSync(image, manifest.device_size);
     const e2fs = has('e2fsck') && has('debugfs');
-    say(`sample: a log the Linux kernel's dm-log-writes wrote while ext4 ran a workload (${path.relative(process.cwd(), dir) || dir})`);
-    say(`replaying it mark by mark into ${image} (${manifest.device_size / 1048576} MiB)${e2fs ? ', checking each state with e2fsck -fn and the files against the kernel-side md5s' : ' (e2fsprogs not installed: file checks skipped)'}`);
+    say(
+      `sample: a log the Linux kernel's dm-log-writes wrote while ext4 ran a workload (${path.relative(process.cwd(), dir) || dir})`,
+    );
+    say(
+      `replaying it mark by mark into ${image} (${manifest.device_size / 1048576} MiB)${e2fs ? ', checking each state with e2fsck -fn and the files against the kernel-side md5s' : ' (e2fsprogs not installed: file checks skipped)'}`,
+    );
     const source = openSource(log);
     try {
       const reader = await LogReader.open(source);

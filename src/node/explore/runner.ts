@@ -181,8 +181,6 @@ async function planOf(o: ExploreRunOptions, log: FileSource, reader: LogReader):
   };
 }
 
-
-
 /** The counts, failures and fingerprints of a run, and the report they make. */
 class Tally {
   readonly summary: ExploreSummary;
@@ -238,12 +236,25 @@ class Tally {
   }
 
   report(): ExploreReport {
-    return { version: REPORT_VERSION, plan: this.plan, summary: { ...this.summary }, failures: [...this.failures].sort(byLogOrder), checked: [...this.checked] };
+    return {
+      version: REPORT_VERSION,
+      plan: this.plan,
+      summary: { ...this.summary },
+      failures: [...this.failures].sort(byLogOrder),
+      checked: [...this.checked],
+    };
   }
 }
 
 /** The working image at the durable prefix the exploration starts from, and `jobs - 1` copies of it. */
-async function openImages(path: string, jobs: number, log: FileSource, reader: LogReader, explorer: Explorer, size?: number): Promise<ImageFile[]> {
+async function openImages(
+  path: string,
+  jobs: number,
+  log: FileSource,
+  reader: LogReader,
+  explorer: Explorer,
+  size?: number,
+): Promise<ImageFile[]> {
   const main = await freshImage(path, log, reader, size);
   const images = [main];
   try {
@@ -269,7 +280,8 @@ function closeImages(images: readonly ImageFile[]): void {
 
 /** Explore, check and report. Rejects with the log's or the selection's errors before touching any image. */
 export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
-  if ((o.image === undefined) !== (o.exec === undefined)) throw new OptionsError('a working image and a checker go together');
+  if ((o.image === undefined) !== (o.exec === undefined))
+    throw new OptionsError('a working image and a checker go together');
   const log = openSource(o.log);
   let images: ImageFile[] = [];
   let explorer: Explorer | undefined;
@@ -277,20 +289,23 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
     const reader = await LogReader.open(log);
     const plan = await planOf(o, log, reader);
     const differs = o.resume ? planDifference(o.resume.plan, plan) : [];
-    if (differs.length) throw new ResumeMismatch(`the report to resume is of another log or plan (it differs in ${differs.join(', ')})`);
+    if (differs.length)
+      throw new ResumeMismatch(`the report to resume is of another log or plan (it differs in ${differs.join(', ')})`);
     explorer = await Explorer.open(reader, await loadNodeKernels(), o);
     const tally = new Tally(plan, o.resume);
     const checkedBefore = new Set(o.resume?.checked ?? []);
     // Checkers run bounded (in process groups of their own) either way; a run without a signal is never stopped.
     const signal = o.signal ?? new AbortController().signal;
     let saved = performance.now();
-    if (o.image !== undefined) images = await openImages(o.image, Math.max(1, o.jobs ?? 1), log, reader, explorer, o.size);
+    if (o.image !== undefined)
+      images = await openImages(o.image, Math.max(1, o.jobs ?? 1), log, reader, explorer, o.size);
     const logBytes = syncBytes(log);
     const cursors: Cursor[] = [];
     const pool = new Pool(images.length);
     let last: ExploredState | undefined;
     for await (const s of explorer.states()) {
-      if (!cursors.length) for (const img of images) cursors.push(new Cursor(img.device, logBytes, reader.sectorSize, s.epoch));
+      if (!cursors.length)
+        for (const img of images) cursors.push(new Cursor(img.device, logBytes, reader.sectorSize, s.epoch));
       last = s;
       tally.generated(s, explorer);
       o.onProgress?.(tally.summary);
@@ -314,7 +329,11 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
       cursors[slot]!.goto(s.epoch, s.included);
       pool.run(
         slot,
-        runCheck(o.exec!, images[slot]!.path, { env: { LOGWRITES_STATE: s.id }, signal, ...(o.timeout !== undefined ? { timeoutMs: o.timeout * 1000 } : {}) }).then((r) => {
+        runCheck(o.exec!, images[slot]!.path, {
+          env: { LOGWRITES_STATE: s.id },
+          signal,
+          ...(o.timeout !== undefined ? { timeoutMs: o.timeout * 1000 } : {}),
+        }).then((r) => {
           // A checker we killed because the run stops said nothing about the state.
           if (!signal.aborted) tally.checkedState(s, fp, r);
         }),
@@ -322,7 +341,9 @@ export async function exploreLog(o: ExploreRunOptions): Promise<ExploreReport> {
     }
     await pool.drain();
     const epoch = last?.epoch.index ?? null;
-    tally.finish(signal.aborted ? { reason: 'interrupted', epoch } : explorer.truncated ? { reason: 'max-states', epoch } : null);
+    tally.finish(
+      signal.aborted ? { reason: 'interrupted', epoch } : explorer.truncated ? { reason: 'max-states', epoch } : null,
+    );
     // Leave the working image at the durable prefix of the last epoch explored.
     if (last && cursors[0]) cursors[0].goto(last.epoch, new Uint8Array(last.epoch.writes.length));
     const r = tally.report();
@@ -350,13 +371,22 @@ export function readReport(path: string): ExploreReport {
     if (e instanceof SyntaxError) throw new ReportError(`${path} is not an explore report (not JSON)`);
     throw e;
   }
-  if (typeof r?.version === 'number' && r.version !== REPORT_VERSION) throw new ReportError(`${path} is an explore report of version ${r.version}; this logwrites reads version ${REPORT_VERSION} (run the exploration again)`);
-  if (r?.version !== REPORT_VERSION || !Array.isArray(r.checked) || !Array.isArray(r.failures) || !r.plan?.log) throw new ReportError(`${path} is not an explore report`);
+  if (typeof r?.version === 'number' && r.version !== REPORT_VERSION)
+    throw new ReportError(
+      `${path} is an explore report of version ${r.version}; this logwrites reads version ${REPORT_VERSION} (run the exploration again)`,
+    );
+  if (r?.version !== REPORT_VERSION || !Array.isArray(r.checked) || !Array.isArray(r.failures) || !r.plan?.log)
+    throw new ReportError(`${path} is not an explore report`);
   return r;
 }
 
 /** Rebuild exactly one state into `out` (created, or overwritten), sized as exploring sizes the working image. */
-export async function materializeToFile(logPath: string, id: string, out: string, size?: number): Promise<MaterializedState> {
+export async function materializeToFile(
+  logPath: string,
+  id: string,
+  out: string,
+  size?: number,
+): Promise<MaterializedState> {
   const log = openSource(logPath);
   try {
     const reader = await LogReader.open(log);

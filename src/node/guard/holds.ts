@@ -79,7 +79,10 @@ export interface Holding {
  * the path itself). Created exclusively, so two servers starting at once cannot both win; a
  * live holder makes it throw unless `force`.
  */
-export function hold(items: readonly { carrier: Pick<Carrier, 'kind' | 'key'>; path: string; role: string }[], force: boolean): Holding {
+export function hold(
+  items: readonly { carrier: Pick<Carrier, 'kind' | 'key'>; path: string; role: string }[],
+  force: boolean,
+): Holding {
   const dir = registry();
   fs.mkdirSync(dir, { recursive: true, mode: 0o1777 });
   try {
@@ -119,5 +122,3 @@ export function hold(items: readonly { carrier: Pick<Carrier, 'kind' | 'key'>; p
   }
   return { release };
 }
-
-

@@ -21,7 +21,6 @@ export interface WriteCheck {
   readonly mountinfo?: string;
 }
 
-
 interface Mount {
   readonly device: string;
   readonly where: string;
@@ -44,7 +43,11 @@ function mounts(file: string): Mount[] {
     const f = line.split(' ');
     if (f.length < 5) continue;
     const source = f[f.indexOf('-') + 2];
-    out.push({ device: f[2]!, where: unescape(f[4]!), ...(source?.startsWith('/') ? { source: unescape(source) } : {}) });
+    out.push({
+      device: f[2]!,
+      where: unescape(f[4]!),
+      ...(source?.startsWith('/') ? { source: unescape(source) } : {}),
+    });
   }
   return out;
 }

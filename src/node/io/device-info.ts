@@ -42,7 +42,13 @@ export function discardSupported(info: DeviceInfo): boolean {
 
 function infoOf(st: fs.Stats): DeviceInfo {
   const isBlockDevice = st.isBlockDevice();
-  return { isBlockDevice, size: isBlockDevice ? blockDeviceSize(st.rdev) : st.size, dev: st.dev, ino: st.ino, rdev: st.rdev };
+  return {
+    isBlockDevice,
+    size: isBlockDevice ? blockDeviceSize(st.rdev) : st.size,
+    dev: st.dev,
+    ino: st.ino,
+    rdev: st.rdev,
+  };
 }
 
 /** What the open descriptor `fd` is. */

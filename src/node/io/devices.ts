@@ -48,7 +48,15 @@ function readOptional(file: string): string | undefined {
  * holding a loop device's backing file (a log is lost if that device is overwritten; a
  * target's writes stay inside its backing file).
  */
-function places(dir: string, sys: string, from: number, to: number, throughLoops: boolean, out: Extent[], depth = 0): void {
+function places(
+  dir: string,
+  sys: string,
+  from: number,
+  to: number,
+  throughLoops: boolean,
+  out: Extent[],
+  depth = 0,
+): void {
   if (depth > MAX_DEPTH) return;
   const end = Math.min(to, readNumber(path.join(dir, 'size')) * 512);
   const isPartition = fs.existsSync(path.join(dir, 'partition'));
@@ -62,7 +70,8 @@ function places(dir: string, sys: string, from: number, to: number, throughLoops
   } catch {
     // Not a stacked device.
   }
-  for (const s of slaves) places(fs.realpathSync(path.join(disk, 'slaves', s)), sys, 0, Infinity, throughLoops, out, depth + 1);
+  for (const s of slaves)
+    places(fs.realpathSync(path.join(disk, 'slaves', s)), sys, 0, Infinity, throughLoops, out, depth + 1);
   const backing = readOptional(path.join(disk, 'loop/backing_file'));
   if (!backing) return;
   let st: fs.Stats;
@@ -100,7 +109,14 @@ const overlap = (a: Extent, b: Extent) => a.on === b.on && a.start < b.end && b.
  * Why replaying `writeEnd` bytes onto `target` could overwrite the log, or undefined. Regular
  * files count too: a target file can be the backing file of a loop device the log is on.
  */
-export function sharedDeviceHazard(targetPath: string, target: DeviceInfo, log: DeviceInfo, writeEnd: number, sys = '/sys', logName = 'the log'): string | undefined {
+export function sharedDeviceHazard(
+  targetPath: string,
+  target: DeviceInfo,
+  log: DeviceInfo,
+  writeEnd: number,
+  sys = '/sys',
+  logName = 'the log',
+): string | undefined {
   const logs = logPlaces(log, sys);
   for (const t of targetPlaces(target, writeEnd, sys)) {
     const hit = logs.find((l) => overlap(t, l));
@@ -126,7 +142,10 @@ const blockName = (dir: string) => `/dev/${path.basename(dir)}`;
 
 function subdirsWith(dir: string, file: string): string[] {
   try {
-    return fs.readdirSync(dir).map((d) => path.join(dir, d)).filter((d) => fs.existsSync(path.join(d, file)));
+    return fs
+      .readdirSync(dir)
+      .map((d) => path.join(dir, d))
+      .filter((d) => fs.existsSync(path.join(d, file)));
   } catch {
     return [];
   }
@@ -165,19 +184,22 @@ export function carriers(targetPath: string, target: DeviceInfo, sys = '/sys'): 
   };
   const file = (key: { dev: number; ino: number }, name: string, via: string[], depth: number) => {
     if (!add({ kind: 'file', key: `${key.dev}:${key.ino}`, name, via })) return;
-    for (const loop of loopsOn(key.dev, key.ino, sys)) block(loop, [...via, `backs ${blockName(loop)}`], depth + 1, true);
+    for (const loop of loopsOn(key.dev, key.ino, sys))
+      block(loop, [...via, `backs ${blockName(loop)}`], depth + 1, true);
   };
   const block = (dir: string, via: string[], depth: number, expand: boolean): void => {
     if (depth > MAX_DEPTH) return;
     const dev = readOptional(path.join(dir, 'dev'));
     if (!dev || !add({ kind: 'block', key: dev, name: blockName(dir), via })) return;
     if (!expand) return;
-    for (const part of subdirsWith(dir, 'partition')) block(part, [...via, `holds partition ${blockName(part)}`], depth + 1, true);
+    for (const part of subdirsWith(dir, 'partition'))
+      block(part, [...via, `holds partition ${blockName(part)}`], depth + 1, true);
     for (const h of subdirsWith(path.join(dir, 'holders'), 'dev')) {
       const held = fs.realpathSync(h);
       block(held, [...via, `is under ${blockName(held)}`], depth + 1, true);
     }
-    if (fs.existsSync(path.join(dir, 'partition'))) block(path.dirname(dir), [...via, `is part of ${blockName(path.dirname(dir))}`], depth + 1, false);
+    if (fs.existsSync(path.join(dir, 'partition')))
+      block(path.dirname(dir), [...via, `is part of ${blockName(path.dirname(dir))}`], depth + 1, false);
     const backing = readOptional(path.join(dir, 'loop/backing_file'));
     if (!backing) return;
     try {

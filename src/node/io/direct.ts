@@ -144,7 +144,7 @@ function writeAll(fd: number, view: Uint8Array, position: number): Promise<void>
       fs.write(fd, view, done, view.length - done, position + done, (e, n) => {
         if (e) return reject(e);
         try {
-        // Nothing written and no error: the synchronous call says why (ENOSPC, EIO) or writes.
+          // Nothing written and no error: the synchronous call says why (ENOSPC, EIO) or writes.
           if (n === 0) n = fs.writeSync(fd, view, done, view.length - done, position + done);
         } catch (err) {
           return reject(err);

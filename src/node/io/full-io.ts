@@ -82,7 +82,11 @@ export async function writeFull(fh: fs.promises.FileHandle, data: Uint8Array, po
 }
 
 /** writev a run of buffers that are contiguous in the file, looping over short writes. */
-export async function writevFull(fh: fs.promises.FileHandle, parts: readonly Uint8Array[], position: number): Promise<void> {
+export async function writevFull(
+  fh: fs.promises.FileHandle,
+  parts: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
   for (let i = 0; i < parts.length; i += MAX_IOV) {
     const batch = parts.slice(i, i + MAX_IOV);
     const size = total(batch);

@@ -41,7 +41,8 @@ export function openIndexCache(reader: LogReader, source: FileSource, dir = cach
   const file = path.join(dir, `${keyOf(source)}.index`);
   const want = Buffer.from(identity);
   const stored = readStored(file);
-  const fits = stored && Buffer.compare(Buffer.from(stored.identity), want) === 0 && stored.index.sectorSize === reader.sectorSize;
+  const fits =
+    stored && Buffer.compare(Buffer.from(stored.identity), want) === 0 && stored.index.sectorSize === reader.sectorSize;
   const known = fits ? new KnownEntries(reader, stored.index) : KnownEntries.empty(reader);
   // Once, the whole log: a prefix that each call extended would be stored again at every call
   // (xfstests' loop goes a few entries further each time), costing more than it saves.
@@ -54,7 +55,8 @@ export function openIndexCache(reader: LogReader, source: FileSource, dir = cach
   };
 }
 
-const superSector = (reader: LogReader, source: FileSource) => source.read(0, Math.min(source.size, reader.sectorSize)) as Uint8Array;
+const superSector = (reader: LogReader, source: FileSource) =>
+  source.read(0, Math.min(source.size, reader.sectorSize)) as Uint8Array;
 
 /** One file per log: by inode for a file, by device number for a device. */
 function keyOf(source: FileSource): string {

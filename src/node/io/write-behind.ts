@@ -37,7 +37,10 @@ export class WriteBehind {
     if (this.dirty < this.every || Atomics.load(this.state, 0) !== IDLE) return;
     this.dirty = 0;
     if (!this.worker) {
-      this.worker = new (workerThreads().Worker)(WORKER, { eval: true, workerData: { fd: this.fd, state: this.state.buffer } });
+      this.worker = new (workerThreads().Worker)(WORKER, {
+        eval: true,
+        workerData: { fd: this.fd, state: this.state.buffer },
+      });
       // Never keep the process alive for it; close() ends it.
       this.worker.unref();
     }

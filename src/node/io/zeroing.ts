@@ -41,7 +41,8 @@ const zeroChunk = () => (zeros ??= new Uint8Array(ZERO_CHUNK));
 /** `length` bytes of zeros as slices of the shared chunk (for a log entry, or a vectored write). */
 export function zeroParts(length: number): Uint8Array[] {
   const parts: Uint8Array[] = [];
-  for (let at = 0; at < length; at += ZERO_CHUNK) parts.push(zeroChunk().subarray(0, Math.min(ZERO_CHUNK, length - at)));
+  for (let at = 0; at < length; at += ZERO_CHUNK)
+    parts.push(zeroChunk().subarray(0, Math.min(ZERO_CHUNK, length - at)));
   return parts;
 }
 
@@ -71,7 +72,10 @@ function writeZeros(fd: number, readable: boolean, offset: number, stop: number)
 function spawnTool(fd: number, op: Op, offset: number, length: number): boolean {
   const path = `/proc/${process.pid}/fd/${fd}`;
   const range = ['-o', String(offset), '-l', String(length)];
-  const [cmd, args] = op === Op.PunchHole ? ['fallocate', ['-p', ...range, path]] : ['blkdiscard', ['-f', ...(op === Op.BlkZeroOut ? ['-z'] : []), ...range, path]];
+  const [cmd, args] =
+    op === Op.PunchHole
+      ? ['fallocate', ['-p', ...range, path]]
+      : ['blkdiscard', ['-f', ...(op === Op.BlkZeroOut ? ['-z'] : []), ...range, path]];
   const r = childProcess().spawnSync(cmd, args, { stdio: 'ignore' });
   return r.status === 0;
 }
@@ -82,7 +86,12 @@ function spawnTool(fd: number, op: Op, offset: number, length: number): boolean 
  * discard, no hole punching) is not tried again; a range it refuses (misaligned for the
  * device) is written as zeros.
  */
-export function zeroer(fd: number, info: DeviceInfo, readable: boolean, mode: ZeroMode): (offset: number, stop: number) => void {
+export function zeroer(
+  fd: number,
+  info: DeviceInfo,
+  readable: boolean,
+  mode: ZeroMode,
+): (offset: number, stop: number) => void {
   const op = !info.isBlockDevice ? Op.PunchHole : mode === 'zero' ? Op.BlkZeroOut : Op.BlkDiscard;
   let offload = true;
   return (offset, stop) => {

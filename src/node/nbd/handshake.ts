@@ -38,7 +38,13 @@ const MAX_OPTIONS = 1000;
 const CLIENT_FLAGS = HandshakeFlag.FIXED_NEWSTYLE | HandshakeFlag.NO_ZEROES;
 
 /** Answer NBD_OPT_INFO or NBD_OPT_GO; true when the export was described. */
-function describeExport(sock: Duplex, opt: number, data: Buffer, exp: NbdExport, known: (name: string) => boolean): boolean {
+function describeExport(
+  sock: Duplex,
+  opt: number,
+  data: Buffer,
+  exp: NbdExport,
+  known: (name: string) => boolean,
+): boolean {
   const req = parseInfoRequest(data);
   if (!req) {
     sock.write(optionReply(opt, Rep.ERR_INVALID));

@@ -39,7 +39,16 @@ export const TransmissionFlag = {
 export const TRANSMISSION_FLAGS = Object.values(TransmissionFlag).reduce((a, b) => a | b, 0);
 
 /** Commands; CACHE and BLOCK_STATUS are listed so that tests can send what the server refuses. */
-export const Cmd = { READ: 0, WRITE: 1, DISC: 2, FLUSH: 3, TRIM: 4, CACHE: 5, WRITE_ZEROES: 6, BLOCK_STATUS: 7 } as const;
+export const Cmd = {
+  READ: 0,
+  WRITE: 1,
+  DISC: 2,
+  FLUSH: 3,
+  TRIM: 4,
+  CACHE: 5,
+  WRITE_ZEROES: 6,
+  BLOCK_STATUS: 7,
+} as const;
 export const CmdFlag = { FUA: 1 } as const;
 
 export const Errno = { EPERM: 1, EIO: 5, ENOMEM: 12, EINVAL: 22, ENOSPC: 28, ESHUTDOWN: 108 } as const;

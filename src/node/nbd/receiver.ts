@@ -100,4 +100,3 @@ export class Receiver {
     return out;
   }
 }
-

@@ -96,7 +96,12 @@ function drained(sock: Duplex): Promise<void> {
 }
 
 /** Serve one client on `sock` until it disconnects, breaks the protocol, or `stop` is called. */
-export function serveConnection(sock: Duplex, exp: NbdExport, backend: NbdBackend, opts: ConnectionOptions = {}): NbdConnection {
+export function serveConnection(
+  sock: Duplex,
+  exp: NbdExport,
+  backend: NbdBackend,
+  opts: ConnectionOptions = {},
+): NbdConnection {
   const rx = new Receiver(sock);
   const maxInFlight = opts.maxInFlight ?? 64;
   const maxQueued = opts.maxQueuedBytes ?? 64 << 20;

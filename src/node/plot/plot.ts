@@ -35,7 +35,8 @@ export interface Plot {
 
 function entryOf(index: LogIndex, p: Point): number {
   const i = pointEntry(index, p);
-  if (i < 0 || i >= index.count) throw new PlotError(`${pointText(p)} is not in the log (entries 0..${index.count - 1})`);
+  if (i < 0 || i >= index.count)
+    throw new PlotError(`${pointText(p)} is not in the log (entries 0..${index.count - 1})`);
   return i;
 }
 
@@ -47,7 +48,8 @@ function entryOf(index: LogIndex, p: Point): number {
 export function refuseLogOverwrite(output: string, log: string, force: boolean): void {
   if (!fs.existsSync(output)) return;
   const [a, b] = [fs.statSync(output), fs.statSync(log)];
-  if (a.dev === b.dev && a.ino === b.ino) throw new PlotError(`refusing to write the plot over the log itself (${output})`);
+  if (a.dev === b.dev && a.ino === b.ino)
+    throw new PlotError(`refusing to write the plot over the log itself (${output})`);
   guardWrite('write the plot', { path: output, keep: [{ name: 'the log', info: describePath(log)! }] }, force);
   if (force) return;
   const head = Buffer.alloc(4096);
@@ -74,12 +76,38 @@ export async function plotLog(reader: LogReader, name: string, o: PlotOptions): 
   const last = o.to ? entryOf(index, o.to) : index.count - 1;
   if (last < first) throw new PlotError(`--to (entry ${last}) is before --from (entry ${first})`);
   const edge = (i: number) => (o.x === 'entry' ? i : (index.offset[i] ?? summary.bytesIndexed));
-  const window = { mode: o.x, x0: o.from ? edge(first) : lo, x1: o.to ? edge(last + 1) : hi, y0: 0, y1: Math.max(1, summary.deviceSectors) };
+  const window = {
+    mode: o.x,
+    x0: o.from ? edge(first) : lo,
+    x1: o.to ? edge(last + 1) : hi,
+    y0: 0,
+    y1: Math.max(1, summary.deviceSectors),
+  };
   const classes = o.colour === 'structure' ? await entryClasses(reader, index.count) : undefined;
   const byClass = classes?.fs ? { classes: classes.classes, hidden: new Set<never>() } : undefined;
-  const scene = buildScene({ index, logEnd: summary.bytesIndexed, rows: null, window, width: o.width, height: o.height, scale: 1, palette: LIGHT, measure: approximateWidth, hidden: o.hidden, ...(byClass && { byClass }) });
-  const colourNotes = classes ? [classes.fs ? `coloured by structure (${classes.fs}): ${classLegend()}` : 'no file system recognised on the device: coloured by flag'] : [];
-  const warnings = summary.warnings.map((w) => `warning: ${w.entry === undefined ? '' : `entry ${w.entry} `}at byte ${w.offset}: ${w.message}`);
+  const scene = buildScene({
+    index,
+    logEnd: summary.bytesIndexed,
+    rows: null,
+    window,
+    width: o.width,
+    height: o.height,
+    scale: 1,
+    palette: LIGHT,
+    measure: approximateWidth,
+    hidden: o.hidden,
+    ...(byClass && { byClass }),
+  });
+  const colourNotes = classes
+    ? [
+        classes.fs
+          ? `coloured by structure (${classes.fs}): ${classLegend()}`
+          : 'no file system recognised on the device: coloured by flag',
+      ]
+    : [];
+  const warnings = summary.warnings.map(
+    (w) => `warning: ${w.entry === undefined ? '' : `entry ${w.entry} `}at byte ${w.offset}: ${w.message}`,
+  );
   const title = `${name}: entries ${first}–${last} of ${index.count}, sectorsize ${index.sectorSize}, ${index.marks.length} marks`;
   const svg = sceneToSvg({ ...scene, notes: [...colourNotes, ...scene.notes, ...warnings] }, LIGHT, encodePng, title);
   return { svg, title, marksShown: scene.marksShown, marksInView: scene.marksInView };

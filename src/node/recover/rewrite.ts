@@ -21,12 +21,17 @@ function rewriteSuper(logPath: string, r: Recovery, backup: string): void {
   }
   try {
     const original = Buffer.alloc(r.sectorSize);
-    if (fs.readSync(fd, original, 0, r.sectorSize, 0) !== r.sectorSize) throw new RewriteError(`cannot read the super of ${logPath}`);
+    if (fs.readSync(fd, original, 0, r.sectorSize, 0) !== r.sectorSize)
+      throw new RewriteError(`cannot read the super of ${logPath}`);
     try {
       fs.writeFileSync(backup, original, { flag: 'wx' });
     } catch (e) {
       const exists = (e as NodeJS.ErrnoException).code === 'EEXIST';
-      throw new RewriteError(exists ? `backup ${backup} already exists: move it away or give --backup <path>` : `cannot write backup ${backup}: ${(e as Error).message}`);
+      throw new RewriteError(
+        exists
+          ? `backup ${backup} already exists: move it away or give --backup <path>`
+          : `cannot write backup ${backup}: ${(e as Error).message}`,
+      );
     }
     const bfd = fs.openSync(backup, 'r');
     fs.fsyncSync(bfd);
@@ -45,7 +50,10 @@ async function verify(logPath: string, want: number): Promise<void> {
     const reader = await LogReader.open(src);
     let n = 0;
     for await (const b of reader.batches({ payloads: true })) n += b.entries.length;
-    if (reader.nrEntries !== want || n !== want) throw new RewriteError(`after rewriting, ${logPath} counts ${reader.nrEntries} and walks ${n} entries, not ${want}`);
+    if (reader.nrEntries !== want || n !== want)
+      throw new RewriteError(
+        `after rewriting, ${logPath} counts ${reader.nrEntries} and walks ${n} entries, not ${want}`,
+      );
   } finally {
     src.close();
   }

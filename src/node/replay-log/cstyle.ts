@@ -26,7 +26,13 @@ const sameKind = (a: LongOption, b: LongOption) => a.arg === b.arg && a.val === 
  * first under POSIXLY_CORRECT), `--` ends options. Errors go to `warn` in glibc's words
  * and yield '?'.
  */
-export function* getoptLong(args: readonly string[], shortOpts: string, longOpts: readonly LongOption[], prog: string, warn: (line: string) => void): Generator<Parsed> {
+export function* getoptLong(
+  args: readonly string[],
+  shortOpts: string,
+  longOpts: readonly LongOption[],
+  prog: string,
+  warn: (line: string) => void,
+): Generator<Parsed> {
   const posixly = process.env.POSIXLY_CORRECT !== undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;

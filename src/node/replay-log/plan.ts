@@ -49,7 +49,11 @@ export interface Planned {
  * payload, an entry past the target's end): that replay then runs instead, with upstream's
  * output up to the problem.
  */
-async function plan(known: KnownEntries, target: FileTarget, o: PlanOptions): Promise<(Planned & { map: SectorMap }) | undefined> {
+async function plan(
+  known: KnownEntries,
+  target: FileTarget,
+  o: PlanOptions,
+): Promise<(Planned & { map: SectorMap }) | undefined> {
   const reader = known.reader;
   const S = reader.sectorSize;
   const map = new SectorMap(S);
@@ -82,7 +86,11 @@ async function plan(known: KnownEntries, target: FileTarget, o: PlanOptions): Pr
  * Replay by the last-write plan; undefined (nothing written, `before` calls to be forgotten)
  * when the sequential replay must run instead.
  */
-export async function replayLogLastWrites(known: KnownEntries, target: FileTarget, o: PlanOptions): Promise<Planned | undefined> {
+export async function replayLogLastWrites(
+  known: KnownEntries,
+  target: FileTarget,
+  o: PlanOptions,
+): Promise<Planned | undefined> {
   const planned = await plan(known, target, o);
   if (!planned) return undefined;
   await replayLastWrites(known.reader, target, planned.map);

@@ -132,27 +132,60 @@ function parseArgs(args: readonly string[], con: ReplayLogConsole): Options {
     const value = 'value' in p ? (p.value ?? '') : '';
     switch (p.name) {
       case 'v':
-      case 'verbose': o.verbose++; break;
-      case 'next-flush': o.stopFlags |= Flag.FLUSH; break;
-      case 'next-fua': o.stopFlags |= Flag.FUA; break;
-      case 'start-entry': o.startEntry = number(value, 'entry'); break;
-      case 'start-mark': o.startMark = markArg(value); break;
+      case 'verbose':
+        o.verbose++;
+        break;
+      case 'next-flush':
+        o.stopFlags |= Flag.FLUSH;
+        break;
+      case 'next-fua':
+        o.stopFlags |= Flag.FUA;
+        break;
+      case 'start-entry':
+        o.startEntry = number(value, 'entry');
+        break;
+      case 'start-mark':
+        o.startMark = markArg(value);
+        break;
       case 'end-mark':
         o.endMark = markArg(value);
         o.stopFlags |= Flag.MARK;
         break;
-      case 'log': o.logfile = value; break;
-      case 'replay': o.replayfile = value; break;
-      case 'limit': o.limit = number(value, 'entry'); break;
-      case 'find': o.find = true; break;
-      case 'num-entries': o.numEntries = true; break;
-      case 'no-discard': o.discard = false; break;
-      case 'fsck': o.fsck = value; break;
-      case 'check': o.check = parseCheck(value, con); break;
-      case 'start-sector': o.startSector = u64Number(number(value, 'sector')); break;
-      case 'end-sector': o.endSector = u64Number(number(value, 'sector')); break;
-      case 'force': o.force = true; break;
-      default: usage();
+      case 'log':
+        o.logfile = value;
+        break;
+      case 'replay':
+        o.replayfile = value;
+        break;
+      case 'limit':
+        o.limit = number(value, 'entry');
+        break;
+      case 'find':
+        o.find = true;
+        break;
+      case 'num-entries':
+        o.numEntries = true;
+        break;
+      case 'no-discard':
+        o.discard = false;
+        break;
+      case 'fsck':
+        o.fsck = value;
+        break;
+      case 'check':
+        o.check = parseCheck(value, con);
+        break;
+      case 'start-sector':
+        o.startSector = u64Number(number(value, 'sector'));
+        break;
+      case 'end-sector':
+        o.endSector = u64Number(number(value, 'sector'));
+        break;
+      case 'force':
+        o.force = true;
+        break;
+      default:
+        usage();
     }
   }
   if (o.logfile === undefined) usage();
@@ -201,9 +234,12 @@ interface SuperSeen {
 function describeProblem(e: LogFormatError | PastTarget, S: number, seen?: SuperSeen): string {
   if (!(e instanceof LogFormatError)) return `Error writing data: ${e.message}`;
   switch (e.kind) {
-    case 'malformed': return `Malformed entry @${Math.floor(e.offset / S)}: ${e.message}`;
-    case 'truncated-header': return `Error reading entry: 0: ${e.message}`;
-    case 'truncated-payload': return `Error reading data: 0: ${e.message}`;
+    case 'malformed':
+      return `Malformed entry @${Math.floor(e.offset / S)}: ${e.message}`;
+    case 'truncated-header':
+      return `Error reading entry: 0: ${e.message}`;
+    case 'truncated-payload':
+      return `Error reading data: 0: ${e.message}`;
     case 'super':
       if (seen && seen.logSize < SUPER_BYTES) return `Error reading super: 0: ${e.message}`;
       if (e.offset === SuperField.MAGIC) return `Magic doesn't match: ${e.message}`;
@@ -234,7 +270,13 @@ function flagsText(e: Entry): string {
  * Walk from `from` with log_seek_next_entry's -vv lines until `stop` says so: the cursor is
  * then on that entry. False when the counted entries ran out first.
  */
-function seekNext(known: KnownEntries, from: Position, o: Options, con: ReplayLogConsole, stop: (c: EntryView, n: number) => boolean): EntryView | undefined {
+function seekNext(
+  known: KnownEntries,
+  from: Position,
+  o: Options,
+  con: ReplayLogConsole,
+  stop: (c: EntryView, n: number) => boolean,
+): EntryView | undefined {
   const S = known.reader.sectorSize;
   const c = known.cursor(from);
   for (let n = 1; ; ) {
@@ -244,7 +286,10 @@ function seekNext(known: KnownEntries, from: Position, o: Options, con: ReplayLo
       c.fill();
       continue;
     }
-    if (o.verbose > 1) con.out.write(`seek entry ${c.index}@${c.payloadOffset / S}: ${c.sector}, size ${c.nrSectors}, flags ${flagsText(c)}\n`);
+    if (o.verbose > 1)
+      con.out.write(
+        `seek entry ${c.index}@${c.payloadOffset / S}: ${c.sector}, size ${c.nrSectors}, flags ${flagsText(c)}\n`,
+      );
     if (stop(c, n++)) return c;
   }
 }
@@ -269,7 +314,10 @@ function startPosition(known: KnownEntries, o: Options, con: ReplayLogConsole): 
     const step = c.advance();
     if (step === Advance.End) break;
     if (step === Advance.Read) c.fill();
-    else if (step === Advance.Entry && o.verbose > 1) con.out.write(`seek entry ${c.index}@${c.offset / S}: ${c.sector}, size ${c.nrSectors}, flags 0x${flagsHex(c.flags, c.flagsHigh)}\n`);
+    else if (step === Advance.Entry && o.verbose > 1)
+      con.out.write(
+        `seek entry ${c.index}@${c.offset / S}: ${c.sector}, size ${c.nrSectors}, flags 0x${flagsHex(c.flags, c.flagsHigh)}\n`,
+      );
   }
   return c.position;
 }
@@ -321,7 +369,9 @@ function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: E
   return (e) => {
     const skip = !overlaps(e, sectors);
     if (o.verbose > 1 || (o.verbose && !skip)) {
-      out.write(`${skip ? 'skipping' : 'replaying'} ${e.index}@${e.payloadOffset / S}: sector ${e.sector}, size ${e.nrSectors * S}, flags ${flagsText(e)}\n`);
+      out.write(
+        `${skip ? 'skipping' : 'replaying'} ${e.index}@${e.payloadOffset / S}: sector ${e.sector}, size ${e.nrSectors * S}, flags ${flagsText(e)}\n`,
+      );
     }
     // Upstream attempts every discard, even outside the sector range (which we skip), so
     // the switch is announced where it would be.
@@ -333,7 +383,8 @@ function replayLines(o: Options, out: Out, S: number, target: FileTarget): (e: E
 }
 
 /** Whether the entry is the last to replay: the n-th (--limit), or one --next-* / --end-mark stops at. */
-const stopsAt = (o: Options, limit: number) => (e: EntryView, n: number) => n === limit || shouldStop(e, o.stopFlags, o.endMark);
+const stopsAt = (o: Options, limit: number) => (e: EntryView, n: number) =>
+  n === limit || shouldStop(e, o.stopFlags, o.endMark);
 
 /** What a replay did, for the notes on checks and stops that never fired. */
 interface Replayed {
@@ -349,24 +400,43 @@ interface Replayed {
  * Without checks in between, the last-write plan where it leaves the same bytes (see
  * replay-log-plan.ts); the -v lines are held back until the plan is known to hold.
  */
-async function replayFast(known: KnownEntries, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<Replayed | undefined> {
+async function replayFast(
+  known: KnownEntries,
+  target: FileTarget,
+  from: Position,
+  o: Options,
+  con: ReplayLogConsole,
+): Promise<Replayed | undefined> {
   const reader = known.reader;
   if (o.fsck !== undefined || o.force || !discardsReadAsZeros(target)) return undefined;
   const lines: string[] = [];
   const before = replayLines(o, { write: (t) => void lines.push(t), flush() {} }, reader.sectorSize, target);
   const sectors = { start: o.startSector, end: o.endSector };
-  const r = await replayLogLastWrites(known, target, { from, discards: o.discard, sectors, before, stop: stopsAt(o, countOf(o.limit)) });
+  const r = await replayLogLastWrites(known, target, {
+    from,
+    discards: o.discard,
+    sectors,
+    before,
+    stop: stopsAt(o, countOf(o.limit)),
+  });
   if (!r) return undefined;
   for (const t of lines) con.out.write(t);
   return { status: 0, checks: 0, ...r };
 }
 
 /** Entry by entry, in upstream's order, with the fsck runs; a number is the exit status of a log problem. */
-async function replaySequential(reader: LogReader, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<Replayed | number> {
+async function replaySequential(
+  reader: LogReader,
+  target: FileTarget,
+  from: Position,
+  o: Options,
+  con: ReplayLogConsole,
+): Promise<Replayed | number> {
   const S = reader.sectorSize;
   const sectors = { start: o.startSector, end: o.endSector };
   const stop = stopsAt(o, countOf(o.limit));
-  const check: { every: number } | { flag: number } | undefined = o.check && (o.check.kind === 'number' ? { every: countOf(o.check.every) } : { flag: o.check.flag });
+  const check: { every: number } | { flag: number } | undefined =
+    o.check && (o.check.kind === 'number' ? { every: countOf(o.check.every) } : { flag: o.check.flag });
   const done: Replayed = { status: 0, entries: 0, checks: 0, stopped: false };
   try {
     const r = await replay(reader, target, {
@@ -378,7 +448,8 @@ async function replaySequential(reader: LogReader, target: FileTarget, from: Pos
         const n = ++done.entries;
         const last = stop(e, n);
         done.stopped ||= last;
-        const due = o.fsck !== undefined && check && ('every' in check ? n % check.every === 0 : (e.flags & check.flag) !== 0);
+        const due =
+          o.fsck !== undefined && check && ('every' in check ? n % check.every === 0 : (e.flags & check.flag) !== 0);
         if (!due) return last ? 'stop' : 'next';
         const index = e.index;
         done.checks++;
@@ -399,7 +470,13 @@ async function replaySequential(reader: LogReader, target: FileTarget, from: Pos
   return done;
 }
 
-async function replayMode(known: KnownEntries, target: FileTarget, from: Position, o: Options, con: ReplayLogConsole): Promise<number> {
+async function replayMode(
+  known: KnownEntries,
+  target: FileTarget,
+  from: Position,
+  o: Options,
+  con: ReplayLogConsole,
+): Promise<number> {
   const reader = known.reader;
   const r = (await replayFast(known, target, from, o, con)) ?? (await replaySequential(reader, target, from, o, con));
   if (typeof r === 'number') return r;
@@ -409,7 +486,10 @@ async function replayMode(known: KnownEntries, target: FileTarget, from: Positio
   // (a --limit call of xfstests' loop ends early: walking the rest of the log would cost it more
   // than its own replay).
   const reachedEnd = !r.stopped && (r.end === undefined || r.end.index >= reader.nrEntries);
-  const notes = [...vacuous(o, r.checks, r.stopped, r.entries), ...(reachedEnd ? [await pastEndNote(reader, o, r.end)] : [])].filter(Boolean);
+  const notes = [
+    ...vacuous(o, r.checks, r.stopped, r.entries),
+    ...(reachedEnd ? [await pastEndNote(reader, o, r.end)] : []),
+  ].filter(Boolean);
   if (notes.length) con.err(`replay-log: ${notes.join('; ')}`);
   return 0;
 }
@@ -426,11 +506,18 @@ function vacuous(o: Options, checks: number, stopped: boolean, replayed: number)
   const what = (flags: number) => holdsNo(flags, `the ${replayed} replayed entries`).replace(' holds ', ' hold ');
   if (o.fsck !== undefined && o.check && !checks) {
     const arg = o.check.kind === 'number' ? String(o.check.every) : flagNames(o.check.flag).toLowerCase();
-    notes.push(`--check ${arg} ran the fsck command 0 times: ${o.check.kind === 'number' ? `only ${replayed} entries were replayed` : what(o.check.flag)}`);
+    notes.push(
+      `--check ${arg} ran the fsck command 0 times: ${o.check.kind === 'number' ? `only ${replayed} entries were replayed` : what(o.check.flag)}`,
+    );
   }
   if (!stopped && o.stopFlags) {
-    const options = [o.stopFlags & Flag.FLUSH && '--next-flush', o.stopFlags & Flag.FUA && '--next-fua'].filter(Boolean).join(' ');
-    const stop = o.endMark !== undefined ? `--end-mark ${Buffer.from(o.endMark).toString('utf8')} never fired: the ${replayed} replayed entries hold no such mark` : `${options} never fired: ${what(o.stopFlags)}`;
+    const options = [o.stopFlags & Flag.FLUSH && '--next-flush', o.stopFlags & Flag.FUA && '--next-fua']
+      .filter(Boolean)
+      .join(' ');
+    const stop =
+      o.endMark !== undefined
+        ? `--end-mark ${Buffer.from(o.endMark).toString('utf8')} never fired: the ${replayed} replayed entries hold no such mark`
+        : `${options} never fired: ${what(o.stopFlags)}`;
     notes.push(`${stop}, so the replay went to the end of the log`);
   }
   return notes;
@@ -448,12 +535,18 @@ async function readSuper(source: FileSource, con: ReplayLogConsole): Promise<Log
   } catch (e) {
     if (!(e instanceof LogFormatError)) fail(con, `Error reading super: ${errno(e)}: ${(e as Error).message}`);
     const head = source.read(0, SuperField.VERSION + 8) as Uint8Array;
-    const version = head.length >= SuperField.VERSION + 8 ? new DataView(head.buffer, head.byteOffset, head.length).getInt32(SuperField.VERSION, true) : 0;
+    const version =
+      head.length >= SuperField.VERSION + 8
+        ? new DataView(head.buffer, head.byteOffset, head.length).getInt32(SuperField.VERSION, true)
+        : 0;
     fail(con, describeProblem(e, 512, { logSize: source.size, version }));
   }
 }
 
-export async function replayLogMain(args: readonly string[], con: ReplayLogConsole = processConsole()): Promise<number> {
+export async function replayLogMain(
+  args: readonly string[],
+  con: ReplayLogConsole = processConsole(),
+): Promise<number> {
   let source: FileSource | undefined;
   let target: FileTarget | undefined;
   let cache: IndexCache | undefined;
@@ -469,7 +562,10 @@ export async function replayLogMain(args: readonly string[], con: ReplayLogConso
       // Judged before the target is opened for writing (upstream opens it first thing); find
       // and count modes open it too but never write.
       const writes = !o.find && !o.numEntries;
-      const hazard = o.force || !writes ? undefined : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
+      const hazard =
+        o.force || !writes
+          ? undefined
+          : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
       if (hazard) fail(con, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
       try {
         target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap', direct: true });

@@ -84,7 +84,16 @@ function stopper(flag: () => boolean): () => Promise<boolean> {
   };
 }
 
-async function sequential(reader: LogReader, target: FileTarget, targetPath: string, range: ScannedRange, o: ReplayOptions, progress: ProgressSink | undefined, stop: () => Promise<boolean>, summary: ReplaySummary) {
+async function sequential(
+  reader: LogReader,
+  target: FileTarget,
+  targetPath: string,
+  range: ScannedRange,
+  o: ReplayOptions,
+  progress: ProgressSink | undefined,
+  stop: () => Promise<boolean>,
+  summary: ReplaySummary,
+) {
   const lastIndex = range.last!.index;
   let n = 0;
   const r = await replay(reader, target, {
@@ -121,12 +130,18 @@ async function sequential(reader: LogReader, target: FileTarget, targetPath: str
 export function replayPlan(o: Pick<ReplayOptions, 'check' | 'exec' | 'plan'>): 'last-write' | 'sequential' {
   if ((o.check === undefined) !== (o.exec === undefined)) throw new OptionsError('--check and --exec go together');
   const plan = o.plan ?? (o.check ? 'sequential' : 'last-write');
-  if (plan === 'last-write' && o.check) throw new OptionsError('--plan last-write cannot run checks between entries; use --plan sequential');
+  if (plan === 'last-write' && o.check)
+    throw new OptionsError('--plan last-write cannot run checks between entries; use --plan sequential');
   return plan;
 }
 
 /** Replay the opened log `reader` (read from `source`) onto `targetPath`, as `o` says. */
-export async function replayOnto(reader: LogReader, source: FileSource, targetPath: string, o: ReplayOptions): Promise<ReplaySummary> {
+export async function replayOnto(
+  reader: LogReader,
+  source: FileSource,
+  targetPath: string,
+  o: ReplayOptions,
+): Promise<ReplaySummary> {
   const plan = replayPlan(o);
   const spec: RangeSpec = {
     ...(o.from ? { from: o.from } : {}),
@@ -137,8 +152,12 @@ export async function replayOnto(reader: LogReader, source: FileSource, targetPa
     discards: o.discard !== 'skip',
   };
   const info = describePath(targetPath);
-  if (!info) throw new TargetError(`cannot open target ${targetPath}: it does not exist (replay writes onto an existing image or device)`);
-  if (fs.statSync(targetPath).isDirectory()) throw new TargetError(`cannot open target ${targetPath}: it is a directory`);
+  if (!info)
+    throw new TargetError(
+      `cannot open target ${targetPath}: it does not exist (replay writes onto an existing image or device)`,
+    );
+  if (fs.statSync(targetPath).isDirectory())
+    throw new TargetError(`cannot open target ${targetPath}: it is a directory`);
   let range: ScannedRange;
   try {
     // The target's size bounds the scan, so a forged entry is refused before it costs memory.
@@ -153,7 +172,12 @@ export async function replayOnto(reader: LogReader, source: FileSource, targetPa
   guardWrite('replay', { path: targetPath, keep: [{ name: 'the log', info: source.info }], writeEnd }, !!o.force);
   let target: FileTarget;
   try {
-    target = openTarget(targetPath, { grow: !!o.force, discard: o.discard === 'unmap' ? 'unmap' : 'zero', direct: true, writeBehind: true });
+    target = openTarget(targetPath, {
+      grow: !!o.force,
+      discard: o.discard === 'unmap' ? 'unmap' : 'zero',
+      direct: true,
+      writeBehind: true,
+    });
   } catch (e) {
     throw new TargetError(`cannot open target ${targetPath}: ${(e as Error).message}`);
   }
@@ -172,7 +196,9 @@ export async function replayOnto(reader: LogReader, source: FileSource, targetPa
     notes: [],
   };
   if (spec.until && range.last && !(range.last.flags & spec.until)) {
-    summary.notes.push(`--until ${o.until} never fired: ${holdsNo(spec.until)}, so it ends at entry ${range.last.index}`);
+    summary.notes.push(
+      `--until ${o.until} never fired: ${holdsNo(spec.until)}, so it ends at entry ${range.last.index}`,
+    );
   }
   let interrupted: NodeJS.Signals | undefined;
   const stopListening = o.stopOnSignals ? onStopSignals((sig) => void (interrupted = sig)) : () => {};

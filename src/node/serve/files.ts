@@ -27,9 +27,11 @@ export interface ServedFiles {
  */
 export function dataSize(dev: string, info: DeviceInfo | undefined, size: number | undefined, S: number): number {
   if (!info && size === undefined) throw new ServeError(`${dev} does not exist (give --size to create it)`);
-  if (info && size !== undefined && size !== info.size) throw new ServeError(`${dev} is ${info.size} bytes but --size says ${size}`);
+  if (info && size !== undefined && size !== info.size)
+    throw new ServeError(`${dev} is ${info.size} bytes but --size says ${size}`);
   const bytes = info?.size ?? size!;
-  if (bytes === 0 || bytes % S) throw new ServeError(`${dev} is ${bytes} bytes, not a positive multiple of the ${S}-byte sectorsize`);
+  if (bytes === 0 || bytes % S)
+    throw new ServeError(`${dev} is ${bytes} bytes, not a positive multiple of the ${S}-byte sectorsize`);
   return bytes;
 }
 
@@ -60,7 +62,10 @@ export async function resumePoint(logPath: string): Promise<{ sectorSize: number
   const src = openSource(logPath);
   try {
     const r = await recover(await LogReader.open(src));
-    if (r.validEntries < r.nrEntries) throw new ServeError(`cannot append to ${logPath}: ${r.stoppedBecause}, and appending would write over the entries counted after it (see: ${recoverHint(logPath)})`);
+    if (r.validEntries < r.nrEntries)
+      throw new ServeError(
+        `cannot append to ${logPath}: ${r.stoppedBecause}, and appending would write over the entries counted after it (see: ${recoverHint(logPath)})`,
+      );
     return { sectorSize: r.sectorSize, entries: r.validEntries, end: r.end };
   } finally {
     src.close();
@@ -70,12 +75,14 @@ export async function resumePoint(logPath: string): Promise<{ sectorSize: number
 /** Refuse, before anything is opened, what would destroy data: see write-guard.ts, and an existing log without --append or --force. */
 export async function judge(opts: ServedFiles, dev?: DeviceInfo, log?: DeviceInfo): Promise<void> {
   const force = !!opts.force;
-  if (!force && !dev && !log && path.resolve(opts.dev) === path.resolve(opts.log)) throw new WriteRefused('serve', `${opts.dev} would be both the data device and the log`);
+  if (!force && !dev && !log && path.resolve(opts.dev) === path.resolve(opts.log))
+    throw new WriteRefused('serve', `${opts.dev} would be both the data device and the log`);
   guardWrite('serve', { path: opts.dev, keep: log ? [{ name: 'the log', info: log }] : [] }, force);
   guardWrite('serve', { path: opts.log, keep: dev ? [{ name: 'the data device', info: dev }] : [] }, force);
   if (opts.append || force) return;
   const content = await existingContent(opts.log, log);
-  if (content) throw new ServeError(`refusing to start over ${opts.log}: ${content} (--append continues it, --force starts over)`);
+  if (content)
+    throw new ServeError(`refusing to start over ${opts.log}: ${content} (--append continues it, --force starts over)`);
 }
 
 /** Open an existing file for writing as it is, or create a missing one (never truncating either). */
@@ -95,7 +102,14 @@ export async function openHeld(opts: ServedFiles, devInfo?: DeviceInfo, logInfo?
     opened.push(log);
     const item = (p: string, fh: fs.promises.FileHandle, role: string) => {
       const info = describeFd(fh.fd);
-      return { carrier: { kind: info.isBlockDevice ? ('block' as const) : ('file' as const), key: info.isBlockDevice ? majorMinor(info.rdev) : `${info.dev}:${info.ino}` }, path: p, role };
+      return {
+        carrier: {
+          kind: info.isBlockDevice ? ('block' as const) : ('file' as const),
+          key: info.isBlockDevice ? majorMinor(info.rdev) : `${info.dev}:${info.ino}`,
+        },
+        path: p,
+        role,
+      };
     };
     const holding = hold([item(opts.dev, data, 'data device'), item(opts.log, log, 'log')], !!opts.force);
     return { data, log, holding };

@@ -77,13 +77,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     connections.add(c);
     // One client's failure ends that client, never the server (which would lose the end mark).
     void c.done
-      .catch((e: unknown) => process.stderr.write(`logwrites serve: a client connection failed: ${e instanceof Error ? e.message : String(e)}\n`))
+      .catch((e: unknown) =>
+        process.stderr.write(
+          `logwrites serve: a client connection failed: ${e instanceof Error ? e.message : String(e)}\n`,
+        ),
+      )
       .finally(() => connections.delete(c));
   };
   const nbd = net.createServer((sock) => (disk ? accept(sock, disk) : early.push(sock)));
   const controlPath = opts.control ?? `${opts.log}.control`;
   let writer: LogWriter | undefined;
-  const control = net.createServer((sock) => (writer ? answerControl(sock, writer) : sock.end('error the server is starting\n')));
+  const control = net.createServer((sock) =>
+    writer ? answerControl(sock, writer) : sock.end('error the server is starting\n'),
+  );
   /** Give up starting: no socket left behind, no early client kept waiting. */
   const abandon = () => {
     // Only sockets we listen on are ours to remove (another server's must stay).

@@ -21,8 +21,10 @@ export async function listenOn(server: net.Server, where: Where): Promise<void> 
   const what = typeof where === 'string' ? where : `${where.host}:${where.port}`;
   if (typeof where === 'string') {
     const dir = path.dirname(path.resolve(where));
-    if (!fs.existsSync(dir)) throw new ServeError(`cannot listen on ${where}: ENOENT: the folder ${dir} does not exist`);
-    if (await answers(where)) throw new ServeError(`cannot listen on ${where}: EADDRINUSE: another server is listening there`);
+    if (!fs.existsSync(dir))
+      throw new ServeError(`cannot listen on ${where}: ENOENT: the folder ${dir} does not exist`);
+    if (await answers(where))
+      throw new ServeError(`cannot listen on ${where}: EADDRINUSE: another server is listening there`);
     clearSocket(where);
   }
   await new Promise<void>((resolve, reject) => {

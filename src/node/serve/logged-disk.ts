@@ -63,7 +63,11 @@ export class LoggedDisk implements NbdBackend {
   }
 
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
-    return this.through({ kind: 'write', sector: offset / this.S, data: [data], fua }, () => writeFull(this.data, data, offset), fua);
+    return this.through(
+      { kind: 'write', sector: offset / this.S, data: [data], fua },
+      () => writeFull(this.data, data, offset),
+      fua,
+    );
   }
 
   flush(): Promise<void> {

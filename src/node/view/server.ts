@@ -61,7 +61,12 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, file: str
     return;
   }
   const range = parseRange(req.headers.range, size);
-  const headers = { 'Content-Type': type, 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+  const headers = {
+    'Content-Type': type,
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  };
   if (range === null) {
     res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` }).end();
     return;
@@ -92,7 +97,10 @@ const PIECE = 1 << 20;
 async function sendBytes(file: string, start: number, end: number, res: http.ServerResponse): Promise<void> {
   const fh = await fs.promises.open(file, 'r');
   try {
-    const buffers = [Buffer.allocUnsafeSlow(Math.min(PIECE, end - start)), Buffer.allocUnsafeSlow(Math.min(PIECE, end - start))];
+    const buffers = [
+      Buffer.allocUnsafeSlow(Math.min(PIECE, end - start)),
+      Buffer.allocUnsafeSlow(Math.min(PIECE, end - start)),
+    ];
     const written: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     /** Set when a write failed (the client went away): nothing more is read. */
     let failed: Error | null | undefined;
@@ -131,7 +139,9 @@ export async function startViewer(opts: ViewerOptions): Promise<RunningViewer> {
     // as Host, and its origin with cross-origin requests: only our own address may read the log.
     const origin = req.headers.origin;
     if (!allowed.has(`http://${req.headers.host ?? ''}`) || (origin !== undefined && !allowed.has(origin))) {
-      res.writeHead(403, { 'Content-Type': 'text/plain' }).end(`logwrites view answers only requests for ${[...allowed].join(' or ')}\n`);
+      res
+        .writeHead(403, { 'Content-Type': 'text/plain' })
+        .end(`logwrites view answers only requests for ${[...allowed].join(' or ')}\n`);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
