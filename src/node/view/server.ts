@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { ViewerError } from '../../errors.ts';
+import { ShortRead, ViewerError } from '../../errors.ts';
 
 export interface ViewerOptions {
   /** The built page (dist/web). */
@@ -111,7 +111,7 @@ async function sendBytes(file: string, start: number, end: number, res: http.Ser
       const want = Math.min(PIECE, end - at);
       const { bytesRead } = await fh.read(buffer, 0, want, at);
       // A file that shrank under us: the client sees a short body, never other bytes.
-      if (bytesRead < want) throw new Error('file shrank');
+      if (bytesRead < want) throw new ShortRead(at + bytesRead);
       written[turn] = new Promise((resolve) =>
         res.write(buffer.subarray(0, want), (e) => {
           failed ??= e;
