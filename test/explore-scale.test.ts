@@ -294,22 +294,20 @@ sh ${planted.checker} "$1"
   );
 
   it('is killed with its children and reported as timed out, and the run goes on', () => {
+    const args = [
+      'explore',
+      planted.file,
+      '--image',
+      path.join(dir, 'slow.img'),
+      '--exec',
+      `sh ${checker} {image}`,
+      '--strategy',
+      'omit-one',
+      '--timeout',
+      '1',
+    ];
     const t = performance.now();
-    const r = logwrites(
-      [
-        'explore',
-        planted.file,
-        '--image',
-        path.join(dir, 'slow.img'),
-        '--exec',
-        `sh ${checker} {image}`,
-        '--strategy',
-        'omit-one',
-        '--timeout',
-        '1',
-        '--json',
-      ].map(String),
-    );
+    const r = logwrites([...args, '--json'].map(String));
     expect(performance.now() - t).toBeLessThan(60_000);
     expect(r.status, r.stderr).toBe(2);
     const report = JSON.parse(r.stdout);
@@ -335,20 +333,7 @@ sh ${planted.checker} "$1"
       expect(stat === '' || /^\d+ \(.*\) Z/.test(stat), stat).toBe(true);
     }
 
-    const text = logwrites(
-      [
-        'explore',
-        planted.file,
-        '--image',
-        path.join(dir, 'slow.img'),
-        '--exec',
-        `sh ${checker} {image}`,
-        '--strategy',
-        'omit-one',
-        '--timeout',
-        '1',
-      ].map(String),
-    );
+    const text = logwrites(args.map(String));
     expect(text.stdout).toContain(`state ${slowState} (epoch`);
     expect(text.stdout).toMatch(
       new RegExp(`state ${slowState} \\(epoch \\d+, nothing missing\\) timed out after 1 s\\n  checking slowly\\n`),

@@ -349,17 +349,8 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
       'prefix',
     );
     expect(prefix.status, prefix.stdout + prefix.stderr).toBe(0);
-    const r = logwrites(
-      'explore',
-      file,
-      '--image',
-      img,
-      '--exec',
-      `sh ${checker} {image}`,
-      '--strategy',
-      'omit-one',
-      '--json',
-    );
+    const args = ['explore', file, '--image', img, '--exec', `sh ${checker} {image}`, '--strategy', 'omit-one'];
+    const r = logwrites(...args, '--json');
     expect(r.status, r.stderr).toBe(2);
     const report = JSON.parse(r.stdout);
     expect(report.failures.map((f: { id: string }) => f.id)).toEqual(expectedFailures);
@@ -370,16 +361,7 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
       status: 1,
       output: 'commit 3 without its data\n',
     });
-    const text = logwrites(
-      'explore',
-      file,
-      '--image',
-      img,
-      '--exec',
-      `sh ${checker} {image}`,
-      '--strategy',
-      'omit-one',
-    );
+    const text = logwrites(...args);
     expect(text.status).toBe(2);
     expect(text.stdout).toContain(`state ${expectedFailures[0]} (epoch`);
     expect(text.stdout).toContain('commit 3 without its data');
