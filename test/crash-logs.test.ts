@@ -2,12 +2,12 @@
 // kernel leaves after a crash) and a log cut short are noticed by every command that reads
 // them, in one line naming the `logwrites recover` command; a cut log is read as its valid
 // prefix. And checks or stops that cannot fire say so instead of passing silently.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { superWithCount } from '../src/recover.ts';
-import { kernelLog, ROOT, scratchDir, zeroImage } from './support/fixtures.ts';
+import { binRunner } from './support/run.ts';
+import { kernelLog, scratchDir, zeroImage } from './support/fixtures.ts';
 import { oracleRead } from './support/oracle.ts';
 import { SAMPLE_ENTRIES, sampleLog } from './support/sample-logs.ts';
 import { Flag } from '../src/format.ts';
@@ -15,16 +15,7 @@ import { Flag } from '../src/format.ts';
 const dir = scratchDir('crash-logs');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function run(bin: 'logwrites' | 'replay-log', ...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', `${bin}.js`), ...args], {
-    encoding: 'utf8',
-    cwd: dir,
-    timeout: 60_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-const logwrites = (...args: string[]) => run('logwrites', ...args);
-const replayLog = (...args: string[]) => run('replay-log', ...args);
+const { logwrites, replayLog } = binRunner(dir);
 
 const original = fs.readFileSync(kernelLog('ext4-512'));
 const { entries } = oracleRead(kernelLog('ext4-512'));

@@ -133,6 +133,16 @@ describe('on a regular file', () => {
     expect(sha256File(a)).toBe(sha256File(b));
   });
 
+  it('keeps at most 32 stored indexes, and removes no file of other names', async () => {
+    fs.rmSync(cache, { recursive: true, force: true });
+    fs.mkdirSync(cache);
+    for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(cache, `file-1-${i}.index`), '');
+    fs.writeFileSync(path.join(cache, 'notes.index'), "the user's");
+    await answers(log);
+    expect(stored().filter((f) => f !== 'notes.index')).toHaveLength(32);
+    expect(fs.readFileSync(path.join(cache, 'notes.index'), 'utf8')).toBe("the user's");
+  });
+
   it('writes nothing with LOGWRITES_CACHE=off', async () => {
     fs.rmSync(cache, { recursive: true, force: true });
     await walked(log);

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelLog, ROOT, scratchDir, sha256File } from './support/fixtures.ts';
+import { binRunner } from './support/run.ts';
+import { kernelLog, scratchDir, sha256File } from './support/fixtures.ts';
 import { startServe, type ServeProcess } from './support/serve-process.ts';
 
 const dir = scratchDir('safety');
@@ -16,17 +17,7 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function run(bin: 'logwrites' | 'replay-log', ...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', `${bin}.js`), ...args], {
-    encoding: 'utf8',
-    cwd: dir,
-    timeout: 60_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-const logwrites = (...args: string[]) => run('logwrites', ...args);
-const replayLog = (...args: string[]) => run('replay-log', ...args);
+const { logwrites, replayLog } = binRunner(dir);
 
 let n = 0;
 /** A copy of a kernel-written log under a unique name. */

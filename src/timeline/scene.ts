@@ -19,7 +19,6 @@ import {
   type Layer,
   type LayerColours,
   type PlotView,
-  type XMode,
 } from './density.ts';
 import { STRUCTURE_CLASSES } from '../fs/classes.ts';
 import type { WhatClass } from '../fs/what.ts';
@@ -120,13 +119,8 @@ export interface SceneInput {
   /** Where the walk ended (the x extent in bytes mode). */
   readonly logEnd: number;
   readonly rows: Rows;
-  readonly window: {
-    readonly mode: XMode;
-    readonly x0: number;
-    readonly x1: number;
-    readonly y0: number;
-    readonly y1: number;
-  };
+  /** The visible window, as PlotView has it (the size is the picture's, below). */
+  readonly window: Omit<PlotView, 'width' | 'height'>;
   /** The whole picture, in device pixels. */
   readonly width: number;
   readonly height: number;

@@ -37,7 +37,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefin
 /** The log's known entries: from a stored index when it is this log's, else none yet. */
 export function openIndexCache(reader: LogReader, source: FileSource, dir = cacheDir()): IndexCache {
   const identity = dir === undefined ? undefined : logIdentity(source, superSector(reader, source));
-  if (identity === undefined || dir === undefined) return { known: KnownEntries.empty(reader, false), save() {} };
+  if (identity === undefined || dir === undefined) return noIndexCache(reader);
   const file = path.join(dir, `${keyOf(source)}.index`);
   const want = Buffer.from(identity);
   const stored = readStored(file);
@@ -55,8 +55,17 @@ export function openIndexCache(reader: LogReader, source: FileSource, dir = cach
   };
 }
 
+/** No stored index: walks read the log and record nothing. */
+export const noIndexCache = (reader: LogReader): IndexCache => ({
+  known: KnownEntries.empty(reader, false),
+  save() {},
+});
+
 const superSector = (reader: LogReader, source: FileSource) =>
   source.read(0, Math.min(source.size, reader.sectorSize)) as Uint8Array;
+
+/** The names keyOf gives: the only files prune may remove (the folder can be the user's choice). */
+const OURS = /^(file-\d+-\d+|dev-\d+)\.index$/;
 
 /** One file per log: by inode for a file, by device number for a device. */
 function keyOf(source: FileSource): string {
@@ -88,7 +97,7 @@ function store(dir: string, file: string, bytes: Uint8Array): void {
 function prune(dir: string): void {
   const files = fs
     .readdirSync(dir)
-    .filter((n) => n.endsWith('.index'))
+    .filter((n) => OURS.test(n))
     .map((n) => ({ n, t: fs.statSync(path.join(dir, n)).mtimeMs }));
   if (files.length <= KEEP) return;
   files.sort((a, b) => b.t - a.t);

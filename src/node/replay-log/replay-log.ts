@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import { Flag, flagNames, flagsHex, HEADER_BYTES, SUPER_BYTES, SuperField } from '../../format.ts';
 import { Advance, LogReader, type Entry, type Position } from '../../reader.ts';
-import { KnownEntries, type EntryView } from '../../entry-index/known.ts';
-import { openIndexCache, type IndexCache } from '../io/index-cache.ts';
+import type { EntryView, KnownEntries } from '../../entry-index/known.ts';
+import { noIndexCache, openIndexCache, type IndexCache } from '../io/index-cache.ts';
 import { holdsNo } from '../../range.ts';
 import { crashNote, crashSigns, pastEndSigns, recoverHint } from '../../recover.ts';
 import { overlaps, replay } from '../../replay/loop.ts';
@@ -576,7 +576,7 @@ export async function replayLogMain(
     const reader = await readSuper(source, con);
     // Only walks need the entry index; counting and the log's line read the super alone.
     const walks = o.find || (target !== undefined && !o.numEntries);
-    cache = walks ? openIndexCache(reader, source) : { known: KnownEntries.empty(reader, false), save() {} };
+    cache = walks ? openIndexCache(reader, source) : noIndexCache(reader);
     const known = cache.known;
     let from: Position;
     try {
