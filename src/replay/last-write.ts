@@ -9,6 +9,7 @@ import type { LogReader } from '../reader.ts';
 import type { ReplayTarget } from './loop.ts';
 import { ZEROED, type SectorMap } from './sector-map.ts';
 import { truncatedPayload } from '../errors.ts';
+import { Scratch } from './scratch.ts';
 
 /** Largest single write the plan issues (bigger runs are split). */
 const MAX_RUN = 8 * 1024 * 1024;
@@ -31,6 +32,8 @@ const ARENA = 2 * MAX_RUN;
  * megabytes from thousands of places each, and one read costs less than a read per place.
  */
 const ONE_READ = 32 * 1024 * 1024;
+/** The stretch's buffer or the arena, kept between plans. */
+const scratch = new Scratch((bytes) => new Uint8Array(bytes));
 
 export interface LastWriteResult {
   readonly bytesWritten: number;
@@ -45,20 +48,38 @@ export async function replayLastWrites(
   map: SectorMap,
   shouldStop: () => boolean | Promise<boolean> = () => false,
 ): Promise<LastWriteResult> {
+  const stretch = payloadStretch(map, reader.sectorSize);
+  const span = stretch.end - stretch.start;
+  const oneRead = !!reader.source.readInto && span <= ONE_READ && stretch.bytes * 4 >= span;
+  const buffer = reader.source.readInto ? scratch.take(oneRead ? span : ARENA) : undefined;
+  try {
+    return await writeExtents(
+      reader,
+      target,
+      map,
+      shouldStop,
+      buffer && (oneRead ? { stretch, buffer } : { arena: buffer }),
+    );
+  } finally {
+    if (buffer) scratch.give(buffer);
+  }
+}
+
+async function writeExtents(
+  reader: LogReader,
+  target: ReplayTarget,
+  map: SectorMap,
+  shouldStop: () => boolean | Promise<boolean>,
+  into: { stretch: Stretch; buffer: Uint8Array } | { arena: Uint8Array } | undefined,
+): Promise<LastWriteResult> {
   const S = reader.sectorSize;
   let parts: Uint8Array[] = [];
   let runStart = 0;
   let runEnd = 0;
   let bytesWritten = 0;
   let bytesZeroed = 0;
-  const stretch = payloadStretch(map, S);
-  const whole =
-    reader.source.readInto &&
-    stretch.end - stretch.start <= ONE_READ &&
-    stretch.bytes * 4 >= stretch.end - stretch.start
-      ? readStretch(reader, stretch)
-      : undefined;
-  const arena = reader.source.readInto && !whole ? new Uint8Array(ARENA) : undefined;
+  const whole = into && 'stretch' in into ? readStretch(reader, into.stretch, into.buffer) : undefined;
+  const arena = into && 'arena' in into ? into.arena.subarray(0, ARENA) : undefined;
   let used = 0;
   const flush = async () => {
     if (parts.length) await target.write(runStart, parts);
@@ -161,8 +182,8 @@ function payloadStretch(map: SectorMap, S: number): Stretch {
 }
 
 /** The stretch in one read; fewer bytes where the log ends (the plan's reads then come up short). */
-function readStretch(reader: LogReader, s: Stretch): { start: number; bytes: Uint8Array } {
-  const bytes = new Uint8Array(s.end - s.start);
+function readStretch(reader: LogReader, s: Stretch, buffer: Uint8Array): { start: number; bytes: Uint8Array } {
+  const bytes = buffer.subarray(0, s.end - s.start);
   const got = reader.source.readInto!(s.start, bytes);
   return { start: s.start, bytes: bytes.subarray(0, got) };
 }

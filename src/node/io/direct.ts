@@ -28,8 +28,16 @@ interface InFlight {
   readonly done: Promise<void>;
 }
 
+/** The slots' memory of the last writer closed, for the next (a replay-log server opens one per call). */
+let spareMemory: WebAssembly.Memory | undefined;
+function takeMemory(): WebAssembly.Memory {
+  const m = spareMemory ?? new WebAssembly.Memory({ initial: (SLOT * SLOTS) / PAGE, maximum: (SLOT * SLOTS) / PAGE });
+  spareMemory = undefined;
+  return m;
+}
+
 export class DirectWriter {
-  private readonly memory = new WebAssembly.Memory({ initial: (SLOT * SLOTS) / PAGE, maximum: (SLOT * SLOTS) / PAGE });
+  private readonly memory = takeMemory();
   private readonly free: number[] = [...Array(SLOTS).keys()];
   private readonly inFlight = new Set<InFlight>();
   private failure: unknown;
@@ -99,6 +107,8 @@ export class DirectWriter {
 
   close(): void {
     fs.closeSync(this.fd);
+    // Writes still in flight (a replay that failed) keep their slots: the memory is not reused then.
+    if (!this.inFlight.size) spareMemory = this.memory;
   }
 
   private issue(start: number, view: Uint8Array, slot: number): void {
