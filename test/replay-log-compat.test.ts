@@ -5,6 +5,9 @@
 // Only cases where we agree are recorded; the deliberate differences are tested in
 // bad-logs.test.ts and replay-log.test.ts and listed in the README.
 //
+// The --fsck cases also prove that the checker inherits our stdout (Node marks fds 0-2
+// close-on-exec; the addon's system(3) must undo that for the child).
+//
 // Logs: the kernel fixtures, the sample log at sectorsize 512 and 4096, the odd logs and the
 // broken ones (test/support/sample-logs.ts). Cases with --fsck run the real binary, since
 // the checker's output and ours share stdout and their interleaving depends on C's stdio
@@ -13,8 +16,7 @@ import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   KERNEL_FIXTURES,
   kernelLog,
@@ -42,19 +44,9 @@ interface Golden {
 
 const GOLDEN: Golden[] = JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/upstream-replay-log.json'), 'utf8'));
 const dir = scratchDir('compat');
-const bin = path.join(dir, 'replay-log.mjs');
+// As users run it, built (npm test builds first), with the addon whose system(3) runs --fsck.
+const bin = path.join(ROOT, 'bin/replay-log.js');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-beforeAll(async () => {
-  await esbuild.build({
-    entryPoints: [path.join(ROOT, 'src/node/replay-log/main.ts')],
-    outfile: bin,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'warning',
-  });
-});
 
 /** Where each named log is, and the size of the device it replays onto. */
 function logFile(name: string): { path: string; device: number } {

@@ -74,8 +74,16 @@ static napi_value System(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "system(command) takes one string shorter than 64 KiB");
     return NULL;
   }
+  // Node marks fds 0-2 close-on-exec at start; the command would run without stdin, stdout
+  // and stderr (an fsck that prints fails on EBADF). They are inherited for its run only.
+  int flags[3];
+  for (int i = 0; i < 3; i++)
+    if ((flags[i] = fcntl(i, F_GETFD)) >= 0) fcntl(i, F_SETFD, flags[i] & ~FD_CLOEXEC);
+  int status = system(command);
+  for (int i = 0; i < 3; i++)
+    if (flags[i] >= 0) fcntl(i, F_SETFD, flags[i]);
   napi_value result;
-  napi_create_int32(env, system(command), &result);
+  napi_create_int32(env, status, &result);
   return result;
 }
 
