@@ -45,7 +45,8 @@ export type ErrorCode =
   | 'ETARGET'
   | 'EREWRITE'
   | 'EDEMO'
-  | 'EPLOT';
+  | 'EPLOT'
+  | 'ESERVER';
 
 /** An error as it crosses a boundary that carries data only (a worker's postMessage). */
 export interface ErrorJSON {
@@ -354,6 +355,12 @@ export class CliError extends LogwritesError {
 export class ServeError extends LogwritesError {
   readonly code = 'ESERVE';
   override readonly name = 'ServeError';
+}
+
+/** The replay-log server cannot start: its socket's folder is unsafe, or another server listens there. */
+export class ReplayLogServerError extends LogwritesError {
+  readonly code = 'ESERVER';
+  override readonly name = 'ReplayLogServerError';
 }
 
 /** A request the backend refuses with a specific NBD error (anything else thrown is EIO). */

@@ -48,6 +48,7 @@ const STATUS: Record<ErrorCode, number> = {
   EREWRITE: EXIT_INPUT,
   EDEMO: EXIT_INPUT,
   EPLOT: EXIT_INPUT,
+  ESERVER: EXIT_INPUT,
 };
 
 /** The message and status for anything a command throws; a CliError may carry its own status. */

@@ -8,6 +8,7 @@ import { registerExplore } from './explore.ts';
 import { registerInspect } from './inspect.ts';
 import { registerRecover } from './recover.ts';
 import { registerReplay } from './replay.ts';
+import { registerReplayLogServer } from './replay-log-server.ts';
 import { registerServe } from './serve.ts';
 import { registerView } from './view.ts';
 import { registerPlot } from './plot.ts';
@@ -33,6 +34,7 @@ const program = new Command('logwrites')
 // In the order --help lists them: look, replay, analyse, explore, serve, view, repair, demo.
 registerInspect(program);
 registerReplay(program);
+registerReplayLogServer(program);
 registerAnalyze(program);
 registerExplore(program);
 registerServe(program);

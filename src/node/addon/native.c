@@ -2,7 +2,9 @@
 // the ioctls and fallocate modes for discards at device speed (src/node/io/zeroing.ts),
 // sync_file_range for the stored entry index's check of a device log (src/node/io/log-identity.ts),
 // and system(3) for replay-log's --fsck (glibc's vfork-based spawn costs ~1.5 ms where Node's
-// spawnSync forks its whole address space, ~9 ms). Without it, both fall back (see there).
+// spawnSync forks its whole address space, ~9 ms), and the server side of the replay-log
+// server's wire (src/node/replay-log/wire.h: fds passed over a Unix socket, which Node cannot
+// receive). Without it, all fall back (see there); there is no server without it.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +13,14 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../replay-log/wire.h"
 
 enum { OP_BLKDISCARD = 0, OP_BLKZEROOUT = 1, OP_PUNCH_HOLE = 2, OP_ZERO_RANGE = 3 };
 
@@ -87,6 +96,177 @@ static napi_value System(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+static napi_value throw_errno(napi_env env, const char *what) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(errno));
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+static int int_args(napi_env env, napi_callback_info info, size_t n, int32_t *out, const char *usage) {
+  size_t argc = n;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n) goto bad;
+  for (size_t i = 0; i < n; i++)
+    if (napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) goto bad;
+  return 0;
+bad:
+  napi_throw_type_error(env, NULL, usage);
+  return -1;
+}
+
+/** replayLogSocket(): where the replay-log server listens (wire.h's rule, the one its client follows). */
+static napi_value ReplayLogSocket(napi_env env, napi_callback_info info) {
+  (void)info;
+  char path[108];
+  const char *set = getenv(LWRL_SOCKET_ENV);
+  if (set && *set) snprintf(path, sizeof path, "%s", set);
+  else snprintf(path, sizeof path, LWRL_SOCKET_DEFAULT, (unsigned)geteuid());
+  napi_value result;
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
+/* Wait up to 5 s for the client's next bytes (libuv made the socket non-blocking). */
+static ssize_t receive(int fd, struct msghdr *msg) {
+  for (;;) {
+    ssize_t n = recvmsg(fd, msg, MSG_CMSG_CLOEXEC);
+    if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return n;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int r = poll(&p, 1, 5000);
+    if (r == 0) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    if (r < 0 && errno != EINTR) return -1;
+  }
+}
+
+static void set_strings(napi_env env, napi_value obj, const char *name, char **p, const char *end, uint32_t n) {
+  napi_value array, s;
+  napi_create_array_with_length(env, n, &array);
+  for (uint32_t i = 0; i < n && *p < end; i++) {
+    napi_create_string_utf8(env, *p, NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, array, i, s);
+    *p += strlen(*p) + 1;
+  }
+  napi_set_named_property(env, obj, name, array);
+}
+
+/**
+ * receiveCall(fd): one request off a new connection (wire.h), as
+ * { uid, build, cwd, argv, env, fds }; it throws when the request is malformed or late.
+ */
+static napi_value ReceiveCall(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (int_args(env, info, 1, &fd, "receiveCall(fd) takes one number")) return NULL;
+  struct ucred peer;
+  socklen_t plen = sizeof peer;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) < 0) return throw_errno(env, "SO_PEERCRED");
+  struct lwrl_request head;
+  int fds[LWRL_FDS] = { -1, -1, -1 };
+  union {
+    struct cmsghdr h;
+    char space[CMSG_SPACE(sizeof fds)];
+  } control;
+  struct iovec iov = { &head, sizeof head };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space, .msg_controllen = sizeof control.space };
+  ssize_t n = receive(fd, &msg);
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n > 0 && c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof fds))
+      memcpy(fds, CMSG_DATA(c), sizeof fds);
+  size_t got = n > 0 ? (size_t)n : 0;
+  struct msghdr more = { .msg_iov = &iov, .msg_iovlen = 1 };
+  while (n > 0 && got < sizeof head) {
+    iov = (struct iovec){ (char *)&head + got, sizeof head - got };
+    n = receive(fd, &more);
+    got += n > 0 ? (size_t)n : 0;
+  }
+  const char *bad = n < 0 ? strerror(errno) : got < sizeof head ? "the client closed early" : NULL;
+  if (!bad && (head.magic != LWRL_MAGIC || head.version != LWRL_VERSION)) bad = "not a replay-log request";
+  if (!bad && (head.length > LWRL_MAX_REQUEST || fds[2] < 0)) bad = "a malformed request";
+  char *strings = bad ? NULL : malloc((size_t)head.length + 1);
+  for (got = 0; strings && got < head.length;) {
+    iov = (struct iovec){ strings + got, head.length - got };
+    n = receive(fd, &more);
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  if (!bad && (!strings || got < head.length)) bad = "a request cut short";
+  if (bad) {
+    for (int i = 0; i < LWRL_FDS; i++)
+      if (fds[i] >= 0) close(fds[i]);
+    free(strings);
+    napi_throw_error(env, "EPROTO", bad);
+    return NULL;
+  }
+  strings[head.length] = 0;
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_create_uint32(env, peer.uid, &v);
+  napi_set_named_property(env, obj, "uid", v);
+  napi_create_string_utf8(env, head.build, strnlen(head.build, sizeof head.build), &v);
+  napi_set_named_property(env, obj, "build", v);
+  char *p = strings, *end = strings + head.length;
+  napi_create_string_utf8(env, p, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "cwd", v);
+  p += strlen(p) + 1;
+  set_strings(env, obj, "argv", &p, end, head.argc);
+  set_strings(env, obj, "env", &p, end, head.envc);
+  napi_create_array_with_length(env, LWRL_FDS, &v);
+  for (uint32_t i = 0; i < LWRL_FDS; i++) {
+    napi_value f;
+    napi_create_int32(env, fds[i], &f);
+    napi_set_element(env, v, i, f);
+  }
+  napi_set_named_property(env, obj, "fds", v);
+  free(strings);
+  return obj;
+}
+
+/** peerGone(fd): whether the client hung up (its process ended); a poll that does not wait. */
+static napi_value PeerGone(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (int_args(env, info, 1, &fd, "peerGone(fd) takes one number")) return NULL;
+  struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+  napi_value result;
+  napi_get_boolean(env, poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)), &result);
+  return result;
+}
+
+static int saved_stdio[LWRL_FDS] = { -1, -1, -1 };
+
+/** adoptStdio(fd0, fd1, fd2): make a call's fds this process's 0, 1 and 2 (closing them), keeping ours for restoreStdio. */
+static napi_value AdoptStdio(napi_env env, napi_callback_info info) {
+  int32_t fds[LWRL_FDS];
+  if (int_args(env, info, LWRL_FDS, fds, "adoptStdio(fd0, fd1, fd2) takes three numbers")) return NULL;
+  for (int i = 0; i < LWRL_FDS; i++) {
+    if (saved_stdio[i] < 0 && (saved_stdio[i] = fcntl(i, F_DUPFD_CLOEXEC, 3)) < 0) return throw_errno(env, "dup");
+    if (dup2(fds[i], i) < 0) return throw_errno(env, "dup2");
+    close(fds[i]);
+  }
+  return NULL;
+}
+
+/** restoreStdio(): this process's own fds 0, 1 and 2 again. */
+static napi_value RestoreStdio(napi_env env, napi_callback_info info) {
+  (void)info;
+  for (int i = 0; i < LWRL_FDS; i++)
+    if (saved_stdio[i] >= 0 && dup2(saved_stdio[i], i) < 0) return throw_errno(env, "dup2");
+  return NULL;
+}
+
+/** replyCall(fd, status): the reply that ends a call (wire.h); false when the client is gone. */
+static napi_value ReplyCall(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  if (int_args(env, info, 2, a, "replyCall(fd, status) takes two numbers")) return NULL;
+  struct lwrl_reply reply = { .magic = LWRL_MAGIC, .status = a[1] };
+  napi_value result;
+  napi_get_boolean(env, send(a[0], &reply, sizeof reply, MSG_NOSIGNAL) == (ssize_t)sizeof reply, &result);
+  return result;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "zero", NAPI_AUTO_LENGTH, Zero, NULL, &fn);
@@ -95,6 +275,20 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "writeback", fn);
   napi_create_function(env, "system", NAPI_AUTO_LENGTH, System, NULL, &fn);
   napi_set_named_property(env, exports, "system", fn);
+  const struct { const char *name; napi_callback cb; } server[] = {
+    { "replayLogSocket", ReplayLogSocket }, { "receiveCall", ReceiveCall },
+    { "adoptStdio", AdoptStdio },           { "restoreStdio", RestoreStdio },
+    { "replyCall", ReplyCall },             { "peerGone", PeerGone },
+  };
+  napi_value v;
+  napi_create_int32(env, LWRL_STALE, &v);
+  napi_set_named_property(env, exports, "REPLY_STALE", v);
+  napi_create_int32(env, LWRL_REFUSED, &v);
+  napi_set_named_property(env, exports, "REPLY_REFUSED", v);
+  for (size_t i = 0; i < sizeof server / sizeof *server; i++) {
+    napi_create_function(env, server[i].name, NAPI_AUTO_LENGTH, server[i].cb, NULL, &fn);
+    napi_set_named_property(env, exports, server[i].name, fn);
+  }
   return exports;
 }
 

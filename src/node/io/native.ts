@@ -1,5 +1,6 @@
 // The optional native addon (src/node/addon/native.c, built into dist/native.node by
-// build.mjs when node-gyp and a compiler are there): kernel zeroing offloads and system(3).
+// build.mjs when node-gyp and a compiler are there): kernel zeroing offloads, system(3) and
+// the replay-log server's side of its wire.
 // Everything that uses it has a pure-JS fallback, so a package installed without a compiler
 // (or LOGWRITES_NO_ADDON=1) works the same, only slower.
 
@@ -12,6 +13,31 @@ export interface Native {
   writeback(fd: number): number;
   /** system(3)'s wait status, or -1. */
   system(command: string): number;
+  /** Where the replay-log server listens (wire.h's rule, which its client follows too). */
+  replayLogSocket(): string;
+  /** One call's request off a new connection to the replay-log server (wire.h); throws when malformed or late. */
+  receiveCall(fd: number): ReplayLogCall;
+  /** Make the call's fds this process's 0, 1 and 2 (closing them); restoreStdio puts ours back. */
+  adoptStdio(fd0: number, fd1: number, fd2: number): void;
+  restoreStdio(): void;
+  /** Whether a call's client hung up (its process ended). */
+  peerGone(fd: number): boolean;
+  /** Answer a call with its exit status, or a refusal (wire.h); false when the client is gone. */
+  replyCall(fd: number, status: number): boolean;
+  /** The refusals: the server is another build than the client (it runs the call itself), or the request was bad. */
+  readonly REPLY_STALE: number;
+  readonly REPLY_REFUSED: number;
+}
+
+/** A replay-log call as its client sent it: who, from which build, where, what, and its fds 0-2. */
+export interface ReplayLogCall {
+  readonly uid: number;
+  readonly build: string;
+  readonly cwd: string;
+  readonly argv: string[];
+  /** "NAME=value" */
+  readonly env: string[];
+  readonly fds: [number, number, number];
 }
 
 let native: Native | null | undefined;

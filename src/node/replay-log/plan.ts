@@ -31,6 +31,8 @@ export interface PlanOptions {
   before: (entry: EntryView, applies: boolean) => void;
   /** After the n-th entry (counting from 1): whether it is the last one. */
   stop: (entry: EntryView, n: number) => boolean;
+  /** Called before each write of the plan; what it throws ends the replay there. */
+  beforeWrite?: () => void;
 }
 
 /** What the plan covered: like the sequential replay's visits. */
@@ -93,6 +95,9 @@ export async function replayLogLastWrites(
 ): Promise<Planned | undefined> {
   const planned = await plan(known, target, o);
   if (!planned) return undefined;
-  await replayLastWrites(known.reader, target, planned.map);
+  await replayLastWrites(known.reader, target, planned.map, () => {
+    o.beforeWrite?.();
+    return false;
+  });
   return { entries: planned.entries, stopped: planned.stopped, end: planned.end };
 }

@@ -19,7 +19,7 @@ import { loadNative } from '../io/native.ts';
 import { discardsReadAsZeros, replayLogLastWrites } from './plan.ts';
 import { openTarget, type FileTarget } from '../io/target.ts';
 import { writeHazard } from '../guard/write-guard.ts';
-import { LogFormatError, ReplayError, type PastTarget } from '../../errors.ts';
+import { Cancelled, LogFormatError, ReplayError, type PastTarget } from '../../errors.ts';
 
 const LONG_OPTIONS: LongOption[] = [
   { name: 'next-flush', arg: 'none' },
@@ -95,6 +95,16 @@ export interface ReplayLogConsole {
   out: Out;
   err: (line: string) => void;
   prog: string;
+  /**
+   * Whether whoever asked for the call is gone (the replay-log server's client): the replay
+   * then stops between two writes, as the call's own process would have been killed there.
+   */
+  gone?: () => boolean;
+}
+
+/** Stop a replay whose caller is gone (see ReplayLogConsole.gone). */
+function stopIfGone(con: ReplayLogConsole): void {
+  if (con.gone?.()) throw new Cancelled();
 }
 
 export function processConsole(): ReplayLogConsole {
@@ -418,6 +428,7 @@ async function replayFast(
     sectors,
     before,
     stop: stopsAt(o, countOf(o.limit)),
+    beforeWrite: () => stopIfGone(con),
   });
   if (!r) return undefined;
   for (const t of lines) con.out.write(t);
@@ -445,6 +456,7 @@ async function replaySequential(
       sectors,
       before: replayLines(o, con.out, S, target),
       visit: (e, _applied, settle) => {
+        stopIfGone(con);
         const n = ++done.entries;
         const last = stop(e, n);
         done.stopped ||= last;
@@ -598,6 +610,8 @@ export async function replayLogMain(
     return await replayMode(known, target, from, o, con);
   } catch (e) {
     if (e instanceof Exit) return e.status;
+    // Nobody is left to tell.
+    if (e instanceof Cancelled) return 1;
     const err = e as NodeJS.ErrnoException;
     if (err.syscall === 'write' || err.syscall === 'writev') con.err(`Error writing data: ${errno(e)}: ${err.message}`);
     else if (err.syscall === 'read') con.err(`Error reading data: ${errno(e)}: ${err.message}`);
