@@ -3,8 +3,14 @@
 import * as esbuild from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import ts from 'typescript';
+
+// One id per build, in the bundles and the replay-log client alike: the replay-log server
+// serves clients of its own build only (src/node/replay-log/build-id.ts).
+const BUILD_ID = randomUUID();
+const buildId = { __LOGWRITES_BUILD__: JSON.stringify(BUILD_ID) };
 
 // The WebAssembly kernels are inlined as bytes (src/kernels/wasm.ts), so no bundle fetches anything.
 const common = {
@@ -91,7 +97,7 @@ async function buildReplayLog() {
     format: 'cjs',
     entryPoints: ['src/node/replay-log/main.ts'],
     outfile: 'dist/replay-log.cjs',
-    define: { 'import.meta.url': '__filename' },
+    define: { 'import.meta.url': '__filename', ...buildId },
     write: false,
   });
   let text = out.outputFiles[0].text;
@@ -110,7 +116,7 @@ await Promise.all([
   buildLibrary(),
   emitDeclarations(LIBRARY, 'dist/types'),
   buildReplayLog(),
-  esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
+  esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', define: buildId }),
 ]);
 
 // The optional N-API addon for discards at device speed (src/node/io/zeroing.ts): built with the
@@ -132,6 +138,31 @@ function buildAddon() {
     );
 }
 buildAddon();
+
+// replay-log's native front (src/node/replay-log/client.c), which hands calls to a running
+// replay-log server, else runs Node with dist/replay-log.cjs beside it. Without a compiler,
+// there is no front; bin/replay-log.js serves as before.
+function buildClient() {
+  const cc = process.env.CC ?? 'cc';
+  const r = spawnSync(
+    cc,
+    [
+      '-O2',
+      '-Wall',
+      `-DLWRL_BUILD="${BUILD_ID}"`,
+      `-DLWRL_NODE="${process.execPath}"`,
+      '-o',
+      'dist/replay-log',
+      'src/node/replay-log/client.c',
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0)
+    console.warn(
+      `build: replay-log's native front was not built (${r.error?.message ?? r.stderr.trim().split('\n').pop()}); bin/replay-log.js runs every call in its own Node`,
+    );
+}
+buildClient();
 
 // The viewer (web/ -> dist/web/): it must work opened straight from disk, where browsers refuse
 // module scripts and worker scripts loaded from file:// URLs. So the page is one classic script

@@ -19,7 +19,7 @@
 // and without its entry index kept between calls (LOGWRITES_CACHE=off, a fresh cache folder
 // otherwise). The floor is bare Node's start (`node -e 0`) once per call.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -60,7 +60,41 @@ function tools(): Tool[] {
     out.push({ name: 'ours, NODE_EXTRA_CA_CERTS set', cmd: ours, env: { ...cache, NODE_EXTRA_CA_CERTS } });
   out.push({ name: 'ours', cmd: ours, env: cache });
   out.push({ name: 'ours, no index kept', cmd: ours, env: { ...bare, LOGWRITES_CACHE: 'off' } });
+  const server = startServer();
+  if (server)
+    out.push({
+      name: 'ours, replay-log-server',
+      cmd: [path.join(ROOT, 'dist/replay-log')],
+      env: { ...cache, ...server },
+    });
   return out;
+}
+
+/**
+ * A replay-log server for the native front, on a socket of its own (stopped at exit), or
+ * undefined (with why) when the front or the addon is not built. Its environment is the
+ * front's: what a call sees comes from its client, not from the server.
+ */
+let serverEnv: NodeJS.ProcessEnv | undefined | null = null;
+function startServer(): NodeJS.ProcessEnv | undefined {
+  if (serverEnv === null) serverEnv = spawnServer();
+  return serverEnv;
+}
+
+function spawnServer(): NodeJS.ProcessEnv | undefined {
+  const front = path.join(ROOT, 'dist/replay-log');
+  if (!fs.existsSync(front) || !fs.existsSync(path.join(ROOT, 'dist/native.node'))) {
+    console.log('no dist/replay-log or dist/native.node: no row for the replay-log server');
+    return undefined;
+  }
+  const socket = path.join(DIR, 'server', 'replay-log.sock');
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'replay-log-server', '--socket', socket], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  child.unref();
+  process.on('exit', () => child.kill());
+  for (let i = 0; i < 500 && !fs.existsSync(socket); i++) spawnSync('sleep', ['0.01']);
+  return { LOGWRITES_REPLAY_LOG_SOCKET: socket };
 }
 
 /** Bare Node's start, the floor under each of our calls (median of 21, NODE_EXTRA_CA_CERTS unset). */

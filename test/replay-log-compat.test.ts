@@ -12,11 +12,14 @@
 // broken ones (test/support/sample-logs.ts). Cases with --fsck run the real binary, since
 // the checker's output and ours share stdout and their interleaving depends on C's stdio
 // buffering (a pipe and a file alike).
+//
+// Every case runs a second time through the replay-log server: the native front
+// (dist/replay-log) hands the call, fds and all, to a running `logwrites replay-log-server`.
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KERNEL_FIXTURES,
   kernelLog,
@@ -29,6 +32,7 @@ import {
 } from './support/fixtures.ts';
 import { replayLog } from './support/run.ts';
 import { badLogs, oddLogs, SAMPLE_DEVICE, sampleLog } from './support/sample-logs.ts';
+import { FRONT, serverMissing, startServer, type RunningServer } from './support/replay-log-server.ts';
 
 interface Golden {
   log: string;
@@ -68,16 +72,21 @@ function logFile(name: string): { path: string; device: number } {
   return { path: p, device: (SAMPLE_DEVICE * S) / 512 };
 }
 
-/** Run our binary for real, stdout to a pipe or a file, as the C tool was. */
-function runBinary(args: string[], to: 'pipe' | 'file'): { status: number | null; stdout: string } {
+/** Run `command` for real (our binary by default), stdout to a pipe or a file, as the C tool was. */
+function runBinary(
+  args: string[],
+  to: 'pipe' | 'file',
+  [cmd, ...pre]: string[] = [process.execPath, bin],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number | null; stdout: string } {
   if (to === 'pipe') {
-    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'latin1' });
+    const r = spawnSync(cmd!, [...pre, ...args], { encoding: 'latin1', env });
     return { status: r.status, stdout: r.stdout };
   }
   const out = path.join(dir, 'stdout');
   const fd = fs.openSync(out, 'w');
   try {
-    const r = spawnSync(process.execPath, [bin, ...args], { stdio: ['ignore', fd, 'ignore'] });
+    const r = spawnSync(cmd!, [...pre, ...args], { stdio: ['ignore', fd, 'ignore'], env });
     return { status: r.status, stdout: fs.readFileSync(out, 'latin1') };
   } finally {
     fs.closeSync(fd);
@@ -88,20 +97,49 @@ const sha = (s: string) => crypto.createHash('sha256').update(s, 'latin1').diges
 const byLog = new Map<string, Golden[]>();
 for (const g of GOLDEN) byLog.set(g.log, [...(byLog.get(g.log) ?? []), g]);
 
+const cases = (name: string) =>
+  byLog.get(name)!.map((g) => [g.args.join(' ') + (g.to ? ` (stdout a ${g.to})` : ''), g] as const);
+
+/** Run one golden case with `run` and check it against upstream's recorded result. */
+async function check(
+  name: string,
+  g: Golden,
+  run: (args: string[]) => Promise<{ status: number | null; stdout: string }>,
+) {
+  const log = logFile(name);
+  const img = path.join(dir, `${name}.img`);
+  const args = [...(g.ownLog ? [] : ['--log', log.path]), ...g.args.map((a) => (a === 'DEV' ? img : a))];
+  if (g.args.includes('DEV')) zeroImage(dir, `${name}.img`, log.device);
+  const r = await run(args);
+  expect(r.status).toBe(g.status);
+  if (g.stdout !== undefined) expect(r.stdout).toBe(g.stdout);
+  else expect(sha(r.stdout)).toBe(g.stdoutSha256);
+  if (g.image) expect(sha256File(img)).toBe(g.image);
+}
+
 describe.each([...byLog.keys()])('as upstream on %s', (name) => {
-  it.each(byLog.get(name)!.map((g) => [g.args.join(' ') + (g.to ? ` (stdout a ${g.to})` : ''), g] as const))(
-    '%s',
-    async (_, g) => {
-      const log = logFile(name);
-      const img = path.join(dir, `${name}.img`);
-      const args = [...(g.ownLog ? [] : ['--log', log.path]), ...g.args.map((a) => (a === 'DEV' ? img : a))];
-      if (g.args.includes('DEV')) zeroImage(dir, `${name}.img`, log.device);
-      const real = g.args.includes('--fsck');
-      const r = real ? runBinary(args, g.to ?? 'pipe') : await replayLog(...args);
-      expect(r.status).toBe(g.status);
-      if (g.stdout !== undefined) expect(r.stdout).toBe(g.stdout);
-      else expect(sha(r.stdout)).toBe(g.stdoutSha256);
-      if (g.image) expect(sha256File(img)).toBe(g.image);
-    },
+  it.each(cases(name))('%s', (_, g) =>
+    check(name, g, async (args) => (g.args.includes('--fsck') ? runBinary(args, g.to ?? 'pipe') : replayLog(...args))),
   );
 });
+
+const missing = serverMissing();
+describe.skipIf(!!missing)('as upstream through the replay-log server', () => {
+  let server: RunningServer;
+  const env = () => ({ ...process.env, LOGWRITES_REPLAY_LOG_SOCKET: server.socket });
+  beforeAll(async () => {
+    server = await startServer(path.join(dir, 'server', 'replay-log.sock'));
+  });
+  afterAll(async () => {
+    await server.stop();
+    // Every call was the server's: none fell back to its own Node.
+    expect(server.log()).toMatch(/stopped \(SIGTERM\) after \d+ calls/);
+    expect(server.log()).not.toMatch(/refused/);
+  });
+  describe.each([...byLog.keys()])('on %s', (name) => {
+    it.each(cases(name))('%s', (_, g) =>
+      check(name, g, async (args) => runBinary(args, g.to ?? 'pipe', [FRONT], env())),
+    );
+  });
+});
+if (missing) it.skip(`skipped: no run through the replay-log server (${missing})`, () => {});
