@@ -195,6 +195,42 @@ describe.skipIf(!!missing)('a replay-log server that must not serve', () => {
   });
 });
 
+describe.skipIf(!!missing)('LOGWRITES_SERVER=auto', () => {
+  it('the first call runs in-process and starts a server, detached, in /, that serves the next', async () => {
+    const socket = path.join(dir, 'auto', 'replay-log.sock');
+    const env = { LOGWRITES_SERVER: 'auto' };
+    const args = ['--find', '--log', LOG, '--end-mark', 'mkfs'];
+    const own = front(socket, args, { env: { LOGWRITES_SERVER: 'off' } });
+    expect(front(socket, args, { env })).toEqual(own);
+    await expect.poll(() => fs.existsSync(socket)).toBe(true);
+    const pid = serverFor(socket);
+    try {
+      expect(fs.readlinkSync(`/proc/${pid}/cwd`)).toBe('/');
+      // Its own session: no signal to the caller's process group reaches it.
+      expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]).toBe(String(pid));
+      expect(front(socket, args, { env })).toEqual(own);
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--idle');
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
+    await expect.poll(() => fs.existsSync(socket)).toBe(false);
+  });
+});
+
+/** The pid of the replay-log server whose environment names `socket`. */
+function serverFor(socket: string): number {
+  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.includes('replay-log-server') && fs.readFileSync(`/proc/${p}/environ`, 'utf8').includes(socket))
+        return Number(p);
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  throw new Error(`no replay-log server for ${socket}`);
+}
+
 if (missing) it.skip(`skipped: the replay-log server is not tested (${missing})`, () => {});
 
 /** The build id build.mjs put into the bundle (a random UUID, once). */

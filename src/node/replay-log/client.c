@@ -6,11 +6,13 @@
  * with the call's status; the server writes straight to our stdout and stderr, so output and
  * its interleaving with an fsck child's are as in-process. Without a server of the same build
  * and user it runs the call in-process: Node with dist/replay-log.cjs, exactly as
- * bin/replay-log.js does. Killing this process ends the call: the server stops when its
- * client goes away mid-call, as the call's own process would.
+ * bin/replay-log.js does (LOGWRITES_SERVER=auto also starts a server for the next calls).
+ * Killing this process ends the call: the server stops its replay when its client goes away
+ * mid-call, as the call's own process would have stopped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "wire.h"
@@ -31,26 +34,58 @@
 
 extern char **environ;
 
-/* Run the call in this process's place: Node with the bundle beside this binary. */
-static void in_process(int argc, char **argv) {
-  char self[PATH_MAX], script[PATH_MAX + 32];
+/* A file beside this binary (dist/). */
+static void beside(char *out, size_t size, const char *name) {
+  char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n < 0) {
     perror("replay-log: /proc/self/exe");
     exit(1);
   }
   self[n] = 0;
-  snprintf(script, sizeof script, "%s/replay-log.cjs", dirname(self));
+  snprintf(out, size, "%s/%s", dirname(self), name);
+}
+
+static void exec_node(char **args) {
+  execv(LWRL_NODE, args);
+  execvp("node", args);
+  fprintf(stderr, "replay-log: cannot run node (%s): %s\n", LWRL_NODE, strerror(errno));
+  exit(127);
+}
+
+/* Run the call in this process's place: Node with the bundle beside this binary. */
+static void in_process(int argc, char **argv) {
+  char script[PATH_MAX + 32];
+  beside(script, sizeof script, "replay-log.cjs");
   char **args = calloc((size_t)argc + 2, sizeof *args);
   if (!args) exit(1);
   args[0] = "node";
   args[1] = script;
   for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
   setenv(LWRL_ARGV0_ENV, argv[0], 1);
-  execv(LWRL_NODE, args);
-  execvp("node", args);
-  fprintf(stderr, "replay-log: cannot run node (%s): %s\n", LWRL_NODE, strerror(errno));
-  exit(127);
+  exec_node(args);
+}
+
+/*
+ * LOGWRITES_SERVER=auto: start a server for the calls after this one, detached from us (its
+ * own session, no terminal, its fds on /dev/null), which stops after LWRL_AUTO_IDLE seconds
+ * without a call. Two fronts racing to start one leave one: the second refuses its socket.
+ */
+static void start_server(void) {
+  pid_t child = fork();
+  if (child < 0) return;
+  if (child > 0) {
+    waitpid(child, NULL, 0);
+    return;
+  }
+  if (fork() != 0) _exit(0);
+  setsid();
+  int null = open("/dev/null", O_RDWR);
+  for (int i = 0; i < 3; i++) dup2(null, i);
+  char cli[PATH_MAX + 32];
+  beside(cli, sizeof cli, "cli.js");
+  char *args[] = { "node", cli, "replay-log-server", "--idle", LWRL_AUTO_IDLE, NULL };
+  exec_node(args);
 }
 
 static int connect_server(void) {
@@ -127,8 +162,9 @@ static int send_request(int fd, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  const char *off = getenv(LWRL_OFF_ENV);
-  int fd = off && strcmp(off, "off") == 0 ? -1 : connect_server();
+  const char *mode = getenv(LWRL_MODE_ENV);
+  int fd = mode && strcmp(mode, "off") == 0 ? -1 : connect_server();
+  if (fd < 0 && mode && strcmp(mode, "auto") == 0) start_server();
   if (fd < 0 || send_request(fd, argc, argv) < 0) in_process(argc, argv);
   struct lwrl_reply reply;
   size_t got = 0;

@@ -33,16 +33,22 @@ export interface ReplayLogServer {
   close(): Promise<void>;
 }
 
-/** Listen for replay-log calls; refuses when the addon is missing or another server listens at the socket. */
+/**
+ * Listen for replay-log calls; refuses when the addon is missing or another server listens at
+ * the socket. The process's working directory is / from then on.
+ */
 export async function startReplayLogServer(o: ReplayLogServerOptions = {}): Promise<ReplayLogServer> {
   const native = loadNative();
   if (!native)
     throw new ReplayLogServerError(
       'the replay-log server needs the native addon (dist/native.node), which is not built here or LOGWRITES_NO_ADDON=1 turned it off',
     );
-  const socket = o.socket ?? native.replayLogSocket();
+  const socket = path.resolve(o.socket ?? native.replayLogSocket());
   const log = o.log ?? (() => {});
   await claimSocket(socket);
+  // Between calls the server sits in /, so that it holds no folder busy (a file system it was
+  // started from can still be unmounted); each call runs in its caller's folder.
+  process.chdir('/');
   const server = net.createServer({ pauseOnConnect: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new ReplayLogServerError(`cannot listen on ${socket}: ${e.message}`)));
@@ -156,7 +162,6 @@ async function serveCall(native: Native, sock: net.Socket, log: (line: string) =
  */
 async function runCall(native: Native, call: ReplayLogCall, fd: number, log: (line: string) => void): Promise<number> {
   const ownEnv = { ...process.env };
-  const ownCwd = process.cwd();
   native.adoptStdio(...call.fds);
   const con = { ...processConsole(), prog: call.argv[0] ?? 'replay-log', gone: () => native.peerGone(fd) };
   try {
@@ -174,7 +179,7 @@ async function runCall(native: Native, call: ReplayLogCall, fd: number, log: (li
     return 1;
   } finally {
     native.restoreStdio();
-    process.chdir(ownCwd);
+    process.chdir('/');
     setEnv(ownEnv);
   }
 }

@@ -45,8 +45,10 @@ struct lwrl_reply {
 /* Where the socket is: $LOGWRITES_REPLAY_LOG_SOCKET, else this with the effective uid. */
 #define LWRL_SOCKET_ENV "LOGWRITES_REPLAY_LOG_SOCKET"
 #define LWRL_SOCKET_DEFAULT "/tmp/logwrites-%u/replay-log.sock"
-/* LOGWRITES_SERVER=off: the client never connects. */
-#define LWRL_OFF_ENV "LOGWRITES_SERVER"
+/* LOGWRITES_SERVER=off: the client never connects; =auto: it starts a server when none listens. */
+#define LWRL_MODE_ENV "LOGWRITES_SERVER"
+/* An automatically started server stops after this many seconds without a call. */
+#define LWRL_AUTO_IDLE "60"
 /* The in-process fallback's argv[0], passed to it in the environment (it removes it). */
 #define LWRL_ARGV0_ENV "LOGWRITES_ARGV0"
 
