@@ -44,6 +44,11 @@ function openForReplay(path: string): { fd: number; readable: boolean } {
   }
 }
 
+/** `then` once `drained` is done: at once when it is not a promise (nothing was in flight). */
+function after(drained: Promise<void> | void, then: () => void | Promise<void>): void | Promise<void> {
+  return drained ? drained.then(then) : then();
+}
+
 /** Open an existing file or block device for replay (never creates or truncates it). */
 export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
   const opened = openForReplay(path);
@@ -77,14 +82,14 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
       if (!direct) return buffered(offset, parts);
       if (direct.pays(offset, length)) return direct.write(offset, parts);
       // Through the page cache, after what is in flight, so that the device sees the writes in order.
-      return direct.drain().then(() => buffered(offset, parts));
+      return after(direct.drain(), () => buffered(offset, parts));
     },
     zero(offset, length) {
       fits(offset, length);
-      if (!direct) return zeroRange(offset, Math.min(offset + length, end));
-      return direct.drain().then(() => zeroRange(offset, Math.min(offset + length, end)));
+      const zero = () => zeroRange(offset, Math.min(offset + length, end));
+      return direct ? after(direct.drain(), zero) : zero();
     },
-    sync: () => (direct ? direct.drain().then(() => fs.fsyncSync(fd)) : fs.fsyncSync(fd)),
+    sync: () => after(direct?.drain(), () => fs.fsyncSync(fd)),
     close: () => {
       behind?.close();
       direct?.close();
