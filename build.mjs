@@ -151,6 +151,7 @@ function buildClient() {
       '-Wall',
       `-DLWRL_BUILD="${BUILD_ID}"`,
       `-DLWRL_NODE="${process.execPath}"`,
+      `-DLWRL_DIST="${path.resolve('dist')}"`,
       '-o',
       'dist/replay-log',
       'src/node/replay-log/client.c',

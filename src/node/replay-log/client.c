@@ -31,19 +31,22 @@
 #ifndef LWRL_NODE
 #define LWRL_NODE "node"
 #endif
+#ifndef LWRL_DIST
+#define LWRL_DIST "."
+#endif
 
 extern char **environ;
 
-/* A file beside this binary (dist/). */
+/* A file of dist/: beside this binary, else where the build put it (a copy, not a link, of this binary). */
 static void beside(char *out, size_t size, const char *name) {
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n < 0) {
-    perror("replay-log: /proc/self/exe");
-    exit(1);
+  if (n >= 0) {
+    self[n] = 0;
+    snprintf(out, size, "%s/%s", dirname(self), name);
+    if (access(out, R_OK) == 0) return;
   }
-  self[n] = 0;
-  snprintf(out, size, "%s/%s", dirname(self), name);
+  snprintf(out, size, "%s/%s", LWRL_DIST, name);
 }
 
 static void exec_node(char **args) {
