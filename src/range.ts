@@ -3,7 +3,7 @@
 // through a replay.
 
 import { Flag, flagNames } from './format.ts';
-import type { Entry, LogReader, Position } from './reader.ts';
+import { Advance, type Entry, type LogReader, type Position } from './reader.ts';
 import { overlaps } from './replay/loop.ts';
 import { contentSource, SectorMap } from './replay/sector-map.ts';
 import { PastTarget, PointNotFound, RangeNotFound } from './errors.ts';
@@ -91,28 +91,35 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
   checkOrder(spec.from, spec.to);
   const map = buildMap ? new SectorMap(reader.sectorSize) : undefined;
   let start: Position | undefined = spec.from ? undefined : reader.first;
-  let last: Entry | undefined;
   let entries = 0;
   let highestSector = -1;
   let payloadBytes = 0;
   const atFrom = spec.from && pointFinder(spec.from, reader.nrEntries);
   const atTo = spec.to && pointFinder(spec.to, reader.nrEntries);
   let reachedTo = false;
-  for await (const e of reader.entries()) {
+  // The cursor, not entries(): no object and no await per entry (a 1.1 GiB log of 4 KiB
+  // writes has 266k of them). It is the entry until its next advance.
+  const e = reader.cursor({ reuseBuffer: true });
+  for (;;) {
+    let step = e.advance();
+    while (step === Advance.Read) {
+      await e.fill();
+      step = e.advance();
+    }
+    if (step === Advance.End) break;
     const isTo = atTo ? atTo(e) : false;
     if (!start) {
       if (!atFrom!(e)) continue;
       start = { index: e.index, offset: e.offset };
     }
     entries++;
-    last = e;
     const discard = (e.flags & Flag.DISCARD) !== 0;
     const touches = e.nrSectors > 0 && overlaps(e, spec.sectors) && (spec.discards !== false || !discard);
     if (touches) {
       let nrSectors = e.nrSectors;
       const t = spec.target;
       if (t && e.sector + nrSectors > t.sectors) {
-        if (!t.force) throw new PastTarget(e, { sectors: t.sectors });
+        if (!t.force) throw new PastTarget(e.snapshot(), { sectors: t.sectors });
         if (discard) nrSectors = Math.max(0, t.sectors - e.sector);
       }
       highestSector = Math.max(highestSector, e.sector + nrSectors - 1);
@@ -122,6 +129,8 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
     reachedTo = isTo;
     if (isTo || entries === spec.limit || (spec.until && e.flags & spec.until)) break;
   }
+  // Where the walk ended, the cursor still holds the last entry it reached.
+  const last = entries ? e.snapshot() : undefined;
   if (!start) throw new RangeNotFound(`${pointText(spec.from!)} is not in the log`);
   if (spec.to && !reachedTo)
     throw new RangeNotFound(
