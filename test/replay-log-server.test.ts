@@ -182,11 +182,18 @@ describe.skipIf(!!missing)('a replay-log server that must not serve', () => {
       const args = ['--log', LOG, '--replay', img, '--check', '1', '--fsck', 'sleep 0.02'];
       const env = { ...process.env, LOGWRITES_REPLAY_LOG_SOCKET: socket };
       const client = spawn(FRONT, args, { env, stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 300));
+      // A second call queued behind it, whose client gives up before its turn: it never runs.
+      const queued = spawn(FRONT, ['--log', LOG, '--replay', img, '--limit', '10'], { env, stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 200));
+      queued.kill('SIGKILL');
       client.kill('SIGKILL');
       await expect
         .poll(() => server.log())
         .toMatch(/a client went away during its call \(.*--fsck sleep 0.02\): the call stopped there/);
+      await expect
+        .poll(() => server.log())
+        .toMatch(/refused a call whose client went away before its turn \(.*--limit 10\)/);
       // The server goes on serving.
       expect(front(socket, ['--log', LOG, '--num-entries']).stdout).toBe('5212\n');
     } finally {

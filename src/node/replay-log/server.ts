@@ -72,12 +72,19 @@ export async function startReplayLogServer(o: ReplayLogServerOptions = {}): Prom
   };
   server.on('connection', (sock) => {
     clearTimeout(idle);
-    queue = queue.then(async () => {
-      const served = await serveCall(native, sock, log);
-      calls += served === 'served' ? 1 : 0;
-      if (served === 'stale') stop('a client of another build called');
-      else arm();
-    });
+    queue = queue
+      .then(async () => {
+        const served = await serveCall(native, sock, log);
+        calls += served === 'served' ? 1 : 0;
+        if (served === 'stale') stop('a client of another build called');
+        else arm();
+      })
+      // One call's failure must not stop the calls after it.
+      .catch((e: unknown) => {
+        sock.destroy();
+        log(`a call failed: ${e instanceof Error ? e.message : String(e)}`);
+        arm();
+      });
   });
   arm();
   log(`replay-log server ${BUILD_ID} listening on ${socket}`);
@@ -122,7 +129,12 @@ type Served = 'served' | 'refused' | 'stale';
 
 async function serveCall(native: Native, sock: net.Socket, log: (line: string) => void): Promise<Served> {
   // The accepted connection's fd: Node reads nothing from it while paused (pauseOnConnect).
-  const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+  const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) {
+    // Closed before its turn came (the client gave up while another call ran).
+    sock.destroy();
+    return 'refused';
+  }
   let call: ReplayLogCall;
   try {
     call = native.receiveCall(fd);
@@ -131,8 +143,9 @@ async function serveCall(native: Native, sock: net.Socket, log: (line: string) =
     sock.destroy();
     return 'refused';
   }
-  const refusal =
-    call.uid !== process.geteuid!()
+  const refusal = native.peerGone(fd)
+    ? { status: native.REPLY_REFUSED, why: `a call whose client went away before its turn (${call.argv.join(' ')})` }
+    : call.uid !== process.geteuid!()
       ? { status: native.REPLY_REFUSED, why: `a call from uid ${call.uid}, not this server's user` }
       : call.build !== BUILD_ID
         ? {
