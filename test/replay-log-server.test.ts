@@ -28,6 +28,21 @@ describe.skipIf(!!missing)('the replay-log server', () => {
   });
   afterAll(() => server.stop());
 
+  it('warms up first, in memory: no file and no stored index left anywhere', async () => {
+    const cache = path.join(dir, 'warm-cache');
+    const warm = await startServer(path.join(dir, 'warm', 'replay-log.sock'), [], CLI, {
+      ...process.env,
+      LOGWRITES_CACHE_DIR: cache,
+    });
+    try {
+      await expect.poll(() => warm.log()).toMatch(/warmed up in \d+ ms/);
+      expect(fs.existsSync(cache)).toBe(false);
+      expect(fs.readdirSync(path.join(dir, 'warm'))).toEqual(['replay-log.sock']);
+    } finally {
+      await warm.stop();
+    }
+  });
+
   it('listens on a socket only its user can reach, in a private folder', () => {
     expect(fs.statSync(socket).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.dirname(socket)).mode & 0o777).toBe(0o700);

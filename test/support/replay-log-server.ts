@@ -27,9 +27,15 @@ export interface RunningServer {
 }
 
 /** Start `logwrites replay-log-server --socket <socket>` (from `cli`), resolved once it listens or has exited. */
-export async function startServer(socket: string, args: string[] = [], cli = CLI): Promise<RunningServer> {
+export async function startServer(
+  socket: string,
+  args: string[] = [],
+  cli = CLI,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningServer> {
   const child = spawn(process.execPath, [cli, 'replay-log-server', '--socket', socket, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env,
   });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => void (log += d.toString()));

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -235,6 +236,23 @@ static napi_value PeerGone(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/** memfd(name): an anonymous file in memory (memfd_create), for the server's warm-up; minus the errno on failure. */
+static napi_value Memfd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char name[64];
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "memfd(name) takes one string");
+    return NULL;
+  }
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  napi_value result;
+  napi_create_int32(env, fd < 0 ? -errno : fd, &result);
+  return result;
+}
+
 static int saved_stdio[LWRL_FDS] = { -1, -1, -1 };
 
 /** adoptStdio(fd0, fd1, fd2): make a call's fds this process's 0, 1 and 2 (closing them), keeping ours for restoreStdio. */
@@ -279,6 +297,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "replayLogSocket", ReplayLogSocket }, { "receiveCall", ReceiveCall },
     { "adoptStdio", AdoptStdio },           { "restoreStdio", RestoreStdio },
     { "replyCall", ReplyCall },             { "peerGone", PeerGone },
+    { "memfd", Memfd },
   };
   napi_value v;
   napi_create_int32(env, LWRL_STALE, &v);

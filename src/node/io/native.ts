@@ -20,6 +20,8 @@ export interface Native {
   /** Make the call's fds this process's 0, 1 and 2 (closing them); restoreStdio puts ours back. */
   adoptStdio(fd0: number, fd1: number, fd2: number): void;
   restoreStdio(): void;
+  /** An anonymous file in memory (memfd_create), or minus the errno. */
+  memfd(name: string): number;
   /** Whether a call's client hung up (its process ended). */
   peerGone(fd: number): boolean;
   /** Answer a call with its exit status, or a refusal (wire.h); false when the client is gone. */

@@ -13,6 +13,7 @@ import { ReplayLogServerError } from '../../errors.ts';
 import { loadNative, type Native, type ReplayLogCall } from '../io/native.ts';
 import { BUILD_ID } from './build-id.ts';
 import { processConsole, replayLogMain } from './replay-log.ts';
+import { warmUp } from './warm-up.ts';
 
 export interface ReplayLogServerOptions {
   /** The socket's path; by default the rule the client follows (wire.h). */
@@ -56,7 +57,15 @@ export async function startReplayLogServer(o: ReplayLogServerOptions = {}): Prom
   });
   fs.chmodSync(socket, 0o600);
   let calls = 0;
-  let queue = Promise.resolve();
+  // Calls that come in meanwhile wait for it.
+  let queue = (async () => {
+    const t = performance.now();
+    const warm = await warmUp(native).catch((e: unknown) => {
+      log(`warm-up failed: ${e instanceof Error ? e.message : String(e)}`);
+      return false;
+    });
+    if (warm) log(`warmed up in ${Math.round(performance.now() - t)} ms`);
+  })();
   let idle: NodeJS.Timeout | undefined;
   let stop!: (why: string) => void;
   const stopped = new Promise<string>((resolve) => {
