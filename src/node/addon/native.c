@@ -38,6 +38,31 @@ static int run(int fd, int op, uint64_t offset, uint64_t length) {
   return r < 0 ? -errno : 0;
 }
 
+/* The one string argument into `out` (size bytes); -1, with a TypeError thrown, when it is not one or is too long. */
+static int string_arg(napi_env env, napi_callback_info info, char *out, size_t size, const char *usage) {
+  size_t argc = 1, len;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_value_string_utf8(env, argv[0], out, size, &len) != napi_ok || len >= size - 1) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
+  }
+  return 0;
+}
+
+/* n int32 arguments into `out`; -1, with a TypeError thrown, when they are not. */
+static int int_args(napi_env env, napi_callback_info info, size_t n, int32_t *out, const char *usage) {
+  size_t argc = n;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n) goto bad;
+  for (size_t i = 0; i < n; i++)
+    if (napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) goto bad;
+  return 0;
+bad:
+  napi_throw_type_error(env, NULL, usage);
+  return -1;
+}
+
 /** zero(fd, op, offset, length): 0, or minus the errno (the caller picks a fallback). */
 static napi_value Zero(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -60,13 +85,8 @@ static napi_value Zero(napi_env env, napi_callback_info info) {
  * fdatasync sends the device (sync_file_range): 0, or minus the errno.
  */
 static napi_value Writeback(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "writeback(fd) takes one number");
-    return NULL;
-  }
+  if (int_args(env, info, 1, &fd, "writeback(fd) takes one number")) return NULL;
   int r = sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
   napi_value result;
   napi_create_int32(env, r < 0 ? -errno : 0, &result);
@@ -75,15 +95,8 @@ static napi_value Writeback(napi_env env, napi_callback_info info) {
 
 /** system(command): the wait status system(3) returns, or -1. */
 static napi_value System(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   char command[65536];
-  size_t len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_value_string_utf8(env, argv[0], command, sizeof command, &len) != napi_ok || len >= sizeof command - 1) {
-    napi_throw_type_error(env, NULL, "system(command) takes one string shorter than 64 KiB");
-    return NULL;
-  }
+  if (string_arg(env, info, command, sizeof command, "system(command) takes one string shorter than 64 KiB")) return NULL;
   // Node marks fds 0-2 close-on-exec at start; the command would run without stdin, stdout
   // and stderr (an fsck that prints fails on EBADF). They are inherited for its run only.
   int flags[3];
@@ -105,17 +118,6 @@ static napi_value throw_errno(napi_env env, const char *what) {
   return NULL;
 }
 
-static int int_args(napi_env env, napi_callback_info info, size_t n, int32_t *out, const char *usage) {
-  size_t argc = n;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n) goto bad;
-  for (size_t i = 0; i < n; i++)
-    if (napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) goto bad;
-  return 0;
-bad:
-  napi_throw_type_error(env, NULL, usage);
-  return -1;
-}
 
 /** replayLogSocket(): where the replay-log server listens (wire.h's rule, the one its client follows). */
 static napi_value ReplayLogSocket(napi_env env, napi_callback_info info) {
@@ -238,15 +240,8 @@ static napi_value PeerGone(napi_env env, napi_callback_info info) {
 
 /** memfd(name): an anonymous file in memory (memfd_create), for the server's warm-up; minus the errno on failure. */
 static napi_value Memfd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   char name[64];
-  size_t len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "memfd(name) takes one string");
-    return NULL;
-  }
+  if (string_arg(env, info, name, sizeof name, "memfd(name) takes one string shorter than 63 bytes")) return NULL;
   int fd = memfd_create(name, MFD_CLOEXEC);
   napi_value result;
   napi_create_int32(env, fd < 0 ? -errno : fd, &result);
