@@ -401,20 +401,10 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
     const img = path.join(dir, 'planted-resume.img');
     const report = path.join(dir, 'planted-resume.json');
     const slow = `sleep 0.1; sh ${checker} {image}`;
-    const args = [
-      path.join(ROOT, 'bin/logwrites.js'),
-      'explore',
-      file,
-      '--image',
-      img,
-      '--exec',
-      slow,
-      '--strategy',
-      'exhaustive',
-      '--report',
-      report,
-    ];
-    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    const explore = ['explore', file, '--image', img, '--exec', slow, '--strategy', 'exhaustive'];
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...explore, '--report', report], {
+      stdio: 'ignore',
+    });
     const status = new Promise((r) => child.on('close', r));
     // Interrupt once a report shows progress (it is written every few seconds and at the end).
     await new Promise((r) => setTimeout(r, 1000));
@@ -423,19 +413,7 @@ describe('a planted bug: a commit record in the same epoch as the data it commit
     const first = JSON.parse(fs.readFileSync(report, 'utf8'));
     expect(first.summary.complete).toBe(false);
     expect(first.summary.checked).toBeGreaterThan(0);
-    const r = logwrites(
-      'explore',
-      file,
-      '--image',
-      img,
-      '--exec',
-      slow,
-      '--strategy',
-      'exhaustive',
-      '--resume',
-      report,
-      '--json',
-    );
+    const r = logwrites(...explore, '--resume', report, '--json');
     expect(r.status).toBe(2);
     const done = JSON.parse(r.stdout);
     expect(done.summary).toMatchObject({

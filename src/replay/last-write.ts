@@ -33,7 +33,10 @@ const ARENA = 2 * MAX_RUN;
  */
 const ONE_READ = 32 * 1024 * 1024;
 /** The stretch's buffer or the arena, kept between plans. */
-const scratch = new Scratch((bytes) => new Uint8Array(bytes));
+const scratch = new Scratch(
+  (bytes) => new Uint8Array(bytes),
+  (b) => b.length,
+);
 
 export interface LastWriteResult {
   readonly bytesWritten: number;
@@ -53,24 +56,22 @@ export async function replayLastWrites(
   const oneRead = !!reader.source.readInto && span <= ONE_READ && stretch.bytes * 4 >= span;
   const buffer = reader.source.readInto ? scratch.take(oneRead ? span : ARENA) : undefined;
   try {
-    return await writeExtents(
-      reader,
-      target,
-      map,
-      shouldStop,
-      buffer && (oneRead ? { stretch, buffer } : { arena: buffer }),
-    );
+    const whole = buffer && oneRead ? readStretch(reader, stretch, buffer) : undefined;
+    const arena = buffer && !oneRead ? buffer.subarray(0, ARENA) : undefined;
+    return await writeExtents(reader, target, map, shouldStop, whole, arena);
   } finally {
     if (buffer) scratch.give(buffer);
   }
 }
 
+/** Write the map's extents in device order, payloads from `whole` (the stretch, read) or read into `arena`. */
 async function writeExtents(
   reader: LogReader,
   target: ReplayTarget,
   map: SectorMap,
   shouldStop: () => boolean | Promise<boolean>,
-  into: { stretch: Stretch; buffer: Uint8Array } | { arena: Uint8Array } | undefined,
+  whole: { start: number; bytes: Uint8Array } | undefined,
+  arena: Uint8Array | undefined,
 ): Promise<LastWriteResult> {
   const S = reader.sectorSize;
   let parts: Uint8Array[] = [];
@@ -78,8 +79,6 @@ async function writeExtents(
   let runEnd = 0;
   let bytesWritten = 0;
   let bytesZeroed = 0;
-  const whole = into && 'stretch' in into ? readStretch(reader, into.stretch, into.buffer) : undefined;
-  const arena = into && 'arena' in into ? into.arena.subarray(0, ARENA) : undefined;
   let used = 0;
   const flush = async () => {
     if (parts.length) await target.write(runStart, parts);

@@ -11,6 +11,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Scratch } from '../../replay/scratch.ts';
 import { majorMinor, type DeviceInfo } from './device-info.ts';
 
 /** Bytes per slot: the largest write (the last-write plan's runs are at most 8 MiB). */
@@ -28,16 +29,14 @@ interface InFlight {
   readonly done: Promise<void>;
 }
 
-/** The slots' memory of the last writer closed, for the next (a replay-log server opens one per call). */
-let spareMemory: WebAssembly.Memory | undefined;
-function takeMemory(): WebAssembly.Memory {
-  const m = spareMemory ?? new WebAssembly.Memory({ initial: (SLOT * SLOTS) / PAGE, maximum: (SLOT * SLOTS) / PAGE });
-  spareMemory = undefined;
-  return m;
-}
+/** The slots' memory, kept from one writer to the next (a replay-log server opens one per call). */
+const memories = new Scratch(
+  (bytes) => new WebAssembly.Memory({ initial: bytes / PAGE, maximum: bytes / PAGE }),
+  (m) => m.buffer.byteLength,
+);
 
 export class DirectWriter {
-  private readonly memory = takeMemory();
+  private readonly memory = memories.take(SLOT * SLOTS);
   private readonly free: number[] = [...Array(SLOTS).keys()];
   private readonly inFlight = new Set<InFlight>();
   private failure: unknown;
@@ -111,7 +110,7 @@ export class DirectWriter {
   close(): void {
     fs.closeSync(this.fd);
     // Writes still in flight (a replay that failed) keep their slots: the memory is not reused then.
-    if (!this.inFlight.size) spareMemory = this.memory;
+    if (!this.inFlight.size) memories.give(this.memory);
   }
 
   private issue(start: number, view: Uint8Array, slot: number): void {

@@ -60,7 +60,8 @@ export async function startReplayLogServer(o: ReplayLogServerOptions = {}): Prom
   // Calls that come in meanwhile wait for it.
   let queue = (async () => {
     const t = performance.now();
-    const warm = await warmUp(native).catch((e: unknown) => {
+    // Without a stored index: the warm-up's log is in memory, and nothing of it is kept.
+    const warm = await withEnv({ ...process.env, LOGWRITES_CACHE: 'off' }, () => warmUp(native)).catch((e: unknown) => {
       log(`warm-up failed: ${e instanceof Error ? e.message : String(e)}`);
       return false;
     });
@@ -183,18 +184,19 @@ async function serveCall(native: Native, sock: net.Socket, log: (line: string) =
  * afterwards. The replay stops between two writes once the client hangs up.
  */
 async function runCall(native: Native, call: ReplayLogCall, fd: number, log: (line: string) => void): Promise<number> {
-  const ownEnv = { ...process.env };
   native.adoptStdio(...call.fds);
   const con = { ...processConsole(), prog: call.argv[0] ?? 'replay-log', gone: goneCheck(native, fd) };
+  const env = Object.fromEntries(call.env.filter((kv) => kv.indexOf('=') > 0).map((kv) => kv.split(/=(.*)/s, 2)));
   try {
-    setEnv(Object.fromEntries(call.env.filter((kv) => kv.indexOf('=') > 0).map((kv) => kv.split(/=(.*)/s, 2))));
-    try {
-      process.chdir(call.cwd);
-    } catch (e) {
-      con.err(`replay-log: cannot work in ${call.cwd}: ${(e as Error).message}`);
-      return 1;
-    }
-    return await replayLogMain(call.argv.slice(1), con);
+    return await withEnv(env, async () => {
+      try {
+        process.chdir(call.cwd);
+      } catch (e) {
+        con.err(`replay-log: cannot work in ${call.cwd}: ${(e as Error).message}`);
+        return 1;
+      }
+      return replayLogMain(call.argv.slice(1), con);
+    });
   } catch (e) {
     // Only a failure to tell the client what failed gets here (its stderr is gone).
     log(`a call failed past its own error handling: ${(e as Error).message}`);
@@ -202,7 +204,6 @@ async function runCall(native: Native, call: ReplayLogCall, fd: number, log: (li
   } finally {
     native.restoreStdio();
     process.chdir('/');
-    setEnv(ownEnv);
   }
 }
 
@@ -220,8 +221,20 @@ function goneCheck(native: Native, fd: number): () => boolean {
   };
 }
 
-/** Replace the whole environment (process.env writes through to environ, which an fsck child inherits). */
-function setEnv(env: NodeJS.ProcessEnv): void {
-  for (const k of Object.keys(process.env)) delete process.env[k];
-  Object.assign(process.env, env);
+/**
+ * Run `work` with `env` as the whole environment, ours again afterwards (process.env writes
+ * through to environ, which an fsck child inherits).
+ */
+async function withEnv<T>(env: NodeJS.ProcessEnv, work: () => Promise<T>): Promise<T> {
+  const own = { ...process.env };
+  const set = (to: NodeJS.ProcessEnv) => {
+    for (const k of Object.keys(process.env)) delete process.env[k];
+    Object.assign(process.env, to);
+  };
+  set(env);
+  try {
+    return await work();
+  } finally {
+    set(own);
+  }
 }
