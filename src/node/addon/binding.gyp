@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "native",
-      "sources": ["native.c"],
+      "sources": ["native.c", "runs.c"],
       "cflags": ["-O2", "-Wall"]
     }
   ]

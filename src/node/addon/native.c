@@ -1,10 +1,11 @@
 // What Node lacks and replay needs at native speed, in one optional addon (src/node/io/native.ts):
 // the ioctls and fallocate modes for discards at device speed (src/node/io/zeroing.ts),
 // sync_file_range for the stored entry index's check of a device log (src/node/io/log-identity.ts),
-// and system(3) for replay-log's --fsck (glibc's vfork-based spawn costs ~1.5 ms where Node's
-// spawnSync forks its whole address space, ~9 ms), and the server side of the replay-log
-// server's wire (src/node/replay-log/wire.h: fds passed over a Unix socket, which Node cannot
-// receive). Without it, all fall back (see there); there is no server without it.
+// system(3) for replay-log's --fsck (glibc's vfork-based spawn costs ~1.5 ms where Node's
+// spawnSync forks its whole address space, ~9 ms), the server side of the replay-log server's
+// wire (src/node/replay-log/wire.h: fds passed over a Unix socket, which Node cannot receive),
+// and many O_DIRECT writes at once for replays onto block devices (runs.c). Without it, all
+// fall back (see there); there is no server without it.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "../replay-log/wire.h"
+#include "addon.h"
 
 enum { OP_BLKDISCARD = 0, OP_BLKZEROOUT = 1, OP_PUNCH_HOLE = 2, OP_ZERO_RANGE = 3 };
 
@@ -303,6 +305,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     napi_create_function(env, server[i].name, NAPI_AUTO_LENGTH, server[i].cb, NULL, &fn);
     napi_set_named_property(env, exports, server[i].name, fn);
   }
+  register_runs(env, exports);
   return exports;
 }
 

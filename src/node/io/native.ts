@@ -1,6 +1,6 @@
-// The optional native addon (src/node/addon/native.c, built into dist/native.node by
-// build.mjs when node-gyp and a compiler are there): kernel zeroing offloads, system(3) and
-// the replay-log server's side of its wire.
+// The optional native addon (src/node/addon/, built into dist/native.node by build.mjs when
+// node-gyp and a compiler are there): kernel zeroing offloads, system(3), the replay-log
+// server's side of its wire, and many O_DIRECT writes at once.
 // Everything that uses it has a pure-JS fallback, so a package installed without a compiler
 // (or LOGWRITES_NO_ADDON=1) works the same, only slower.
 
@@ -11,6 +11,12 @@ export interface Native {
   zero(fd: number, op: number, offset: number, length: number): number;
   /** Write the file's dirty pages out, without a device cache flush (sync_file_range): 0, or minus the errno. */
   writeback(fd: number): number;
+  /**
+   * Write runs on an O_DIRECT fd, many in flight (runs.c): rows of [device offset, offset in
+   * `from`, length], in device order. `from` is memory, or the fd of a log (mapped for the
+   * call). Resolves to 0, or minus the first errno.
+   */
+  writeRuns(fd: number, from: Uint8Array | number, rows: Float64Array, count: number): Promise<number>;
   /** system(3)'s wait status, or -1. */
   system(command: string): number;
   /** Where the replay-log server listens (wire.h's rule, which its client follows too). */
