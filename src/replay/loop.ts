@@ -6,7 +6,7 @@
 // the segments whose owner changed (with an undo log, so no state is replayed from the start).
 
 import { Flag } from '../format.ts';
-import { Advance, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
+import { Advance, type ByteSource, type Entry, type EntryCursor, type LogReader, type Position } from '../reader.ts';
 import { LogFormatError, PastTarget, ReplayError, truncatedPayload } from '../errors.ts';
 
 /** Where replayed bytes go: a file, a block device, memory. Offsets are bytes. */
@@ -19,6 +19,28 @@ export interface ReplayTarget {
   sync(): void | Promise<void>;
   /** Bytes the target holds, when fixed: replay refuses an entry that would reach past it. */
   readonly size?: number;
+  /** Many writes at once, straight from memory: the last-write plan then goes in log order (log-order.ts). */
+  readonly runs?: RunWriter;
+}
+
+/**
+ * Writes many runs at once, straight from memory the caller reads them into, or from the log
+ * itself (a block device's O_DIRECT writes through the kernel's AIO: node/io/direct.ts).
+ */
+export interface RunWriter {
+  /** Device offsets and lengths of runs, and where they lie in memory, are multiples of this. */
+  readonly block: number;
+  /** Whether `write` can take runs from `source` itself (its offsets then in the rows), so that nothing is read first. */
+  mapsLog(source: ByteSource): boolean;
+  /** Memory of at least `bytes`, aligned as the writes need; its contents are left over. */
+  take(bytes: number): Uint8Array;
+  give(memory: Uint8Array): void;
+  /**
+   * Write `count` runs from `from`, each [device offset, offset in `from`, length] in `rows`, in
+   * device order (runs that continue one another go out as one write). Neither `from` nor
+   * `rows` may change until it resolves; it rejects with the first write's failure.
+   */
+  write(from: Uint8Array | ByteSource, rows: Float64Array, count: number): Promise<void>;
 }
 
 /** What the visitor wants after an entry: go on, or stop with this entry as the last one. */

@@ -8,11 +8,19 @@
 // are copied into slots of a WebAssembly.Memory, whose backing store is page-aligned, and
 // written from there on libuv's threads while the replay goes on planning the next run.
 // Writes that overlap one in flight wait for it, so the device ends as if they were in order.
+//
+// With the addon, the writer is also a RunWriter: the last-write plan hands it a window's
+// writes at once, which the addon keeps in flight through the kernel's AIO (runs.c), straight
+// from the log's page cache (mapped) when the log is a file or a block device.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as util from 'node:util';
+import type { RunWriter } from '../../replay/loop.ts';
 import { Scratch } from '../../replay/scratch.ts';
 import { majorMinor, type DeviceInfo } from './device-info.ts';
+import { loadNative } from './native.ts';
+import { mappableFd } from './file.ts';
 
 /** Bytes per slot: the largest write (the last-write plan's runs are at most 8 MiB). */
 const SLOT = 8 * 1024 * 1024;
@@ -29,14 +37,15 @@ interface InFlight {
   readonly done: Promise<void>;
 }
 
-/** The slots' memory, kept from one writer to the next (a replay-log server opens one per call). */
+/** The slots' and the runs' memory, kept from one writer to the next (a replay-log server opens one per call). */
 const memories = new Scratch(
   (bytes) => new WebAssembly.Memory({ initial: bytes / PAGE, maximum: bytes / PAGE }),
   (m) => m.buffer.byteLength,
 );
 
 export class DirectWriter {
-  private readonly memory = memories.take(SLOT * SLOTS);
+  /** The slots: taken at the first write, as a replay in log order (`runs`) needs none. */
+  private slots: WebAssembly.Memory | undefined;
   private readonly free: number[] = [...Array(SLOTS).keys()];
   private readonly inFlight = new Set<InFlight>();
   private failure: unknown;
@@ -45,7 +54,12 @@ export class DirectWriter {
     private readonly fd: number,
     /** Offsets and lengths must be multiples of this. */
     readonly block: number,
-  ) {}
+  ) {
+    this.runs = this.runWriter();
+  }
+
+  /** Many writes at once from memory, when the addon is there (see RunWriter). */
+  readonly runs: RunWriter | undefined;
 
   /** A writer for the block device at `file`, or undefined when it cannot take O_DIRECT writes. */
   static open(file: string, info: DeviceInfo, sys = '/sys'): DirectWriter | undefined {
@@ -81,7 +95,8 @@ export class DirectWriter {
       const length = Math.min(SLOT, offset + total - at);
       await this.clear(at, at + length);
       const slot = await this.slot();
-      const view = new Uint8Array(this.memory.buffer, slot * SLOT, length);
+      this.slots ??= memories.take(SLOT * SLOTS);
+      const view = new Uint8Array(this.slots.buffer, slot * SLOT, length);
       for (let filled = 0; filled < length; ) {
         const p = parts[part]!;
         const n = Math.min(p.length - within, length - filled);
@@ -110,7 +125,32 @@ export class DirectWriter {
   close(): void {
     fs.closeSync(this.fd);
     // Writes still in flight (a replay that failed) keep their slots: the memory is not reused then.
-    if (!this.inFlight.size) memories.give(this.memory);
+    if (this.slots && !this.inFlight.size) memories.give(this.slots);
+  }
+
+  private runWriter(): RunWriter | undefined {
+    const writeRuns = loadNative()?.writeRuns;
+    if (!writeRuns) return undefined;
+    const taken = new Map<Uint8Array, WebAssembly.Memory>();
+    return {
+      block: this.block,
+      take: (bytes) => {
+        const memory = memories.take(Math.ceil(bytes / PAGE) * PAGE);
+        const view = new Uint8Array(memory.buffer);
+        taken.set(view, memory);
+        return view;
+      },
+      give: (view) => {
+        const memory = taken.get(view);
+        taken.delete(view);
+        if (memory) memories.give(memory);
+      },
+      mapsLog: (source) => mappableFd(source) !== undefined,
+      write: async (from, rows, count) => {
+        const r = await writeRuns(this.fd, from instanceof Uint8Array ? from : mappableFd(from)!, rows, count);
+        if (r < 0) throw writeFailure(r);
+      },
+    };
   }
 
   private issue(start: number, view: Uint8Array, slot: number): void {
@@ -146,6 +186,12 @@ export class DirectWriter {
   private check(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/** A failed write as Node reports one (code, errno, syscall), from minus its errno. */
+function writeFailure(errno: number): NodeJS.ErrnoException {
+  const [code, description] = util.getSystemErrorMap().get(errno) ?? [`E${-errno}`, 'unknown error'];
+  return Object.assign(new Error(`${code}: ${description}, write`), { code, errno, syscall: 'write' });
 }
 
 /** The whole view, however many writes that takes. */

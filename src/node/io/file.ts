@@ -12,11 +12,19 @@ export interface FileSource extends ByteSource {
   close(): void;
 }
 
+/** The fds of the sources openSource made over a regular file or a block device: what can be mapped. */
+const mappable = new WeakMap<ByteSource, number>();
+
+/** The fd under `source` when openSource made it over a file or block device (the addon can map those). */
+export function mappableFd(source: ByteSource): number | undefined {
+  return mappable.get(source);
+}
+
 /** Open a log file or device read-only as a ByteSource. */
 export function openSource(path: string): FileSource {
   const fd = fs.openSync(path, 'r');
   const info = describeFd(fd);
-  return {
+  const source: FileSource = {
     fd,
     info,
     size: info.size,
@@ -28,4 +36,6 @@ export function openSource(path: string): FileSource {
     readInto: (offset, into) => readFully(fd, into, offset),
     close: () => fs.closeSync(fd),
   };
+  if (info.isBlockDevice || fs.fstatSync(fd).isFile()) mappable.set(source, fd);
+  return source;
 }

@@ -28,7 +28,9 @@ export interface TargetOptions {
   discard?: ZeroMode;
   /**
    * On a block device, write runs that cover part of a page with O_DIRECT, several in flight
-   * (see DirectWriter); whole pages, and other targets, go through the page cache.
+   * (see DirectWriter); whole pages, and other targets, go through the page cache. With the
+   * addon, the target also takes many O_DIRECT writes at once (`runs`): the last-write plan
+   * then writes everything that way, in log order.
    */
   direct?: boolean;
 }
@@ -72,10 +74,22 @@ export function openTarget(path: string, opts: TargetOptions = {}): FileTarget {
     behind?.wrote(bytes);
     if (!info.isBlockDevice) end = Math.max(end, offset + bytes);
   };
+  const runs = direct?.runs;
   return {
     fd,
     info,
     ...(grow ? {} : { size: info.size }),
+    ...(runs && {
+      runs: {
+        ...runs,
+        write(from, rows, count) {
+          let end = 0;
+          for (let i = 0; i < count; i++) end = Math.max(end, rows[3 * i]! + rows[3 * i + 2]!);
+          fits(0, end);
+          return runs.write(from, rows, count);
+        },
+      },
+    }),
     write(offset, parts) {
       const length = parts.reduce((n, p) => n + p.length, 0);
       fits(offset, length);

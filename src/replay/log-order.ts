@@ -1,0 +1,206 @@
+// The last-write plan in log order, for a target that takes many writes at once straight from
+// memory (ReplayTarget.runs: a block device's O_DIRECT writes through the kernel's AIO).
+//
+// In device order (last-write.ts), scattered writes read their payloads from all over the
+// log, one read each, and every write waits for the one before. Here the plan's extents are
+// grouped by where their payloads lie in the log, and each window of the log's writes goes out
+// at once, in device order. Where the writer can write straight from the log (its page cache,
+// mapped: RunWriter.mapsLog), nothing is read or copied in this process; else each window is
+// read into the writer's memory while the one before is written. Each sector is still written
+// once, with the same bytes: extents never overlap, so the order of their writes cannot matter.
+
+import type { LogReader } from '../reader.ts';
+import type { ReplayTarget, RunWriter } from './loop.ts';
+import { ZEROED, type SectorMap } from './sector-map.ts';
+import { truncatedPayload } from '../errors.ts';
+import type { LastWriteResult } from './last-write.ts';
+
+/** Log bytes per window: the payloads whose first byte lies in one are written together. */
+const WINDOW = 8 * 1024 * 1024;
+/** Extents are cut to pieces of at most this, so that a window's payloads fit WINDOW + PIECE. */
+const PIECE = 1024 * 1024;
+/** Payloads closer than this in the log are read in one read, the gap with them. */
+const GAP = 64 * 1024;
+/** Zeroed extents shorter than this are written as zeros among the writes; a zeroing call each would cost more. */
+const SMALL_ZEROS = 16 * 1024;
+/** One window is read (or mapped) while the other is written. */
+const BUFFERS = 2;
+const BUFFER = WINDOW + PIECE;
+
+/** The plan's pieces: [device offset, length, log offset] each, in device order. */
+interface Pieces {
+  readonly rows: Float64Array;
+  readonly count: number;
+  readonly bytesZeroed: number;
+  /** Small zeroed extents, as runs from a stretch of zeros in memory: [device offset, its offset, length]. */
+  readonly zeros: Float64Array;
+  readonly zeroCount: number;
+}
+
+export async function replayInLogOrder(
+  reader: LogReader,
+  target: ReplayTarget,
+  runs: RunWriter,
+  map: SectorMap,
+  shouldStop: () => boolean | Promise<boolean>,
+): Promise<LastWriteResult> {
+  const log = runs.mapsLog(reader.source) ? reader.source : undefined;
+  // The windows' buffers (when the log is read), then the stretch of zeros.
+  const zerosAt = log ? 0 : BUFFERS * BUFFER;
+  const memory = runs.take(zerosAt + SMALL_ZEROS);
+  const pending: Promise<void>[] = [];
+  try {
+    const pieces = await collect(map, reader.sectorSize, target, zerosAt);
+    memory.fill(0, zerosAt, zerosAt + SMALL_ZEROS);
+    if (pieces.zeroCount) pending[0] = runs.write(memory, pieces.zeros, pieces.zeroCount);
+    let bytesWritten = 0;
+    let n = 0;
+    for (const window of windows(pieces)) {
+      if (await shouldStop()) {
+        await settle(pending);
+        await target.sync();
+        return { bytesWritten, bytesZeroed: pieces.bytesZeroed, complete: false };
+      }
+      const k = n++ % BUFFERS;
+      await pending[k];
+      if (log) {
+        pending[k] = runs.write(log, logRows(reader, pieces.rows, window), window.length);
+      } else {
+        const buffer = memory.subarray(k * BUFFER, (k + 1) * BUFFER);
+        pending[k] = runs.write(buffer, readWindow(reader, pieces.rows, window, buffer), window.length);
+      }
+      for (const i of window) bytesWritten += pieces.rows[3 * i + 1]!;
+    }
+    await settle(pending);
+    await target.sync();
+    return { bytesWritten, bytesZeroed: pieces.bytesZeroed, complete: true };
+  } finally {
+    // A failure leaves writes in flight from the memory: it is given back only once they end.
+    await Promise.allSettled(pending);
+    runs.give(memory);
+  }
+}
+
+/** Every write done; the first failure thrown. */
+async function settle(pending: Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(pending)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/** The map's written extents as pieces; its zeroed extents zeroed by the target now, or kept as small zero runs. */
+async function collect(map: SectorMap, S: number, target: ReplayTarget, zerosAt: number): Promise<Pieces> {
+  let rows: Float64Array = new Float64Array(3 * 4096);
+  let count = 0;
+  let zeros: Float64Array = new Float64Array(3 * 64);
+  let zeroCount = 0;
+  let bytesZeroed = 0;
+  for (const x of map.extents()) {
+    const at = x.sector * S;
+    const length = x.nrSectors * S;
+    if (x.source === ZEROED) {
+      bytesZeroed += length;
+      if (length >= SMALL_ZEROS) {
+        await target.zero(at, length);
+        continue;
+      }
+      if (3 * zeroCount === zeros.length) zeros = grown(zeros);
+      zeros[3 * zeroCount] = at;
+      zeros[3 * zeroCount + 1] = zerosAt;
+      zeros[3 * zeroCount++ + 2] = length;
+      continue;
+    }
+    for (let done = 0; done < length; done += PIECE) {
+      if (3 * count === rows.length) rows = grown(rows);
+      rows[3 * count] = at + done;
+      rows[3 * count + 1] = Math.min(PIECE, length - done);
+      rows[3 * count++ + 2] = x.source + done;
+    }
+  }
+  return { rows, count, bytesZeroed, zeros, zeroCount };
+}
+
+function grown(a: Float64Array): Float64Array {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** The pieces grouped by the window their payload starts in, windows in log order, pieces in device order. */
+function* windows(p: Pieces): Generator<Uint32Array> {
+  if (!p.count) return;
+  const key = (i: number) => Math.floor(p.rows[3 * i + 2]! / WINDOW);
+  let first = Infinity;
+  let last = 0;
+  for (let i = 0; i < p.count; i++) {
+    first = Math.min(first, key(i));
+    last = Math.max(last, key(i));
+  }
+  // A counting sort: stable, so each window keeps the device order the map gave.
+  const starts = new Uint32Array(last - first + 2);
+  for (let i = 0; i < p.count; i++) starts[key(i) - first + 1]!++;
+  for (let w = 1; w < starts.length; w++) starts[w]! += starts[w - 1]!;
+  const order = new Uint32Array(p.count);
+  const fill = starts.slice(0, -1);
+  for (let i = 0; i < p.count; i++) order[fill[key(i) - first]!++] = i;
+  for (let w = 0; w + 1 < starts.length; w++)
+    if (starts[w + 1]! > starts[w]!) yield order.subarray(starts[w]!, starts[w + 1]!);
+}
+
+/** The window's rows for RunWriter.write from the log itself (its second column: log offsets), checked against the log's end. */
+function logRows(reader: LogReader, rows: Float64Array, window: Uint32Array): Float64Array {
+  const out = new Float64Array(3 * window.length);
+  window.forEach((i, j) => {
+    const at = rows[3 * i]!;
+    const length = rows[3 * i + 1]!;
+    const source = rows[3 * i + 2]!;
+    if (source + length > reader.source.size)
+      throw truncatedPayload({ deviceSector: at / reader.sectorSize, need: source + length }, reader.source.size);
+    out[3 * j] = at;
+    out[3 * j + 1] = source;
+    out[3 * j + 2] = length;
+  });
+  return out;
+}
+
+/**
+ * Read the window's payloads into `buffer` and give its rows for RunWriter.write. Payloads
+ * that lie close together are read in one read (all of them, when they are at least a
+ * quarter of the bytes they span); each read starts at a sector of the log, so every payload
+ * sits in the buffer as aligned as it does in the log.
+ */
+function readWindow(reader: LogReader, rows: Float64Array, window: Uint32Array, buffer: Uint8Array): Float64Array {
+  const source = (j: number) => rows[3 * window[j]! + 2]!;
+  const length = (j: number) => rows[3 * window[j]! + 1]!;
+  const out = new Float64Array(3 * window.length);
+  // The window's pieces by where they lie in the log (its positions j, sorted).
+  const bySource = new Uint32Array(window.length).map((_, j) => j).sort((a, b) => source(a) - source(b));
+  let end = 0;
+  let bytes = 0;
+  for (let j = 0; j < window.length; j++) {
+    end = Math.max(end, source(j) + length(j));
+    bytes += length(j);
+  }
+  const gap = bytes * 4 >= end - source(bySource[0]!) ? Infinity : GAP;
+  let used = 0;
+  for (let n = 0; n < bySource.length; ) {
+    // One read: the pieces from n on that begin within `gap` of where the one before ends.
+    const readStart = source(bySource[n]!);
+    let readEnd = readStart;
+    let m = n;
+    for (; m < bySource.length && source(bySource[m]!) - readEnd <= gap; m++)
+      readEnd = Math.max(readEnd, source(bySource[m]!) + length(bySource[m]!));
+    const got = reader.source.readInto!(readStart, buffer.subarray(used, used + readEnd - readStart));
+    for (; n < m; n++) {
+      const j = bySource[n]!;
+      if (source(j) + length(j) > readStart + got) {
+        const deviceSector = rows[3 * window[j]!]! / reader.sectorSize;
+        throw truncatedPayload({ deviceSector, need: source(j) + length(j) }, readStart + got);
+      }
+      out[3 * j] = rows[3 * window[j]!]!;
+      out[3 * j + 1] = used + source(j) - readStart;
+      out[3 * j + 2] = length(j);
+    }
+    used += readEnd - readStart;
+  }
+  return out;
+}
