@@ -132,8 +132,10 @@ describe.skipIf(!!missing)('the last-write plan in log order onto a loop device'
     const dev = attach(zeroImage(dir, 'dev-stop.img', DEVICE));
     try {
       const target = openTarget(dev, { direct: true });
+      // Through memory, whose windows (8 MiB) this log spans several of; mapped ones are larger than it.
+      const viaMemory = { ...target, runs: { ...target.runs!, mapsLog: () => false } };
       let asked = 0;
-      const r = await planOnto(log, target, () => ++asked > 2);
+      const r = await planOnto(log, viaMemory, () => ++asked > 2);
       target.close();
       expect(r.complete).toBe(false);
       expect(r.bytesWritten).toBeGreaterThan(0);
