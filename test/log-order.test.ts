@@ -67,8 +67,14 @@ async function randomLog(S: number, seed: number): Promise<string> {
   return file;
 }
 
-function attach(file: string): string {
-  return spawnSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).stdout.trim();
+/** `fn` on a loop device over `file`, detached after. */
+async function onLoop(file: string, fn: (dev: string) => Promise<void>): Promise<void> {
+  const dev = spawnSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).stdout.trim();
+  try {
+    await fn(dev);
+  } finally {
+    spawnSync('losetup', ['-d', dev]);
+  }
 }
 
 function cli(...args: string[]) {
@@ -104,8 +110,7 @@ describe.skipIf(!!missing)('the last-write plan in log order onto a loop device'
       const want = sequential(log, `want-${S}.img`);
       const backing = zeroImage(dir, `dev-${S}.img`, DEVICE);
       fs.writeFileSync(backing, Buffer.alloc(DEVICE, 0x5a));
-      const dev = attach(backing);
-      try {
+      await onLoop(backing, async (dev) => {
         const out = JSON.parse(cli('replay', log, dev, '--json'));
         expect(out.plan).toBe('last-write');
         expect(Buffer.compare(fs.readFileSync(dev), want)).toBe(0);
@@ -121,16 +126,13 @@ describe.skipIf(!!missing)('the last-write plan in log order onto a loop device'
         expect(reads).toBe(1);
         expect(r.complete).toBe(true);
         expect(Buffer.compare(fs.readFileSync(dev), want)).toBe(0);
-      } finally {
-        spawnSync('losetup', ['-d', dev]);
-      }
+      });
     });
   }
 
   it('stops between windows when asked, with every write it issued done', async () => {
     const log = await randomLog(512, 7);
-    const dev = attach(zeroImage(dir, 'dev-stop.img', DEVICE));
-    try {
+    await onLoop(zeroImage(dir, 'dev-stop.img', DEVICE), async (dev) => {
       const target = openTarget(dev, { direct: true });
       // Through memory, whose windows (8 MiB) this log spans several of; mapped ones are larger than it.
       const viaMemory = { ...target, runs: { ...target.runs!, mapsLog: () => false } };
@@ -140,15 +142,12 @@ describe.skipIf(!!missing)('the last-write plan in log order onto a loop device'
       expect(r.complete).toBe(false);
       expect(r.bytesWritten).toBeGreaterThan(0);
       expect(asked).toBe(3);
-    } finally {
-      spawnSync('losetup', ['-d', dev]);
-    }
+    });
   });
 
   it('fails with the error of a write, not a signal, when the log is cut short under its mapping', async () => {
     const log = await randomLog(512, 9);
-    const dev = attach(zeroImage(dir, 'dev-cut.img', DEVICE));
-    try {
+    await onLoop(zeroImage(dir, 'dev-cut.img', DEVICE), async (dev) => {
       const source = openSource(log);
       const reader = await LogReader.open(source);
       const range = await scanRange(reader, {}, true);
@@ -160,14 +159,11 @@ describe.skipIf(!!missing)('the last-write plan in log order onto a loop device'
       });
       target.close();
       source.close();
-    } finally {
-      spawnSync('losetup', ['-d', dev]);
-    }
+    });
   });
 
   it("refuses rows outside the memory, and reports the device's refusals as errnos", async () => {
-    const dev = attach(zeroImage(dir, 'dev-rows.img', 1 << 20));
-    try {
+    await onLoop(zeroImage(dir, 'dev-rows.img', 1 << 20), async (dev) => {
       const fd = fs.openSync(dev, fs.constants.O_WRONLY | fs.constants.O_DIRECT);
       const memory = new Uint8Array(new WebAssembly.Memory({ initial: 1 }).buffer);
       expect(() => native!.writeRuns(fd, memory, new Float64Array([0, 0, 1 << 17]), 1)).toThrow(TypeError);
@@ -177,20 +173,20 @@ describe.skipIf(!!missing)('the last-write plan in log order onto a loop device'
       expect(await native!.writeRuns(fd, memory, new Float64Array([1, 0, 512]), 1)).toBe(-22);
       // Past the device's end: the write comes up short, and the rest says why.
       expect(await native!.writeRuns(fd, memory, new Float64Array([(1 << 20) - 512, 0, 4096]), 1)).toBeLessThan(0);
-      // Runs that continue one another, more of them than are in flight at once, in one call.
+      // 200 runs apart (more writes than are in flight at once), then 200 that continue one
+      // another (gathered into vectored writes), in one call.
       memory.forEach((_, i) => (memory[i] = i % 251));
-      const rows = new Float64Array(3 * 200);
-      for (let i = 0; i < 200; i++) rows.set([i * 512, (i % 100) * 512, 512], 3 * i);
-      expect(await native!.writeRuns(fd, memory, rows, 200)).toBe(0);
+      const rows = new Float64Array(3 * 400);
+      const at = (i: number) => (i < 200 ? i * 1024 : (1 << 19) + (i - 200) * 512);
+      for (let i = 0; i < 400; i++) rows.set([at(i), (i % 100) * 512, 512], 3 * i);
+      expect(await native!.writeRuns(fd, memory, rows, 400)).toBe(0);
       fs.closeSync(fd);
-      const got = fs.readFileSync(dev).subarray(0, 200 * 512);
-      for (let i = 0; i < 200; i++)
-        expect(
-          Buffer.compare(got.subarray(i * 512, (i + 1) * 512), memory.subarray((i % 100) * 512, (i % 100) * 512 + 512)),
-        ).toBe(0);
-    } finally {
-      spawnSync('losetup', ['-d', dev]);
-    }
+      const got = fs.readFileSync(dev);
+      for (let i = 0; i < 400; i++) {
+        const want = memory.subarray((i % 100) * 512, (i % 100) * 512 + 512);
+        expect(Buffer.compare(got.subarray(at(i), at(i) + 512), want)).toBe(0);
+      }
+    });
   });
 });
 
