@@ -125,6 +125,8 @@ export class EntryCursor implements Entry {
     private readonly source: ByteSource,
     sb: LogSuper,
     private readonly opts: CursorOptions = {},
+    /** Told where the counted entries end, when a walk gets there with all of them whole. */
+    private readonly reachedEnd?: (end: Position) => void,
   ) {
     this.S = sb.sectorSize;
     this.size = source.size;
@@ -145,6 +147,7 @@ export class EntryCursor implements Entry {
     const S = this.S;
     const pos = this.pos;
     const counted = this.next < this.counted;
+    if (this.next === this.counted && pos <= this.size) this.reachedEnd?.({ index: this.next, offset: pos });
     if (!counted && !this.opts.pastEnd) return Advance.End;
     if (pos + S > this.size) {
       if (!counted) return Advance.End;
@@ -308,9 +311,15 @@ export class LogReader {
     return { index: 0, offset: this.super_.sectorSize };
   }
 
+  /**
+   * Where the counted entries end, once any walk got there with all of them whole (a log cut
+   * inside its last entry never gets one): what looks for entries past them starts here.
+   */
+  countedEnd: Position | undefined;
+
   /** A cursor for walking entries one by one without allocating (see EntryCursor). */
   cursor(opts: CursorOptions = {}): EntryCursor {
-    return new EntryCursor(this.source, this.super_, opts);
+    return new EntryCursor(this.source, this.super_, opts, (end) => (this.countedEnd ??= end));
   }
 
   /**

@@ -88,9 +88,11 @@ export interface CrashSigns {
 /**
  * Valid entries past nr_entries, or a log that ends inside a counted entry; undefined when the
  * log is as its super says, or is damaged some other way (the command's own walk says where).
- * One header walk: cheaper than `recover`, which also reads the payloads.
+ * One header walk (none when an earlier walk found every counted entry whole): cheaper than
+ * `recover`, which also reads the payloads.
  */
 export async function crashSigns(reader: LogReader): Promise<CrashSigns | undefined> {
+  if (reader.countedEnd) return pastEndSigns(reader, reader.countedEnd);
   const size = reader.source.size;
   let at: Position = reader.first;
   const signs = (validEntries: number, end: number, cutAt?: CrashSigns['cutAt']): CrashSigns => ({

@@ -108,6 +108,19 @@ describe('a log cut short', () => {
     expect(list.stderr).toBe(`logwrites: note: ${cutNote}\n`);
   });
 
+  it('replay writes its valid prefix and says so, whichever plan it writes by', () => {
+    const want = zeroImage(dir, 'cut-want.img', 64 << 20);
+    expect(logwrites('replay', kernelLog('ext4-512'), want, '--to', String(k - 1)).status).toBe(0);
+    for (const plan of ['last-write', 'sequential']) {
+      const img = zeroImage(dir, `cut-${plan}.img`, 64 << 20);
+      const r = logwrites('replay', cut, img, '--plan', plan);
+      expect(r.stderr).toBe(`logwrites: note: ${cutNote}\n`);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^replayed entries 0\\.\\.${k - 1} `));
+      expect(fs.readFileSync(img).equals(fs.readFileSync(want))).toBe(true);
+    }
+  });
+
   it("replay-log names the recover command on upstream's error line", () => {
     const img = zeroImage(dir, 'cut-rl.img', 64 << 20);
     const r = replayLog('--log', cut, '--replay', img);

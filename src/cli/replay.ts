@@ -23,8 +23,10 @@ export async function replayCommand(logPath: string, targetPath: string, o: Repl
   replayPlan(o);
   const progress = (entries: number, bytes: number) =>
     new ProgressBar(o.progress ?? process.stderr.isTTY, entries, bytes);
-  return withLog(logPath, ({ reader, source }) =>
-    replayOnto(reader, source, targetPath, { ...o, stopOnSignals: true, progress }),
+  return withLog(
+    logPath,
+    ({ reader, source }) => replayOnto(reader, source, targetPath, { ...o, stopOnSignals: true, progress }),
+    { walksFirst: true },
   );
 }
 
