@@ -3,6 +3,9 @@
 #define LOGWRITES_ADDON_H
 #include <node_api.h>
 
+/** system(3) without SIGCHLD (shell.c): the wait status, or -1. */
+int run_shell(const char *command);
+
 /** writeRuns (runs.c). */
 void register_runs(napi_env env, napi_value exports);
 

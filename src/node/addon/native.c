@@ -1,8 +1,8 @@
 // What Node lacks and replay needs at native speed, in one optional addon (src/node/io/native.ts):
 // the ioctls and fallocate modes for discards at device speed (src/node/io/zeroing.ts),
 // sync_file_range for the stored entry index's check of a device log (src/node/io/log-identity.ts),
-// system(3) for replay-log's --fsck (glibc's vfork-based spawn costs ~1.5 ms where Node's
-// spawnSync forks its whole address space, ~9 ms), the server side of the replay-log server's
+// system(3) for replay-log's --fsck (a vfork-style spawn costs ~1.5 ms where Node's spawnSync
+// forks its whole address space, ~9 ms: shell.c), the server side of the replay-log server's
 // wire (src/node/replay-log/wire.h: fds passed over a Unix socket, which Node cannot receive),
 // and many O_DIRECT writes at once for replays onto block devices (runs.c). Without it, all
 // fall back (see there); there is no server without it.
@@ -99,14 +99,7 @@ static napi_value Writeback(napi_env env, napi_callback_info info) {
 static napi_value System(napi_env env, napi_callback_info info) {
   char command[65536];
   if (string_arg(env, info, command, sizeof command, "system(command) takes one string shorter than 64 KiB")) return NULL;
-  // Node marks fds 0-2 close-on-exec at start; the command would run without stdin, stdout
-  // and stderr (an fsck that prints fails on EBADF). They are inherited for its run only.
-  int flags[3];
-  for (int i = 0; i < 3; i++)
-    if ((flags[i] = fcntl(i, F_GETFD)) >= 0) fcntl(i, F_SETFD, flags[i] & ~FD_CLOEXEC);
-  int status = system(command);
-  for (int i = 0; i < 3; i++)
-    if (flags[i] >= 0) fcntl(i, F_SETFD, flags[i]);
+  int status = run_shell(command);
   napi_value result;
   napi_create_int32(env, status, &result);
   return result;
