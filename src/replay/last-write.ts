@@ -35,10 +35,7 @@ const ARENA = 2 * MAX_RUN;
  */
 const ONE_READ = 32 * 1024 * 1024;
 /** The stretch's buffer or the arena, kept between plans. */
-const scratch = new Scratch(
-  (bytes) => new Uint8Array(bytes),
-  (b) => b.length,
-);
+const scratch = new Scratch((bytes) => new Uint8Array(bytes));
 
 export interface LastWriteResult {
   readonly bytesWritten: number;

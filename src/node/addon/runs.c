@@ -64,21 +64,28 @@ static void gather(const struct batch *b, uint32_t *next, struct write *w) {
   }
 }
 
+/* Drop the first `n` bytes of `w`'s iovecs (and move its offset on): what a write made. */
+static void consumed(struct write *w, size_t n) {
+  w->offset += n;
+  w->bytes -= n;
+  struct iovec *iov = w->iov;
+  while (n && n >= iov->iov_len) n -= (iov++)->iov_len;
+  if (n) {
+    iov->iov_base = (uint8_t *)iov->iov_base + n;
+    iov->iov_len -= n;
+  }
+  w->iovcnt -= (int)(iov - w->iov);
+  memmove(w->iov, iov, (size_t)w->iovcnt * sizeof *iov);
+}
+
 /* What is left of `w` after `done` bytes of it, written synchronously: 0, or minus the errno. */
 static int finish(int fd, struct write *w, size_t done) {
-  while (done < w->bytes) {
-    int i = 0;
-    size_t skip = done;
-    while (skip >= w->iov[i].iov_len) skip -= w->iov[i++].iov_len;
-    w->iov[i].iov_base = (uint8_t *)w->iov[i].iov_base + skip;
-    w->iov[i].iov_len -= skip;
-    ssize_t n = pwritev(fd, w->iov + i, w->iovcnt - i, (off_t)(w->offset + done));
+  for (consumed(w, done); w->bytes;) {
+    ssize_t n = pwritev(fd, w->iov, w->iovcnt, (off_t)w->offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -errno;
     if (n == 0) return -ENOSPC;
-    w->iov[i].iov_base = (uint8_t *)w->iov[i].iov_base - skip;
-    w->iov[i].iov_len += skip;
-    done += (size_t)n;
+    consumed(w, (size_t)n);
   }
   return 0;
 }

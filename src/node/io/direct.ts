@@ -37,15 +37,19 @@ interface InFlight {
   readonly done: Promise<void>;
 }
 
-/** The slots' and the runs' memory, kept from one writer to the next (a replay-log server opens one per call). */
-const memories = new Scratch(
-  (bytes) => new WebAssembly.Memory({ initial: bytes / PAGE, maximum: bytes / PAGE }),
-  (m) => m.buffer.byteLength,
-);
+/**
+ * The slots' and the runs' memory, kept from one writer to the next (a replay-log server opens
+ * one per call): views of a WebAssembly.Memory's buffer, which stays page-aligned and valid
+ * while a view holds it (nothing grows it).
+ */
+const memories = new Scratch<Uint8Array>((bytes) => {
+  const pages = Math.ceil(bytes / PAGE);
+  return new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer);
+});
 
 export class DirectWriter {
   /** The slots: taken at the first write, as a replay in log order (`runs`) needs none. */
-  private slots: WebAssembly.Memory | undefined;
+  private slots: Uint8Array | undefined;
   private readonly free: number[] = [...Array(SLOTS).keys()];
   private readonly inFlight = new Set<InFlight>();
   private failure: unknown;
@@ -96,7 +100,7 @@ export class DirectWriter {
       await this.clear(at, at + length);
       const slot = await this.slot();
       this.slots ??= memories.take(SLOT * SLOTS);
-      const view = new Uint8Array(this.slots.buffer, slot * SLOT, length);
+      const view = this.slots.subarray(slot * SLOT, slot * SLOT + length);
       for (let filled = 0; filled < length; ) {
         const p = parts[part]!;
         const n = Math.min(p.length - within, length - filled);
@@ -131,20 +135,10 @@ export class DirectWriter {
   private runWriter(): RunWriter | undefined {
     const writeRuns = loadNative()?.writeRuns;
     if (!writeRuns) return undefined;
-    const taken = new Map<Uint8Array, WebAssembly.Memory>();
     return {
       block: this.block,
-      take: (bytes) => {
-        const memory = memories.take(Math.ceil(bytes / PAGE) * PAGE);
-        const view = new Uint8Array(memory.buffer);
-        taken.set(view, memory);
-        return view;
-      },
-      give: (view) => {
-        const memory = taken.get(view);
-        taken.delete(view);
-        if (memory) memories.give(memory);
-      },
+      take: (bytes) => memories.take(bytes),
+      give: (memory) => memories.give(memory),
       mapsLog: (source) => mappableFd(source) !== undefined,
       write: async (from, rows, count) => {
         const r = await writeRuns(this.fd, from instanceof Uint8Array ? from : mappableFd(from)!, rows, count);
