@@ -99,7 +99,7 @@ export async function scanRange(reader: LogReader, spec: RangeSpec, buildMap = f
   let reachedTo = false;
   // The cursor, not entries(): no object and no await per entry (a 1.1 GiB log of 4 KiB
   // writes has 266k of them). It is the entry until its next advance.
-  const e = reader.cursor({ reuseBuffer: true });
+  const e = reader.cursor({ reuseBuffer: true, readAhead: true });
   for (;;) {
     let step = e.advance();
     while (step === Advance.Read) {

@@ -61,9 +61,13 @@ export class KnownEntries {
     return this.base;
   }
 
-  /** A cursor that goes on from `from` (a position a walk over this log reached). */
-  cursor(from: Position = this.reader.first): EntryView {
-    return new KnownCursor(this, from);
+  /**
+   * A cursor that goes on from `from` (a position a walk over this log reached). With
+   * `readAhead`, its walk past the known entries reads ahead (CursorOptions.readAhead) and
+   * must await `fill`.
+   */
+  cursor(from: Position = this.reader.first, readAhead = false): EntryView {
+    return new KnownCursor(this, from, readAhead);
   }
 
   /** Where entry `i` starts, for `i` up to `count` (one past the last known entry). */
@@ -153,6 +157,7 @@ class KnownCursor implements EntryView {
   constructor(
     private readonly known: KnownEntries,
     from: Position,
+    private readonly readAhead: boolean,
   ) {
     this.next = from.index;
     this.pos = from.offset;
@@ -169,7 +174,8 @@ class KnownCursor implements EntryView {
     const c = this.columns;
     if (i >= c.count) {
       if (this.known.complete) return Advance.End;
-      this.live = this.known.reader.cursor({ from: { index: i, offset: this.pos }, reuseBuffer: true });
+      const from = { index: i, offset: this.pos };
+      this.live = this.known.reader.cursor({ from, reuseBuffer: true, readAhead: this.readAhead });
       return this.advanceLive(this.live);
     }
     const S = c.sectorSize;

@@ -118,7 +118,8 @@ class Run {
 export async function replay(reader: LogReader, target: ReplayTarget, opts: ReplayOptions = {}): Promise<ReplayResult> {
   const S = reader.sectorSize;
   const discards = opts.discards ?? true;
-  const c = reader.cursor({ ...(opts.from ? { from: opts.from } : {}), payloads: true, reuseBuffer: true });
+  const from = opts.from ? { from: opts.from } : {};
+  const c = reader.cursor({ ...from, payloads: true, reuseBuffer: true, readAhead: true });
   const run = new Run(target);
   let entries = 0;
   let lastIndex = -1;

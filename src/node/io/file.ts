@@ -1,10 +1,12 @@
 // Files and block devices as byte sources, with synchronous positional reads: one pread per
-// call and no thread-pool hop, which is what keeps reading a log cheap.
+// call and no thread-pool hop, which is what keeps reading a log cheap. A walk that reads the
+// whole log also reads ahead on the thread pool (readIntoLater), parsing one chunk while the
+// kernel copies the next.
 
 import * as fs from 'node:fs';
 import type { ByteSource } from '../../reader.ts';
 import { describeFd, type DeviceInfo } from './device-info.ts';
-import { readFully } from './full-io.ts';
+import { readFully, readFullyLater } from './full-io.ts';
 
 export interface FileSource extends ByteSource {
   readonly fd: number;
@@ -34,6 +36,7 @@ export function openSource(path: string): FileSource {
       return got === length ? buf : buf.subarray(0, got);
     },
     readInto: (offset, into) => readFully(fd, into, offset),
+    readIntoLater: (offset, into) => readFullyLater(fd, into, offset),
     close: () => fs.closeSync(fd),
   };
   if (info.isBlockDevice || fs.fstatSync(fd).isFile()) mappable.set(source, fd);

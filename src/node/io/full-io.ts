@@ -35,6 +35,19 @@ export function readFully(fd: number, into: Uint8Array, position: number): numbe
   return got;
 }
 
+/** readFully on libuv's thread pool, so that the caller can work meanwhile (a walk parses one chunk while the next is read). */
+export async function readFullyLater(fd: number, into: Uint8Array, position: number): Promise<number> {
+  let got = 0;
+  while (got < into.length) {
+    const n = await new Promise<number>((resolve, reject) =>
+      fs.read(fd, into, got, into.length - got, position + got, (e, bytes) => (e ? reject(e) : resolve(bytes))),
+    );
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /** pwrite all of `data` at `position`, looping over short writes. */
 export function writeAll(fd: number, data: Uint8Array, position: number): void {
   let done = 0;
