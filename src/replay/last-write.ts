@@ -4,14 +4,14 @@
 // fraction of entry-by-entry replay. That is why this plan does not go through the replay
 // loop (loop.ts): it applies no entry, only the SectorMap that scanRange built from them,
 // with the same rule for what an entry leaves (sector-map.ts's contentSource). A target that
-// writes many runs at once from memory takes the plan in log order instead (log-order.ts).
+// writes many runs at once takes the plan in batches instead (batches.ts).
 
 import type { LogReader } from '../reader.ts';
 import type { ReplayTarget } from './loop.ts';
 import { ZEROED, type SectorMap } from './sector-map.ts';
 import { truncatedPayload } from '../errors.ts';
 import { Scratch } from './scratch.ts';
-import { replayInLogOrder } from './log-order.ts';
+import { replayInBatches } from './batches.ts';
 
 /** Largest single write the plan issues (bigger runs are split). */
 const MAX_RUN = 8 * 1024 * 1024;
@@ -52,7 +52,7 @@ export async function replayLastWrites(
 ): Promise<LastWriteResult> {
   const runs = target.runs;
   if (runs && reader.source.readInto && reader.sectorSize % runs.block === 0)
-    return replayInLogOrder(reader, target, runs, map, shouldStop);
+    return replayInBatches(reader, target, runs, map, shouldStop);
   const stretch = payloadStretch(map, reader.sectorSize);
   const span = stretch.end - stretch.start;
   const oneRead = !!reader.source.readInto && span <= ONE_READ && stretch.bytes * 4 >= span;

@@ -19,7 +19,7 @@ export interface ReplayTarget {
   sync(): void | Promise<void>;
   /** Bytes the target holds, when fixed: replay refuses an entry that would reach past it. */
   readonly size?: number;
-  /** Many writes at once, straight from memory: the last-write plan then goes in log order (log-order.ts). */
+  /** Many writes at once, straight from memory or the log: the last-write plan then goes in batches (batches.ts). */
   readonly runs?: RunWriter;
 }
 

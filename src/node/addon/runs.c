@@ -1,5 +1,5 @@
 // Many writes at once, straight from memory, on a block device opened with O_DIRECT: the
-// last-write plan's raw-device path (src/replay/log-order.ts through src/node/io/direct.ts).
+// last-write plan's raw-device path (src/replay/batches.ts through src/node/io/direct.ts).
 //
 // A replay of scattered 4 KiB writes is bound by the cost of each write, not by its bytes.
 // Through the page cache, a loop device took 232k such writes and the closing fsync in 2.0 s;
@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <linux/aio_abi.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -168,9 +170,56 @@ static int write_in_flight(struct batch *b) {
 }
 
 /*
- * The log's bytes the runs need, mapped read-only: the writes go from its page cache, and
- * nothing reads them in this process (a log cut short under the mapping fails the write with
- * EFAULT, it raises no SIGBUS).
+ * The log, mapped read-only from its start, for every batch of a replay until releaseLog():
+ * a mapping of its own per batch faulted the pages in again each time (bench/raw's plan in
+ * 15 batches: 1.87 s against 1.50 s in one). Batches that need more than it holds while it
+ * is in use map what they need for themselves.
+ */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  dev_t dev;
+  ino_t ino;
+  uint8_t *base;
+  size_t length;
+  int users;
+} log_map;
+
+/* The shared mapping for `b`'s log up to `end` (taken: put it back with put_log_map), or NULL. */
+static uint8_t *take_log_map(const struct batch *b, uint64_t end) {
+  struct stat st;
+  off_t size = lseek(b->log_fd, 0, SEEK_END);
+  if (fstat(b->log_fd, &st) < 0 || size < 0) return NULL;
+  uint8_t *base = NULL;
+  pthread_mutex_lock(&log_lock);
+  int same = log_map.base && log_map.dev == st.st_dev && log_map.ino == st.st_ino;
+  if (same && end <= log_map.length) {
+    base = log_map.base;
+  } else if (!log_map.users) {
+    if (log_map.base) munmap(log_map.base, log_map.length);
+    log_map.base = NULL;
+    size_t length = (size_t)((uint64_t)size > end ? (uint64_t)size : end);
+    void *map = mmap(NULL, length, PROT_READ, MAP_SHARED, b->log_fd, 0);
+    if (map != MAP_FAILED) {
+      log_map.dev = st.st_dev;
+      log_map.ino = st.st_ino;
+      log_map.base = base = map;
+      log_map.length = length;
+    }
+  }
+  if (base) log_map.users++;
+  pthread_mutex_unlock(&log_lock);
+  return base;
+}
+
+static void put_log_map(void) {
+  pthread_mutex_lock(&log_lock);
+  log_map.users--;
+  pthread_mutex_unlock(&log_lock);
+}
+
+/*
+ * The runs from the log's page cache, mapped: nothing reads the mapping in this process (a
+ * log cut short under it fails the write with EFAULT, it raises no SIGBUS).
  */
 static int write_from_log(struct batch *b) {
   uint64_t lo = UINT64_MAX, hi = 0;
@@ -180,6 +229,14 @@ static int write_from_log(struct batch *b) {
     if ((uint64_t)r[1] + (uint64_t)r[2] > hi) hi = (uint64_t)r[1] + (uint64_t)r[2];
   }
   if (!b->count) return 0;
+  uint8_t *shared = take_log_map(b, hi);
+  if (shared) {
+    b->from = shared;
+    b->bias = 0;
+    int r = write_in_flight(b);
+    put_log_map();
+    return r;
+  }
   b->bias = lo & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
   size_t length = (size_t)(hi - b->bias);
   void *map = mmap(NULL, length, PROT_READ, MAP_SHARED, b->log_fd, (off_t)b->bias);
@@ -188,6 +245,19 @@ static int write_from_log(struct batch *b) {
   int r = write_in_flight(b);
   munmap(map, length);
   return r;
+}
+
+/** releaseLog(): the shared mapping of a log goes (unless batches still write from it), so that nothing holds the log open. */
+static napi_value ReleaseLog(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  pthread_mutex_lock(&log_lock);
+  if (log_map.base && !log_map.users) {
+    munmap(log_map.base, log_map.length);
+    log_map.base = NULL;
+  }
+  pthread_mutex_unlock(&log_lock);
+  return NULL;
 }
 
 static void execute(napi_env env, void *data) {
@@ -264,4 +334,6 @@ void register_runs(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "writeRuns", NAPI_AUTO_LENGTH, WriteRuns, NULL, &fn);
   napi_set_named_property(env, exports, "writeRuns", fn);
+  napi_create_function(env, "releaseLog", NAPI_AUTO_LENGTH, ReleaseLog, NULL, &fn);
+  napi_set_named_property(env, exports, "releaseLog", fn);
 }

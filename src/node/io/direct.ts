@@ -128,6 +128,7 @@ export class DirectWriter {
 
   close(): void {
     fs.closeSync(this.fd);
+    if (this.runs) loadNative()!.releaseLog();
     // Writes still in flight (a replay that failed) keep their slots: the memory is not reused then.
     if (this.slots && !this.inFlight.size) memories.give(this.slots);
   }

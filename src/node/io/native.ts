@@ -13,10 +13,12 @@ export interface Native {
   writeback(fd: number): number;
   /**
    * Write runs on an O_DIRECT fd, many in flight (runs.c): rows of [device offset, offset in
-   * `from`, length], in device order. `from` is memory, or the fd of a log (mapped for the
-   * call). Resolves to 0, or minus the first errno.
+   * `from`, length], in device order. `from` is memory, or the fd of a log (mapped, and kept
+   * mapped for later calls until releaseLog). Resolves to 0, or minus the first errno.
    */
   writeRuns(fd: number, from: Uint8Array | number, rows: Float64Array, count: number): Promise<number>;
+  /** Unmap the log writeRuns kept mapped, so that nothing holds it open. */
+  releaseLog(): void;
   /** system(3)'s wait status, or -1. */
   system(command: string): number;
   /** Where the replay-log server listens (wire.h's rule, which its client follows too). */

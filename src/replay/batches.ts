@@ -1,13 +1,19 @@
-// The last-write plan in log order, for a target that takes many writes at once straight from
-// memory (ReplayTarget.runs: a block device's O_DIRECT writes through the kernel's AIO).
+// The last-write plan in batches of many writes at once, for a target that takes them so
+// (ReplayTarget.runs: a block device's O_DIRECT writes through the kernel's AIO).
 //
-// In device order (last-write.ts), scattered writes read their payloads from all over the
-// log, one read each, and every write waits for the one before. Here the plan's extents are
-// grouped by where their payloads lie in the log, and each window of the log's writes goes out
-// at once, in device order. Where the writer can write straight from the log (its page cache,
-// mapped: RunWriter.mapsLog), nothing is read or copied in this process; else each window is
-// read into the writer's memory while the one before is written. Each sector is still written
-// once, with the same bytes: extents never overlap, so the order of their writes cannot matter.
+// Where the writer writes straight from the log (its page cache, mapped: RunWriter.mapsLog),
+// nothing is read or copied in this process: the plan's pieces go out in device order, in
+// batches of MAPPED_BATCH bytes, two in flight. Device order lets runs that continue one
+// another on the device go out as one write wherever their payloads lie in the log (bench/raw:
+// 1.55 s against 1.65 s in 128 MiB windows of the log).
+//
+// Otherwise the payloads are read into the writer's memory, so the pieces are grouped by
+// where their payloads lie in the log: each window of the log is read (in few large reads)
+// while the one before is written, its writes in device order. In scattered device order,
+// every write would read its payload from anywhere in the log, one read each.
+//
+// Each sector is still written once, with the same bytes: extents never overlap, so the order
+// of their writes cannot matter.
 
 import type { LogReader } from '../reader.ts';
 import type { ReplayTarget, RunWriter } from './loop.ts';
@@ -17,19 +23,15 @@ import type { LastWriteResult } from './last-write.ts';
 
 /** Log bytes per window read into memory: the payloads whose first byte lies in one are written together. */
 const WINDOW = 8 * 1024 * 1024;
-/**
- * The same, where the writes go straight from the log: a window then costs address space
- * only, and larger ones give the device more writes in its order at once (bench/raw's full
- * replay: 1.80 s with 8 MiB windows, 1.68 s with 128 MiB, 1.61-1.70 s with the whole log).
- */
-const MAPPED_WINDOW = 128 * 1024 * 1024;
+/** Bytes written per batch where the writes go straight from the log, in device order. */
+const MAPPED_BATCH = 512 * 1024 * 1024;
 /** Extents are cut to pieces of at most this, so that a window's payloads fit WINDOW + PIECE. */
 const PIECE = 1024 * 1024;
 /** Payloads closer than this in the log are read in one read, the gap with them. */
 const GAP = 64 * 1024;
 /** Zeroed extents shorter than this are written as zeros among the writes; a zeroing call each would cost more. */
 const SMALL_ZEROS = 16 * 1024;
-/** One window is read (or mapped) while the other is written. */
+/** One window is read (or batch issued) while the other is written. */
 const BUFFERS = 2;
 const BUFFER = WINDOW + PIECE;
 
@@ -43,7 +45,7 @@ interface Pieces {
   readonly zeroCount: number;
 }
 
-export async function replayInLogOrder(
+export async function replayInBatches(
   reader: LogReader,
   target: ReplayTarget,
   runs: RunWriter,
@@ -61,7 +63,7 @@ export async function replayInLogOrder(
     if (pieces.zeroCount) pending[0] = runs.write(memory, pieces.zeros, pieces.zeroCount);
     let bytesWritten = 0;
     let n = 0;
-    for (const window of windows(pieces, log ? MAPPED_WINDOW : WINDOW)) {
+    for (const batch of log ? deviceBatches(pieces, MAPPED_BATCH) : windows(pieces, WINDOW)) {
       if (await shouldStop()) {
         await settle(pending);
         await target.sync();
@@ -70,12 +72,12 @@ export async function replayInLogOrder(
       const k = n++ % BUFFERS;
       await pending[k];
       if (log) {
-        pending[k] = runs.write(log, logRows(reader, pieces.rows, window), window.length);
+        pending[k] = runs.write(log, logRows(reader, pieces.rows, batch), batch.length);
       } else {
         const buffer = memory.subarray(k * BUFFER, (k + 1) * BUFFER);
-        pending[k] = runs.write(buffer, readWindow(reader, pieces.rows, window, buffer), window.length);
+        pending[k] = runs.write(buffer, readWindow(reader, pieces.rows, batch, buffer), batch.length);
       }
-      for (const i of window) bytesWritten += pieces.rows[3 * i + 1]!;
+      for (const i of batch) bytesWritten += pieces.rows[3 * i + 1]!;
     }
     await settle(pending);
     await target.sync();
@@ -152,10 +154,21 @@ function* windows(p: Pieces, size: number): Generator<Uint32Array> {
     if (starts[w + 1]! > starts[w]!) yield order.subarray(starts[w]!, starts[w + 1]!);
 }
 
-/** The window's rows for RunWriter.write from the log itself (its second column: log offsets), checked against the log's end. */
-function logRows(reader: LogReader, rows: Float64Array, window: Uint32Array): Float64Array {
-  const out = new Float64Array(3 * window.length);
-  window.forEach((i, j) => {
+/** The pieces in device order, in batches of about `size` bytes. */
+function* deviceBatches(p: Pieces, size: number): Generator<Uint32Array> {
+  const order = new Uint32Array(p.count).map((_, i) => i);
+  for (let first = 0; first < p.count; ) {
+    let end = first;
+    for (let bytes = 0; end < p.count && bytes < size; end++) bytes += p.rows[3 * end + 1]!;
+    yield order.subarray(first, end);
+    first = end;
+  }
+}
+
+/** The batch's rows for RunWriter.write from the log itself (its second column: log offsets), checked against the log's end. */
+function logRows(reader: LogReader, rows: Float64Array, batch: Uint32Array): Float64Array {
+  const out = new Float64Array(3 * batch.length);
+  batch.forEach((i, j) => {
     const at = rows[3 * i]!;
     const length = rows[3 * i + 1]!;
     const source = rows[3 * i + 2]!;
