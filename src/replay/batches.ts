@@ -35,14 +35,25 @@ const SMALL_ZEROS = 16 * 1024;
 const BUFFERS = 2;
 const BUFFER = WINDOW + PIECE;
 
-/** The plan's pieces: [device offset, length, log offset] each, in device order. */
+/** Pieces of the plan: [device offset, length, log offset] each, in device order. */
 interface Pieces {
   readonly rows: Float64Array;
   readonly count: number;
-  readonly bytesZeroed: number;
-  /** Small zeroed extents, as runs from a stretch of zeros in memory: [device offset, its offset, length]. */
-  readonly zeros: Float64Array;
-  readonly zeroCount: number;
+}
+
+/** Small zeroed extents, as runs from a stretch of zeros in memory: [device offset, its offset, length]. */
+class SmallZeros {
+  rows: Float64Array = new Float64Array(3 * 64);
+  count = 0;
+  /** Every zeroed byte, small or not. */
+  bytes = 0;
+
+  constructor(readonly from: number) {}
+
+  add(at: number, length: number): void {
+    if (3 * this.count === this.rows.length) this.rows = grown(this.rows);
+    this.rows.set([at, this.from, length], 3 * this.count++);
+  }
 }
 
 export async function replayInBatches(
@@ -54,34 +65,41 @@ export async function replayInBatches(
 ): Promise<LastWriteResult> {
   const log = runs.mapsLog(reader.source) ? reader.source : undefined;
   // The windows' buffers (when the log is read), then the stretch of zeros.
-  const zerosAt = log ? 0 : BUFFERS * BUFFER;
-  const memory = runs.take(zerosAt + SMALL_ZEROS);
+  const zeros = new SmallZeros(log ? 0 : BUFFERS * BUFFER);
+  const memory = runs.take(zeros.from + SMALL_ZEROS);
+  memory.fill(0, zeros.from, zeros.from + SMALL_ZEROS);
   const pending: Promise<void>[] = [];
-  try {
-    const pieces = await collect(map, reader.sectorSize, target, zerosAt);
-    memory.fill(0, zerosAt, zerosAt + SMALL_ZEROS);
-    if (pieces.zeroCount) pending[0] = runs.write(memory, pieces.zeros, pieces.zeroCount);
-    let bytesWritten = 0;
-    let n = 0;
-    for (const batch of log ? deviceBatches(pieces, MAPPED_BATCH) : windows(pieces, WINDOW)) {
-      if (await shouldStop()) {
-        await settle(pending);
-        await target.sync();
-        return { bytesWritten, bytesZeroed: pieces.bytesZeroed, complete: false };
-      }
-      const k = n++ % BUFFERS;
-      await pending[k];
-      if (log) {
-        pending[k] = runs.write(log, logRows(reader, pieces.rows, batch), batch.length);
-      } else {
-        const buffer = memory.subarray(k * BUFFER, (k + 1) * BUFFER);
-        pending[k] = runs.write(buffer, readWindow(reader, pieces.rows, batch, buffer), batch.length);
-      }
-      for (const i of batch) bytesWritten += pieces.rows[3 * i + 1]!;
-    }
+  let bytesWritten = 0;
+  let n = 0;
+  /** Write a batch once the one before the last is done (`k`: which buffer it may use). */
+  const issue = async (write: (k: number) => Promise<void>) => {
+    const k = n++ % BUFFERS;
+    await pending[k];
+    pending[k] = write(k);
+  };
+  const stopped = async () => {
     await settle(pending);
     await target.sync();
-    return { bytesWritten, bytesZeroed: pieces.bytesZeroed, complete: true };
+    return { bytesWritten, bytesZeroed: zeros.bytes, complete: false };
+  };
+  try {
+    // Mapped, each batch is written as soon as it is collected; else all are collected first, to go by window.
+    for await (const part of collect(map, reader.sectorSize, target, zeros, log ? MAPPED_BATCH : Infinity)) {
+      for (const batch of log ? [identity(part.count)] : windows(part, WINDOW)) {
+        if (await shouldStop()) return await stopped();
+        if (log) await issue(() => runs.write(log, logRows(reader, part.rows, batch), batch.length));
+        else
+          await issue((k) => {
+            const buffer = memory.subarray(k * BUFFER, (k + 1) * BUFFER);
+            return runs.write(buffer, readWindow(reader, part.rows, batch, buffer), batch.length);
+          });
+        for (const i of batch) bytesWritten += part.rows[3 * i + 1]!;
+      }
+    }
+    if (zeros.count) await issue(() => runs.write(memory, zeros.rows, zeros.count));
+    await settle(pending);
+    await target.sync();
+    return { bytesWritten, bytesZeroed: zeros.bytes, complete: true };
   } finally {
     // A failure leaves writes in flight from the memory: it is given back only once they end.
     await Promise.allSettled(pending);
@@ -95,26 +113,27 @@ async function settle(pending: Promise<void>[]): Promise<void> {
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
-/** The map's written extents as pieces; its zeroed extents zeroed by the target now, or kept as small zero runs. */
-async function collect(map: SectorMap, S: number, target: ReplayTarget, zerosAt: number): Promise<Pieces> {
+/**
+ * The map's written extents as pieces, in batches of at least `batch` bytes (the last one
+ * smaller); its zeroed extents zeroed by the target as they come, or kept in `zeros` when small.
+ */
+async function* collect(
+  map: SectorMap,
+  S: number,
+  target: ReplayTarget,
+  zeros: SmallZeros,
+  batch: number,
+): AsyncGenerator<Pieces> {
   let rows: Float64Array = new Float64Array(3 * 4096);
   let count = 0;
-  let zeros: Float64Array = new Float64Array(3 * 64);
-  let zeroCount = 0;
-  let bytesZeroed = 0;
+  let bytes = 0;
   for (const x of map.extents()) {
     const at = x.sector * S;
     const length = x.nrSectors * S;
     if (x.source === ZEROED) {
-      bytesZeroed += length;
-      if (length >= SMALL_ZEROS) {
-        await target.zero(at, length);
-        continue;
-      }
-      if (3 * zeroCount === zeros.length) zeros = grown(zeros);
-      zeros[3 * zeroCount] = at;
-      zeros[3 * zeroCount + 1] = zerosAt;
-      zeros[3 * zeroCount++ + 2] = length;
+      zeros.bytes += length;
+      if (length >= SMALL_ZEROS) await target.zero(at, length);
+      else zeros.add(at, length);
       continue;
     }
     for (let done = 0; done < length; done += PIECE) {
@@ -123,8 +142,15 @@ async function collect(map: SectorMap, S: number, target: ReplayTarget, zerosAt:
       rows[3 * count + 1] = Math.min(PIECE, length - done);
       rows[3 * count++ + 2] = x.source + done;
     }
+    bytes += length;
+    if (bytes >= batch) {
+      yield { rows, count };
+      rows = new Float64Array(3 * 4096);
+      count = 0;
+      bytes = 0;
+    }
   }
-  return { rows, count, bytesZeroed, zeros, zeroCount };
+  if (count) yield { rows, count };
 }
 
 function grown(a: Float64Array): Float64Array {
@@ -132,6 +158,9 @@ function grown(a: Float64Array): Float64Array {
   b.set(a);
   return b;
 }
+
+/** 0, 1, ..., n - 1: every piece of a batch. */
+const identity = (n: number) => new Uint32Array(n).map((_, i) => i);
 
 /** The pieces grouped by the window their payload starts in, windows in log order, pieces in device order. */
 function* windows(p: Pieces, size: number): Generator<Uint32Array> {
@@ -152,17 +181,6 @@ function* windows(p: Pieces, size: number): Generator<Uint32Array> {
   for (let i = 0; i < p.count; i++) order[fill[key(i) - first]!++] = i;
   for (let w = 0; w + 1 < starts.length; w++)
     if (starts[w + 1]! > starts[w]!) yield order.subarray(starts[w]!, starts[w + 1]!);
-}
-
-/** The pieces in device order, in batches of about `size` bytes. */
-function* deviceBatches(p: Pieces, size: number): Generator<Uint32Array> {
-  const order = new Uint32Array(p.count).map((_, i) => i);
-  for (let first = 0; first < p.count; ) {
-    let end = first;
-    for (let bytes = 0; end < p.count && bytes < size; end++) bytes += p.rows[3 * end + 1]!;
-    yield order.subarray(first, end);
-    first = end;
-  }
 }
 
 /** The batch's rows for RunWriter.write from the log itself (its second column: log offsets), checked against the log's end. */
