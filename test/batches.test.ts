@@ -1,5 +1,5 @@
-// The last-write plan in batches (src/replay/batches.ts) through the addon's AIO writes
-// (src/node/addon/runs.c) onto a real loop device: the device ends byte for byte as the
+// The last-write plan in batches (src/replay/batches.ts) through the addon's io_uring and AIO
+// writes (src/node/addon/runs.c) onto a real loop device: the device ends byte for byte as the
 // sequential replay leaves an image, straight from the log's page cache and through memory,
 // with overlapping writes, partial-page and whole-device discards, pieces larger than a
 // window and logs of 512- and 4096-byte sectors. Bad rows and a log cut short under the
@@ -77,8 +77,8 @@ async function onLoop(file: string, fn: (dev: string) => Promise<void>): Promise
   }
 }
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], { encoding: 'utf8' });
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/logwrites.js'), ...args], { encoding: 'utf8', env });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return r.stdout;
@@ -87,7 +87,7 @@ function cli(...args: string[]) {
 /** The sequential replay onto an image: the oracle. */
 function sequential(log: string, name: string): Buffer {
   const img = zeroImage(dir, name, DEVICE);
-  cli('replay', log, img, '--plan', 'sequential', '--json');
+  cli(['replay', log, img, '--plan', 'sequential', '--json']);
   return fs.readFileSync(img);
 }
 
@@ -111,9 +111,13 @@ describe.skipIf(!!missing)('the last-write plan in batches onto a loop device', 
       const backing = zeroImage(dir, `dev-${S}.img`, DEVICE);
       fs.writeFileSync(backing, Buffer.alloc(DEVICE, 0x5a));
       await onLoop(backing, async (dev) => {
-        const out = JSON.parse(cli('replay', log, dev, '--json'));
-        expect(out.plan).toBe('last-write');
-        expect(Buffer.compare(fs.readFileSync(dev), want)).toBe(0);
+        // Through io_uring (where the kernel allows it), then through AIO.
+        for (const env of [process.env, { ...process.env, LOGWRITES_NO_URING: '1' }]) {
+          fs.writeFileSync(dev, Buffer.alloc(DEVICE, 0x5a));
+          const out = JSON.parse(cli(['replay', log, dev, '--json'], env));
+          expect(out.plan).toBe('last-write');
+          expect(Buffer.compare(fs.readFileSync(dev), want)).toBe(0);
+        }
 
         // Through the library, mapped: the log stays mapped across its batches (this log makes
         // three), and the target's close lets go of it.
