@@ -227,9 +227,11 @@ function goneCheck(native: Native, fd: number): () => boolean {
  */
 async function withEnv<T>(env: NodeJS.ProcessEnv, work: () => Promise<T>): Promise<T> {
   const own = { ...process.env };
+  // Only what differs: each change of process.env is a setenv (a caller's environment is
+  // mostly the server's, and replacing all ~40 variables twice cost ~0.2 ms a call).
   const set = (to: NodeJS.ProcessEnv) => {
-    for (const k of Object.keys(process.env)) delete process.env[k];
-    Object.assign(process.env, to);
+    for (const k of Object.keys(process.env)) if (!(k in to)) delete process.env[k];
+    for (const [k, v] of Object.entries(to)) if (process.env[k] !== v) process.env[k] = v;
   };
   set(env);
   try {
