@@ -103,6 +103,25 @@ describe.skipIf(!!missing)('the replay-log server', () => {
       { cwd: dir, env: { MARKER: 'from-the-caller' } },
     );
     expect(fsck.stdout).toContain('from-the-caller');
+    // The next call has the environment of its own caller, not what the last one left.
+    const after = front(
+      socket,
+      [
+        '--log',
+        'rel.log',
+        '--replay',
+        zeroImage(dir, 'f.img', DEVICE),
+        '--check',
+        'fua',
+        '--fsck',
+        'echo "[$MARKER]"; exit 0',
+        '--limit',
+        '200',
+      ],
+      { cwd: dir },
+    );
+    expect(after.stdout).toContain('[]');
+    expect(after.stdout).not.toContain('from-the-caller');
     expect(server.log()).not.toMatch(/refused/);
   });
 
