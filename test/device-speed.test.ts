@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Flag } from '../src/format.ts';
 import { kernelLog, manifest, ROOT, scratchDir, type KernelFixture } from './support/fixtures.ts';
 import { generateDiscardLog } from './support/generate.ts';
+import { describePath, discardZeroes } from '../src/node/io/device-info.ts';
 import { oracleRead, oracleReplay } from './support/oracle.ts';
 
 const dir = scratchDir('device-speed');
@@ -181,6 +182,20 @@ describe.skipIf(!built)(
     }
   },
 );
+
+it('knows that a loop device over a file zeros what it discards, and an image file is no device', () => {
+  const dev = target('loop', 'discard-zeroes', Buffer.alloc(1 << 20));
+  if (!dev) {
+    console.warn('skipped: losetup could not attach a loop device');
+    return;
+  }
+  try {
+    expect(discardZeroes(describePath(dev)!)).toBe(true);
+    expect(discardZeroes(describePath(path.join(dir, 'discard-zeroes.img'))!)).toBe(false);
+  } finally {
+    detach(dev);
+  }
+});
 
 describe.skipIf(!built)('replay-log prints what upstream prints, whichever plan it writes by', () => {
   it('the -vv lines of the last-write plan equal those of the sequential replay', () => {

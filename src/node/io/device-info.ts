@@ -40,6 +40,24 @@ export function discardSupported(info: DeviceInfo): boolean {
   return false;
 }
 
+/**
+ * Whether the device's discard is known to leave zeros: a loop device (or its partition) over
+ * a regular file, whose discards punch holes in the file (drivers/block/loop.c). Elsewhere a
+ * discard may keep old data. Its BLKZEROOUT asks the file for FALLOC_FL_ZERO_RANGE, which
+ * tmpfs lacks: the kernel then writes the zeros (195 MiB took 87 ms, the discard ~1 ms).
+ */
+export function discardZeroes(info: DeviceInfo): boolean {
+  if (!info.isBlockDevice) return false;
+  for (const loop of ['loop', '../loop']) {
+    try {
+      return fs.statSync(fs.readFileSync(`${sysfsBlock(info.rdev)}/${loop}/backing_file`, 'utf8').trim()).isFile();
+    } catch {
+      // Not a loop device (or its backing file is gone): ask its disk, then give up.
+    }
+  }
+  return false;
+}
+
 function infoOf(st: fs.Stats): DeviceInfo {
   const isBlockDevice = st.isBlockDevice();
   return {

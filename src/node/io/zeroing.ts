@@ -6,13 +6,14 @@
 // ~5 ms, about what writing 8 MiB of zeros costs) and small ones are written as zeros.
 
 import type * as fs from 'node:fs';
-import type { DeviceInfo } from './device-info.ts';
+import { discardZeroes, type DeviceInfo } from './device-info.ts';
 import { readFully, writeAll, writevFull } from './full-io.ts';
 import { childProcess } from './lazy.ts';
 import { loadNative } from './native.ts';
 
 /**
- * zero: reads back as zeros afterwards (BLKZEROOUT on a device, a hole in a file).
+ * zero: reads back as zeros afterwards (BLKZEROOUT on a device, BLKDISCARD where that is
+ * known to zero: a loop device over a file; a hole in a file).
  * unmap: the device's own discard (BLKDISCARD), as xfstests' C tool does; where the device
  * has none, zeros. A device may keep old data after a discard: only loop devices, dm-thin
  * whole blocks and the like promise zeros.
@@ -92,21 +93,28 @@ export function zeroer(
   readable: boolean,
   mode: ZeroMode,
 ): (offset: number, stop: number) => void {
-  const op = !info.isBlockDevice ? Op.PunchHole : mode === 'zero' ? Op.BlkZeroOut : Op.BlkDiscard;
-  let offload = true;
+  // In order of preference; one the target lacks is dropped for the next.
+  const ops = !info.isBlockDevice
+    ? [Op.PunchHole]
+    : mode === 'unmap'
+      ? [Op.BlkDiscard]
+      : discardZeroes(info)
+        ? [Op.BlkDiscard, Op.BlkZeroOut]
+        : [Op.BlkZeroOut];
   return (offset, stop) => {
     const length = stop - offset;
     if (length <= 0) return;
-    if (offload) {
+    while (ops.length) {
       const a = loadNative();
       if (a) {
-        const r = a.zero(fd, op, offset, length);
+        const r = a.zero(fd, ops[0]!, offset, length);
         if (r === 0) return;
-        if (r === -EOPNOTSUPP || r === -ENOTTY) offload = false;
-      } else if (length >= SPAWN_MIN) {
-        if (spawnTool(fd, op, offset, length)) return;
-        offload = false;
+        if (r !== -EOPNOTSUPP && r !== -ENOTTY) break;
+      } else {
+        if (length < SPAWN_MIN) break;
+        if (spawnTool(fd, ops[0]!, offset, length)) return;
       }
+      ops.shift();
     }
     writeZeros(fd, readable, offset, stop);
   };
