@@ -66,7 +66,7 @@ export class KnownEntries {
    * `readAhead`, its walk past the known entries reads ahead (CursorOptions.readAhead) and
    * must await `fill`.
    */
-  cursor(from: Position = this.reader.first, readAhead = false): EntryView {
+  cursor(from: Position = this.reader.first, { readAhead = false } = {}): EntryView {
     return new KnownCursor(this, from, readAhead);
   }
 

@@ -207,17 +207,6 @@ static int write_in_ring(struct batch *b, struct write *slots, struct ring *r) {
   return result;
 }
 
-static int write_in_aio(struct batch *b, struct write *slots);
-
-static int write_in_flight(struct batch *b) {
-  struct write *slots = malloc(DEPTH * sizeof *slots);
-  if (!slots) return write_one_by_one(b);
-  if (!ring_state) ring_state = ring_setup(&thread_ring) ? -1 : 1;
-  int r = ring_state > 0 ? write_in_ring(b, slots, &thread_ring) : write_in_aio(b, slots);
-  free(slots);
-  return r;
-}
-
 static int write_in_aio(struct batch *b, struct write *slots) {
   if (!thread_ctx && syscall(SYS_io_setup, DEPTH, &thread_ctx) < 0) {
     thread_ctx = 0;
@@ -274,6 +263,16 @@ static int write_in_aio(struct batch *b, struct write *slots) {
     }
   }
   return result;
+}
+
+/* The batch's writes, many in flight: through this thread's ring, else its AIO context. */
+static int write_in_flight(struct batch *b) {
+  struct write *slots = malloc(DEPTH * sizeof *slots);
+  if (!slots) return write_one_by_one(b);
+  if (!ring_state) ring_state = ring_setup(&thread_ring) ? -1 : 1;
+  int r = ring_state > 0 ? write_in_ring(b, slots, &thread_ring) : write_in_aio(b, slots);
+  free(slots);
+  return r;
 }
 
 /*

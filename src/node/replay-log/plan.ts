@@ -59,7 +59,7 @@ async function plan(
   const reader = known.reader;
   const S = reader.sectorSize;
   const map = new SectorMap(S);
-  const c = known.cursor(o.from, true);
+  const c = known.cursor(o.from, { readAhead: true });
   try {
     for (let n = 1; ; n++) {
       let step = c.advance();
