@@ -112,12 +112,23 @@ async function buildReplayLog() {
   writeFileSync('dist/replay-log.cjs', text);
 }
 
-await Promise.all([
-  buildLibrary(),
-  emitDeclarations(LIBRARY, 'dist/types'),
-  buildReplayLog(),
-  esbuild.build({ ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', define: buildId }),
-]);
+/**
+ * The `logwrites` CLI: dist/cli.js, with each group of commands in a chunk of its own under
+ * dist/cli/, which main.ts loads only when its command runs.
+ */
+function buildCli() {
+  rmSync('dist/cli', { recursive: true, force: true });
+  return esbuild.build({
+    ...node,
+    splitting: true,
+    entryPoints: { cli: 'src/cli/main.ts' },
+    outdir: 'dist',
+    chunkNames: 'cli/[name]-[hash]',
+    define: buildId,
+  });
+}
+
+await Promise.all([buildLibrary(), emitDeclarations(LIBRARY, 'dist/types'), buildReplayLog(), buildCli()]);
 
 // The optional N-API addon for discards at device speed (src/node/io/zeroing.ts): built with the
 // node-gyp npm ships, against the headers of the Node that runs this, when both are there. A

@@ -134,6 +134,7 @@ describe.skipIf(built)('the package, packed and installed', () => {
         'bin/replay-log.js',
         'bin/package.json',
         'dist/cli.js',
+        expect.stringMatching(/^dist\/cli\/replay-[A-Z0-9]+\.js$/),
         'dist/replay-log.cjs',
         'dist/web/index.html',
         `${SAMPLE}/log.img.gz`,

@@ -1,5 +1,5 @@
-// What every `logwrites` command shares: opening logs, naming points in a log, and output
-// (the exit statuses are exit.ts's).
+// What every `logwrites` command shares: opening logs and naming points in a log
+// (the exit statuses are exit.ts's, stdout is output.ts's).
 
 import * as fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
@@ -9,7 +9,7 @@ import { parsePointText, type Point } from '../range.ts';
 import { crashNote, crashSigns, validPrefix, type CrashSigns } from '../recover.ts';
 import { openSource, type FileSource } from '../node/io/file.ts';
 import { CliError, LogFormatError } from '../errors.ts';
-import { EXIT_OK, failure } from './exit.ts';
+import { failure } from './exit.ts';
 
 export interface OpenLog {
   readonly reader: LogReader;
@@ -120,38 +120,6 @@ export function parseSectorRange(text: string): { start: number; end: number } {
   if (end < start) throw new InvalidArgumentError(`sector range ${text} ends before it starts`);
   return { start, end };
 }
-
-/** Lines to stdout, written synchronously in large pieces (pipes see whole lines). */
-export class Lines {
-  private buf: string[] = [];
-  private size = 0;
-
-  line(text: string): void {
-    this.buf.push(text);
-    this.size += text.length;
-    if (this.size > 1 << 16) this.flush();
-  }
-
-  json(value: unknown): void {
-    this.line(JSON.stringify(value));
-  }
-
-  flush(): void {
-    if (!this.buf.length) return;
-    const text = this.buf.join('\n') + '\n';
-    this.buf = [];
-    this.size = 0;
-    try {
-      fs.writeSync(1, text);
-    } catch (e) {
-      // A reader that went away (`| head`) ends the output, not the program with a trace.
-      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
-      process.exit(EXIT_OK);
-    }
-  }
-}
-
-export const stdout = new Lines();
 
 export function entryJson(e: Entry) {
   return {

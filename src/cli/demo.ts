@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { runDemo } from '../node/demo/demo.ts';
 import { EXIT_CHECK } from './exit.ts';
-import { stdout } from './common.ts';
+import { stdout } from './output.ts';
 
 export function registerDemo(program: Command): void {
   program

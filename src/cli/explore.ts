@@ -27,7 +27,8 @@ import {
 import type { Point } from '../range.ts';
 import { onStopSignals } from '../node/io/signals.ts';
 import { EXIT_CHECK } from './exit.ts';
-import { parseCount, parsePoint, POINT_HELP, stdout } from './common.ts';
+import { parseCount, parsePoint, POINT_HELP } from './common.ts';
+import { stdout } from './output.ts';
 import { CliError } from '../errors.ts';
 import { parseSize as sizeOf } from '../units.ts';
 

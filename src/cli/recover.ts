@@ -8,7 +8,8 @@ import { sectorsText } from '../units.ts';
 import { recover, type Recovery } from '../recover.ts';
 import { rewriteCount } from '../node/recover/rewrite.ts';
 import { guardWrite } from '../node/guard/write-guard.ts';
-import { entryJson, stdout, withLog } from './common.ts';
+import { entryJson, withLog } from './common.ts';
+import { stdout } from './output.ts';
 import { CliError } from '../errors.ts';
 
 interface RecoverOptions {

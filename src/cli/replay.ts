@@ -6,7 +6,8 @@ import { parseFlags } from '../format.ts';
 import { signalStatus } from '../node/io/signals.ts';
 import { replayOnto, replayPlan, type CheckAt, type ReplayOptions, type ReplaySummary } from '../node/replay/run.ts';
 import { EXIT_CHECK } from './exit.ts';
-import { parseCount, parsePoint, POINT_HELP, parseSectorRange, stdout, withLog } from './common.ts';
+import { parseCount, parsePoint, POINT_HELP, parseSectorRange, withLog } from './common.ts';
+import { stdout } from './output.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { CliError } from '../errors.ts';
 
