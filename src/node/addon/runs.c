@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addon.h"
@@ -161,7 +162,28 @@ static int ring_setup(struct ring *r) {
   return 0;
 }
 
-/* The ring's loop: as write_in_aio's, with the kernel's rings instead of io_submit and io_getevents. */
+/* The ring's completions so far: their slots are idle again; a failed or short write sets `*result`. */
+static void reap(struct ring *r, struct batch *b, struct write *slots, int *idle, int *nidle, int *inflight, int *result) {
+  unsigned head = *r->cq_head;
+  for (unsigned end = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE); head != end; head++) {
+    const struct io_uring_cqe *e = &r->cqes[head & *r->cq_mask];
+    int s = (int)e->user_data;
+    if (e->res < 0 && !*result) *result = e->res;
+    /* Short (the device's end): the rest synchronously, which says why it cannot be written. */
+    else if (e->res >= 0 && (size_t)e->res < slots[s].bytes && !*result) *result = finish(b->fd, &slots[s], (size_t)e->res);
+    idle[(*nidle)++] = s;
+    (*inflight)--;
+  }
+  __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+}
+
+/*
+ * The ring's loop: as write_in_aio's, with the kernel's rings instead of io_submit and
+ * io_getevents. If io_uring_enter itself fails (not for want of room), the writes in flight
+ * still read the slots' iovecs and the memory they point to: their completions are waited for
+ * on the ring's memory (the kernel posts them there when this thread next enters it, as a
+ * sleep does) before the ring is closed and the caller frees that memory.
+ */
 static int write_in_ring(struct batch *b, struct write *slots, struct ring *r) {
   int idle[DEPTH], nidle = DEPTH, inflight = 0, result = 0;
   unsigned unsent = 0;
@@ -184,25 +206,17 @@ static int write_in_ring(struct batch *b, struct write *slots, struct ring *r) {
     long sent = syscall(SYS_io_uring_enter, r->fd, unsent, inflight + unsent ? 1 : 0, IORING_ENTER_GETEVENTS, NULL, 0);
     if (sent < 0 && (errno == EINTR || errno == EAGAIN || errno == EBUSY)) sent = 0;
     else if (sent < 0) {
-      /* The ring cannot be used (its writes cannot be waited for either): this thread uses AIO from now on. */
+      /* The ring cannot be used: this thread uses AIO from now on, once its writes are done. */
       if (!result) result = -errno;
+      for (const struct timespec pause = { 0, 100000 }; inflight; nanosleep(&pause, NULL))
+        reap(r, b, slots, idle, &nidle, &inflight, &result);
       close(r->fd);
       ring_state = -1;
       break;
     }
     unsent -= (unsigned)sent;
     inflight += (int)sent;
-    unsigned head = *r->cq_head;
-    for (unsigned end = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE); head != end; head++) {
-      const struct io_uring_cqe *e = &r->cqes[head & *r->cq_mask];
-      int s = (int)e->user_data;
-      if (e->res < 0 && !result) result = e->res;
-      /* Short (the device's end): the rest synchronously, which says why it cannot be written. */
-      else if (e->res >= 0 && (size_t)e->res < slots[s].bytes && !result) result = finish(b->fd, &slots[s], (size_t)e->res);
-      idle[nidle++] = s;
-      inflight--;
-    }
-    __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+    reap(r, b, slots, idle, &nidle, &inflight, &result);
   }
   return result;
 }
