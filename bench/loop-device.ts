@@ -43,3 +43,28 @@ export function resetLoop(loop: LoopDevice): void {
   if (r.status !== 0) throw new Error(`blkdiscard ${loop.dev}: ${r.stderr}`);
   spawnSync('sync', []);
 }
+
+/** What a block device did: write requests completed and milliseconds it was busy (/sys/block/X/stat). */
+export interface DeviceWork {
+  writes: number;
+  busyMs: number;
+}
+
+export function deviceWork(dev: string): DeviceWork {
+  // Fields: reads, read merges, read sectors, read ms, writes, write merges, write sectors,
+  // write ms, in flight, io_ticks (busy ms), ...
+  const f = fs
+    .readFileSync(`/sys/block/${path.basename(dev)}/stat`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return { writes: f[4]!, busyMs: f[9]! };
+}
+
+/** What the device did during `run`. */
+export function workOf<T>(dev: string, run: () => T): { value: T; work: DeviceWork } {
+  const before = deviceWork(dev);
+  const value = run();
+  const after = deviceWork(dev);
+  return { value, work: { writes: after.writes - before.writes, busyMs: after.busyMs - before.busyMs } };
+}

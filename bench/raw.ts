@@ -2,7 +2,10 @@
 // default, a FLUSH every 64 writes, a mark every 4096) onto a 4 GiB loop device, by the C tool,
 // replay-log and `logwrites replay`, against `dd oflag=direct` of as many bytes as the log's
 // last-write plan writes (its unique bytes: the physical limit). Medians; the device is
-// discarded whole between runs, so that each starts equal.
+// discarded whole between runs, so that each starts equal. Each row also gives what the device
+// did (/sys/block/X/stat): its write requests and the time it was busy with them. Scattered
+// writes cannot be fewer requests than the plan has runs, and a loop device copies each
+// request on its own, so its busy time is the floor for those writes, above dd's.
 //
 //   REPLAY_LOG_C=/path/to/replay-log node bench/run.mjs raw [--mib 1152] [--runs 3] [--dir /dev/shm] [--unaligned]
 //
@@ -18,7 +21,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateLog } from '../test/support/generate.ts';
-import { attachLoop, resetLoop } from './loop-device.ts';
+import { attachLoop, resetLoop, workOf, type DeviceWork } from './loop-device.ts';
 import { median, table } from './stats.ts';
 
 const ROOT = process.cwd();
@@ -102,32 +105,57 @@ try {
     tools.push(['replay-log, page cache', node('replay-log.js', ['--log', log, '--replay', loop.dev], buffered)]);
     tools.push(['logwrites replay, page cache', node('logwrites.js', ['replay', log, loop.dev, '--json'], buffered)]);
     const times = new Map<string, number[]>();
+    // What the loop device did in each run: its requests, and the time it was busy with them
+    // (its one worker copies each request on its own, so scattered writes cost per request).
+    const works = new Map<string, DeviceWork[]>();
+    const timed = (name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
+      resetLoop(loop);
+      const { value, work } = workOf(loop.dev, () => time(cmd, args, env));
+      times.set(name, [...(times.get(name) ?? []), value.seconds]);
+      works.set(name, [...(works.get(name) ?? []), work]);
+      return value;
+    };
     let unique = 0;
     for (let r = 0; r < RUNS; r++) {
       for (const [name, [cmd, args, env]] of tools) {
-        resetLoop(loop);
-        const t = time(cmd, args, env);
+        const t = timed(name, cmd, args, env);
         if (name === 'logwrites replay') unique = JSON.parse(t.stdout).bytesWritten;
-        times.set(name, [...(times.get(name) ?? []), t.seconds]);
       }
-      resetLoop(loop);
       const mib = Math.ceil(unique / 1048576);
-      times.set('dd oflag=direct', [
-        ...(times.get('dd oflag=direct') ?? []),
-        time('dd', [`if=${log}`, `of=${loop.dev}`, 'bs=1M', `count=${mib}`, 'oflag=direct', 'status=none']).seconds,
+      timed('dd oflag=direct', 'dd', [
+        `if=${log}`,
+        `of=${loop.dev}`,
+        'bs=1M',
+        `count=${mib}`,
+        'oflag=direct',
+        'status=none',
       ]);
     }
     const base = median(times.get('C tool') ?? times.get('dd oflag=direct')!);
     const dd = median(times.get('dd oflag=direct')!);
-    const rows = [['', 'median s', 'runs', `vs ${times.has('C tool') ? 'C tool' : 'dd'}`, 'vs dd']];
-    for (const [name, ts] of times)
+    const rows = [
+      [
+        '',
+        'median s',
+        'runs',
+        `vs ${times.has('C tool') ? 'C tool' : 'dd'}`,
+        'vs dd',
+        'write requests',
+        'device busy s',
+      ],
+    ];
+    for (const [name, ts] of times) {
+      const w = works.get(name)!;
       rows.push([
         name,
         median(ts).toFixed(2),
         ts.map((t) => t.toFixed(2)).join(' '),
         `${(median(ts) / base).toFixed(2)}x`,
         `${(median(ts) / dd).toFixed(2)}x`,
+        String(median(w.map((x) => x.writes))),
+        (median(w.map((x) => x.busyMs)) / 1000).toFixed(2),
       ]);
+    }
     console.log(
       `unique bytes (the last-write plan's writes): ${(unique / 1048576).toFixed(0)} MiB; dd writes that many\n${table(rows)}`,
     );
