@@ -191,6 +191,7 @@ describe('diff, blame, checks, errors', () => {
       'marks',
       'find',
       'replay',
+      'replay-log-server',
       'diff',
       'blame',
       'digest',
@@ -202,10 +203,22 @@ describe('diff, blame, checks, errors', () => {
       'plot',
       'recover',
     ]) {
+      // Each runs with only its own group of commands loaded (src/cli/main.ts).
       const r = logwrites(cmd, '--help');
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/\$ logwrites /);
     }
+  });
+
+  it('lists every command in --help, and a mistyped one is named with a suggestion', () => {
+    const help = logwrites('--help');
+    expect(help.status).toBe(0);
+    const listed = [...help.stdout.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1]);
+    expect(listed).toEqual(expect.arrayContaining(['info', 'replay', 'replay-log-server', 'explore', 'serve', 'demo']));
+    expect(logwrites('--version')).toMatchObject({ status: 0, stdout: '0.1.0\n' });
+    const typo = logwrites('replya', 'log.img');
+    expect(typo.status).toBe(1);
+    expect(typo.stderr).toMatch(/unknown command 'replya'.*Did you mean replay\?/s);
   });
 });
 
