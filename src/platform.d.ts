@@ -14,6 +14,8 @@ declare class TextDecoder {
 
 declare function btoa(data: string): string;
 
+declare const performance: { now(): number };
+
 interface AbortSignal {
   readonly aborted: boolean;
 }

@@ -76,11 +76,10 @@ export interface CursorOptions extends WalkOptions {
   reuseBuffer?: boolean;
   /**
    * With reuseBuffer, on a source with readIntoLater: where the log is read in chunks, read
-   * the next chunk while this one is parsed (into a second buffer). `fill` then returns a
-   * promise. bench/raw's 1.1 GiB scan: the reads' copying and the parsing each took about
-   * half of it; overlapped on two cores, 476 ms became ~300 ms.
+   * the next chunk while this one is parsed (into a second buffer), where the walk finds that
+   * this pays (or as an AheadChoice of the caller's says). `fill` then returns a promise.
    */
-  readAhead?: boolean;
+  readAhead?: boolean | AheadChoice;
 }
 
 /** What `advance` found: an entry (now current), the end of the walk, or a read to do first. */
@@ -97,6 +96,54 @@ const MAX_INLINE = 64 * 1024 * 1024;
 const U32 = 0x1_0000_0000;
 /** Room in front of a chunk read ahead for the end of the chunk before it: a header cut in two, or a small entry. */
 const AHEAD_ROOM = 64 * 1024;
+
+/**
+ * Whether a walk reads ahead, found out by the walk itself. On one machine it paid: bench/raw's
+ * 1.1 GiB scan, whose copying and parsing each took about half of it, went from 476 ms to
+ * ~300 ms overlapped on two cores. On another, which copies from the page cache at ~12 GB/s and
+ * hands work to a thread and back slowly, the same walk took 85-98 ms plain and 164-168 ms
+ * reading ahead (1 MiB chunks, medians of 5), and replay-log's full replay of bench/raw's log
+ * 1.66 s reading ahead, 1.60 s choosing (medians of 10 interleaved). So after a first group of chunks (the JIT's
+ * warm-up), groups of GROUP chunks alternate between the two ways until each has had PROBE
+ * chunks; the rest of the walk goes the way that took less time per byte. The time of a chunk
+ * runs from its fill to the next, so it holds the caller's work on it too, which the read ahead
+ * overlaps.
+ */
+export class AheadChoice {
+  static readonly GROUP = 4;
+  static readonly PROBE = 16;
+  private fills = 0;
+  /** The fill before: when, which way, and whether the one before it went the same way. */
+  private last: { at: number; ahead: boolean; settled: boolean } | undefined;
+  private readonly spent = [0, 0];
+  private readonly bytes = [0, 0];
+  private decided: boolean | undefined;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Whether this fill reads ahead; `took`: the bytes the fill before it brought. */
+  next(took: number): boolean {
+    const at = this.now();
+    const l = this.last;
+    // The first fill of a group is left out: it reads without a chunk read ahead, or takes the
+    // one the group before read.
+    if (l?.settled && this.fills > AheadChoice.GROUP) {
+      this.spent[+l.ahead]! += at - l.at;
+      this.bytes[+l.ahead]! += took;
+    }
+    const n = this.fills++;
+    const probed = AheadChoice.GROUP + 2 * AheadChoice.PROBE;
+    if (n === probed) this.decided = this.spent[1]! * this.bytes[0]! < this.spent[0]! * this.bytes[1]!;
+    const ahead = this.decided ?? Math.floor(n / AheadChoice.GROUP) % 2 === 1;
+    this.last = { at, ahead, settled: l?.ahead === ahead };
+    return ahead;
+  }
+
+  /** The way the walk goes after its probe, once that is over. */
+  get choice(): 'ahead' | 'plain' | undefined {
+    return this.decided === undefined ? undefined : this.decided ? 'ahead' : 'plain';
+  }
+}
 
 /**
  * The entry under the cursor, decoded in place. It is itself an Entry, valid until the next
@@ -135,6 +182,8 @@ export class EntryCursor implements Entry {
   private readonly buffers: (Uint8Array | undefined)[] = [undefined, undefined];
   private current = 0;
   private ahead: { start: number; want: number; into: Uint8Array; got: Promise<number> } | undefined;
+  /** With readAhead: whether it pays, found out as the walk goes. */
+  readonly aheadChoice: AheadChoice | undefined;
 
   constructor(
     private readonly source: ByteSource,
@@ -147,6 +196,13 @@ export class EntryCursor implements Entry {
     this.size = source.size;
     this.counted = sb.nrEntries;
     this.chunk = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, this.S);
+    const { readAhead } = opts;
+    this.aheadChoice =
+      readAhead && opts.reuseBuffer && source.readIntoLater
+        ? readAhead instanceof AheadChoice
+          ? readAhead
+          : new AheadChoice()
+        : undefined;
     const from = opts.from ?? { index: 0, offset: this.S };
     this.next = from.index;
     this.pos = from.offset;
@@ -242,7 +298,11 @@ export class EntryCursor implements Entry {
     const usual = this.opts.payloads || this.smallStrides ? this.chunk : Math.max(HEADER_READ, this.S);
     const want = Math.min(Math.max(usual, this.need - pos), this.size - pos);
     const source = this.source;
-    if (this.opts.readAhead && this.opts.reuseBuffer && source.readIntoLater) return this.fillAhead(pos, want);
+    if (this.aheadChoice) {
+      const ahead = this.aheadChoice.next(this.length);
+      // A chunk read ahead is used even where the walk goes on plainly.
+      if (ahead || this.ahead) return this.fillAhead(pos, want, ahead);
+    }
     if (source.readInto) {
       if (!this.opts.reuseBuffer || this.buffer.length < want)
         this.buffer = new Uint8Array(this.opts.reuseBuffer ? Math.max(want, this.chunk) : want);
@@ -259,7 +319,7 @@ export class EntryCursor implements Entry {
    * parsed. It serves the next fill when that wants bytes from within it, the few bytes
    * before it (a header cut by the chunk's end) copied in front of it from the buffer.
    */
-  private async fillAhead(pos: number, want: number): Promise<void> {
+  private async fillAhead(pos: number, want: number, readOn: boolean): Promise<void> {
     const a = this.ahead;
     this.ahead = undefined;
     const got = a ? await a.got : 0;
@@ -273,7 +333,7 @@ export class EntryCursor implements Entry {
       this.took(pos, this.source.readInto!(pos, this.buffer.subarray(0, want)));
     }
     this.current ^= 1;
-    this.readNext();
+    if (readOn) this.readNext();
   }
 
   /** Start reading the chunk after the buffer into the other buffer, where the walk reads chunks. */

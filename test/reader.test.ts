@@ -4,7 +4,15 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Flag } from '../src/format.ts';
-import { Advance, LogReader, memorySource, type ByteSource, type CursorOptions, type Entry } from '../src/reader.ts';
+import {
+  Advance,
+  AheadChoice,
+  LogReader,
+  memorySource,
+  type ByteSource,
+  type CursorOptions,
+  type Entry,
+} from '../src/reader.ts';
 import { LogFormatError } from '../src/errors.ts';
 import { KERNEL_FIXTURES, kernelLog, manifest } from './support/fixtures.ts';
 import { oracleRead } from './support/oracle.ts';
@@ -49,10 +57,38 @@ describe.each(KERNEL_FIXTURES)('%s', (name) => {
       const reader = await LogReader.open(laterSource(held, bytes.length));
       for (const payloads of [false, true])
         for (const chunkSize of [reader.sectorSize, 4096 + reader.sectorSize, 65536 * 3 + 512]) {
-          expect(await walk(reader, { payloads, chunkSize, reuseBuffer: true, readAhead: true }, held)).toEqual(
-            await walk(reader, { payloads, chunkSize }, held),
-          );
+          const plain = await walk(reader, { payloads, chunkSize }, held);
+          // As the walk chooses (its probe switches way every few chunks), and ahead at every chunk.
+          for (const readAhead of [true, new Always()])
+            expect(await walk(reader, { payloads, chunkSize, reuseBuffer: true, readAhead }, held)).toEqual(plain);
         }
+    }
+  });
+
+  it('reads ahead where that took less time per byte in its probe, plainly where it did not', () => {
+    const { GROUP, PROBE } = AheadChoice;
+    for (const [aheadCost, plainCost, want] of [
+      [1, 2, 'ahead'],
+      [2, 1, 'plain'],
+    ] as const) {
+      let clock = 0;
+      const choice = new AheadChoice(() => clock);
+      const ways: boolean[] = [];
+      for (let fill = 0; fill < GROUP + 2 * PROBE + 10; fill++) {
+        const ahead = choice.next(1024);
+        ways.push(ahead);
+        // The warm-up group costs a lot, and so does the first fill of each group that reads
+        // ahead (nothing was read ahead for it): neither may count.
+        const first = fill % GROUP === 0 && ahead;
+        clock += fill < GROUP || first ? 1000 : ahead ? aheadCost : plainCost;
+      }
+      expect(ways.slice(0, GROUP * 3)).toEqual([
+        ...Array(GROUP).fill(false),
+        ...Array(GROUP).fill(true),
+        ...Array(GROUP).fill(false),
+      ]);
+      expect(choice.choice).toBe(want);
+      expect(new Set(ways.slice(GROUP + 2 * PROBE))).toEqual(new Set([want === 'ahead']));
     }
   });
 
@@ -153,3 +189,10 @@ describe('small logs', () => {
     expect([discard.nrSectors, discard.payloadLength, discard.payloadOffset]).toEqual([1, 0, discard.offset + S]);
   });
 });
+
+/** Reads ahead at every chunk, whatever it costs. */
+class Always extends AheadChoice {
+  override next(): boolean {
+    return true;
+  }
+}
