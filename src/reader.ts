@@ -103,15 +103,17 @@ const AHEAD_ROOM = 64 * 1024;
  * ~300 ms overlapped on two cores. On another, which copies from the page cache at ~12 GB/s and
  * hands work to a thread and back slowly, the same walk took 85-98 ms plain and 164-168 ms
  * reading ahead (1 MiB chunks, medians of 5), and replay-log's full replay of bench/raw's log
- * 1.66 s reading ahead, 1.60 s choosing (medians of 10 interleaved). So after a first group of chunks (the JIT's
- * warm-up), groups of GROUP chunks alternate between the two ways until each has had PROBE
- * chunks; the rest of the walk goes the way that took less time per byte. The time of a chunk
- * runs from its fill to the next, so it holds the caller's work on it too, which the read ahead
- * overlaps.
+ * 1.66 s reading ahead, 1.60 s choosing (medians of 10 interleaved). So after a first group of
+ * chunks (the JIT's warm-up), groups of GROUP chunks alternate between the two ways until each
+ * has had PROBE chunks; the rest of the walk goes the way that took less time per byte. The
+ * time of a chunk runs from its fill to the next, so it holds the caller's work on it too,
+ * which the read ahead overlaps.
  */
 export class AheadChoice {
   static readonly GROUP = 4;
   static readonly PROBE = 16;
+  /** The fill at which the probe is over. */
+  private static readonly PROBED = AheadChoice.GROUP + 2 * AheadChoice.PROBE;
   private fills = 0;
   /** The fill before: when, which way, and whether the one before it went the same way. */
   private last: { at: number; ahead: boolean; settled: boolean } | undefined;
@@ -123,6 +125,7 @@ export class AheadChoice {
 
   /** Whether this fill reads ahead; `took`: the bytes the fill before it brought. */
   next(took: number): boolean {
+    if (this.decided !== undefined) return this.decided;
     const at = this.now();
     const l = this.last;
     // The first fill of a group is left out: it reads without a chunk read ahead, or takes the
@@ -132,9 +135,9 @@ export class AheadChoice {
       this.bytes[+l.ahead]! += took;
     }
     const n = this.fills++;
-    const probed = AheadChoice.GROUP + 2 * AheadChoice.PROBE;
-    if (n === probed) this.decided = this.spent[1]! * this.bytes[0]! < this.spent[0]! * this.bytes[1]!;
-    const ahead = this.decided ?? Math.floor(n / AheadChoice.GROUP) % 2 === 1;
+    if (n === AheadChoice.PROBED)
+      return (this.decided = this.spent[1]! * this.bytes[0]! < this.spent[0]! * this.bytes[1]!);
+    const ahead = Math.floor(n / AheadChoice.GROUP) % 2 === 1;
     this.last = { at, ahead, settled: l?.ahead === ahead };
     return ahead;
   }
@@ -197,12 +200,8 @@ export class EntryCursor implements Entry {
     this.counted = sb.nrEntries;
     this.chunk = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, this.S);
     const { readAhead } = opts;
-    this.aheadChoice =
-      readAhead && opts.reuseBuffer && source.readIntoLater
-        ? readAhead instanceof AheadChoice
-          ? readAhead
-          : new AheadChoice()
-        : undefined;
+    if (readAhead && opts.reuseBuffer && source.readIntoLater)
+      this.aheadChoice = readAhead instanceof AheadChoice ? readAhead : new AheadChoice();
     const from = opts.from ?? { index: 0, offset: this.S };
     this.next = from.index;
     this.pos = from.offset;
