@@ -80,7 +80,10 @@ export async function replayInBatches(
   const issue = async (write: (k: number) => Promise<void>) => {
     const k = n++ % BUFFERS;
     await pending[k];
-    pending[k] = write(k);
+    const p = write(k);
+    // Its failure is thrown where it is awaited (here or in settle): not an unhandled rejection meanwhile.
+    p.catch(() => {});
+    pending[k] = p;
   };
   const stopped = async () => {
     await settle(pending);
