@@ -216,6 +216,9 @@ describe.skipIf(!!missing)('a replay-log server that must not serve', () => {
     const socket = path.join(dir, 'abandon', 'replay-log.sock');
     const server = await startServer(socket);
     try {
+      // Calls wait for the warm-up, which takes over 500 ms on a loaded machine: the first
+      // call must be running, not queued, when its client goes away.
+      await expect.poll(() => server.log(), { timeout: 10_000 }).toMatch(/warmed up in/);
       const img = zeroImage(dir, 'abandon.img', DEVICE);
       // A checker after every entry: 5212 of them take minutes.
       const args = ['--log', LOG, '--replay', img, '--check', '1', '--fsck', 'sleep 0.02'];
