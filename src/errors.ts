@@ -289,7 +289,7 @@ export class BadArgument extends LogwritesError {
   override readonly name = 'BadArgument';
 }
 
-/** A log writer used after it was closed. */
+/** A log writer, or a log read in place, used after it was closed. */
 export class LogClosed extends LogwritesError {
   readonly code = 'ECLOSED';
   override readonly name = 'LogClosed';

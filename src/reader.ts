@@ -30,6 +30,12 @@ export interface ByteSource {
   readInto?(offset: number, into: Uint8Array): number;
   /** Optional: readInto on another thread, so that the caller can go on meanwhile (CursorOptions.readAhead). */
   readIntoLater?(offset: number, into: Uint8Array): Promise<number>;
+  /**
+   * Optional: bytes [offset, offset + length) where they lie, without a copy (a log mapped into
+   * memory), valid until the source closes; fewer only where the source ends. A walk that
+   * reuses its buffer then reads the headers in place instead of copying the whole log.
+   */
+  view?(offset: number, length: number): Uint8Array;
 }
 
 export interface Entry extends EntryHeader {
@@ -70,8 +76,8 @@ export interface WalkOptions {
 
 export interface CursorOptions extends WalkOptions {
   /**
-   * Read into one buffer over and over (sources with `readInto`): views of the buffer
-   * (header, payload) are then valid only until the next `fill`.
+   * Read into one buffer over and over (sources with `readInto`), or in place (sources with
+   * `view`): views of the buffer (header, payload) are then valid only until the next `fill`.
    */
   reuseBuffer?: boolean;
   /**
@@ -200,7 +206,7 @@ export class EntryCursor implements Entry {
     this.counted = sb.nrEntries;
     this.chunk = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, this.S);
     const { readAhead } = opts;
-    if (readAhead && opts.reuseBuffer && source.readIntoLater)
+    if (readAhead && opts.reuseBuffer && source.readIntoLater && !source.view)
       this.aheadChoice = readAhead instanceof AheadChoice ? readAhead : new AheadChoice();
     const from = opts.from ?? { index: 0, offset: this.S };
     this.next = from.index;
@@ -294,9 +300,12 @@ export class EntryCursor implements Entry {
     this.consumedSinceFill = 0;
     this.entriesSinceFill = 0;
     const pos = this.pos;
-    const usual = this.opts.payloads || this.smallStrides ? this.chunk : Math.max(HEADER_READ, this.S);
-    const want = Math.min(Math.max(usual, this.need - pos), this.size - pos);
     const source = this.source;
+    // In place, a chunk costs the same whatever the strides: no header-only reads then.
+    const inPlace = this.opts.reuseBuffer && source.view;
+    const usual = inPlace || this.opts.payloads || this.smallStrides ? this.chunk : Math.max(HEADER_READ, this.S);
+    const want = Math.min(Math.max(usual, this.need - pos), this.size - pos);
+    if (inPlace) return this.take(pos, source.view!(pos, want));
     if (this.aheadChoice) {
       const ahead = this.aheadChoice.next(this.length);
       // A chunk read ahead is used even where the walk goes on plainly.

@@ -9,4 +9,7 @@ int run_shell(const char *command);
 /** writeRuns and releaseLog (runs.c). */
 void register_runs(napi_env env, napi_value exports);
 
+/** mapLog, unmapLog, logCut and dropMapped (mapped.c). */
+void register_mapped(napi_env env, napi_value exports);
+
 #endif

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "native",
-      "sources": ["native.c", "runs.c", "shell.c"],
+      "sources": ["native.c", "runs.c", "shell.c", "mapped.c"],
       "cflags": ["-O2", "-Wall"]
     }
   ]

@@ -4,8 +4,9 @@
 // system(3) for replay-log's --fsck (a vfork-style spawn costs ~1.5 ms where Node's spawnSync
 // forks its whole address space, ~9 ms: shell.c), the server side of the replay-log server's
 // wire (src/node/replay-log/wire.h: fds passed over a Unix socket, which Node cannot receive),
-// and many O_DIRECT writes at once for replays onto block devices (runs.c). Without it, all
-// fall back (see there); there is no server without it.
+// many O_DIRECT writes at once for replays onto block devices (runs.c), and logs mapped for
+// reading in place (mapped.c). Without it, all fall back (see there); there is no server
+// without it.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -299,6 +300,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     napi_set_named_property(env, exports, server[i].name, fn);
   }
   register_runs(env, exports);
+  register_mapped(env, exports);
   return exports;
 }
 

@@ -1,12 +1,14 @@
 // Files and block devices as byte sources, with synchronous positional reads: one pread per
-// call and no thread-pool hop, which is what keeps reading a log cheap. A walk that reads the
-// whole log also reads ahead on the thread pool (readIntoLater), parsing one chunk while the
-// kernel copies the next.
+// call and no thread-pool hop, which is what keeps reading a log cheap. With the addon, a walk
+// reads the log in place through a mapping instead (view; mapped-log.ts): nothing is copied.
+// Without it, a walk that reads the whole log also reads ahead on the thread pool
+// (readIntoLater), parsing one chunk while the kernel copies the next.
 
 import * as fs from 'node:fs';
 import type { ByteSource } from '../../reader.ts';
 import { describeFd, type DeviceInfo } from './device-info.ts';
 import { readFully, readFullyLater } from './full-io.ts';
+import { MappedLog } from './mapped-log.ts';
 
 export interface FileSource extends ByteSource {
   readonly fd: number;
@@ -15,17 +17,19 @@ export interface FileSource extends ByteSource {
 }
 
 /** The fds of the sources openSource made over a regular file or a block device: what can be mapped. */
-const mappable = new WeakMap<ByteSource, number>();
+const mappableFds = new WeakMap<ByteSource, number>();
 
 /** The fd under `source` when openSource made it over a file or block device (the addon can map those). */
 export function mappableFd(source: ByteSource): number | undefined {
-  return mappable.get(source);
+  return mappableFds.get(source);
 }
 
 /** Open a log file or device read-only as a ByteSource. */
 export function openSource(path: string): FileSource {
   const fd = fs.openSync(path, 'r');
   const info = describeFd(fd);
+  const mappable = info.isBlockDevice || fs.fstatSync(fd).isFile();
+  const mapped = mappable ? MappedLog.open(fd, info) : undefined;
   const source: FileSource = {
     fd,
     info,
@@ -37,8 +41,12 @@ export function openSource(path: string): FileSource {
     },
     readInto: (offset, into) => readFully(fd, into, offset),
     readIntoLater: (offset, into) => readFullyLater(fd, into, offset),
-    close: () => fs.closeSync(fd),
+    ...(mapped && { view: (offset: number, length: number) => mapped.view(offset, length) }),
+    close: () => {
+      mapped?.close();
+      fs.closeSync(fd);
+    },
   };
-  if (info.isBlockDevice || fs.fstatSync(fd).isFile()) mappable.set(source, fd);
+  if (mappable) mappableFds.set(source, fd);
   return source;
 }

@@ -1,6 +1,6 @@
 // The optional native addon (src/node/addon/, built into dist/native.node by build.mjs when
 // node-gyp and a compiler are there): kernel zeroing offloads, system(3), the replay-log
-// server's side of its wire, and many O_DIRECT writes at once.
+// server's side of its wire, many O_DIRECT writes at once, and logs mapped for reading in place.
 // Everything that uses it has a pure-JS fallback, so a package installed without a compiler
 // (or LOGWRITES_NO_ADDON=1) works the same, only slower.
 
@@ -19,6 +19,14 @@ export interface Native {
   writeRuns(fd: number, from: Uint8Array | number, rows: Float64Array, count: number): Promise<number>;
   /** Unmap the log writeRuns kept mapped, so that nothing holds it open. */
   releaseLog(): void;
+  /** The first `length` bytes of the file at `fd`, mapped read-only (mapped.c), or minus the errno. */
+  mapLog(fd: number, length: number): ArrayBuffer | number;
+  /** Unmap a mapLog buffer at once and detach it (its views read as empty). */
+  unmapLog(buffer: ArrayBuffer): void;
+  /** Whether a read of the mapping found the file cut short (and read zeros there). */
+  logCut(buffer: ArrayBuffer): boolean;
+  /** Let go of the mapping's pages in [offset, offset + length) (they map again when read). */
+  dropMapped(buffer: ArrayBuffer, offset: number, length: number): void;
   /** system(3)'s wait status, or -1. */
   system(command: string): number;
   /** Where the replay-log server listens (wire.h's rule, which its client follows too). */
