@@ -184,6 +184,8 @@ export class EntryCursor implements Entry {
   private size: number;
   private readonly counted: number;
   private readonly chunk: number;
+  /** Chunks are views of the source (reuseBuffer over a source with `view`): no reads, no copies. */
+  private readonly inPlace: boolean;
   private consumedSinceFill = 0;
   private entriesSinceFill = 0;
   private smallStrides = true;
@@ -205,8 +207,9 @@ export class EntryCursor implements Entry {
     this.size = source.size;
     this.counted = sb.nrEntries;
     this.chunk = Math.max(opts.chunkSize ?? DEFAULT_CHUNK, this.S);
+    this.inPlace = !!(opts.reuseBuffer && source.view);
     const { readAhead } = opts;
-    if (readAhead && opts.reuseBuffer && source.readIntoLater && !source.view)
+    if (readAhead && opts.reuseBuffer && !this.inPlace && source.readIntoLater)
       this.aheadChoice = readAhead instanceof AheadChoice ? readAhead : new AheadChoice();
     const from = opts.from ?? { index: 0, offset: this.S };
     this.next = from.index;
@@ -302,10 +305,9 @@ export class EntryCursor implements Entry {
     const pos = this.pos;
     const source = this.source;
     // In place, a chunk costs the same whatever the strides: no header-only reads then.
-    const inPlace = this.opts.reuseBuffer && source.view;
-    const usual = inPlace || this.opts.payloads || this.smallStrides ? this.chunk : Math.max(HEADER_READ, this.S);
+    const usual = this.inPlace || this.opts.payloads || this.smallStrides ? this.chunk : Math.max(HEADER_READ, this.S);
     const want = Math.min(Math.max(usual, this.need - pos), this.size - pos);
-    if (inPlace) return this.take(pos, source.view!(pos, want));
+    if (this.inPlace) return this.take(pos, source.view!(pos, want));
     if (this.aheadChoice) {
       const ahead = this.aheadChoice.next(this.length);
       // A chunk read ahead is used even where the walk goes on plainly.

@@ -77,12 +77,17 @@ static int slot_of(uintptr_t start) {
   return -1;
 }
 
+/* The slot of live mapping `id`, or -1. */
+static int slot_of_id(uintptr_t id) {
+  for (int i = 0; i < MAPS; i++)
+    if (atomic_load(&maps[i].start) && maps[i].id == id) return i;
+  return -1;
+}
+
 /* Unmap mapping `id` once (unmapLog, or its buffer's finalizer, whichever comes first). */
 static void unmap(uintptr_t id) {
   pthread_mutex_lock(&maps_lock);
-  int i = -1;
-  for (int j = 0; j < MAPS && i < 0; j++)
-    if (atomic_load(&maps[j].start) && maps[j].id == id) i = j;
+  int i = slot_of_id(id);
   if (i >= 0) {
     uintptr_t start = atomic_load(&maps[i].start);
     uintptr_t end = atomic_load(&maps[i].end);
