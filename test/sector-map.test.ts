@@ -1,5 +1,6 @@
 // The sector map against the obvious model (one slot per sector), on random histories that
-// mix writes with discards of whole pages, partial pages and whole devices.
+// mix writes with discards of whole pages, partial pages and whole devices; its extents are the
+// longest runs (no two in a row continue each other).
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { SectorMap, UNTOUCHED, ZEROED, type Extent } from '../src/replay/sector-map.ts';
@@ -26,6 +27,10 @@ const op = fc.oneof(
   }),
 );
 
+/** Whether `x` goes on where `prev` ends: the same zeros, or the log bytes right after its own. */
+const continues = (prev: Extent, x: Extent) =>
+  prev.source === ZEROED ? x.source === ZEROED : x.source === prev.source + prev.nrSectors * S;
+
 it('agrees with a slot per sector, and its extents cover exactly the touched sectors', () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
@@ -47,6 +52,8 @@ it('agrees with a slot per sector, and its extents cover exactly the touched sec
       let prev: Extent | undefined;
       for (const x of map.extents()) {
         if (prev && x.sector < prev.sector + prev.nrSectors) throw new Error(`extents overlap at ${x.sector}`);
+        if (prev && x.sector === prev.sector + prev.nrSectors && continues(prev, x))
+          throw new Error(`extents at ${prev.sector} and ${x.sector} are one run`);
         for (let i = 0; i < x.nrSectors; i++)
           fromExtents[x.sector + i] = x.source === ZEROED ? ZEROED : x.source + i * S;
         prev = x;

@@ -22,6 +22,23 @@ export function contentSource(w: Content): number {
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
 
+/** The first touched slot of the page from `i` on, or PAGE. */
+function touchedFrom(slots: Float64Array, i: number): number {
+  while (i < PAGE && slots[i] === UNTOUCHED) i++;
+  return i;
+}
+
+/** Where the run of slots that slot `i` starts ends: zeros go on while zeroed, log bytes while each sector follows the one before. */
+function runEnd(slots: Float64Array, i: number, S: number): number {
+  const src = slots[i]!;
+  if (src === ZEROED) {
+    while (++i < PAGE && slots[i] === ZEROED);
+    return i;
+  }
+  for (let next = src + S; ++i < PAGE && slots[i] === next; next += S);
+  return i;
+}
+
 /** A run of device sectors whose content comes from consecutive log bytes (or is zero). */
 export interface Extent {
   readonly sector: number;
@@ -131,7 +148,7 @@ export class SectorMap {
   /** Every touched sector, in device order, merged into the longest runs. */
   *extents(): Generator<Extent> {
     const S = this.sectorSize;
-    // The current run, in locals: this loop visits every slot of every allocated page.
+    // The current run, in locals; the slots of a page are scanned by runEnd, outside the generator.
     let sector = -1;
     let nrSectors = 0;
     let source = UNTOUCHED;
@@ -149,22 +166,23 @@ export class SectorMap {
       }
       const slots = piece.slots;
       const base = piece.page * PAGE;
-      for (let i = 0; i < PAGE; i++) {
+      for (let i = touchedFrom(slots, 0); i < PAGE; ) {
         const src = slots[i]!;
-        if (src === UNTOUCHED) continue;
+        const end = runEnd(slots, i, S);
         const at = base + i;
         if (
           nrSectors &&
           sector + nrSectors === at &&
           (src === ZEROED ? source === ZEROED : source !== ZEROED && source + nrSectors * S === src)
-        ) {
-          nrSectors++;
-          continue;
+        )
+          nrSectors += end - i;
+        else {
+          if (nrSectors) yield { sector, nrSectors, source };
+          sector = at;
+          nrSectors = end - i;
+          source = src;
         }
-        if (nrSectors) yield { sector, nrSectors, source };
-        sector = at;
-        nrSectors = 1;
-        source = src;
+        i = touchedFrom(slots, end);
       }
     }
     if (nrSectors) yield { sector, nrSectors, source };
