@@ -13,7 +13,13 @@ const op = fc.oneof(
     kind: fc.constant('write' as const),
     sector: fc.nat(SECTORS - 1),
     n: fc.integer({ min: 1, max: 300 }),
-    source: fc.integer({ min: 1, max: 1e6 }),
+    // In log sectors; some past 2^31, where the map's slots widen from 32 to 64 bits.
+    source: fc.oneof(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 2 ** 31 - 400, max: 2 ** 31 + 400 })),
+    // Bytes past the log sector: 0 for every payload of a log, not for a caller's own offsets.
+    shift: fc.oneof(
+      { weight: 9, arbitrary: fc.constant(0) },
+      { weight: 1, arbitrary: fc.integer({ min: 1, max: S - 1 }) },
+    ),
   }),
   fc.record({
     kind: fc.constant('zero' as const),
@@ -39,8 +45,8 @@ it('agrees with a slot per sector, and its extents cover exactly the touched sec
       for (const o of ops) {
         const n = Math.min(o.n, model.length - o.sector);
         if (o.kind === 'write') {
-          map.set(o.sector, n, o.source * S);
-          for (let i = 0; i < n; i++) model[o.sector + i] = (o.source + i) * S;
+          map.set(o.sector, n, o.source * S + o.shift);
+          for (let i = 0; i < n; i++) model[o.sector + i] = (o.source + i) * S + o.shift;
         } else {
           map.set(o.sector, n, ZEROED);
           model.fill(ZEROED, o.sector, o.sector + n);
