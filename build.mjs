@@ -1,7 +1,18 @@
 // Bundles for Node (library, CLIs) and the browser, and the library's declarations; run by
 // `npm install` in the repository (postprepare) and before packing (prepack).
 import * as esbuild from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
@@ -84,19 +95,22 @@ function emitDeclarations(entries, outDir) {
 
 /**
  * replay-log as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is
- * CommonJS), and xfstests starts it once per call. Two start-up costs of esbuild's CommonJS
- * output are taken out: a namespace import of a built-in (`import * as fs`) becomes a copy of
- * all its properties (__toESM, about 100 defineProperty calls per import), where the module
- * itself serves, as no default import is used; and import.meta.url (only createRequire's
- * argument, which takes a path) is the file's path rather than a URL built at start.
+ * CommonJS), and xfstests starts it once per call. dist/replay-log.cjs (start.ts) runs the
+ * bundle dist/replay-log-main.cjs with its code cache (code-cache.ts). Two start-up costs of
+ * esbuild's CommonJS output are taken out of both: a namespace import of a built-in (`import *
+ * as fs`) becomes a copy of all its properties (__toESM, about 100 defineProperty calls per
+ * import), where the module itself serves, as no default import is used; and import.meta.url
+ * (only createRequire's argument, which takes a path) is the file's path rather than a URL
+ * built at start.
  */
-async function buildReplayLog() {
+const REPLAY_LOG_MAIN = 'dist/replay-log-main.cjs';
+async function buildCommonJs(entry, outfile) {
   const out = await esbuild.build({
     ...node,
     banner: {},
     format: 'cjs',
-    entryPoints: ['src/node/replay-log/main.ts'],
-    outfile: 'dist/replay-log.cjs',
+    entryPoints: [entry],
+    outfile,
     define: { 'import.meta.url': '__filename', ...buildId },
     write: false,
   });
@@ -104,13 +118,16 @@ async function buildReplayLog() {
   const namespaces = [...text.matchAll(/var (\w+) = __toESM\(require\("(node:\w+)"\), 1\);/g)];
   for (const [, name] of namespaces) {
     if (text.includes(`${name}.default`))
-      throw new Error(
-        `build: replay-log uses the default export of a built-in (${name}); keep esbuild's __toESM for it`,
-      );
+      throw new Error(`build: ${entry} uses the default export of a built-in (${name}); keep esbuild's __toESM for it`);
   }
   text = text.replace(/__toESM\(require\("(node:\w+)"\), 1\)/g, 'require("$1")');
-  writeFileSync('dist/replay-log.cjs', text);
+  writeFileSync(outfile, text);
 }
+const buildReplayLog = () =>
+  Promise.all([
+    buildCommonJs('src/node/replay-log/main.ts', REPLAY_LOG_MAIN),
+    buildCommonJs('src/node/replay-log/start.ts', 'dist/replay-log.cjs'),
+  ]);
 
 /**
  * The `logwrites` CLI: dist/cli.js, with each group of commands in a chunk of its own under
@@ -175,6 +192,37 @@ function buildClient() {
     );
 }
 buildClient();
+
+// replay-log's code cache (src/node/replay-log/code-cache.ts), made by calls like xfstests'
+// on the bundled sample: a replay to a point with -vv, then a find, the second adding what it
+// compiles to the cache the first made. Without it, each call compiles the bundle.
+function makeCodeCache() {
+  const sample = 'test/fixtures/kernel/ext4-fsync-many';
+  const dir = mkdtempSync(path.join(tmpdir(), 'logwrites-build-'));
+  try {
+    const log = path.join(dir, 'log.img');
+    const image = path.join(dir, 'image');
+    writeFileSync(log, gunzipSync(readFileSync(`${sample}/log.img.gz`)));
+    writeFileSync(image, '');
+    truncateSync(image, JSON.parse(readFileSync(`${sample}/manifest.json`, 'utf8')).device_size);
+    // code-cache.ts's cacheOf: the bundle's name with .v8cache for .cjs.
+    const cache = REPLAY_LOG_MAIN.replace(/\.cjs$/, '.v8cache');
+    rmSync(cache, { force: true });
+    const env = { ...process.env, LOGWRITES_CODE_CACHE_OUT: cache, LOGWRITES_CACHE: 'off' };
+    for (const args of [
+      ['-vv', '--log', log, '--replay', image, '--limit', '1000'],
+      ['--find', '--log', log, '--next-fua', '--start-entry', '1000'],
+    ]) {
+      const r = spawnSync(process.execPath, ['dist/replay-log.cjs', ...args], { env, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`replay-log ${args.join(' ')}: ${r.stderr.trim()}`);
+    }
+  } catch (e) {
+    console.warn(`build: replay-log's code cache was not made (${e.message}); each call compiles its bundle`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+makeCodeCache();
 
 // The viewer (web/ -> dist/web/): it must work opened straight from disk, where browsers refuse
 // module scripts and worker scripts loaded from file:// URLs. So the page is one classic script

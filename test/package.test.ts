@@ -136,6 +136,8 @@ describe.skipIf(built)('the package, packed and installed', () => {
         'dist/cli.js',
         expect.stringMatching(/^dist\/cli\/replay-[A-Z0-9]+\.js$/),
         'dist/replay-log.cjs',
+        'dist/replay-log-main.cjs',
+        'dist/replay-log-main.v8cache',
         'dist/web/index.html',
         `${SAMPLE}/log.img.gz`,
         `${SAMPLE}/manifest.json`,
