@@ -1,11 +1,13 @@
 // replay-log's bundle compiled with a V8 code cache: xfstests starts replay-log once per call,
-// and compiling the ~115 KB bundle was ~8 ms of the ~18 ms each call spent above bare Node's
-// start (a find call 63.2 -> 55.1 ms, bare Node 45.6 ms; medians of 40, interleaved). The build
+// and compiling the ~115 KB bundle was the largest part of what a call spent above bare Node's
+// start (a find call as the native front runs it: 63.5 -> 58.9 ms, bare Node 45-54 ms; medians
+// of 50, interleaved). The build
 // makes the cache from sample calls (build.mjs); V8 refuses a cache made by another V8, with
 // other flags or for other source, and then compiles as it would have without one.
 
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
 import * as vm from 'node:vm';
 
 /** The bundle's cache file. */
@@ -37,8 +39,7 @@ export function compileBundle(bundle: string): CachedBundle {
   return {
     run() {
       const module = { exports: {} };
-      const dir = bundle.slice(0, bundle.lastIndexOf('/'));
-      script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, dir);
+      script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, path.dirname(bundle));
     },
     cold: !cachedData || script.cachedDataRejected === true,
     cache: () => script.createCachedData(),
