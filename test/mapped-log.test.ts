@@ -1,6 +1,7 @@
 // Logs read in place through the addon's mapping (src/node/io/mapped-log.ts, addon mapped.c):
 // a walk sees what a walk by reads sees, close unmaps, and a log cut short under the mapping
-// reads as truncated (or as cut short) instead of killing the process with SIGBUS.
+// reads as truncated (or as cut short) instead of killing the process with SIGBUS, and a walk
+// lets go of the pages behind it.
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -8,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogFormatError } from '../src/errors.ts';
 import { openSource } from '../src/node/io/file.ts';
+import { DROP_BEHIND } from '../src/node/io/mapped-log.ts';
 import { loadNative } from '../src/node/io/native.ts';
 import { Advance, LogReader, type ByteSource } from '../src/reader.ts';
 import { KERNEL_FIXTURES, ROOT, kernelLog, scratchDir } from './support/fixtures.ts';
@@ -36,6 +38,17 @@ async function walk(source: ByteSource): Promise<{ entries: string[]; payloads: 
     else for await (const piece of reader.payload(c)) h.update(piece);
   }
   return { entries, payloads: h.digest('hex') };
+}
+
+/** Bytes of `file` this process's mappings of it hold in memory (/proc/self/smaps' Rss). */
+function residentOf(file: string): number {
+  let kib = 0;
+  let inFile = false;
+  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.endsWith(` ${file}`);
+    else if (inFile && line.startsWith('Rss:')) kib += Number(line.split(/\s+/)[1]);
+  }
+  return kib * 1024;
 }
 
 /** The same source read by read(2): its view taken away. */
@@ -78,6 +91,30 @@ describe.skipIf(!haveAddon)('a log read in place', () => {
     source.close();
     expect(fs.readFileSync('/proc/self/maps', 'utf8')).not.toContain(log);
     expect(v.length).toBe(0);
+  });
+
+  it('a walk lets go of the pages behind it: what the mapping holds stays within the drop-behind window', async () => {
+    // Entries of 4.5 KiB, so that the walk's header reads map every page of the log.
+    const log = path.join(dir, 'long.log');
+    const logBytes = 3 * DROP_BEHIND;
+    generateLog(log, { sectorSize: 512, writes: Math.ceil(logBytes / 4608), writeBytes: 4096, sectorOf: (i) => i * 8 });
+    const source = openSource(log);
+    try {
+      const reader = await LogReader.open(source);
+      const c = reader.cursor({ reuseBuffer: true });
+      let entries = 0;
+      let peak = 0;
+      for (let step = c.advance(); step !== Advance.End; step = c.advance()) {
+        if (step === Advance.Read) await c.fill();
+        else if (++entries % 4096 === 0) peak = Math.max(peak, residentOf(log));
+      }
+      expect(entries).toBe(reader.nrEntries);
+      // What a walk maps between two drops, a chunk and the kernel's fault-around beyond it.
+      expect(peak).toBeGreaterThan(DROP_BEHIND / 2);
+      expect(peak).toBeLessThan(DROP_BEHIND + (4 << 20));
+    } finally {
+      source.close();
+    }
   });
 
   it('a log cut short after it was opened reads as truncated, as by reads', async () => {

@@ -7,7 +7,7 @@ import type { DeviceInfo } from './device-info.ts';
 import { loadNative, type Native } from './native.ts';
 
 /** A walk lets go of the pages behind it every this many bytes, so that its resident memory stays small. */
-const DROP_BEHIND = 64 * 1024 * 1024;
+export const DROP_BEHIND = 64 * 1024 * 1024;
 
 export class MappedLog {
   private dropped = 0;
