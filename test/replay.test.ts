@@ -3,6 +3,7 @@
 // device, and a target too small or a log cut short stop them with the entry named.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Flag } from '../src/format.ts';
 import { jsKernels } from '../src/kernels/load.ts';
@@ -14,7 +15,7 @@ import { scanRange } from '../src/range.ts';
 import { digestPoints, type DigestPoint } from '../src/commands/digest.ts';
 import { hex64 } from '../src/units.ts';
 import { LogFormatError, PastTarget, ReplayError } from '../src/errors.ts';
-import { KERNEL_FIXTURES, kernelLog, manifest } from './support/fixtures.ts';
+import { KERNEL_FIXTURES, kernelLog, manifest, scratchDir } from './support/fixtures.ts';
 import { oracleReplay } from './support/oracle.ts';
 import { SAMPLE_DEVICE, sampleLog } from './support/sample-logs.ts';
 
@@ -129,11 +130,12 @@ describe('small logs', () => {
 
 /** The device after entries 0..end of a small log, replayed naively. */
 function oracleImage(bytes: Uint8Array, size: number, end: number): Uint8Array {
-  const path = `${fs.mkdtempSync('/tmp/logwrites-replay-')}/log`;
-  fs.writeFileSync(path, bytes);
+  const dir = scratchDir('replay');
+  const log = path.join(dir, 'log');
+  fs.writeFileSync(log, bytes);
   try {
-    return oracleReplay(path, size, end);
+    return oracleReplay(log, size, end);
   } finally {
-    fs.rmSync(path);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
