@@ -16,6 +16,8 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
+    // The run's own folder for stored entry indexes (test/support/global-setup.ts).
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     // A page under load (browser tests beside device tests on 2 cores) can take seconds to
     // repaint; expect.poll's default second made such tests flaky, not wrong.
