@@ -133,7 +133,7 @@ export class SectorMap {
       const n = pageOf(s);
       const from = s - n * PAGE;
       if (source === ZEROED && from === 0 && end - s >= PAGE) {
-        const last = Math.floor(end / PAGE) - 1;
+        const last = pageOf(end) - 1;
         this.zeroPages(n, last);
         s = (last + 1) * PAGE;
         continue;

@@ -1,9 +1,9 @@
 // replay-log's bundle compiled with a V8 code cache: xfstests starts replay-log once per call,
 // and compiling the ~115 KB bundle was the largest part of what a call spent above bare Node's
 // start (a find call as the native front runs it: 63.5 -> 58.9 ms, bare Node 45-54 ms; medians
-// of 50, interleaved). The build
-// makes the cache from sample calls (build.mjs); V8 refuses a cache made by another V8, with
-// other flags or for other source, and then compiles as it would have without one.
+// of 50, interleaved). The build makes the cache from sample calls (build.mjs); V8 refuses a
+// cache made by another V8, with other flags or for other source, and then compiles as it
+// would have without one.
 
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
