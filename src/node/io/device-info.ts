@@ -23,6 +23,21 @@ export function sysfsBlock(rdev: number): string {
   return `/sys/dev/block/${majorMinor(rdev)}`;
 }
 
+/**
+ * Where a sysfs path really is, by one realpath(3): Node's own realpathSync lstats every
+ * component (9 calls for a loop device's folder), and replay-log calls resolve several.
+ */
+export const sysfsRealpath = (p: string): string => fs.realpathSync.native(p);
+
+/** The real sysfs directory of a block device (a dev_t, or "major:minor"), or undefined when sysfs does not know it. */
+export function sysfsDeviceDir(dev: number | string, sys = '/sys'): string | undefined {
+  try {
+    return sysfsRealpath(`${sys}/dev/block/${typeof dev === 'number' ? majorMinor(dev) : dev}`);
+  } catch {
+    return undefined;
+  }
+}
+
 function blockDeviceSize(rdev: number): number {
   return Number(fs.readFileSync(`${sysfsBlock(rdev)}/size`, 'utf8').trim()) * 512;
 }

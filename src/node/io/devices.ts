@@ -9,7 +9,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { majorMinor, type DeviceInfo } from './device-info.ts';
+import { majorMinor, sysfsDeviceDir, sysfsRealpath, type DeviceInfo } from './device-info.ts';
 
 /** Bytes [start, end) of a whole disk (named as in /sys/block) or of a file (`file DEV:INO`). */
 interface Extent {
@@ -22,15 +22,6 @@ interface Extent {
 const MAX_DEPTH = 16;
 
 const readNumber = (file: string) => Number(fs.readFileSync(file, 'utf8').trim());
-
-/** The sysfs directory of a block device, or undefined when sysfs does not know it. */
-function deviceDir(dev: number, sys: string): string | undefined {
-  try {
-    return fs.realpathSync(path.join(sys, 'dev/block', majorMinor(dev)));
-  } catch {
-    return undefined;
-  }
-}
 
 const fileKey = (dev: number, ino: number) => `file ${dev}:${ino}`;
 
@@ -71,7 +62,7 @@ function places(
     // Not a stacked device.
   }
   for (const s of slaves)
-    places(fs.realpathSync(path.join(disk, 'slaves', s)), sys, 0, Infinity, throughLoops, out, depth + 1);
+    places(sysfsRealpath(path.join(disk, 'slaves', s)), sys, 0, Infinity, throughLoops, out, depth + 1);
   const backing = readOptional(path.join(disk, 'loop/backing_file'));
   if (!backing) return;
   let st: fs.Stats;
@@ -82,14 +73,14 @@ function places(
   }
   const offset = Number(readOptional(path.join(disk, 'loop/offset')) ?? 0);
   out.push({ on: fileKey(st.dev, st.ino), start: offset + shift + from, end: offset + shift + end });
-  const holder = throughLoops ? deviceDir(st.dev, sys) : undefined;
+  const holder = throughLoops ? sysfsDeviceDir(st.dev, sys) : undefined;
   if (holder) places(holder, sys, 0, Infinity, throughLoops, out, depth + 1);
 }
 
 /** Everything the log's bytes depend on. */
 function logPlaces(log: DeviceInfo, sys: string): Extent[] {
   const out: Extent[] = log.isBlockDevice ? [] : [{ on: fileKey(log.dev, log.ino), start: 0, end: Infinity }];
-  const dir = deviceDir(log.isBlockDevice ? log.rdev : log.dev, sys);
+  const dir = sysfsDeviceDir(log.isBlockDevice ? log.rdev : log.dev, sys);
   if (dir) places(dir, sys, 0, Infinity, true, out);
   return out;
 }
@@ -98,7 +89,7 @@ function logPlaces(log: DeviceInfo, sys: string): Extent[] {
 function targetPlaces(target: DeviceInfo, writeEnd: number, sys: string): Extent[] {
   if (!target.isBlockDevice) return [{ on: fileKey(target.dev, target.ino), start: 0, end: writeEnd }];
   const out: Extent[] = [];
-  const dir = deviceDir(target.rdev, sys);
+  const dir = sysfsDeviceDir(target.rdev, sys);
   if (dir) places(dir, sys, 0, writeEnd, false, out);
   return out;
 }
@@ -158,7 +149,7 @@ function loopsOn(dev: number, ino: number, sys: string): string[] {
     const backing = readOptional(path.join(d, 'loop/backing_file'));
     try {
       const st = backing && fs.statSync(backing);
-      if (st && st.dev === dev && st.ino === ino) out.push(fs.realpathSync(d));
+      if (st && st.dev === dev && st.ino === ino) out.push(sysfsRealpath(d));
     } catch {
       // A backing file that is gone is no longer this file.
     }
@@ -195,7 +186,7 @@ export function carriers(targetPath: string, target: DeviceInfo, sys = '/sys'): 
     for (const part of subdirsWith(dir, 'partition'))
       block(part, [...via, `holds partition ${blockName(part)}`], depth + 1, true);
     for (const h of subdirsWith(path.join(dir, 'holders'), 'dev')) {
-      const held = fs.realpathSync(h);
+      const held = sysfsRealpath(h);
       block(held, [...via, `is under ${blockName(held)}`], depth + 1, true);
     }
     if (fs.existsSync(path.join(dir, 'partition')))
@@ -210,7 +201,7 @@ export function carriers(targetPath: string, target: DeviceInfo, sys = '/sys'): 
     }
   };
   if (target.isBlockDevice) {
-    const dir = deviceDir(target.rdev, sys);
+    const dir = sysfsDeviceDir(target.rdev, sys);
     if (dir) block(dir, [], 0, true);
     else add({ kind: 'block', key: majorMinor(target.rdev), name: targetPath, via: [] });
   } else file(target, targetPath, [], 0);

@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import * as util from 'node:util';
 import type { RunWriter } from '../../replay/loop.ts';
 import { Scratch } from '../../replay/scratch.ts';
-import { majorMinor, type DeviceInfo } from './device-info.ts';
+import { sysfsDeviceDir, type DeviceInfo } from './device-info.ts';
 import { loadNative } from './native.ts';
 import { mappableFd } from './file.ts';
 
@@ -211,12 +211,8 @@ function writeAll(fd: number, view: Uint8Array, position: number): Promise<void>
 
 /** The device's logical block size from sysfs (a partition's is its disk's), or undefined. */
 function logicalBlockSize(info: DeviceInfo, sys: string): number | undefined {
-  let dir: string;
-  try {
-    dir = fs.realpathSync(path.join(sys, 'dev/block', majorMinor(info.rdev)));
-  } catch {
-    return undefined;
-  }
+  const dir = sysfsDeviceDir(info.rdev, sys);
+  if (dir === undefined) return undefined;
   for (const q of ['queue/logical_block_size', '../queue/logical_block_size']) {
     try {
       const n = Number(fs.readFileSync(path.join(dir, q), 'utf8').trim());

@@ -17,7 +17,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { majorMinor } from './device-info.ts';
+import { majorMinor, sysfsDeviceDir, sysfsRealpath } from './device-info.ts';
 import { loadNative } from './native.ts';
 import type { FileSource } from './file.ts';
 
@@ -57,17 +57,14 @@ function fileParts(st: fs.BigIntStats): string[] | undefined {
 function deviceParts(node: string, sys: string, seen = new Set<string>()): string[] | undefined {
   if (seen.has(node)) return [];
   seen.add(node);
-  let dir: string;
-  try {
-    dir = fs.realpathSync(path.join(sys, 'dev/block', node));
-  } catch {
-    return undefined;
-  }
-  const own = counters(dir);
+  const dir = sysfsDeviceDir(node, sys);
+  if (dir === undefined) return undefined;
+  const disk = fs.existsSync(path.join(dir, 'partition')) ? path.dirname(dir) : dir;
+  const own = counters(dir, disk);
   if (!own) return undefined;
   const parts = [`device ${node} ${own}`];
   const below = [...slaves(dir)];
-  if (fs.existsSync(path.join(dir, 'partition'))) below.push(path.dirname(dir));
+  if (disk !== dir) below.push(disk);
   for (const d of below) {
     const dev = readText(path.join(d, 'dev'))?.trim();
     const more = dev && deviceParts(dev, sys, seen);
@@ -97,19 +94,19 @@ function* slaves(dir: string): Iterable<string> {
   } catch {
     return;
   }
-  for (const n of names) yield fs.realpathSync(path.join(dir, 'slaves', n));
+  for (const n of names) yield sysfsRealpath(path.join(dir, 'slaves', n));
 }
 
 /**
- * The disk sequence and completed writes and discards (ios and sectors) from a sysfs block
- * directory; undefined while requests are in flight or the counters are missing.
+ * The disk sequence (kept by `disk`: a partition's is its disk's) and completed writes and
+ * discards (ios and sectors) from a sysfs block directory; undefined while requests are in
+ * flight or the counters are missing.
  */
-function counters(dir: string): string | undefined {
+function counters(dir: string, disk: string): string | undefined {
   const stat = readText(path.join(dir, 'stat'))?.trim().split(/\s+/).map(Number);
   if (!stat || stat.length < 15) return undefined;
   const [, , , , writes, , writeSectors, , inFlight, , , discards, , discardSectors] = stat;
   if (inFlight !== 0) return undefined;
-  const disk = fs.existsSync(path.join(dir, 'partition')) ? path.dirname(dir) : dir;
   const seq = readText(path.join(disk, 'diskseq'))?.trim();
   if (seq === undefined) return undefined;
   return `seq ${seq} writes ${writes} ${writeSectors} discards ${discards} ${discardSectors}`;
