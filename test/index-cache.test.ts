@@ -81,6 +81,19 @@ describe('on a regular file', () => {
     expect(first[1]!.stdout).toBe('2607@24907\n');
   });
 
+  it('reads a stored file again once it changed, though this process holds it decoded', async () => {
+    const first = await answers(log);
+    const [name] = stored();
+    const file = path.join(cache, name!);
+    const st = fs.statSync(file);
+    // Garbage of the same size, in place, its mtime forged back: only the ctime tells.
+    fs.writeFileSync(file, Buffer.alloc(st.size, 0x55));
+    forgeTimes(file, st);
+    expect(await answers(log)).toEqual(first);
+    // Read, found to be no index, and stored again by the walk.
+    expect(fs.readFileSync(file).subarray(0, 8).toString()).toBe('LWINDEX1');
+  });
+
   it('follows a rewrite in place of the same size with the mtime forged back', async () => {
     const st = fs.statSync(log);
     await answers(log);

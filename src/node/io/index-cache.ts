@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeIndex, encodeIndex } from '../../entry-index/serialize.ts';
 import { KnownEntries } from '../../entry-index/known.ts';
+import type { LogIndex } from '../../entry-index/log-index.ts';
 import type { LogReader } from '../../reader.ts';
 import type { FileSource } from './file.ts';
 import { logIdentity } from './log-identity.ts';
@@ -50,9 +51,33 @@ export function openIndexCache(reader: LogReader, source: FileSource, dir = cach
   return {
     known,
     save() {
-      if (known.added) store(dir, file, encodeIndex(known.index(), want));
+      if (known.added) store(dir, file, { identity: want, index: known.index() });
     },
   };
+}
+
+interface Stored {
+  readonly identity: Uint8Array;
+  readonly index: LogIndex;
+}
+
+/**
+ * The stored files this process read or wrote last, decoded, by path and the file's own stat:
+ * a process that serves many calls (the replay-log server) takes one from here instead of
+ * reading and decoding it again (~0.15 ms of a 2.5 ms find). A file removed or replaced since
+ * is read again; what is taken from here still fits a log only under its stored identity.
+ */
+const decoded = new Map<string, { stamp: string; stored: Stored }>();
+const DECODED = 4;
+
+const stampOf = (st: fs.Stats) => `${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}`;
+
+/** Keep `stored` as the content of `file`, whose stat (taken before it was read) is `st`. */
+function remember(file: string, stored: Stored, st = fs.statSync(file, { throwIfNoEntry: false })): void {
+  decoded.delete(file);
+  if (!st) return;
+  decoded.set(file, { stamp: stampOf(st), stored });
+  for (const old of decoded.keys()) if (decoded.size > DECODED) decoded.delete(old);
 }
 
 /** No stored index: walks read the log and record nothing. */
@@ -73,21 +98,28 @@ function keyOf(source: FileSource): string {
   return info.isBlockDevice ? `dev-${info.rdev}` : `file-${info.dev}-${info.ino}`;
 }
 
-function readStored(file: string) {
+function readStored(file: string): Stored | undefined {
   try {
-    return decodeIndex(fs.readFileSync(file));
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    const held = decoded.get(file);
+    if (held?.stamp === stampOf(st)) return held.stored;
+    const stored = decodeIndex(fs.readFileSync(file));
+    if (stored) remember(file, stored, st);
+    return stored;
   } catch {
     return undefined;
   }
 }
 
 /** Write whole, rename into place, and keep the directory to KEEP files. A cache that cannot be written is no error. */
-function store(dir: string, file: string, bytes: Uint8Array): void {
+function store(dir: string, file: string, stored: Stored): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(tmp, bytes, { mode: 0o600 });
+    fs.writeFileSync(tmp, encodeIndex(stored.index, stored.identity), { mode: 0o600 });
     fs.renameSync(tmp, file);
+    remember(file, stored);
     prune(dir);
   } catch {
     fs.rmSync(tmp, { force: true });
