@@ -19,15 +19,15 @@ export class MappedLog {
     private mapped: Uint8Array,
   ) {}
 
-  /**
-   * The log at `fd` mapped, or undefined where it cannot be (no addon, an empty log, a file
-   * that cannot be mapped) or with LOGWRITES_NO_MAP=1: the caller reads it then.
-   */
   /** Whether `open` can map a log like `info` here (the addon is there and mapping not turned off). */
   static possible(info: DeviceInfo): boolean {
     return !!info.size && process.env.LOGWRITES_NO_MAP !== '1' && !!loadNative();
   }
 
+  /**
+   * The log at `fd` mapped, or undefined where it cannot be (no addon, an empty log, a file
+   * that cannot be mapped) or with LOGWRITES_NO_MAP=1: the caller reads it then.
+   */
   static open(fd: number, info: DeviceInfo): MappedLog | undefined {
     const native = loadNative();
     if (!native || !MappedLog.possible(info)) return undefined;
