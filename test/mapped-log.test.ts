@@ -7,7 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LogFormatError } from '../src/errors.ts';
+import { LogClosed, LogFormatError } from '../src/errors.ts';
 import { openSource } from '../src/node/io/file.ts';
 import { DROP_BEHIND } from '../src/node/io/mapped-log.ts';
 import { loadNative } from '../src/node/io/native.ts';
@@ -84,6 +84,8 @@ describe.skipIf(!haveAddon)('a log read in place', () => {
     const bytes = crypto.randomBytes(3 * 65536 + 100);
     fs.writeFileSync(log, bytes);
     const source = openSource(log);
+    // Mapped at the first view, not at open (a find over a stored index needs no mapping).
+    expect(fs.readFileSync('/proc/self/maps', 'utf8')).not.toContain(log);
     const v = source.view!(70000, 1000);
     expect(Buffer.from(v).equals(bytes.subarray(70000, 71000))).toBe(true);
     expect(source.view!(bytes.length - 10, 1000).length).toBe(10);
@@ -91,6 +93,7 @@ describe.skipIf(!haveAddon)('a log read in place', () => {
     source.close();
     expect(fs.readFileSync('/proc/self/maps', 'utf8')).not.toContain(log);
     expect(v.length).toBe(0);
+    expect(() => source.view!(0, 10)).toThrow(LogClosed);
   });
 
   it('a walk lets go of the pages behind it: what the mapping holds stays within the drop-behind window', async () => {
