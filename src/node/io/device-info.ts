@@ -18,9 +18,12 @@ export function majorMinor(dev: number): string {
   return `${major}:${minor}`;
 }
 
-/** The sysfs folder of a block device (Node cannot issue ioctls such as BLKGETSIZE64). */
-export function sysfsBlock(rdev: number): string {
-  return `/sys/dev/block/${majorMinor(rdev)}`;
+/**
+ * The sysfs folder of a block device (a dev_t, or "major:minor"), as a link (Node cannot
+ * issue ioctls such as BLKGETSIZE64).
+ */
+export function sysfsBlock(dev: number | string, sys = '/sys'): string {
+  return `${sys}/dev/block/${typeof dev === 'number' ? majorMinor(dev) : dev}`;
 }
 
 /**
@@ -33,7 +36,7 @@ export const sysfsRealpath = (p: string): string => fs.realpathSync.native(p);
 /** The real sysfs directory of a block device (a dev_t, or "major:minor"), or undefined when sysfs does not know it. */
 export function sysfsDeviceDir(dev: number | string, sys = '/sys'): string | undefined {
   try {
-    return sysfsRealpath(`${sys}/dev/block/${typeof dev === 'number' ? majorMinor(dev) : dev}`);
+    return sysfsRealpath(sysfsBlock(dev, sys));
   } catch {
     return undefined;
   }

@@ -42,8 +42,7 @@ export function openIndexCache(reader: LogReader, source: FileSource, dir = cach
   const file = path.join(dir, `${keyOf(source)}.index`);
   const want = Buffer.from(identity);
   const stored = readStored(file);
-  const fits =
-    stored && Buffer.compare(Buffer.from(stored.identity), want) === 0 && stored.index.sectorSize === reader.sectorSize;
+  const fits = stored && want.equals(stored.identity) && stored.index.sectorSize === reader.sectorSize;
   const known = fits ? new KnownEntries(reader, stored.index) : KnownEntries.empty(reader);
   // Once, the whole log: a prefix that each call extended would be stored again at every call
   // (xfstests' loop goes a few entries further each time), costing more than it saves.

@@ -29,8 +29,8 @@ export class MappedLog {
    * that cannot be mapped) or with LOGWRITES_NO_MAP=1: the caller reads it then.
    */
   static open(fd: number, info: DeviceInfo): MappedLog | undefined {
-    const native = loadNative();
-    if (!native || !MappedLog.possible(info)) return undefined;
+    const native = MappedLog.possible(info) ? loadNative() : undefined;
+    if (!native) return undefined;
     const r = native.mapLog(fd, info.size);
     return typeof r === 'number' ? undefined : new MappedLog(native, fd, info, new Uint8Array(r));
   }

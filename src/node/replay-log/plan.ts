@@ -14,13 +14,13 @@ import { Advance, type Position } from '../../reader.ts';
 import type { EntryView, KnownEntries } from '../../entry-index/known.ts';
 import { overlaps } from '../../replay/loop.ts';
 import { contentSource, SectorMap } from '../../replay/sector-map.ts';
-import { majorMinor } from '../io/device-info.ts';
+import { sysfsBlock } from '../io/device-info.ts';
 import type { FileTarget } from '../io/target.ts';
 import { LogFormatError } from '../../errors.ts';
 
 /** Whether a discard on the target reads back as zeros (see the top of this file). */
 export function discardsReadAsZeros(target: FileTarget): boolean {
-  return !target.info.isBlockDevice || fs.existsSync(`/sys/dev/block/${majorMinor(target.info.rdev)}/loop`);
+  return !target.info.isBlockDevice || fs.existsSync(`${sysfsBlock(target.info.rdev)}/loop`);
 }
 
 export interface PlanOptions {
