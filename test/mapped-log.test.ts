@@ -1,14 +1,14 @@
 // Logs read in place through the addon's mapping (src/node/io/mapped-log.ts, addon mapped.c):
 // a walk sees what a walk by reads sees, close unmaps, and a log cut short under the mapping
 // reads as truncated (or as cut short) instead of killing the process with SIGBUS, and a walk
-// lets go of the pages behind it.
+// lets go of the pages behind it unless a writer will write from them (keepMapped, inPlace).
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogClosed, LogFormatError } from '../src/errors.ts';
-import { openSource } from '../src/node/io/file.ts';
+import { inPlace, keepMapped, openSource } from '../src/node/io/file.ts';
 import { DROP_BEHIND } from '../src/node/io/mapped-log.ts';
 import { loadNative } from '../src/node/io/native.ts';
 import { Advance, LogReader, type ByteSource } from '../src/reader.ts';
@@ -96,13 +96,11 @@ describe.skipIf(!haveAddon)('a log read in place', () => {
     expect(() => source.view!(0, 10)).toThrow(LogClosed);
   });
 
-  it('a walk lets go of the pages behind it: what the mapping holds stays within the drop-behind window', async () => {
-    // Entries of 4.5 KiB, so that the walk's header reads map every page of the log.
-    const log = path.join(dir, 'long.log');
-    const logBytes = 3 * DROP_BEHIND;
-    generateLog(log, { sectorSize: 512, writes: Math.ceil(logBytes / 4608), writeBytes: 4096, sectorOf: (i) => i * 8 });
+  /** The most of `log` a walk over it had mapped (sampled every 4096 entries), after `before` on its source. */
+  async function peakOfWalk(log: string, before: (s: ByteSource) => void = () => {}): Promise<number> {
     const source = openSource(log);
     try {
+      before(source);
       const reader = await LogReader.open(source);
       const c = reader.cursor({ reuseBuffer: true });
       let entries = 0;
@@ -112,12 +110,30 @@ describe.skipIf(!haveAddon)('a log read in place', () => {
         else if (++entries % 4096 === 0) peak = Math.max(peak, residentOf(log));
       }
       expect(entries).toBe(reader.nrEntries);
-      // What a walk maps between two drops, a chunk and the kernel's fault-around beyond it.
-      expect(peak).toBeGreaterThan(DROP_BEHIND / 2);
-      expect(peak).toBeLessThan(DROP_BEHIND + (4 << 20));
+      return peak;
     } finally {
       source.close();
     }
+  }
+
+  it('a walk lets go of the pages behind it, unless told to keep them for a writer', async () => {
+    // Entries of 4.5 KiB, so that the walk's header reads map every page of the log.
+    const log = path.join(dir, 'long.log');
+    const logBytes = 3 * DROP_BEHIND;
+    generateLog(log, { sectorSize: 512, writes: Math.ceil(logBytes / 4608), writeBytes: 4096, sectorOf: (i) => i * 8 });
+    // What a walk maps between two drops, a chunk and the kernel's fault-around beyond it.
+    const peak = await peakOfWalk(log);
+    expect(peak).toBeGreaterThan(DROP_BEHIND / 2);
+    expect(peak).toBeLessThan(DROP_BEHIND + (4 << 20));
+    // Kept for a writer: everything the walk passed, which the writer's bytes are.
+    let bytes: Uint8Array | undefined;
+    const kept = await peakOfWalk(log, (s) => {
+      keepMapped(s);
+      bytes = inPlace(s);
+      expect(bytes!.length).toBe(fs.statSync(log).size);
+    });
+    expect(kept).toBeGreaterThan(logBytes - DROP_BEHIND / 2);
+    expect(bytes!.length, 'unmapped with its source').toBe(0);
   });
 
   it('a log cut short after it was opened reads as truncated, as by reads', async () => {

@@ -1,7 +1,7 @@
 // The last-write plan in batches of many writes at once, for a target that takes them so
 // (ReplayTarget.runs: a block device's O_DIRECT writes through io_uring or AIO).
 //
-// Where the writer writes straight from the log (its page cache, mapped: RunWriter.mapsLog),
+// Where the writer writes straight from the log (its page cache, mapped: RunWriter.inPlace),
 // nothing is read or copied in this process: the plan's pieces go out in device order, in
 // batches of MAPPED_BATCH bytes, two in flight. Device order lets runs that continue one
 // another on the device go out as one write wherever their payloads lie in the log (bench/raw
@@ -25,7 +25,7 @@ import type { LastWriteResult } from './last-write.ts';
 const WINDOW = 8 * 1024 * 1024;
 /**
  * Bytes written per batch where the writes go straight from the log. Batches cost little (the
- * writer keeps the log mapped from one to the next: bench/raw's replay-log took 1.56 s in
+ * log stays mapped from one to the next: bench/raw's replay-log took 1.56 s in
  * 16 MiB batches as in 512 MiB ones, medians of 9; with a mapping per batch, 64 MiB ones took
  * 1.87 s); the plan stops between them when asked.
  */
@@ -68,7 +68,7 @@ export async function replayInBatches(
   map: SectorMap,
   shouldStop: () => boolean | Promise<boolean>,
 ): Promise<LastWriteResult> {
-  const log = runs.mapsLog(reader.source) ? reader.source : undefined;
+  const log = runs.inPlace(reader.source);
   // The windows' buffers (when the log is read), then the stretch of zeros.
   const zeros = new SmallZeros(log ? 0 : BUFFERS * BUFFER);
   const memory = runs.take(zeros.from + SMALL_ZEROS);

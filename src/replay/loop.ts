@@ -25,13 +25,16 @@ export interface ReplayTarget {
 
 /**
  * Writes many runs at once, straight from memory the caller reads them into, or from the log
- * itself (a block device's O_DIRECT writes through the kernel's AIO: node/io/direct.ts).
+ * where it lies in memory (a block device's O_DIRECT writes through io_uring: node/io/direct.ts).
  */
 export interface RunWriter {
   /** Device offsets and lengths of runs, and where they lie in memory, are multiples of this. */
   readonly block: number;
-  /** Whether `write` can take runs from `source` itself (its offsets then in the rows), so that nothing is read first. */
-  mapsLog(source: ByteSource): boolean;
+  /**
+   * `source`'s bytes where `write` can take them from without a read (a mapping of the log:
+   * log offsets are then offsets in it), or undefined: the caller reads them into memory.
+   */
+  inPlace(source: ByteSource): Uint8Array | undefined;
   /** Memory of at least `bytes`, aligned as the writes need; its contents are left over. */
   take(bytes: number): Uint8Array;
   give(memory: Uint8Array): void;
@@ -40,7 +43,7 @@ export interface RunWriter {
    * device order (runs that continue one another go out as one write). Neither `from` nor
    * `rows` may change until it resolves; it rejects with the first write's failure.
    */
-  write(from: Uint8Array | ByteSource, rows: Float64Array, count: number): Promise<void>;
+  write(from: Uint8Array, rows: Float64Array, count: number): Promise<void>;
 }
 
 /** What the visitor wants after an entry: go on, or stop with this entry as the last one. */

@@ -6,7 +6,7 @@
 /** system(3) without SIGCHLD (shell.c): the wait status, or -1. */
 int run_shell(const char *command);
 
-/** writeRuns and releaseLog (runs.c). */
+/** writeRuns (runs.c). */
 void register_runs(napi_env env, napi_value exports);
 
 /** mapLog, unmapLog, logCut and dropMapped (mapped.c). */

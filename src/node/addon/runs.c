@@ -5,21 +5,21 @@
 // Through the page cache, a loop device took 232k such writes and the closing fsync in 2.0 s;
 // the same writes through the kernel's AIO (io_submit, O_DIRECT, 64 in flight) took 0.86 s,
 // and nothing is copied: the payloads were read from the log into the memory the writes go
-// from. Runs that continue one another on the device go out as one vectored write. Through
-// io_uring where the kernel allows it, else Linux AIO (which needs no sysctl and no seccomp
-// allowance in containers; at this depth both were as fast, but AIO costs ~40 ms at exit). Where
-// neither can be set up (aio-max-nr reached), the same writes are made one by one with pwritev.
+// from, or they lie in the log's mapping (mapped.c), which nothing here reads: a log cut
+// short under it fails a write with EFAULT, it raises no SIGBUS. Runs that continue one
+// another on the device go out as one vectored write. Through io_uring where the kernel allows
+// it, else Linux AIO (which needs no sysctl and no seccomp allowance in containers; at this
+// depth both were as fast, but AIO costs ~40 ms at exit). Where neither can be set up
+// (aio-max-nr reached), the same writes are made one by one with pwritev.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/aio_abi.h>
 #include <linux/io_uring.h>
 #include <node_api.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -34,15 +34,13 @@ enum { GATHER = 64, MAX_WRITE = 8 << 20 };
 
 struct batch {
   int fd;
-  int log_fd; /* -1, or the log the runs are written from (mapped for the call; `from` then maps it from `bias` on) */
-  uint8_t *from;
-  uint64_t bias;
-  const double *rows; /* [device offset, offset in `from` (or in the log), length] per run, in device order */
+  uint8_t *from; /* memory, or a log's mapping (mapped.c): nothing here reads it, the kernel does */
+  const double *rows; /* [device offset, offset in `from`, length] per run, in device order */
   uint32_t count;
   int result; /* 0, or minus the first errno */
   napi_deferred deferred;
   napi_async_work work;
-  napi_ref keep[2]; /* the memory (none for a log) and the rows, alive while the writes are */
+  napi_ref keep[2]; /* the memory and the rows, alive while the writes are */
 };
 
 /* One write: runs [first, first + n) back to back on the device from `offset`. */
@@ -61,7 +59,7 @@ static void gather(const struct batch *b, uint32_t *next, struct write *w) {
   w->iovcnt = 0;
   while (*next < b->count && w->iovcnt < GATHER && (uint64_t)r[0] == w->offset + w->bytes &&
          (w->iovcnt == 0 || w->bytes + (size_t)r[2] <= MAX_WRITE)) {
-    w->iov[w->iovcnt++] = (struct iovec){ b->from + ((uint64_t)r[1] - b->bias), (size_t)r[2] };
+    w->iov[w->iovcnt++] = (struct iovec){ b->from + (uint64_t)r[1], (size_t)r[2] };
     w->bytes += (size_t)r[2];
     (*next)++;
     r += 3;
@@ -289,101 +287,10 @@ static int write_in_flight(struct batch *b) {
   return r;
 }
 
-/*
- * The log, mapped read-only from its start, for every batch of a replay until releaseLog():
- * a mapping of its own per batch faulted the pages in again each time (bench/raw's plan in
- * 15 batches: 1.87 s against 1.50 s in one). Batches that need more than it holds while it
- * is in use map what they need for themselves.
- */
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  dev_t dev;
-  ino_t ino;
-  uint8_t *base;
-  size_t length;
-  int users;
-} log_map;
-
-/* The shared mapping for `b`'s log up to `end` (taken: put it back with put_log_map), or NULL. */
-static uint8_t *take_log_map(const struct batch *b, uint64_t end) {
-  struct stat st;
-  off_t size = lseek(b->log_fd, 0, SEEK_END);
-  if (fstat(b->log_fd, &st) < 0 || size < 0) return NULL;
-  uint8_t *base = NULL;
-  pthread_mutex_lock(&log_lock);
-  int same = log_map.base && log_map.dev == st.st_dev && log_map.ino == st.st_ino;
-  if (same && end <= log_map.length) {
-    base = log_map.base;
-  } else if (!log_map.users) {
-    if (log_map.base) munmap(log_map.base, log_map.length);
-    log_map.base = NULL;
-    size_t length = (size_t)((uint64_t)size > end ? (uint64_t)size : end);
-    void *map = mmap(NULL, length, PROT_READ, MAP_SHARED, b->log_fd, 0);
-    if (map != MAP_FAILED) {
-      log_map.dev = st.st_dev;
-      log_map.ino = st.st_ino;
-      log_map.base = base = map;
-      log_map.length = length;
-    }
-  }
-  if (base) log_map.users++;
-  pthread_mutex_unlock(&log_lock);
-  return base;
-}
-
-static void put_log_map(void) {
-  pthread_mutex_lock(&log_lock);
-  log_map.users--;
-  pthread_mutex_unlock(&log_lock);
-}
-
-/*
- * The runs from the log's page cache, mapped: nothing reads the mapping in this process (a
- * log cut short under it fails the write with EFAULT, it raises no SIGBUS).
- */
-static int write_from_log(struct batch *b) {
-  uint64_t lo = UINT64_MAX, hi = 0;
-  for (uint32_t i = 0; i < b->count; i++) {
-    const double *r = b->rows + 3 * (size_t)i;
-    if ((uint64_t)r[1] < lo) lo = (uint64_t)r[1];
-    if ((uint64_t)r[1] + (uint64_t)r[2] > hi) hi = (uint64_t)r[1] + (uint64_t)r[2];
-  }
-  if (!b->count) return 0;
-  uint8_t *shared = take_log_map(b, hi);
-  if (shared) {
-    b->from = shared;
-    b->bias = 0;
-    int r = write_in_flight(b);
-    put_log_map();
-    return r;
-  }
-  b->bias = lo & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
-  size_t length = (size_t)(hi - b->bias);
-  void *map = mmap(NULL, length, PROT_READ, MAP_SHARED, b->log_fd, (off_t)b->bias);
-  if (map == MAP_FAILED) return -errno;
-  b->from = map;
-  int r = write_in_flight(b);
-  munmap(map, length);
-  return r;
-}
-
-/** releaseLog(): the shared mapping of a log goes (unless batches still write from it), so that nothing holds the log open. */
-static napi_value ReleaseLog(napi_env env, napi_callback_info info) {
-  (void)env;
-  (void)info;
-  pthread_mutex_lock(&log_lock);
-  if (log_map.base && !log_map.users) {
-    munmap(log_map.base, log_map.length);
-    log_map.base = NULL;
-  }
-  pthread_mutex_unlock(&log_lock);
-  return NULL;
-}
-
 static void execute(napi_env env, void *data) {
   (void)env;
   struct batch *b = data;
-  b->result = b->log_fd >= 0 ? write_from_log(b) : write_in_flight(b);
+  b->result = write_in_flight(b);
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
@@ -409,29 +316,25 @@ static int rows_fit(const double *rows, uint32_t count, size_t from_length) {
 }
 
 /**
- * writeRuns(fd, from: Uint8Array | number, rows: Float64Array, count): a promise of 0, or minus
- * the first errno. `from` is memory, or the fd of the log the rows' second column points into.
- * Neither the memory nor the rows may change until it settles.
+ * writeRuns(fd, from: Uint8Array, rows: Float64Array, count): a promise of 0, or minus the
+ * first errno. Neither `from` nor the rows may change until it settles.
  */
 static napi_value WriteRuns(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  int32_t fd, log_fd = -1;
+  int32_t fd;
   uint32_t count;
-  napi_typedarray_type type[2] = { napi_uint8_array, napi_float64_array };
-  size_t length[2] = { SIZE_MAX, 0 };
+  napi_typedarray_type type[2];
+  size_t length[2];
   void *data[2] = { NULL, NULL };
-  napi_valuetype from;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_uint32(env, argv[3], &count) != napi_ok ||
-      napi_typeof(env, argv[1], &from) != napi_ok ||
-      (from == napi_number ? napi_get_value_int32(env, argv[1], &log_fd) != napi_ok || log_fd < 0
-                           : napi_get_typedarray_info(env, argv[1], &type[0], &length[0], &data[0], NULL, NULL) != napi_ok) ||
+      napi_get_typedarray_info(env, argv[1], &type[0], &length[0], &data[0], NULL, NULL) != napi_ok ||
       napi_get_typedarray_info(env, argv[2], &type[1], &length[1], &data[1], NULL, NULL) != napi_ok ||
       type[0] != napi_uint8_array || type[1] != napi_float64_array || (size_t)count * 3 > length[1] ||
       !rows_fit(data[1], count, length[0])) {
     napi_throw_type_error(env, NULL,
-                          "writeRuns(fd, from: Uint8Array | log fd, rows: Float64Array, count) takes rows of "
+                          "writeRuns(fd, from: Uint8Array, rows: Float64Array, count) takes rows of "
                           "[device offset, offset in from, length] within from");
     return NULL;
   }
@@ -440,10 +343,10 @@ static napi_value WriteRuns(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "writeRuns: out of memory");
     return NULL;
   }
-  *b = (struct batch){ .fd = fd, .log_fd = log_fd, .from = data[0], .rows = data[1], .count = count };
+  *b = (struct batch){ .fd = fd, .from = data[0], .rows = data[1], .count = count };
   napi_value promise, name;
   napi_create_promise(env, &b->deferred, &promise);
-  for (int i = log_fd >= 0; i < 2; i++) napi_create_reference(env, argv[1 + i], 1, &b->keep[i]);
+  for (int i = 0; i < 2; i++) napi_create_reference(env, argv[1 + i], 1, &b->keep[i]);
   napi_create_string_utf8(env, "logwrites:writeRuns", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, execute, complete, b, &b->work);
   napi_queue_async_work(env, b->work);
@@ -454,6 +357,4 @@ void register_runs(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "writeRuns", NAPI_AUTO_LENGTH, WriteRuns, NULL, &fn);
   napi_set_named_property(env, exports, "writeRuns", fn);
-  napi_create_function(env, "releaseLog", NAPI_AUTO_LENGTH, ReleaseLog, NULL, &fn);
-  napi_set_named_property(env, exports, "releaseLog", fn);
 }

@@ -9,9 +9,10 @@
 // written from there on libuv's threads while the replay goes on planning the next run.
 // Writes that overlap one in flight wait for it, so the device ends as if they were in order.
 //
-// With the addon, the writer is also a RunWriter: the last-write plan hands it a window's
-// writes at once, which the addon keeps in flight through the kernel's AIO (runs.c), straight
-// from the log's page cache (mapped) when the log is a file or a block device.
+// With the addon, the writer is also a RunWriter: the last-write plan hands it a batch of
+// writes at once, which the addon keeps in flight through io_uring or the kernel's AIO
+// (runs.c), straight from the log's page cache through the log's mapping (file.ts's inPlace)
+// when the log is a file or a block device.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,7 +21,7 @@ import type { RunWriter } from '../../replay/loop.ts';
 import { Scratch } from '../../replay/scratch.ts';
 import { sysfsDeviceDir, type DeviceInfo } from './device-info.ts';
 import { loadNative } from './native.ts';
-import { mappableFd } from './file.ts';
+import { inPlace } from './file.ts';
 
 /** Bytes per slot: the largest write (the last-write plan's runs are at most 8 MiB). */
 const SLOT = 8 * 1024 * 1024;
@@ -128,7 +129,6 @@ export class DirectWriter {
 
   close(): void {
     fs.closeSync(this.fd);
-    if (this.runs) loadNative()!.releaseLog();
     // Writes still in flight (a replay that failed) keep their slots: the memory is not reused then.
     if (this.slots && !this.inFlight.size) memories.give(this.slots);
   }
@@ -140,9 +140,9 @@ export class DirectWriter {
       block: this.block,
       take: (bytes) => memories.take(bytes),
       give: (memory) => memories.give(memory),
-      mapsLog: (source) => mappableFd(source) !== undefined,
+      inPlace,
       write: async (from, rows, count) => {
-        const r = await writeRuns(this.fd, from instanceof Uint8Array ? from : mappableFd(from)!, rows, count);
+        const r = await writeRuns(this.fd, from, rows, count);
         if (r < 0) throw writeFailure(r);
       },
     };

@@ -6,11 +6,15 @@ import { LogClosed, LogFormatError } from '../../errors.ts';
 import type { DeviceInfo } from './device-info.ts';
 import { loadNative, type Native } from './native.ts';
 
-/** A walk lets go of the pages behind it every this many bytes, so that its resident memory stays small. */
+/**
+ * A walk lets go of the pages behind it every this many bytes, so that its resident memory
+ * stays small (unless `keep` says a writer will want them next).
+ */
 export const DROP_BEHIND = 64 * 1024 * 1024;
 
 export class MappedLog {
   private dropped = 0;
+  private keeping = false;
 
   private constructor(
     private readonly native: Native,
@@ -48,12 +52,23 @@ export class MappedLog {
     const size = this.info.isBlockDevice ? mapped.length : Math.min(mapped.length, fs.fstatSync(this.fd).size);
     // A walk that starts again behind the last (a scan, then the replay) lets go from there on.
     if (offset < this.dropped) this.dropped = offset;
-    if (offset - this.dropped >= DROP_BEHIND) {
+    if (offset - this.dropped >= DROP_BEHIND && !this.keeping) {
       this.native.dropMapped(mapped.buffer as ArrayBuffer, this.dropped, offset - this.dropped);
       this.dropped = offset;
     }
     const start = Math.min(offset, size);
     return mapped.subarray(start, Math.max(start, Math.min(offset + length, size)));
+  }
+
+  /** The whole mapping, for a writer that writes from it (RunWriter.inPlace): valid until close. */
+  get bytes(): Uint8Array {
+    if (!this.mapped.length) throw new LogClosed();
+    return this.mapped;
+  }
+
+  /** Walks keep the pages they pass mapped from now on (file.ts's keepMapped says why). */
+  keep(): void {
+    this.keeping = true;
   }
 
   /** Unmap: views made before read as empty from now on (never as unmapped memory). */

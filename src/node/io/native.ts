@@ -13,12 +13,10 @@ export interface Native {
   writeback(fd: number): number;
   /**
    * Write runs on an O_DIRECT fd, many in flight (runs.c): rows of [device offset, offset in
-   * `from`, length], in device order. `from` is memory, or the fd of a log (mapped, and kept
-   * mapped for later calls until releaseLog). Resolves to 0, or minus the first errno.
+   * `from`, length], in device order. `from` is memory, a log's mapping among them. Resolves to
+   * 0, or minus the first errno.
    */
-  writeRuns(fd: number, from: Uint8Array | number, rows: Float64Array, count: number): Promise<number>;
-  /** Unmap the log writeRuns kept mapped, so that nothing holds it open. */
-  releaseLog(): void;
+  writeRuns(fd: number, from: Uint8Array, rows: Float64Array, count: number): Promise<number>;
   /** The first `length` bytes of the file at `fd`, mapped read-only (mapped.c), or minus the errno. */
   mapLog(fd: number, length: number): ArrayBuffer | number;
   /** Unmap a mapLog buffer at once and detach it (its views read as empty). */
