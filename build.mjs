@@ -94,24 +94,27 @@ function emitDeclarations(entries, outDir) {
 }
 
 /**
- * replay-log as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is
- * CommonJS), and xfstests starts it once per call. dist/replay-log.cjs (start.ts) runs the
- * bundle dist/replay-log-main.cjs with its code cache (code-cache.ts). Two start-up costs of
- * esbuild's CommonJS output are taken out of both: a namespace import of a built-in (`import *
- * as fs`) becomes a copy of all its properties (__toESM, about 100 defineProperty calls per
- * import), where the module itself serves, as no default import is used; and import.meta.url
- * (only createRequire's argument, which takes a path) is the file's path rather than a URL
- * built at start.
+ * The CLIs as CommonJS: Node starts a CommonJS entry faster than an ES module (bin/ is
+ * CommonJS), and a CLI's process does one command. dist/replay-log.cjs and dist/cli.cjs
+ * (src/node/replay-log/start.ts, src/cli/start.ts) run the bundles dist/replay-log-main.cjs
+ * and dist/cli-main.cjs with their code caches (src/node/code-cache.ts). Two start-up costs of
+ * esbuild's CommonJS output are taken out: a namespace import of a built-in (`import * as fs`)
+ * becomes a copy of all its properties (__toESM, about 100 defineProperty calls per import),
+ * where the module itself serves, as no default import is used; and in replay-log,
+ * import.meta.url (only createRequire's argument there, which takes a path) is the file's path
+ * rather than a URL built at start. The `logwrites` CLI finds its files by URL (the viewer's
+ * page, the demo's sample), so it gets the URL.
  */
 const REPLAY_LOG_MAIN = 'dist/replay-log-main.cjs';
-async function buildCommonJs(entry, outfile) {
+const CLI_MAIN = 'dist/cli-main.cjs';
+async function buildCommonJs(entry, outfile, { fileUrl = false } = {}) {
   const out = await esbuild.build({
     ...node,
-    banner: {},
+    banner: fileUrl ? { js: 'const __fileUrl = require("node:url").pathToFileURL(__filename).href;' } : {},
     format: 'cjs',
     entryPoints: [entry],
     outfile,
-    define: { 'import.meta.url': '__filename', ...buildId },
+    define: { 'import.meta.url': fileUrl ? '__fileUrl' : '__filename', ...buildId },
     write: false,
   });
   let text = out.outputFiles[0].text;
@@ -129,20 +132,15 @@ const buildReplayLog = () =>
     buildCommonJs('src/node/replay-log/start.ts', 'dist/replay-log.cjs'),
   ]);
 
-/**
- * The `logwrites` CLI: dist/cli.js, with each group of commands in a chunk of its own under
- * dist/cli/, which main.ts loads only when its command runs.
- */
+/** The `logwrites` CLI: dist/cli.cjs, its bundle and code cache (buildCommonJs says why). */
 function buildCli() {
+  // What earlier builds made: the CLI as ES module chunks.
   rmSync('dist/cli', { recursive: true, force: true });
-  return esbuild.build({
-    ...node,
-    splitting: true,
-    entryPoints: { cli: 'src/cli/main.ts' },
-    outdir: 'dist',
-    chunkNames: 'cli/[name]-[hash]',
-    define: buildId,
-  });
+  rmSync('dist/cli.js', { force: true });
+  return Promise.all([
+    buildCommonJs('src/cli/main.ts', CLI_MAIN, { fileUrl: true }),
+    buildCommonJs('src/cli/start.ts', 'dist/cli.cjs'),
+  ]);
 }
 
 await Promise.all([buildLibrary(), emitDeclarations(LIBRARY, 'dist/types'), buildReplayLog(), buildCli()]);
@@ -193,10 +191,11 @@ function buildClient() {
 }
 buildClient();
 
-// replay-log's code cache (src/node/replay-log/code-cache.ts), made by calls like xfstests'
-// on the bundled sample: a replay to a point with -vv, then a find, the second adding what it
-// compiles to the cache the first made. Without it, each call compiles the bundle.
-function makeCodeCache() {
+// The CLIs' code caches (src/node/code-cache.ts), made by sample calls on the bundled sample,
+// each adding what it compiles to the cache the ones before made. replay-log's are xfstests'
+// kinds of call (a replay to a point with -vv, then a find); the CLI's, a replay, info and
+// list. Without a cache, each call compiles its bundle.
+function makeCodeCaches() {
   const sample = 'test/fixtures/kernel/ext4-fsync-many';
   const dir = mkdtempSync(path.join(tmpdir(), 'logwrites-build-'));
   try {
@@ -205,24 +204,42 @@ function makeCodeCache() {
     writeFileSync(log, gunzipSync(readFileSync(`${sample}/log.img.gz`)));
     writeFileSync(image, '');
     truncateSync(image, JSON.parse(readFileSync(`${sample}/manifest.json`, 'utf8')).device_size);
-    // code-cache.ts's cacheOf: the bundle's name with .v8cache for .cjs.
-    const cache = REPLAY_LOG_MAIN.replace(/\.cjs$/, '.v8cache');
-    rmSync(cache, { force: true });
-    const env = { ...process.env, LOGWRITES_CODE_CACHE_OUT: cache, LOGWRITES_CACHE: 'off' };
-    for (const args of [
-      ['-vv', '--log', log, '--replay', image, '--limit', '1000'],
-      ['--find', '--log', log, '--next-fua', '--start-entry', '1000'],
-    ]) {
-      const r = spawnSync(process.execPath, ['dist/replay-log.cjs', ...args], { env, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`replay-log ${args.join(' ')}: ${r.stderr.trim()}`);
+    const caches = [
+      [
+        'dist/replay-log.cjs',
+        REPLAY_LOG_MAIN,
+        [
+          ['-vv', '--log', log, '--replay', image, '--limit', '1000'],
+          ['--find', '--log', log, '--next-fua', '--start-entry', '1000'],
+        ],
+      ],
+      [
+        'dist/cli.cjs',
+        CLI_MAIN,
+        [
+          ['replay', log, image, '--json'],
+          ['info', log],
+          ['list', log],
+        ],
+      ],
+    ];
+    for (const [start, bundle, calls] of caches) {
+      // code-cache.ts's cacheOf: the bundle's name with .v8cache for .cjs.
+      const cache = bundle.replace(/\.cjs$/, '.v8cache');
+      rmSync(cache, { force: true });
+      const env = { ...process.env, LOGWRITES_CODE_CACHE_OUT: cache, LOGWRITES_CACHE: 'off' };
+      for (const args of calls) {
+        const r = spawnSync(process.execPath, [start, ...args], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+        if (r.status !== 0) throw new Error(`${start} ${args.join(' ')}: ${r.stderr.trim()}`);
+      }
     }
   } catch (e) {
-    console.warn(`build: replay-log's code cache was not made (${e.message}); each call compiles its bundle`);
+    console.warn(`build: a code cache was not made (${e.message}); each call compiles its bundle`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-makeCodeCache();
+makeCodeCaches();
 
 // The viewer (web/ -> dist/web/): it must work opened straight from disk, where browsers refuse
 // module scripts and worker scripts loaded from file:// URLs. So the page is one classic script

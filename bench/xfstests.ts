@@ -90,7 +90,7 @@ function spawnServer(): NodeJS.ProcessEnv | undefined {
     return undefined;
   }
   const socket = path.join(DIR, 'server', 'replay-log.sock');
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'replay-log-server', '--socket', socket], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.cjs'), 'replay-log-server', '--socket', socket], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   child.unref();

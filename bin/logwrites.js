@@ -1,3 +1,4 @@
 #!/usr/bin/env node
-// The `logwrites` CLI (an ES module bundle, loaded from this CommonJS entry: see bin/package.json).
-import('../dist/cli.js');
+// The `logwrites` CLI: its bundle, run with its code cache (dist/cli.cjs; src/cli/start.ts).
+// CommonJS (bin/package.json), since Node starts a CommonJS entry faster.
+require('../dist/cli.cjs');

@@ -1,14 +1,15 @@
-// replay-log's code cache (src/node/replay-log/code-cache.ts): the one the build made is taken
-// by this Node, a call writes one when asked, and a cache V8 refuses changes nothing a call does.
+// The CLIs' code caches (src/node/code-cache.ts): the ones the build made are taken by this
+// Node, a call writes one when asked, and a cache V8 refuses changes nothing a call does.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cacheOf, compileBundle } from '../src/node/replay-log/code-cache.ts';
+import { cacheOf, compileBundle } from '../src/node/code-cache.ts';
 import { kernelLog, manifest, ROOT, scratchDir, sha256File, zeroImage } from './support/fixtures.ts';
 
 const MAIN = path.join(ROOT, 'dist/replay-log-main.cjs');
-const built = fs.existsSync(MAIN) && fs.existsSync(cacheOf(MAIN));
+const CLI_MAIN = path.join(ROOT, 'dist/cli-main.cjs');
+const built = [MAIN, CLI_MAIN].every((b) => fs.existsSync(b) && fs.existsSync(cacheOf(b)));
 const dir = scratchDir('code-cache');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -30,8 +31,9 @@ const call = (start: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
 };
 
 describe.skipIf(!built)('replay-log code cache', () => {
-  it('the build made one that this Node takes', () => {
+  it("the build made replay-log's and logwrites' caches, which this Node takes", () => {
     expect(compileBundle(MAIN).cold).toBe(false);
+    expect(compileBundle(CLI_MAIN).cold).toBe(false);
   });
 
   it('a refused cache changes nothing a call prints or writes', () => {
@@ -62,6 +64,6 @@ describe.skipIf(!built)('replay-log code cache', () => {
 });
 
 it.skipIf(built)(
-  'replay-log code cache: skipped, dist/replay-log-main.cjs or its cache is missing (npm run build)',
+  'code caches: skipped, dist/replay-log-main.cjs, dist/cli-main.cjs or a cache is missing (npm run build)',
   () => {},
 );

@@ -22,7 +22,7 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const built = fs.existsSync(path.join(ROOT, 'dist/replay-log.cjs')) && fs.existsSync(path.join(ROOT, 'dist/cli.js'));
+const built = fs.existsSync(path.join(ROOT, 'dist/replay-log.cjs')) && fs.existsSync(path.join(ROOT, 'dist/cli.cjs'));
 const addonBuilt = fs.existsSync(path.join(ROOT, 'dist/native.node'));
 
 interface Case {

@@ -163,17 +163,16 @@ describe.skipIf(!!missing)('a replay-log server that must not serve', () => {
     // The same bundle with another build id: what an older server left running looks like.
     const other = path.join(dir, 'other-build');
     fs.mkdirSync(other, { recursive: true });
-    // The CLI is dist/cli.js and its chunks in dist/cli/.
-    const files = ['cli.js', ...fs.readdirSync(path.join(path.dirname(CLI), 'cli')).map((f) => `cli/${f}`)];
+    // The CLI is dist/cli.cjs and its bundle (a cache of the bundle's would be refused for other source).
+    const files = ['cli.cjs', 'cli-main.cjs'];
     const texts = files.map((f) => fs.readFileSync(path.join(path.dirname(CLI), f), 'utf8'));
     const id = buildIdOf(texts.join('\n'));
-    fs.mkdirSync(path.join(other, 'cli'));
     files.forEach((f, i) =>
       fs.writeFileSync(path.join(other, f), texts[i]!.replaceAll(id, '00000000-0000-4000-8000-000000000000')),
     );
     fs.copyFileSync(path.join(path.dirname(CLI), 'native.node'), path.join(other, 'native.node'));
     const socket = path.join(dir, 'stale', 'replay-log.sock');
-    const server = await startServer(socket, [], path.join(other, 'cli.js'));
+    const server = await startServer(socket, [], path.join(other, 'cli.cjs'));
     const r = front(socket, ['--find', '--log', LOG, '--end-mark', 'mkfs']);
     expect(r).toEqual(
       front(socket, ['--find', '--log', LOG, '--end-mark', 'mkfs'], { env: { LOGWRITES_SERVER: 'off' } }),

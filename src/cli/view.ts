@@ -7,9 +7,9 @@ import { nextStopSignal } from '../node/io/signals.ts';
 import { startViewer } from '../node/view/server.ts';
 import { parseCount } from './common.ts';
 
-/** The built page: beside the CLI's chunks (dist/cli/ -> dist/web/), or under dist/ when run from the sources. */
+/** The built page: beside the CLI's bundle (dist/cli-main.cjs -> dist/web/), or under dist/ when run from the sources. */
 function viewerRoot(): string {
-  const candidates = ['../web/', '../../dist/web/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+  const candidates = ['./web/', '../../dist/web/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
   return candidates.find((dir) => fs.existsSync(`${dir}index.html`)) ?? candidates[0]!;
 }
 

@@ -159,7 +159,7 @@ export function runBin(
 
 /** The built CLIs exist (npm test builds them first); say so plainly when they do not. */
 export function builtBins(): string | undefined {
-  for (const f of ['dist/cli.js', 'dist/replay-log.cjs']) {
+  for (const f of ['dist/cli.cjs', 'dist/replay-log.cjs']) {
     if (!fs.existsSync(path.join(ROOT, f))) return `${f} is missing: run npm run build`;
   }
   return undefined;

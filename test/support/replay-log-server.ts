@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { ROOT } from './fixtures.ts';
 
 export const FRONT = path.join(ROOT, 'dist/replay-log');
-export const CLI = path.join(ROOT, 'dist/cli.js');
+export const CLI = path.join(ROOT, 'dist/cli.cjs');
 
 /** Why the server cannot be tested here, or undefined when it can. */
 export function serverMissing(): string | undefined {

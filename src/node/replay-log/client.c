@@ -86,7 +86,7 @@ static void start_server(void) {
   int null = open("/dev/null", O_RDWR);
   for (int i = 0; i < 3; i++) dup2(null, i);
   char cli[PATH_MAX + 32];
-  beside(cli, sizeof cli, "cli.js");
+  beside(cli, sizeof cli, "cli.cjs");
   char *args[] = { "node", cli, "replay-log-server", "--idle", LWRL_AUTO_IDLE, NULL };
   exec_node(args);
 }

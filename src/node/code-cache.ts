@@ -1,9 +1,12 @@
-// replay-log's bundle compiled with a V8 code cache: xfstests starts replay-log once per call,
-// and compiling the ~115 KB bundle was the largest part of what a call spent above bare Node's
-// start (a find call as the native front runs it: 63.5 -> 58.9 ms, bare Node 45-54 ms; medians
-// of 50, interleaved). The build makes the cache from sample calls (build.mjs); V8 refuses a
-// cache made by another V8, with other flags or for other source, and then compiles as it
-// would have without one.
+// The CLIs' bundles compiled with a V8 code cache: a process that starts, does one command and
+// exits spends much of its time compiling. xfstests starts replay-log once per call (compiling
+// its ~115 KB bundle was the largest part of what a call spent above bare Node's start: a find
+// call as the native front runs it, 63.5 -> 58.9 ms, bare Node 45-54 ms; medians of 50,
+// interleaved), and `logwrites` compiled its ES modules at every command (`logwrites replay`
+// of ext4-fsync-many onto a loop device: 109 -> 81 ms, `--version` 55 -> 37 ms, bare Node 32;
+// medians of 9). The build makes each cache from sample calls (build.mjs); V8 refuses a cache
+// made by another V8, with other flags or for other source, and then compiles as it would have
+// without one.
 
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -44,4 +47,17 @@ export function compileBundle(bundle: string): CachedBundle {
     cold: !cachedData || script.cachedDataRejected === true,
     cache: () => script.createCachedData(),
   };
+}
+
+/**
+ * Run the CommonJS bundle `name` beside the caller (`dir`: its __dirname) with its cache. With
+ * LOGWRITES_CODE_CACHE_OUT set (by the build's sample calls), write the cache of what the
+ * call compiled there at exit; a call that started from the cache adds to it.
+ */
+export function runCached(dir: string, name: string): void {
+  const out = process.env.LOGWRITES_CODE_CACHE_OUT;
+  delete process.env.LOGWRITES_CODE_CACHE_OUT;
+  const bundle = compileBundle(path.join(dir, name));
+  if (out) process.on('exit', () => fs.writeFileSync(out, bundle.cache()));
+  bundle.run();
 }
