@@ -131,10 +131,12 @@ export interface Carrier {
 
 const blockName = (dir: string) => `/dev/${path.basename(dir)}`;
 
-function subdirsWith(dir: string, file: string): string[] {
+/** The entries of `dir` whose names start with `prefix` and that hold `file`. */
+function subdirsWith(dir: string, file: string, prefix = ''): string[] {
   try {
     return fs
       .readdirSync(dir)
+      .filter((d) => d.startsWith(prefix))
       .map((d) => path.join(dir, d))
       .filter((d) => fs.existsSync(path.join(d, file)));
   } catch {
@@ -183,7 +185,9 @@ export function carriers(targetPath: string, target: DeviceInfo, sys = '/sys'): 
     const dev = readOptional(path.join(dir, 'dev'));
     if (!dev || !add({ kind: 'block', key: dev, name: blockName(dir), via })) return;
     if (!expand) return;
-    for (const part of subdirsWith(dir, 'partition'))
+    // The kernel names a partition after its disk (loop3p1, sda1): only those entries are asked,
+    // not each of the ~25 attributes beside them, at every replay's guard.
+    for (const part of subdirsWith(dir, 'partition', path.basename(dir)))
       block(part, [...via, `holds partition ${blockName(part)}`], depth + 1, true);
     for (const h of subdirsWith(path.join(dir, 'holders'), 'dev')) {
       const held = sysfsRealpath(h);
