@@ -19,7 +19,8 @@
 // --steps cuts generic/482's loop after N steps (default: all); --log-file reads the log from
 // a file instead. Ours runs with this machine's NODE_EXTRA_CA_CERTS (when set) and without it,
 // and without its entry index kept between calls (LOGWRITES_CACHE=off, a fresh cache folder
-// otherwise). The floor is bare Node's start (`node -e 0`) once per call.
+// otherwise), and through the replay-log server, with and without the server's own start. The
+// floor is bare Node's start (`node -e 0`) once per call.
 
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -48,9 +49,15 @@ interface Tool {
   name: string;
   cmd: string[];
   env: NodeJS.ProcessEnv;
+  /**
+   * What starting it took before its first call (the server's start and warm-up): a row of its
+   * own adds it to each workload's total (it starts once per run, so that is an upper bound).
+   */
+  startMs?: number;
 }
 
-function tools(): Tool[] {
+/** The tools, each with its own environment (`log`: what the server's first call reads, when it starts). */
+function tools(log: string): Tool[] {
   const out: Tool[] = [];
   const c = process.env.REPLAY_LOG_C;
   if (c && fs.existsSync(c)) out.push({ name: 'C tool', cmd: [c], env: process.env });
@@ -62,12 +69,13 @@ function tools(): Tool[] {
     out.push({ name: 'ours, NODE_EXTRA_CA_CERTS set', cmd: ours, env: { ...cache, NODE_EXTRA_CA_CERTS } });
   out.push({ name: 'ours', cmd: ours, env: cache });
   out.push({ name: 'ours, no index kept', cmd: ours, env: { ...bare, LOGWRITES_CACHE: 'off' } });
-  const server = startServer();
+  const server = startServer(log);
   if (server)
     out.push({
       name: 'ours, replay-log-server',
       cmd: [path.join(ROOT, 'dist/replay-log')],
-      env: { ...cache, ...server },
+      env: { ...cache, ...server.env },
+      startMs: server.ms,
     });
   return out;
 }
@@ -77,13 +85,15 @@ function tools(): Tool[] {
  * undefined (with why) when the front or the addon is not built. Its environment is the
  * front's: what a call sees comes from its client, not from the server.
  */
-let serverEnv: NodeJS.ProcessEnv | undefined | null = null;
-function startServer(): NodeJS.ProcessEnv | undefined {
-  if (serverEnv === null) serverEnv = spawnServer();
-  return serverEnv;
+let server: { env: NodeJS.ProcessEnv; ms: number } | undefined | null = null;
+function startServer(log: string): { env: NodeJS.ProcessEnv; ms: number } | undefined {
+  if (server === null) server = spawnServer(log);
+  return server;
 }
 
-function spawnServer(): NodeJS.ProcessEnv | undefined {
+/** The server's environment for the front, and how long it took until it listened (its warm-up included). */
+function spawnServer(log: string): { env: NodeJS.ProcessEnv; ms: number } | undefined {
+  const t = performance.now();
   const front = path.join(ROOT, 'dist/replay-log');
   if (!fs.existsSync(front) || !fs.existsSync(path.join(ROOT, 'dist/native.node'))) {
     console.log('no dist/replay-log or dist/native.node: no row for the replay-log server');
@@ -96,7 +106,10 @@ function spawnServer(): NodeJS.ProcessEnv | undefined {
   child.unref();
   process.on('exit', () => child.kill());
   for (let i = 0; i < 500 && !fs.existsSync(socket); i++) spawnSync('sleep', ['0.01']);
-  return { LOGWRITES_REPLAY_LOG_SOCKET: socket };
+  const env = { LOGWRITES_REPLAY_LOG_SOCKET: socket };
+  // It listens at once and warms up before its first call: the start is over when one returns.
+  spawnSync(front, ['--log', log, '--num-entries'], { env: { ...process.env, ...env } });
+  return { env, ms: performance.now() - t };
 }
 
 /** Bare Node's start, the floor under each of our calls (median of 21, NODE_EXTRA_CA_CERTS unset). */
@@ -220,6 +233,16 @@ function report(title: string, runners: Runner[], floor: number): void {
       `${(total(r) / total(base)).toFixed(2)}x`,
     ]);
   }
+  for (const r of runners.filter((r) => r.tool.startMs !== undefined)) {
+    const t = total(r) + r.tool.startMs!;
+    rows.push([
+      `${r.tool.name}, its start included`,
+      String(r.calls.length),
+      (t / 1000).toFixed(2),
+      ...kinds.map(() => ''),
+      `${(t / total(base)).toFixed(2)}x`,
+    ]);
+  }
   const calls = base.calls.length;
   rows.push([
     'floor: bare node -e 0 per call',
@@ -273,7 +296,7 @@ async function benchLog(name: string): Promise<void> {
     }
     const floor = nodeFloor();
     const runners: Runner[] = [];
-    for (const [i, t] of tools().entries()) {
+    for (const [i, t] of tools(log).entries()) {
       const d = attachLoop(DIR, `${name}-${i}`, bytes);
       if ('skip' in d) {
         console.log(`  skipped: ${d.skip}`);
