@@ -33,7 +33,8 @@ export function inPlace(source: ByteSource): Uint8Array | undefined {
  * From now on a walk over `source` keeps the pages it passes mapped: a writer will write the
  * payloads from the mapping next (inPlace: a last-write plan onto a block device), and pages
  * let go of would be mapped again for it, each costing its mapping and its unmapping twice
- * (bench/raw's 1.1 GiB log: ~70 ms less of a replay's time outside the device's own).
+ * (bench/raw's 1.1 GiB log: 15-45 ms less of a replay's time outside the device's own,
+ * medians of 6 interleaved).
  */
 export function keepMapped(source: ByteSource): void {
   mappings.get(source)?.()?.keep();
