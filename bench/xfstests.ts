@@ -85,13 +85,13 @@ function tools(log: string): Tool[] {
  * undefined (with why) when the front or the addon is not built. Its environment is the
  * front's: what a call sees comes from its client, not from the server.
  */
-let server: { env: NodeJS.ProcessEnv; ms: number } | undefined | null = null;
+let started: { env: NodeJS.ProcessEnv; ms: number } | undefined | null = null;
 function startServer(log: string): { env: NodeJS.ProcessEnv; ms: number } | undefined {
-  if (server === null) server = spawnServer(log);
-  return server;
+  if (started === null) started = spawnServer(log);
+  return started;
 }
 
-/** The server's environment for the front, and how long it took until it listened (its warm-up included). */
+/** The server's environment for the front, and how long it took until its first call returned (its warm-up included). */
 function spawnServer(log: string): { env: NodeJS.ProcessEnv; ms: number } | undefined {
   const t = performance.now();
   const front = path.join(ROOT, 'dist/replay-log');

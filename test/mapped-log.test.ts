@@ -1,14 +1,15 @@
 // Logs read in place through the addon's mapping (src/node/io/mapped-log.ts, addon mapped.c):
 // a walk sees what a walk by reads sees, close unmaps, and a log cut short under the mapping
 // reads as truncated (or as cut short) instead of killing the process with SIGBUS, and a walk
-// lets go of the pages behind it unless a writer will write from them (keepMapped, inPlace).
+// lets go of the pages behind it unless a writer will write from them (keepMappedFor, inPlace).
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogClosed, LogFormatError } from '../src/errors.ts';
-import { inPlace, keepMapped, openSource } from '../src/node/io/file.ts';
+import { describePath } from '../src/node/io/device-info.ts';
+import { inPlace, keepMappedFor, openSource } from '../src/node/io/file.ts';
 import { DROP_BEHIND } from '../src/node/io/mapped-log.ts';
 import { loadNative } from '../src/node/io/native.ts';
 import { Advance, LogReader, type ByteSource } from '../src/reader.ts';
@@ -128,7 +129,8 @@ describe.skipIf(!haveAddon)('a log read in place', () => {
     // Kept for a writer: everything the walk passed, which the writer's bytes are.
     let bytes: Uint8Array | undefined;
     const kept = await peakOfWalk(log, (s) => {
-      keepMapped(s);
+      // As for a replay onto a block device (the target's description; only its kind counts).
+      keepMappedFor(s, { ...describePath(log)!, isBlockDevice: true });
       bytes = inPlace(s);
       expect(bytes!.length).toBe(fs.statSync(log).size);
     });

@@ -30,14 +30,14 @@ export function inPlace(source: ByteSource): Uint8Array | undefined {
 }
 
 /**
- * From now on a walk over `source` keeps the pages it passes mapped: a writer will write the
- * payloads from the mapping next (inPlace: a last-write plan onto a block device), and pages
- * let go of would be mapped again for it, each costing its mapping and its unmapping twice
- * (bench/raw's 1.1 GiB log: 15-45 ms less of a replay's time outside the device's own,
- * medians of 6 interleaved).
+ * Before the walk of a last-write plan onto `target`: where the target is a block device, its
+ * writer writes the payloads from the log's mapping next (inPlace), so from now on a walk over
+ * `source` keeps the pages it passes mapped. Pages let go of would be mapped again for the
+ * writer, each costing its mapping and its unmapping twice (bench/raw's 1.1 GiB log: 15-45 ms
+ * less of a replay's time outside the device's own, medians of 6 interleaved).
  */
-export function keepMapped(source: ByteSource): void {
-  mappings.get(source)?.()?.keep();
+export function keepMappedFor(source: ByteSource, target: DeviceInfo): void {
+  if (target.isBlockDevice) mappings.get(source)?.()?.keep();
 }
 
 /** Open a log file or device read-only as a ByteSource. */

@@ -66,7 +66,7 @@ export class MappedLog {
     return this.mapped;
   }
 
-  /** Walks keep the pages they pass mapped from now on (file.ts's keepMapped says why). */
+  /** Walks keep the pages they pass mapped from now on (file.ts's keepMappedFor says why). */
   keep(): void {
     this.keeping = true;
   }

@@ -15,7 +15,7 @@ import type { EntryView, KnownEntries } from '../../entry-index/known.ts';
 import { overlaps } from '../../replay/loop.ts';
 import { contentSource, SectorMap } from '../../replay/sector-map.ts';
 import { sysfsBlock } from '../io/device-info.ts';
-import { keepMapped } from '../io/file.ts';
+import { keepMappedFor } from '../io/file.ts';
 import type { FileTarget } from '../io/target.ts';
 import { LogFormatError } from '../../errors.ts';
 
@@ -94,8 +94,7 @@ export async function replayLogLastWrites(
   target: FileTarget,
   o: PlanOptions,
 ): Promise<Planned | undefined> {
-  // A block device is written from the log's mapping: the walk leaves it mapped for that.
-  if (target.info.isBlockDevice) keepMapped(known.reader.source);
+  keepMappedFor(known.reader.source, target.info);
   const planned = await plan(known, target, o);
   if (!planned) return undefined;
   await replayLastWrites(known.reader, target, planned.map, () => {

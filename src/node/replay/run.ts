@@ -11,7 +11,7 @@ import type { Entry, LogReader } from '../../reader.ts';
 import { replay, type Step } from '../../replay/loop.ts';
 import { runCheck } from '../io/checker.ts';
 import { describePath } from '../io/device-info.ts';
-import { keepMapped, type FileSource } from '../io/file.ts';
+import { keepMappedFor, type FileSource } from '../io/file.ts';
 import { onStopSignals } from '../io/signals.ts';
 import { openTarget, type FileTarget } from '../io/target.ts';
 import { guardWrite } from '../guard/write-guard.ts';
@@ -158,8 +158,7 @@ export async function replayOnto(
     );
   if (fs.statSync(targetPath).isDirectory())
     throw new TargetError(`cannot open target ${targetPath}: it is a directory`);
-  // A block device is written from the log's mapping: the scan leaves it mapped for that.
-  if (plan === 'last-write' && info.isBlockDevice) keepMapped(source);
+  if (plan === 'last-write') keepMappedFor(source, info);
   let range: ScannedRange;
   try {
     // The target's size bounds the scan, so a forged entry is refused before it costs memory.
